@@ -1,0 +1,46 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PIP     := $(BIN)/python -m pip
+STAMP   := $(VENV)/.installed
+# Build tools go in first so the package itself builds without isolation (faster, and one
+# resolved set of tools). torch comes from the pinned CPU build (constraints.txt).
+BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4"
+
+.PHONY: install build demo test test-fast lint typecheck bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt $(BUILD_DEPS)
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Rebuild the C++ core after editing csrc/ (serialised: several shells may build at once).
+build: $(STAMP)
+	mkdir -p build
+	flock build/.lock $(PIP) install -q -c constraints.txt --no-build-isolation --no-deps -e .
+
+demo: build
+	$(BIN)/eie demo
+
+test: build
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+test-fast: build
+	$(BIN)/python -m pytest -n 2 -x -q -m "not slow"
+
+lint:
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+bench: build
+	$(BIN)/eie bench
+
+clean:
+	rm -rf build dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

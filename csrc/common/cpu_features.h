@@ -1,0 +1,32 @@
+// Run-time ISA detection and selection.
+//
+// The package is compiled for baseline x86-64; translation units named *_avx2.cpp / *_avx512.cpp
+// are compiled with wider ISA flags and may only be entered after `active_isa()` allows it.
+// Kernels pick their implementation from a small table indexed by `Isa` (ggml's arch-fallback
+// pattern): the scalar entry is always present and is the reference the others are tested against.
+#pragma once
+#include <string>
+
+namespace eie {
+
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+struct CpuFeatures {
+  bool avx2 = false;      // AVX2 + FMA + F16C + BMI2 (what our *_avx2.cpp files are built for)
+  bool avx512 = false;    // AVX-512 F/BW/VL/DQ/VBMI (what our *_avx512.cpp files are built for)
+  bool avx512_bf16 = false;
+  bool avx512_vnni = false;
+};
+
+// What the CPU (and OS, via XGETBV) supports.
+const CpuFeatures& cpu_features();
+// The best ISA this CPU supports.
+Isa best_isa();
+// The ISA kernels use now: best_isa() unless lowered by set_active_isa() or EIE_ISA=scalar|avx2|avx512.
+Isa active_isa();
+// Force an ISA; throws std::invalid_argument if the CPU does not support it.
+void set_active_isa(Isa isa);
+const char* isa_name(Isa isa);
+Isa parse_isa(const std::string& name);  // throws std::invalid_argument on unknown names
+
+}  // namespace eie

@@ -1,0 +1,123 @@
+"""The reference engine: the executable spec of an EIE layer, in plain numpy.
+
+Every later engine (C++ kernels, simulator) is tested against these functions. They read the
+EIE arrays directly, PE by PE and column by column, and visit only the columns whose input
+activation is nonzero, as EIE's broadcast does.
+
+- ``spmv``: float path, ``y = act(W @ x + b)`` in float64 accumulation, returned as float32.
+- ``spmv_fixed``: EIE's 16-bit fixed-point arithmetic (see ``eie.engine.fixed_point``), int16 in,
+  int16 out, bit-exact with the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.engine.fixed_point import FixedPointFormat, sqnr_db
+from eie.errors import EngineError
+
+if TYPE_CHECKING:
+    from eie.formats.eie_matrix import EIEMatrix
+
+ACTIVATIONS = (None, "relu")
+
+__all__ = ["ACTIVATIONS", "FixedPointFormat", "spmv", "spmv_fixed", "spmv_quantized", "sqnr_db"]
+
+
+def _check_inputs(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None,
+                  activation: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    xa = np.asarray(x)
+    if xa.shape != (m.cols,):
+        raise EngineError(f"x should have shape ({m.cols},) for a {m.rows}x{m.cols} layer, "
+                          f"found {xa.shape}")
+    ba = None
+    if bias is not None:
+        ba = np.asarray(bias)
+        if ba.shape != (m.rows,):
+            raise EngineError(f"bias should have shape ({m.rows},), found {ba.shape}")
+    if activation not in ACTIVATIONS:
+        raise EngineError(f"activation should be one of {ACTIVATIONS}, found {activation!r}")
+    return xa, ba
+
+
+def _pe_entries(m: EIEMatrix, k: int, x_nonzero: npt.NDArray[np.bool_]
+                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """PE k's real entries in columns with a nonzero activation: (col, local_row, code).
+
+    Decoding follows the format's rule, ``local_row = cumsum(rel_index + 1) - 1`` per column;
+    fillers advance the row but do no work, and columns whose activation is zero are skipped.
+    """
+    sl = m.pe(k)
+    seg_len = np.diff(sl.col_ptr)
+    col = np.repeat(np.arange(m.cols, dtype=np.int64), seg_len)
+    csum = np.cumsum(sl.rel_index.astype(np.int64) + 1)
+    start = np.concatenate(([0], csum))[sl.col_ptr[:-1]]  # row counter at each column start
+    local_row = csum - np.repeat(start, seg_len) - 1
+    keep = (sl.codes != 0) & x_nonzero[col]
+    return col[keep], local_row[keep], sl.codes[keep]
+
+
+def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+         activation: str | None = None) -> npt.NDArray[np.float32]:
+    """``act(W @ x + bias)`` from the EIE arrays (float64 accumulation, float32 result).
+
+    >>> import numpy as np
+    >>> from eie.formats import EIEMatrix
+    >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+    >>> spmv(m, [2.0, 1.0], bias=[0.0, 0.5], activation="relu").tolist()
+    [1.0, 0.0]
+    """
+    xa, ba = _check_inputs(m, x, bias, activation)
+    xv = xa.astype(np.float64)
+    y = np.zeros(m.rows, np.float64)
+    active = xv != 0  # EIE broadcasts only nonzero activations
+    codebook = m.codebook.astype(np.float64)
+    for k in range(m.num_pes):
+        col, rows, codes = _pe_entries(m, k, active)
+        y[k::m.num_pes] = np.bincount(rows, weights=codebook[codes] * xv[col],
+                                      minlength=m.local_rows(k))
+    if ba is not None:
+        y += ba.astype(np.float64)
+    if activation == "relu":
+        y = np.maximum(y, 0.0)
+    return y.astype(np.float32)
+
+
+def spmv_fixed(m: EIEMatrix, x_q: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+               activation: str | None = None, fmt: FixedPointFormat | None = None
+               ) -> npt.NDArray[np.int16]:
+    """EIE's fixed-point layer: int16 activations (``fmt.act_frac_bits``) in and out.
+
+    ``bias`` is float and is quantized at the accumulator's scale (see fixed_point).
+    """
+    fmt = fmt or FixedPointFormat()
+    xa, ba = _check_inputs(m, x_q, bias, activation)
+    if xa.dtype != np.int16:
+        raise EngineError(f"x_q should be int16 fixed-point activations, found {xa.dtype}; "
+                          "use FixedPointFormat.quantize_act or spmv_quantized")
+    xq = xa.astype(np.int64)
+    wq = fmt.quantize_weights(m.codebook).astype(np.int64)
+    acc_all = np.zeros(m.rows, np.int64)
+    active = xq != 0
+    for k in range(m.num_pes):
+        col, rows, codes = _pe_entries(m, k, active)
+        acc = np.zeros(m.local_rows(k), np.int64)
+        np.add.at(acc, rows, wq[codes] * xq[col])  # exact int64 sums
+        acc_all[k::m.num_pes] = acc
+    if ba is not None:
+        acc_all += fmt.quantize_bias(ba)
+    return fmt.narrow(acc_all, relu=activation == "relu")
+
+
+def spmv_quantized(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+                   activation: str | None = None, fmt: FixedPointFormat | None = None
+                   ) -> npt.NDArray[np.float32]:
+    """Float in, float out, through EIE's fixed-point path (quantize, ``spmv_fixed``, dequantize).
+
+    Compare with ``spmv`` using ``sqnr_db`` to see what 16-bit fixed point costs.
+    """
+    fmt = fmt or FixedPointFormat()
+    return fmt.dequantize_act(spmv_fixed(m, fmt.quantize_act(x), bias, activation, fmt))

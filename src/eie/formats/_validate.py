@@ -1,0 +1,111 @@
+"""Validation shared by EIEMatrix construction and file loading. Raises FormatError only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.errors import FormatError
+
+if TYPE_CHECKING:
+    from eie.formats.eie_matrix import EIEMatrix
+
+MAX_PES = 4096
+MAX_BITS = 8
+
+
+def as_codebook(codebook: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    cb = np.ascontiguousarray(codebook, dtype=np.float32)
+    if cb.ndim != 1 or len(cb) < 1:
+        raise FormatError(f"codebook should be a non-empty 1-D array, found shape {cb.shape}")
+    if len(cb) > 1 << MAX_BITS:
+        raise FormatError(f"codebook should have at most {1 << MAX_BITS} entries, found {len(cb)}")
+    if cb[0] != 0.0:
+        raise FormatError(f"codebook[0] should be 0.0 (code 0 means zero), found {cb[0]!r}")
+    if not np.all(np.isfinite(cb)):
+        raise FormatError("codebook contains NaN or infinity")
+    return cb
+
+
+def default_weight_bits(codebook_len: int, weight_bits: int | None) -> int:
+    need = max(1, (codebook_len - 1).bit_length())
+    if weight_bits is None:
+        return max(4, need)
+    if not 1 <= weight_bits <= MAX_BITS:
+        raise FormatError(f"weight_bits should be in 1..{MAX_BITS}, found {weight_bits}")
+    if need > weight_bits:
+        raise FormatError(f"a codebook of {codebook_len} entries needs {need} weight bits, "
+                          f"but weight_bits={weight_bits}")
+    return weight_bits
+
+
+def as_code_matrix(codes: npt.ArrayLike, codebook_len: int) -> npt.NDArray[np.uint8]:
+    arr = np.asarray(codes)
+    if arr.ndim != 2:
+        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise FormatError(f"codes should be integers, found dtype {arr.dtype}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= codebook_len:
+            raise FormatError(f"codes should be in [0, {codebook_len}) for a codebook of "
+                              f"{codebook_len} entries, found values in [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def check_layout_params(num_pes: object, index_bits: object, weight_bits: object) -> None:
+    if not isinstance(num_pes, int | np.integer) or not 1 <= int(num_pes) <= MAX_PES:
+        raise FormatError(f"num_pes should be an integer in 1..{MAX_PES}, found {num_pes!r}")
+    if not isinstance(index_bits, int | np.integer) or not 1 <= int(index_bits) <= MAX_BITS:
+        raise FormatError(f"index_bits should be an integer in 1..{MAX_BITS}, found {index_bits!r}")
+    if not isinstance(weight_bits, int | np.integer) or not 1 <= int(weight_bits) <= MAX_BITS:
+        raise FormatError(f"weight_bits should be an integer in 1..{MAX_BITS}, "
+                          f"found {weight_bits!r}")
+
+
+def _check_array(name: str, arr: object, dtype: type, ndim: int) -> None:
+    if not isinstance(arr, np.ndarray):
+        raise FormatError(f"{name} should be a numpy array, found {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise FormatError(f"{name} should have dtype {np.dtype(dtype)}, found {arr.dtype}")
+    if arr.ndim != ndim:
+        raise FormatError(f"{name} should be {ndim}-D, found shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise FormatError(f"{name} should be C-contiguous")
+
+
+def check_matrix(m: EIEMatrix) -> None:
+    """Everything the kernels rely on: after this, no index in the arrays can go out of bounds."""
+    from eie.formats._fast import max_u8, validate_entries
+
+    check_layout_params(m.num_pes, m.index_bits, m.weight_bits)
+    if (not isinstance(m.shape, tuple) or len(m.shape) != 2
+            or not all(isinstance(s, int) and s >= 0 for s in m.shape)):
+        raise FormatError(f"shape should be a pair of non-negative ints, found {m.shape!r}")
+    _check_array("codes", m.codes, np.uint8, 1)
+    _check_array("rel_index", m.rel_index, np.uint8, 1)
+    _check_array("pe_offset", m.pe_offset, np.int64, 1)
+    _check_array("col_ptr", m.col_ptr, np.int64, 2)
+    _check_array("codebook", m.codebook, np.float32, 1)
+    as_codebook(m.codebook)
+    default_weight_bits(len(m.codebook), m.weight_bits)
+    if len(m.codes) != len(m.rel_index):
+        raise FormatError(f"codes and rel_index should have equal lengths, found "
+                          f"{len(m.codes)} and {len(m.rel_index)}")
+    if len(m.pe_offset) != m.num_pes + 1:
+        raise FormatError(f"pe_offset size {len(m.pe_offset)} should be num_pes + 1 = "
+                          f"{m.num_pes + 1}")
+    if m.col_ptr.shape != (m.num_pes, m.cols + 1):
+        raise FormatError(f"col_ptr shape {m.col_ptr.shape} should be (num_pes, cols + 1) = "
+                          f"{(m.num_pes, m.cols + 1)}")
+    max_code = max_u8(m.codes)
+    if max_code >= len(m.codebook):
+        raise FormatError(f"codes should index the codebook of {len(m.codebook)} entries, "
+                          f"found code {max_code}")
+    max_rel = max_u8(m.rel_index)
+    if max_rel >= 1 << m.index_bits:
+        raise FormatError(f"rel_index should fit in index_bits={m.index_bits} "
+                          f"(< {1 << m.index_bits}), found {max_rel}")
+    validate_entries(m)

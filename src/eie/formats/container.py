@@ -1,0 +1,311 @@
+"""The ``.eie`` model file: many EIE layers in one safe, versioned, checksummed file.
+
+On disk it is a safetensors file (no pickle: safe to open from strangers). Its string metadata
+holds one JSON header under the key ``"eie"``::
+
+    {"magic": "eie-model", "format_version": 1, "creator": "eie 0.1.0", "source": "...",
+     "metadata": {...user JSON...},
+     "layers": [{"name": "fc1", "shape": [300, 784], "num_pes": 64, "index_bits": 4,
+                 "weight_bits": 4, "pointer_bits": 16, "num_entries": 1234,
+                 "activation": "relu", "has_bias": true,
+                 "streams": {"codes": {"encoding": "packed", "count": 1234, "crc32": ...}, ...}}]}
+
+Tensors of layer ``i`` (all uint8 byte streams except the float ones):
+
+- ``{i}.codes``: every entry's code, bit-packed at ``weight_bits`` (little-endian bit order);
+- ``{i}.rel_index``: every entry's relative index, bit-packed at ``index_bits``;
+- ``{i}.col_ptr``: the ``(num_pes, cols + 1)`` column pointers, bit-packed at ``pointer_bits``;
+- ``{i}.codebook``: float32; ``{i}.bias``: float32 (only when the layer has a bias).
+
+So the payload is what ``EIEMatrix.storage()`` counts (plus the bias and padding to whole
+bytes): the file is as small as the format promises. ``pe_offset`` is derived from the pointers.
+Every tensor carries a CRC32 in the header, so a corrupted file is detected, never run.
+Files are written atomically (temporary file in the same folder, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eie._version import __version__
+from eie.errors import FormatError
+from eie.formats import bitpack
+from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.storage import StorageBreakdown, pointer_bits_needed
+
+MAGIC = "eie-model"
+FORMAT_VERSION = 1
+ACTIVATIONS = (None, "relu")
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One layer: ``y = activation(matrix @ x + bias)``."""
+
+    name: str
+    matrix: EIEMatrix
+    bias: npt.NDArray[np.float32] | None = None
+    """``(rows,)`` float32, or None."""
+    activation: str | None = None
+    """``"relu"`` or None."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise FormatError(f"layer name should be a non-empty string, found {self.name!r}")
+        if not isinstance(self.matrix, EIEMatrix):
+            raise FormatError(f"layer {self.name!r}: matrix should be an EIEMatrix, "
+                              f"found {type(self.matrix).__name__}")
+        if self.activation not in ACTIVATIONS:
+            raise FormatError(f"layer {self.name!r}: activation should be one of {ACTIVATIONS}, "
+                              f"found {self.activation!r}")
+        if self.bias is not None:
+            b = np.ascontiguousarray(self.bias, dtype=np.float32)
+            if b.shape != (self.matrix.rows,):
+                raise FormatError(f"layer {self.name!r}: bias should have shape "
+                                  f"({self.matrix.rows},), found {b.shape}")
+            if not np.all(np.isfinite(b)):
+                raise FormatError(f"layer {self.name!r}: bias contains NaN or infinity")
+            b.setflags(write=False)
+            object.__setattr__(self, "bias", b)
+
+    def equals(self, other: Layer) -> bool:
+        same_bias = (self.bias is None and other.bias is None) or (
+            self.bias is not None and other.bias is not None
+            and np.array_equal(self.bias, other.bias))
+        return (self.name == other.name and self.activation == other.activation and same_bias
+                and self.matrix.equals(other.matrix))
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """An ordered list of layers plus a description of where they came from."""
+
+    layers: tuple[Layer, ...]
+    source: str = ""
+    """Free-text description of the source model (architecture, data set, recipe)."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-serializable extras (accuracy, recipe, seeds, ...)."""
+    creator: str = f"eie {__version__}"
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        if not layers:
+            raise FormatError("a model should have at least one layer")
+        names = [layer.name for layer in layers]
+        if len(set(names)) != len(names):
+            raise FormatError(f"layer names should be unique, found {names}")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise FormatError(f"layers should be eie.Layer objects, found "
+                                  f"{type(layer).__name__}")
+        try:
+            json.dumps(dict(self.metadata))
+        except (TypeError, ValueError) as e:
+            raise FormatError(f"model metadata should be JSON-serializable: {e}") from None
+        object.__setattr__(self, "layers", layers)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}; layers are {[x.name for x in self.layers]}")
+
+    @property
+    def is_sequential(self) -> bool:
+        """True when each layer's outputs are the next layer's inputs (shapes chain)."""
+        return all(a.matrix.rows == b.matrix.cols for a, b in zip(self.layers, self.layers[1:],
+                                                                   strict=False))
+
+    def storage(self) -> StorageBreakdown:
+        total = self.layers[0].matrix.storage()
+        for layer in self.layers[1:]:
+            total = total + layer.matrix.storage()
+        return total
+
+    def equals(self, other: Model) -> bool:
+        return (self.source == other.source and dict(self.metadata) == dict(other.metadata)
+                and len(self.layers) == len(other.layers)
+                and all(a.equals(b) for a, b in zip(self.layers, other.layers, strict=True)))
+
+
+# --------------------------------------------------------------------------------------- save
+def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix) -> Path:
+    """Write ``model`` to ``path`` atomically. A single Layer or EIEMatrix is wrapped in a Model.
+
+    >>> import numpy as np, tempfile, os, eie
+    >>> m = eie.EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 1, 2], np.float32), num_pes=2)
+    >>> p = eie.save(os.path.join(tempfile.mkdtemp(), "m.eie"), m)
+    >>> eie.load(p).layers[0].matrix.equals(m)
+    True
+    """
+    from safetensors.numpy import save as st_save
+
+    model = _as_model(model)
+    tensors: dict[str, np.ndarray] = {}
+    layer_headers = []
+    for i, layer in enumerate(model.layers):
+        m = layer.matrix
+        pbits = pointer_bits_needed(int(m.entries_per_pe().max(initial=0)))
+        streams = {
+            "codes": (bitpack.pack(m.codes, m.weight_bits), m.weight_bits, m.num_entries),
+            "rel_index": (bitpack.pack(m.rel_index, m.index_bits), m.index_bits, m.num_entries),
+            "col_ptr": (bitpack.pack(m.col_ptr.ravel(), pbits), pbits, m.col_ptr.size),
+        }
+        stream_headers = {}
+        for key, (data, bits, count) in streams.items():
+            tensors[f"{i}.{key}"] = data
+            stream_headers[key] = {"encoding": "packed", "bits": bits, "count": int(count),
+                                   "crc32": zlib.crc32(data.tobytes())}
+        tensors[f"{i}.codebook"] = m.codebook
+        stream_headers["codebook"] = {"crc32": zlib.crc32(m.codebook.tobytes())}
+        if layer.bias is not None:
+            tensors[f"{i}.bias"] = layer.bias
+            stream_headers["bias"] = {"crc32": zlib.crc32(layer.bias.tobytes())}
+        layer_headers.append({
+            "name": layer.name, "shape": list(m.shape), "num_pes": m.num_pes,
+            "index_bits": m.index_bits, "weight_bits": m.weight_bits, "pointer_bits": pbits,
+            "num_entries": m.num_entries, "activation": layer.activation,
+            "has_bias": layer.bias is not None, "streams": stream_headers,
+        })
+    header = {"magic": MAGIC, "format_version": FORMAT_VERSION, "creator": model.creator,
+              "source": model.source, "metadata": dict(model.metadata), "layers": layer_headers}
+    blob = st_save(tensors, metadata={"eie": json.dumps(header, sort_keys=True)})
+    return write_atomic(path, blob)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write bytes to ``path`` via a temporary file in the same folder and a rename, so a crash
+    leaves either the old file or the new one, never half of one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _as_model(obj: Model | Layer | EIEMatrix) -> Model:
+    if isinstance(obj, Model):
+        return obj
+    if isinstance(obj, Layer):
+        return Model((obj,))
+    if isinstance(obj, EIEMatrix):
+        return Model((Layer("layer0", obj),))
+    raise FormatError(f"save expects an eie.Model, eie.Layer or EIEMatrix, found "
+                      f"{type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------------------- load
+def load(path: str | os.PathLike[str]) -> Model:
+    """Read and fully validate a ``.eie`` file. Raises FormatError on anything wrong with it."""
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{p}: no such file; expected a .eie model file")
+    data = p.read_bytes()
+    return loads(data, str(p))
+
+
+def loads(data: bytes, name: str = "<bytes>") -> Model:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    header = _read_header(data, name)
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise FormatError(f"{name}: not a readable .eie file (truncated or corrupted?): {e}"
+                          ) from None
+    try:
+        layers = tuple(_load_layer(i, lh, tensors) for i, lh in enumerate(header["layers"]))
+        return Model(layers, source=str(header.get("source", "")),
+                     metadata=header.get("metadata", {}), creator=str(header.get("creator", "")))
+    except FormatError as e:
+        raise FormatError(f"{name}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"{name}: malformed .eie header or tensors ({type(e).__name__}: {e})"
+                          ) from None
+
+
+def _read_header(data: bytes, name: str) -> dict[str, Any]:
+    # safetensors layout: u64 little-endian header length, then that many bytes of JSON.
+    if len(data) < 8:
+        raise FormatError(f"{name}: file is {len(data)} bytes, too short for a .eie file")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise FormatError(f"{name}: header says {n} bytes but the file has {len(data) - 8} "
+                          "after it (truncated?)")
+    try:
+        st_header = json.loads(data[8:8 + n])
+        header = json.loads(st_header["__metadata__"]["eie"])
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(f"{name}: not a .eie file (no eie header in its metadata)") from None
+    if not isinstance(header, dict) or header.get("magic") != MAGIC:
+        raise FormatError(f"{name}: not a .eie file (magic {header.get('magic')!r} should be "
+                          f"{MAGIC!r})")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise FormatError(f"{name}: .eie format version {version!r} is not supported by eie "
+                          f"{__version__} (it reads version {FORMAT_VERSION}); upgrade eie or "
+                          "re-export the model")
+    return header
+
+
+def _tensor(tensors: Mapping[str, np.ndarray], key: str, dtype: type, crc: int) -> np.ndarray:
+    if key not in tensors:
+        raise FormatError(f"tensor {key!r} is missing")
+    t = tensors[key]
+    if t.dtype != dtype or t.ndim != 1:
+        raise FormatError(f"tensor {key!r} should be 1-D {np.dtype(dtype)}, found {t.ndim}-D "
+                          f"{t.dtype}")
+    if zlib.crc32(t.tobytes()) != crc:
+        raise FormatError(f"tensor {key!r} fails its CRC32 check: the file is corrupted")
+    return t
+
+
+def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -> Layer:
+    rows, cols = (int(v) for v in lh["shape"])
+    num_pes, n = int(lh["num_pes"]), int(lh["num_entries"])
+    if rows < 0 or cols < 0 or n < 0 or not 1 <= num_pes <= 4096:
+        raise FormatError(f"layer {i}: bad shape {lh['shape']}, num_pes {num_pes} or entries {n}")
+    s = lh["streams"]
+
+    def stream(key: str, count: int) -> np.ndarray:
+        info = s[key]
+        if info.get("encoding") != "packed":
+            raise FormatError(f"layer {i} stream {key!r}: unknown encoding "
+                              f"{info.get('encoding')!r}")
+        if int(info["count"]) != count:
+            raise FormatError(f"layer {i} stream {key!r}: {info['count']} values, expected {count}")
+        raw = _tensor(tensors, f"{i}.{key}", np.uint8, int(info["crc32"]))
+        return bitpack.unpack(raw, int(info["bits"]), count)
+
+    codes = stream("codes", n).astype(np.uint8)
+    rel = stream("rel_index", n).astype(np.uint8)
+    col_ptr = stream("col_ptr", num_pes * (cols + 1)).astype(np.int64).reshape(num_pes, cols + 1)
+    pe_offset = np.zeros(num_pes + 1, np.int64)
+    np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
+    codebook = _tensor(tensors, f"{i}.codebook", np.float32, int(s["codebook"]["crc32"])).copy()
+    matrix = EIEMatrix(np.ascontiguousarray(codes), np.ascontiguousarray(rel), pe_offset, col_ptr,
+                       codebook, (rows, cols), num_pes, int(lh["index_bits"]),
+                       int(lh["weight_bits"]))
+    bias = None
+    if lh["has_bias"]:
+        bias = _tensor(tensors, f"{i}.bias", np.float32, int(s["bias"]["crc32"])).copy()
+    return Layer(str(lh["name"]), matrix, bias, lh["activation"])
