@@ -58,8 +58,15 @@ class Layer:
     """``(rows,)`` float32, or None."""
     activation: str | None = None
     """``"relu"`` or None."""
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-serializable extras, e.g. ``{"kind": "conv2d", "weight_shape": [6, 1, 5, 5]}`` for a
+    convolution stored as its (out, in * kh * kw) matrix."""
 
     def __post_init__(self) -> None:
+        try:
+            json.dumps(dict(self.attrs))
+        except (TypeError, ValueError) as e:
+            raise FormatError(f"layer attrs should be JSON-serializable: {e}") from None
         if not isinstance(self.name, str) or not self.name:
             raise FormatError(f"layer name should be a non-empty string, found {self.name!r}")
         if not isinstance(self.matrix, EIEMatrix):
@@ -83,7 +90,7 @@ class Layer:
             self.bias is not None and other.bias is not None
             and np.array_equal(self.bias, other.bias))
         return (self.name == other.name and self.activation == other.activation and same_bias
-                and self.matrix.equals(other.matrix))
+                and dict(self.attrs) == dict(other.attrs) and self.matrix.equals(other.matrix))
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +183,7 @@ def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix) -> Path
             "index_bits": m.index_bits, "weight_bits": m.weight_bits, "pointer_bits": pbits,
             "num_entries": m.num_entries, "activation": layer.activation,
             "has_bias": layer.bias is not None, "streams": stream_headers,
+            "attrs": dict(layer.attrs),
         })
     header = {"magic": MAGIC, "format_version": FORMAT_VERSION, "creator": model.creator,
               "source": model.source, "metadata": dict(model.metadata), "layers": layer_headers}
@@ -308,4 +316,4 @@ def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -
     bias = None
     if lh["has_bias"]:
         bias = _tensor(tensors, f"{i}.bias", np.float32, int(s["bias"]["crc32"])).copy()
-    return Layer(str(lh["name"]), matrix, bias, lh["activation"])
+    return Layer(str(lh["name"]), matrix, bias, lh["activation"], lh.get("attrs", {}))
