@@ -1,0 +1,157 @@
+"""Import and export of the EIE authors' simulator data layout.
+
+A layer is a folder of little-endian, headerless files:
+
+- ``arithm.dat``: float32 codebook (entry 0 is 0.0);
+- ``act.dat``: float32 input activations, one per weight column;
+- ``ptr/ptr{k}.dat``: uint32 column pointers of PE k, ``cols + 2`` values (the weight columns, then
+  one bias column multiplied by an implicit activation of 1.0; first 0, last = entry count);
+- ``spm/spm{k}.dat``: uint32 pairs ``(code, relative_index)`` of PE k, fillers included.
+
+Rows are interleaved over the PEs (row i on PE i % N) and encoded exactly as ``EIEMatrix`` does
+with ``index_bits=4``, so ``save(load(d))`` reproduces every file byte for byte. The number of
+rows is not stored in the layout; ``load`` infers it from the highest row present (bias column
+included) unless ``rows`` is given.
+
+>>> # matrix, bias, act = load("path/to/eie-simulator-alexnet-fc8")   # matrix: 1000 x 4096
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.errors import FormatError
+from eie.formats.container import write_atomic
+from eie.formats.eie_matrix import EIEMatrix
+
+INDEX_BITS = 4
+
+
+def _read(path: Path, dtype: str) -> np.ndarray:
+    if not path.is_file():
+        raise FormatError(f"{path}: missing; an EIE simulator folder needs arithm.dat, act.dat, "
+                          "ptr/ptr{k}.dat and spm/spm{k}.dat")
+    raw = path.read_bytes()
+    itemsize = np.dtype(dtype).itemsize
+    if len(raw) % itemsize:
+        raise FormatError(f"{path}: {len(raw)} bytes is not a whole number of {dtype} values")
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _num_pes(folder: Path) -> int:
+    ptr_dir = folder / "ptr"
+    if not ptr_dir.is_dir():
+        raise FormatError(f"{folder}: no ptr/ folder; is this an EIE simulator data folder?")
+    ks = sorted(int(m.group(1)) for f in ptr_dir.iterdir()
+                if (m := re.fullmatch(r"ptr(\d+)\.dat", f.name)))
+    if not ks or ks != list(range(len(ks))):
+        raise FormatError(f"{ptr_dir}: expected ptr0.dat .. ptr{{N-1}}.dat, found PEs {ks[:8]}...")
+    return len(ks)
+
+
+def load(folder: str | os.PathLike[str], rows: int | None = None
+         ) -> tuple[EIEMatrix, npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Read a simulator folder: ``(matrix, bias, activations)``, the bias column split out."""
+    d = Path(folder)
+    codebook = _read(d / "arithm.dat", "<f4").astype(np.float32)
+    act = _read(d / "act.dat", "<f4").astype(np.float32)
+    num_pes = _num_pes(d)
+    cols = len(act)
+    codes_parts, rel_parts, ptrs = [], [], []
+    for k in range(num_pes):
+        ptr = _read(d / "ptr" / f"ptr{k}.dat", "<u4").astype(np.int64)
+        if len(ptr) != cols + 2:
+            raise FormatError(f"ptr{k}.dat holds {len(ptr)} pointers; expected cols + 2 = "
+                              f"{cols + 2} ({cols} activations in act.dat, plus the bias column)")
+        pairs = _read(d / "spm" / f"spm{k}.dat", "<u4")
+        if len(pairs) % 2:
+            raise FormatError(f"spm{k}.dat holds an odd number of uint32 values; expected pairs")
+        pairs = pairs.reshape(-1, 2)
+        if int(ptr[-1]) != len(pairs) or int(ptr[0]) != 0:
+            raise FormatError(f"ptr{k}.dat should run from 0 to the {len(pairs)} entries of "
+                              f"spm{k}.dat, found {int(ptr[0])} .. {int(ptr[-1])}")
+        if np.any(np.diff(ptr) < 0):
+            raise FormatError(f"ptr{k}.dat should be non-decreasing")
+        if pairs.size and int(pairs.max()) > 255:
+            raise FormatError(f"spm{k}.dat: codes and relative indices should be < 256, found "
+                              f"{int(pairs.max())}")
+        codes_parts.append(pairs[:, 0].astype(np.uint8))
+        rel_parts.append(pairs[:, 1].astype(np.uint8))
+        ptrs.append(ptr)
+    col_ptr = np.stack(ptrs)
+    pe_offset = np.zeros(num_pes + 1, np.int64)
+    np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
+    codes = np.concatenate(codes_parts)
+    rel = np.concatenate(rel_parts)
+    if rows is None:
+        rows = _infer_rows(codes, rel, col_ptr, num_pes)
+    full = EIEMatrix(codes, rel, pe_offset, col_ptr, codebook, (rows, cols + 1), num_pes,
+                     INDEX_BITS, max(4, (len(codebook) - 1).bit_length()))
+    dense_codes = full.to_codes()
+    bias = codebook[dense_codes[:, -1]]
+    matrix = EIEMatrix.from_codes(dense_codes[:, :-1], codebook, num_pes, INDEX_BITS,
+                                  full.weight_bits)
+    return matrix, bias, act
+
+
+def _infer_rows(codes: np.ndarray, rel: np.ndarray, col_ptr: np.ndarray, num_pes: int) -> int:
+    """Highest global row holding an entry, plus one (without validation: the EIEMatrix built
+    from it validates)."""
+    rows = 0
+    offset = 0
+    for k in range(num_pes):
+        ptr = col_ptr[k]
+        n = int(ptr[-1])
+        if n == 0:
+            continue
+        steps = rel[offset:offset + n].astype(np.int64) + 1
+        csum = np.cumsum(steps)
+        seg_start = np.concatenate(([0], csum))[np.clip(ptr[:-1], 0, n)]
+        seg_len = np.diff(np.clip(ptr, 0, n))
+        if seg_len.sum() != n:
+            raise FormatError(f"ptr{k}.dat is inconsistent with spm{k}.dat ({n} entries)")
+        local = csum - np.repeat(seg_start, seg_len) - 1
+        real = codes[offset:offset + n] != 0
+        if real.any():
+            rows = max(rows, int(local[real].max()) * num_pes + k + 1)
+        offset += n
+    return rows
+
+
+def save(folder: str | os.PathLike[str], matrix: EIEMatrix, bias: npt.ArrayLike,
+         activations: npt.ArrayLike) -> Path:
+    """Write the simulator layout. Every bias value must be a codebook entry (the layout stores
+    the bias as one more weight column); files are written atomically one by one."""
+    d = Path(folder)
+    b = np.asarray(bias, np.float32)
+    act = np.asarray(activations, np.float32)
+    if b.shape != (matrix.rows,):
+        raise FormatError(f"bias should have shape ({matrix.rows},), found {b.shape}")
+    if act.shape != (matrix.cols,):
+        raise FormatError(f"activations should have shape ({matrix.cols},), found {act.shape}")
+    if matrix.index_bits != INDEX_BITS:
+        matrix = matrix.with_num_pes(matrix.num_pes, INDEX_BITS)
+    lookup = {float(v): i for i, v in reversed(list(enumerate(matrix.codebook)))}
+    missing = [float(v) for v in b if float(v) not in lookup]
+    if missing:
+        raise FormatError(f"{len(missing)} bias values (e.g. {missing[0]!r}) are not codebook "
+                          "entries; the simulator layout stores the bias as a weight column, so "
+                          "quantize the bias to the codebook first")
+    bias_codes = np.array([lookup[float(v)] for v in b], np.uint8)
+    full = EIEMatrix.from_codes(np.concatenate([matrix.to_codes(), bias_codes[:, None]], axis=1),
+                                matrix.codebook, matrix.num_pes, INDEX_BITS, matrix.weight_bits)
+    (d / "ptr").mkdir(parents=True, exist_ok=True)
+    (d / "spm").mkdir(parents=True, exist_ok=True)
+    write_atomic(d / "arithm.dat", matrix.codebook.astype("<f4").tobytes())
+    write_atomic(d / "act.dat", act.astype("<f4").tobytes())
+    for k in range(full.num_pes):
+        sl = full.pe(k)
+        write_atomic(d / "ptr" / f"ptr{k}.dat", sl.col_ptr.astype("<u4").tobytes())
+        pairs = np.stack([sl.codes, sl.rel_index], axis=1).astype("<u4")
+        write_atomic(d / "spm" / f"spm{k}.dat", pairs.tobytes())
+    return d
