@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 # resolved set of tools). torch comes from the pinned CPU build (constraints.txt).
 BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4"
 
-.PHONY: install build demo test test-fast lint typecheck bench clean
+.PHONY: install build stubs demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 build: $(STAMP)
 	mkdir -p build
 	flock build/.lock $(PIP) install -q -c constraints.txt --no-build-isolation --no-deps -e .
+
+# Regenerate the type stub of the compiled core (checked in, read by mypy) after changing bindings.
+stubs: build
+	$(BIN)/python -m nanobind.stubgen -m eie._core -o src/eie/_core.pyi
 
 demo: build
 	$(BIN)/eie demo

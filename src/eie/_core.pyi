@@ -1,0 +1,48 @@
+"""
+eie's compiled core: format routines, CPU kernels and the simulator's inner loop
+"""
+
+from typing import Annotated
+
+import numpy
+from numpy.typing import NDArray
+
+
+def cpu_features() -> dict:
+    """What this CPU supports, as detected by CPUID/XGETBV."""
+
+def best_isa() -> str: ...
+
+def active_isa() -> str:
+    """
+    The ISA kernels use now (best supported unless lowered by set_active_isa or EIE_ISA).
+    """
+
+def set_active_isa(name: str) -> None:
+    """Force 'scalar', 'avx2' or 'avx512'; ValueError if unsupported."""
+
+def decode_to_codes(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, out: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu')]) -> None:
+    """
+    Validate EIE entry arrays and write each real entry's code into out (rows, cols), which must be zeroed. Raises ValueError on inconsistent arrays.
+    """
+
+def validate_entries(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int) -> None:
+    """
+    decode_to_codes without output: raises ValueError on inconsistent arrays.
+    """
+
+def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], isa: str = '') -> int:
+    """
+    Largest byte of a uint8 array (0 if empty), with the given ISA or the active one.
+    """
+
+def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+    """
+    Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed outputs acc (rows,), pe_counters (num_pes, 6), fifo_hist (fifo_depth + 1,), actions (13,), globals (3,); returns the loop cycle count. ValueError on bad input.
+    """
+
+SIM_NUM_ACTIONS: int = 13
+
+SIM_NUM_PE_COUNTERS: int = 6
+
+SIM_NUM_GLOBALS: int = 3
