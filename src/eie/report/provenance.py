@@ -1,0 +1,44 @@
+"""What produced a result: command, versions, machine. Goes into every report and caption."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(command: list[str] | None = None) -> dict[str, Any]:
+    """Command line, versions of eie and its main libraries, CPU and ISA the core uses."""
+    import numpy as np
+
+    from eie import _core
+    from eie._version import __version__
+
+    versions = {"eie": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        versions["torch"] = str(getattr(torch, "__version__", "?"))
+    try:
+        import matplotlib
+
+        versions["matplotlib"] = matplotlib.__version__
+    except ImportError:
+        pass
+    return {
+        "command": " ".join(command if command is not None else ["eie", *sys.argv[1:]]),
+        "versions": versions,
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "isa": _core.active_isa(),
+                    "platform": platform.platform()},
+    }
