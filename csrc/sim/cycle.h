@@ -1,0 +1,83 @@
+// EIE cycle-level simulator: the inner loop (one layer, one input vector).
+//
+// The model (documented in docs/simulator.md and src/eie/sim/pe.py, mirrored line by line by the
+// Python reference model src/eie/sim/cycle_ref.py) in brief:
+// - CCU: per input batch, `batch_overhead` cycles (source-register-file load from the activation
+//   SRAM when the input spans several batches, plus the LNZD tree's latency), then at most one
+//   broadcast of a nonzero activation per cycle, in increasing column order, disabled while any
+//   PE's activation FIFO is full (the full flags are sampled at the start of the cycle).
+// - PE: pops a column when it has nothing left of the previous one; the pointer read is
+//   prefetched, so a column occupies max(ptr_read_cycles, entries) cycles; one entry per cycle;
+//   a filler costs its cycle but does no work; without the bypass, a real entry updating the same
+//   accumulator as the real entry issued in the previous cycle waits one cycle.
+// - Values: exact int64 accumulators (weight_q[code] * x_q), narrowed by the caller.
+#pragma once
+#include <cstdint>
+
+#include "format/decode.h"
+
+namespace eie::sim {
+
+// Action counters filled by simulate_layer; the order is the binding's contract with
+// src/eie/sim/simulate.py (ACTION_NAMES there).
+enum Action : int {
+  kBroadcast = 0,    // ccu.broadcast: one (value, index) pair sent to every PE
+  kSrcRfRead,        // src_regfile.read: the broadcast value read from a source register file
+  kQueuePush,        // act_queue.push (one per PE per broadcast)
+  kQueuePop,         // act_queue.pop
+  kPtrRead,          // ptr_sram.read: one bank read (start and end pointer: 2 per column)
+  kSpmatLineRead,    // spmat_sram.read_line
+  kCodebookLookup,   // codebook.lookup (real entries)
+  kMac,              // arith.mac (real entries)
+  kBypass,           // arith.bypass: accumulator forwarded instead of read
+  kDstRfRead,        // dst_regfile.read (accumulator read, not bypassed)
+  kDstRfWrite,       // dst_regfile.write (accumulator write)
+  kActSramRead,      // act_sram.read: 16-bit words (batch loads, spilled accumulators)
+  kActSramWrite,     // act_sram.write: 16-bit words (spilled accumulators)
+  kNumActions
+};
+
+// Per-PE counters, columns of the (num_pes, kNumPeCounters) output.
+enum PeCounter : int {
+  kBusy = 0,      // issued an entry (real or filler) or spent the cycle on a pointer read
+  kStarved,       // nothing to do: activation FIFO empty
+  kBlocked,       // pipeline hazard stall (bypass disabled)
+  kRealEntries,   // real entries issued (MACs)
+  kFillerEntries, // filler entries issued
+  kColumns,       // columns popped from the FIFO
+  kNumPeCounters
+};
+
+enum GlobalCounter : int {
+  kLoopCycles = 0,   // cycles until every PE has issued its last entry
+  kCcuStallCycles,   // cycles the CCU had a nonzero ready but some FIFO was full
+  kBatches,          // input batches
+  kNumGlobalCounters
+};
+
+struct Params {
+  int64_t fifo_depth;        // >= 1
+  int64_t entries_per_line;  // spmat SRAM entries per line, >= 1
+  int64_t ptr_read_cycles;   // 1 with two pointer banks, 2 with one
+  int64_t batch_cols;        // input columns per batch (regfile entries x PEs), >= 1
+  int64_t lnzd_latency;      // CCU cycles before a batch's first broadcast (LNZD tree levels)
+  int64_t load_cycles;       // extra CCU cycles per batch to load the source register files from
+                             // the activation SRAM (only when the input spans several batches)
+  int64_t dst_rf_entries;    // accumulators held in the destination register file per PE
+  bool bypass;
+};
+
+struct Outputs {
+  int64_t* acc;          // (rows,) zeroed by the caller
+  int64_t* pe_counters;  // (num_pes, kNumPeCounters) zeroed
+  int64_t* fifo_hist;    // (fifo_depth + 1,) zeroed: PE-cycles with each FIFO occupancy
+  int64_t* actions;      // (kNumActions,) zeroed
+  int64_t* globals;      // (kNumGlobalCounters,) zeroed
+};
+
+// Runs one layer. `x` (cols,) int16 activations, `weight_q` (codebook size,) int16 decoded
+// weights. Throws std::invalid_argument on inconsistent input. Returns the loop cycle count.
+int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int16_t* weight_q,
+                       int64_t codebook_size, const Params& p, const Outputs& out);
+
+}  // namespace eie::sim

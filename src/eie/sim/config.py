@@ -1,0 +1,187 @@
+"""``HardwareConfig``: one frozen dataclass describing the simulated EIE chip (units in names).
+
+Defaults are the paper's evaluated design: 64 PEs, 45 nm, 800 MHz, 8-deep activation FIFOs,
+64-bit sparse-matrix SRAM lines holding 8 entries of (4-bit code, 4-bit relative index),
+16-bit pointers in two banks, 64-entry source and destination register files, a 2 KB activation
+SRAM per PE.
+
+>>> cfg = HardwareConfig(num_pes=16, fifo_depth=4)
+>>> cfg.entries_per_line, cfg.batch_cols
+(8, 1024)
+>>> HardwareConfig(num_pes=0)
+Traceback (most recent call last):
+...
+eie.errors.ConfigError: num_pes should be an integer >= 1, found 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eie.errors import ConfigError
+
+CONFIG_TYPE = "eie.sim.HardwareConfig"
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The simulated EIE accelerator. Unknown keys in ``from_dict``/YAML raise ``ConfigError``."""
+
+    num_pes: int = 64
+    """Processing elements; output row i lives on PE i % num_pes."""
+    fifo_depth: int = 8
+    """Activation FIFO entries per PE (the paper swept 1..256 and chose 8)."""
+    clock_mhz: float = 800.0
+    """Clock frequency; latency_us = cycles / clock_mhz."""
+    spmat_sram_width_bits: int = 64
+    """Sparse-matrix SRAM line width; a line holds width // (weight_bits + index_bits) entries."""
+    spmat_sram_kb: int = 128
+    """Sparse-matrix SRAM capacity per PE (KiB); scales its area."""
+    ptr_banks: int = 2
+    """Pointer SRAM banks (1 or 2). Two single-ported banks (even / odd columns) deliver the start
+    and end pointer in one cycle; one bank needs two cycles per column."""
+    ptr_bits: int = 16
+    """Width of one column pointer."""
+    ptr_sram_kb: int = 32
+    """Pointer SRAM capacity per PE (KiB); scales its area."""
+    weight_bits: int = 4
+    """Codebook index bits per entry."""
+    index_bits: int = 4
+    """Relative row index bits per entry (zero runs longer than 2**index_bits - 1 need fillers)."""
+    act_bits: int = 16
+    """Activation and decoded-weight width (16-bit fixed point)."""
+    act_regfile_entries: int = 64
+    """Source and destination register-file entries per PE (64 x 64 PEs = 4K-long vectors)."""
+    act_sram_bytes: int = 2048
+    """Activation SRAM per PE, holding vectors longer than the register files."""
+    act_sram_width_bits: int = 64
+    """Activation SRAM read width; sets how many cycles a register-file batch load takes."""
+    codebook_entries: int = 16
+    """Codebook size (entry 0 is zero); at most 2**weight_bits."""
+    arith_pipeline_stages: int = 4
+    """Arithmetic pipeline depth: lookup, read+multiply, shift+add, write."""
+    arith_bypass: bool = True
+    """Forward the adder output when the same accumulator is updated in consecutive cycles; when
+    False, such an update waits one cycle."""
+    lnzd_fanin: int = 4
+    """Inputs per leading-nonzero-detection node (a quadtree for 4)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "arith_bypass":
+                if not isinstance(v, bool):
+                    raise ConfigError(f"arith_bypass should be true or false, found {v!r}")
+                continue
+            if f.name == "clock_mhz":
+                if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                    raise ConfigError(f"clock_mhz should be a number > 0, found {v!r}")
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{f.name} should be an integer >= 1, found {v!r}")
+        if self.ptr_banks not in (1, 2):
+            raise ConfigError(f"ptr_banks should be 1 or 2, found {self.ptr_banks}")
+        if self.weight_bits > 8 or self.index_bits > 8:
+            raise ConfigError(f"weight_bits and index_bits should be <= 8 (entries are bytes in "
+                              f"the format), found {self.weight_bits} and {self.index_bits}")
+        if self.weight_bits + self.index_bits > self.spmat_sram_width_bits:
+            raise ConfigError(f"spmat_sram_width_bits ({self.spmat_sram_width_bits}) should hold "
+                              f"at least one {self.weight_bits + self.index_bits}-bit entry")
+        if self.codebook_entries < 2 or self.codebook_entries > 1 << self.weight_bits:
+            raise ConfigError(f"codebook_entries should be in 2..{1 << self.weight_bits} for "
+                              f"{self.weight_bits}-bit codes, found {self.codebook_entries}")
+        if self.act_bits != 16:
+            raise ConfigError(f"act_bits should be 16 (EIE's fixed-point datapath), "
+                              f"found {self.act_bits}")
+        if self.arith_pipeline_stages < 2:
+            raise ConfigError("arith_pipeline_stages should be >= 2 (read and write stages)")
+        if self.lnzd_fanin < 2:
+            raise ConfigError(f"lnzd_fanin should be >= 2, found {self.lnzd_fanin}")
+
+    # ------------------------------------------------------------------------- derived values
+    @property
+    def entry_bits(self) -> int:
+        return self.weight_bits + self.index_bits
+
+    @property
+    def entries_per_line(self) -> int:
+        """Entries per sparse-matrix SRAM line (8 for 64-bit lines of 8-bit entries)."""
+        return self.spmat_sram_width_bits // self.entry_bits
+
+    @property
+    def ptr_read_cycles(self) -> int:
+        """Cycles to fetch a column's start and end pointers (1 with even/odd banks)."""
+        return 1 if self.ptr_banks == 2 else 2
+
+    @property
+    def batch_cols(self) -> int:
+        """Input activations per batch: the source register files of all PEs."""
+        return self.act_regfile_entries * self.num_pes
+
+    @property
+    def batch_load_cycles(self) -> int:
+        """Cycles to fill one PE's source register file from the activation SRAM."""
+        return -(-self.act_regfile_entries * self.act_bits // self.act_sram_width_bits)
+
+    @property
+    def cycle_ns(self) -> float:
+        return 1000.0 / self.clock_mhz
+
+    def replace(self, **changes: Any) -> HardwareConfig:
+        """A copy with some fields changed (validated; unknown names raise ConfigError)."""
+        return HardwareConfig.from_dict({**self.to_dict(), **changes})
+
+    # ------------------------------------------------------------------------ serialization
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """With a type and version, for result files."""
+        return {"type": CONFIG_TYPE, "version": CONFIG_VERSION, **self.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HardwareConfig:
+        d = dict(data)
+        t = d.pop("type", CONFIG_TYPE)
+        v = d.pop("version", CONFIG_VERSION)
+        if t != CONFIG_TYPE:
+            raise ConfigError(f"config type should be {CONFIG_TYPE!r}, found {t!r}")
+        if v != CONFIG_VERSION:
+            raise ConfigError(f"config version should be {CONFIG_VERSION}, found {v!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown hardware config keys {unknown}; known keys are "
+                              f"{sorted(known)}")
+        return cls(**d)
+
+
+def load_config(path: str | os.PathLike[str]) -> HardwareConfig:
+    """Read a YAML mapping of ``HardwareConfig`` fields (missing fields keep their defaults)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read hardware config {p}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"hardware config {p} is not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"hardware config {p} should be a mapping of field: value, "
+                          f"found {type(data).__name__}")
+    return HardwareConfig.from_dict(data)
+
+
+def save_config(config: HardwareConfig, path: str | os.PathLike[str]) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config.to_json(), sort_keys=False))

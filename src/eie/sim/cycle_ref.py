@@ -1,0 +1,163 @@
+"""Python reference model of the simulator's cycle loop: slow, plain, the spec the C++ core
+(``csrc/sim/cycle.cpp``) is tested against on small cases. Same inputs, same outputs.
+
+The model is described in ``eie.sim.pe`` and ``eie.sim.ccu``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.formats.eie_matrix import EIEMatrix
+from eie.sim.pe import ACTIONS, GLOBALS, PE_COUNTERS
+
+
+@dataclass
+class LoopParams:
+    fifo_depth: int
+    entries_per_line: int
+    ptr_read_cycles: int
+    batch_cols: int
+    lnzd_latency: int
+    load_cycles: int
+    dst_rf_entries: int
+    bypass: bool
+
+
+@dataclass
+class LoopCounters:
+    acc: npt.NDArray[np.int64]  # (rows,)
+    pe_counters: npt.NDArray[np.int64]  # (num_pes, len(PE_COUNTERS))
+    fifo_hist: npt.NDArray[np.int64]  # (fifo_depth + 1,)
+    actions: npt.NDArray[np.int64]  # (len(ACTIONS),)
+    globals: npt.NDArray[np.int64]  # (len(GLOBALS),)
+
+
+@dataclass
+class _PE:
+    fifo: list[int] = field(default_factory=list)
+    cur: int = 0
+    end: int = 0
+    base: int = 0
+    row: int = -1
+    busy_until: int = 0
+    xval: int = 0
+    last_real_cycle: int = -2
+    last_row: int = -1
+    line: int = -1
+    open: bool = False
+
+
+_A = {name: i for i, name in enumerate(ACTIONS)}
+_C = {name: i for i, name in enumerate(PE_COUNTERS)}
+
+
+def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
+             p: LoopParams) -> LoopCounters:
+    """One layer, cycle by cycle (see the C++ twin for the commented version)."""
+    n, cols = m.num_pes, m.cols
+    out = LoopCounters(np.zeros(m.rows, np.int64), np.zeros((n, len(PE_COUNTERS)), np.int64),
+                       np.zeros(p.fifo_depth + 1, np.int64), np.zeros(len(ACTIONS), np.int64),
+                       np.zeros(len(GLOBALS), np.int64))
+    act, cnt = out.actions, out.pe_counters
+    codes = m.codes.tolist()
+    rel = m.rel_index.tolist()
+    x = [int(v) for v in x_q]
+    wq = [int(v) for v in weight_q]
+    nz = [j for j in range(cols) if x[j] != 0]
+    nb = 1 if cols == 0 else -(-cols // p.batch_cols)
+    batch_end = [sum(1 for j in nz if j < (b + 1) * p.batch_cols) for b in range(nb)]
+    multi = nb > 1
+    overhead = p.lnzd_latency + (p.load_cycles if multi else 0)
+
+    def batch_size(b: int) -> int:
+        return min(cols, (b + 1) * p.batch_cols) - b * p.batch_cols
+
+    pes = [_PE(base=int(m.pe_offset[k])) for k in range(n)]
+    ccu_batch, ccu_ready, nzi, outstanding = 0, overhead, 0, 0
+    if multi:
+        act[_A["act_sram", "read"]] += batch_size(0)
+    t = 0
+    while not (ccu_batch >= nb and outstanding == 0):
+        any_full = False
+        for k, s in enumerate(pes):
+            out.fifo_hist[len(s.fifo)] += 1
+            any_full |= len(s.fifo) >= p.fifo_depth
+            if s.cur == s.end:
+                if s.open:
+                    cnt[k, _C["busy"]] += 1
+                elif not s.fifo:
+                    cnt[k, _C["starved"]] += 1
+                    continue
+                else:
+                    col = s.fifo.pop(0)
+                    act[_A["act_queue", "pop"]] += 1
+                    act[_A["ptr_sram", "read"]] += 2
+                    cnt[k, _C["columns"]] += 1
+                    s.cur = s.base + int(m.col_ptr[k, col])
+                    s.end = s.base + int(m.col_ptr[k, col + 1])
+                    s.row, s.xval = -1, x[col]
+                    s.busy_until = t + p.ptr_read_cycles
+                    s.open = True
+                    if s.cur == s.end:
+                        cnt[k, _C["busy"]] += 1
+            if s.cur < s.end:
+                code = codes[s.cur]
+                r = s.row + rel[s.cur] + 1
+                same_acc = code != 0 and s.last_real_cycle == t - 1 and s.last_row == r
+                if same_acc and not p.bypass:
+                    cnt[k, _C["blocked"]] += 1
+                else:
+                    line = (s.cur - s.base) // p.entries_per_line
+                    if line != s.line:
+                        act[_A["spmat_sram", "read_line"]] += 1
+                        s.line = line
+                    s.row = r
+                    s.cur += 1
+                    cnt[k, _C["busy"]] += 1
+                    if code == 0:
+                        cnt[k, _C["filler_entries"]] += 1
+                    else:
+                        cnt[k, _C["real_entries"]] += 1
+                        act[_A["codebook", "lookup"]] += 1
+                        act[_A["arith", "mac"]] += 1
+                        out.acc[r * n + k] += wq[code] * s.xval
+                        where = "dst_regfile" if r < p.dst_rf_entries else "act_sram"
+                        if same_acc:
+                            act[_A["arith", "bypass"]] += 1
+                        else:
+                            act[_A[where, "read"]] += 1
+                        act[_A[where, "write"]] += 1
+                        s.last_real_cycle, s.last_row = t, r
+            if s.open and s.cur == s.end and t + 1 >= s.busy_until:
+                s.open = False
+                outstanding -= 1
+        if ccu_batch < nb and t >= ccu_ready:
+            next_batch = False
+            if nzi < batch_end[ccu_batch]:
+                if any_full:
+                    out.globals[GLOBALS.index("ccu_stall_cycles")] += 1
+                else:
+                    col = nz[nzi]
+                    nzi += 1
+                    for s in pes:
+                        s.fifo.append(col)
+                    outstanding += n
+                    act[_A["ccu", "broadcast"]] += 1
+                    act[_A["src_regfile", "read"]] += 1
+                    act[_A["act_queue", "push"]] += n
+                    next_batch = nzi == batch_end[ccu_batch]
+            else:
+                next_batch = True
+            if next_batch:
+                ccu_batch += 1
+                if ccu_batch < nb:
+                    ccu_ready = t + 1 + overhead
+                    act[_A["act_sram", "read"]] += batch_size(ccu_batch)
+        t += 1
+    out.globals[GLOBALS.index("loop_cycles")] = t
+    out.globals[GLOBALS.index("batches")] = nb
+    return out

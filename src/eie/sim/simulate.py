@@ -1,0 +1,212 @@
+"""``simulate()``: run a layer or a whole ``.eie`` model through the cycle-level EIE model.
+
+>>> import numpy as np
+>>> from eie.formats import EIEMatrix
+>>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+>>> r = simulate(m, np.array([2.0, 1.0], np.float32), config=HardwareConfig(num_pes=2))
+>>> r.output.tolist(), r.cycles
+([1.0, -1.0], 9)
+"""
+
+from __future__ import annotations
+
+from typing import Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.engine.fixed_point import FixedPointFormat
+from eie.errors import ConfigError, EngineError
+from eie.formats.container import Model
+from eie.formats.eie_matrix import EIEMatrix
+from eie.sim import pe as pe_block
+from eie.sim.ccu import lnzd_levels, lnzd_nodes
+from eie.sim.config import HardwareConfig
+from eie.sim.cycle_ref import LoopCounters, LoopParams, run_loop
+from eie.sim.energy import EnergyTable, default_table, energy_breakdown
+from eie.sim.result import ModelSimResult, SimResult
+
+Engine = Literal["core", "reference"]
+
+
+def fit_matrix(matrix: EIEMatrix, config: HardwareConfig) -> EIEMatrix:
+    """``matrix`` laid out for ``config``: re-laid with ``with_num_pes(num_pes, index_bits)`` when
+    the PE count or index width differ (same weights, new fillers and pointers)."""
+    if len(matrix.codebook) > config.codebook_entries:
+        raise ConfigError(f"the layer's codebook has {len(matrix.codebook)} entries but the "
+                          f"hardware has codebook_entries={config.codebook_entries}")
+    if matrix.weight_bits > config.weight_bits:
+        raise ConfigError(f"the layer uses {matrix.weight_bits}-bit codes but the hardware has "
+                          f"weight_bits={config.weight_bits}")
+    return matrix.with_num_pes(config.num_pes, config.index_bits)
+
+
+def loop_params(config: HardwareConfig) -> LoopParams:
+    return LoopParams(
+        fifo_depth=config.fifo_depth,
+        entries_per_line=config.entries_per_line,
+        ptr_read_cycles=config.ptr_read_cycles,
+        batch_cols=config.batch_cols,
+        lnzd_latency=lnzd_levels(config.num_pes, config.lnzd_fanin),
+        load_cycles=config.batch_load_cycles,
+        dst_rf_entries=config.act_regfile_entries,
+        bypass=config.arith_bypass,
+    )
+
+
+def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
+             p: LoopParams) -> LoopCounters:
+    """The C++ cycle loop (same contract as ``cycle_ref.run_loop``)."""
+    from eie import _core
+
+    out = LoopCounters(np.zeros(m.rows, np.int64),
+                       np.zeros((m.num_pes, len(pe_block.PE_COUNTERS)), np.int64),
+                       np.zeros(p.fifo_depth + 1, np.int64),
+                       np.zeros(len(pe_block.ACTIONS), np.int64),
+                       np.zeros(len(pe_block.GLOBALS), np.int64))
+    try:
+        _core.sim_layer(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
+                        np.ascontiguousarray(x_q, np.int16),
+                        np.ascontiguousarray(weight_q, np.int16), p.fifo_depth,
+                        p.entries_per_line, p.ptr_read_cycles, p.batch_cols, p.lnzd_latency,
+                        p.load_cycles, p.dst_rf_entries, p.bypass, out.acc, out.pe_counters,
+                        out.fifo_hist, out.actions, out.globals)
+    except ValueError as e:
+        raise EngineError(f"simulator core rejected the layer: {e}") from None
+    return out
+
+
+def _default_format(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
+                    biases: list[npt.NDArray[np.float32] | None],
+                    activations: list[str | None]) -> FixedPointFormat:
+    """Most fraction bits that still hold the input, every layer's float output (one float
+    reference pass) and every codebook."""
+    from eie.engine.reference import spmv
+
+    max_act = float(np.max(np.abs(x), initial=0.0))
+    h = x.astype(np.float32)
+    for m, b, a in zip(matrices, biases, activations, strict=True):
+        h = spmv(m, h, b, a)
+        max_act = max(max_act, float(np.max(np.abs(h), initial=0.0)))
+    max_w = max(float(np.max(np.abs(m.codebook), initial=0.0)) for m in matrices)
+    return FixedPointFormat.for_data(max_act, max_w)
+
+
+def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
+                  bias: npt.NDArray[np.float32] | None, activation: str | None,
+                  config: HardwareConfig, fmt: FixedPointFormat, table: EnergyTable,
+                  engine: Engine) -> SimResult:
+    weight_q = fmt.quantize_weights(m.codebook)
+    p = loop_params(config)
+    c = run_core(m, x_q, weight_q, p) if engine == "core" else run_loop(m, x_q, weight_q, p)
+    acc = c.acc
+    if bias is not None:
+        acc = acc + fmt.quantize_bias(bias)
+    out_q = fmt.narrow(acc, relu=activation == "relu")
+    loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
+    fill = pe_block.fill_drain_cycles(config)
+    cycles = loop_cycles + fill
+    actions = {key: int(n) for key, n in zip(pe_block.ACTIONS, c.actions, strict=True)}
+    actions["pe", "cycle"] = config.num_pes * cycles
+    actions["lnzd_node", "cycle"] = lnzd_nodes(config.num_pes, config.lnzd_fanin) * cycles
+    pc = c.pe_counters
+    col = pe_block.PE_COUNTERS.index
+    return SimResult(
+        name=name, config=config, fmt=fmt, output_q=out_q, shape=m.shape, cycles=cycles,
+        loop_cycles=loop_cycles, fill_drain_cycles=fill,
+        pe_busy=pc[:, col("busy")].copy(), pe_starved=pc[:, col("starved")].copy(),
+        pe_blocked=pc[:, col("blocked")].copy(),
+        pe_real_entries=pc[:, col("real_entries")].copy(),
+        pe_filler_entries=pc[:, col("filler_entries")].copy(),
+        pe_columns=pc[:, col("columns")].copy(), fifo_histogram=c.fifo_hist,
+        actions=actions,
+        ccu_stall_cycles=int(c.globals[pe_block.GLOBALS.index("ccu_stall_cycles")]),
+        batches=int(c.globals[pe_block.GLOBALS.index("batches")]),
+        energy_breakdown=energy_breakdown(actions, table, config),
+        energy_table=f"{table.name} v{table.version}", activation=activation)
+
+
+def _as_input(x: npt.ArrayLike, cols: int, fmt: FixedPointFormat | None
+              ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.int16] | None]:
+    xa = np.asarray(x)
+    if xa.shape != (cols,):
+        raise EngineError(f"x should have shape ({cols},), found {xa.shape}")
+    if xa.dtype == np.int16:
+        if fmt is None:
+            raise EngineError("x is int16 (fixed point): pass fmt= to say its fraction bits")
+        return None, xa
+    xf = xa.astype(np.float64)
+    if not np.all(np.isfinite(xf)):
+        raise EngineError("x contains NaN or infinity")
+    return xf, None
+
+
+@overload
+def simulate(matrix_or_model: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = ...,
+             config: HardwareConfig | None = ..., *, activation: str | None = ...,
+             fmt: FixedPointFormat | None = ..., energy_table: EnergyTable | None = ...,
+             name: str = ..., engine: Engine = ...) -> SimResult: ...
+@overload
+def simulate(matrix_or_model: Model, x: npt.ArrayLike, bias: None = ...,
+             config: HardwareConfig | None = ..., *, activation: str | None = ...,
+             fmt: FixedPointFormat | None = ..., energy_table: EnergyTable | None = ...,
+             name: str = ..., engine: Engine = ...) -> ModelSimResult: ...
+
+
+def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
+             bias: npt.ArrayLike | None = None, config: HardwareConfig | None = None, *,
+             activation: str | None = None, fmt: FixedPointFormat | None = None,
+             energy_table: EnergyTable | None = None, name: str = "layer",
+             engine: Engine = "core") -> SimResult | ModelSimResult:
+    """Simulate one layer (``EIEMatrix``) or a sequential ``eie.Model`` on input ``x``.
+
+    - ``config``: the hardware (default ``HardwareConfig()``, the paper's 64-PE design). A matrix
+      laid out for another PE count or index width is re-laid for it (``fit_matrix``).
+    - ``x``: float activations, quantized with ``fmt``; or int16 fixed-point values (then
+      ``fmt`` is required). ``fmt`` defaults to ``FixedPointFormat.for_data`` over the input,
+      every layer's float output (one reference pass) and the codebooks.
+    - A model runs layer after layer with each layer's bias and activation (``bias`` and
+      ``activation`` apply to a single matrix only); the result is a ``ModelSimResult``.
+    - ``engine="reference"`` runs the Python reference model of the cycle loop (slow; tests).
+
+    Outputs are bit-exact with ``eie.engine.reference.spmv_fixed`` (chained, for a model).
+    """
+    config = config or HardwareConfig()
+    table = energy_table or default_table()
+    if isinstance(matrix_or_model, Model):
+        if bias is not None or activation is not None:
+            raise EngineError("bias and activation come from the model's layers; pass None")
+        model = matrix_or_model
+        if not model.is_sequential:
+            raise EngineError("the model's layers do not chain (rows of one layer should equal "
+                              "cols of the next); simulate them one by one")
+        layers = [(ly.name, ly.matrix, ly.bias, ly.activation) for ly in model.layers]
+    elif isinstance(matrix_or_model, EIEMatrix):
+        b = None if bias is None else np.asarray(bias, np.float32)
+        if b is not None and b.shape != (matrix_or_model.rows,):
+            raise EngineError(f"bias should have shape ({matrix_or_model.rows},), "
+                              f"found {b.shape}")
+        if activation not in (None, "relu"):
+            raise EngineError(f"activation should be None or 'relu', found {activation!r}")
+        layers = [(name, matrix_or_model, b, activation)]
+    else:
+        raise EngineError(f"simulate() takes an EIEMatrix or an eie.Model, found "
+                          f"{type(matrix_or_model).__name__}")
+    matrices = [fit_matrix(m, config) for _, m, _, _ in layers]
+    xf, x_q = _as_input(x, matrices[0].cols, fmt)
+    if fmt is None:
+        assert xf is not None
+        fmt = _default_format(matrices, xf, [b for _, _, b, _ in layers],
+                              [a for _, _, _, a in layers])
+    if x_q is None:
+        assert xf is not None
+        x_q = fmt.quantize_act(xf)
+    results = []
+    h = x_q
+    for (lname, _, b, a), m in zip(layers, matrices, strict=True):
+        r = _layer_result(lname, m, h, b, a, config, fmt, table, engine)
+        results.append(r)
+        h = r.output_q  # stays in place: the destination register files become the source
+    if isinstance(matrix_or_model, Model):
+        return ModelSimResult(tuple(results))
+    return results[0]
