@@ -1,7 +1,135 @@
+// Bindings of the CPU engine: `CpuLayout` (a layer transcoded into a sparse or dense CPU layout,
+// see csrc/engine/layout.h) and its multiply. Shapes and dtypes are checked here, once per call,
+// in O(1); the layout's arrays were validated when it was built and are not reachable from Python,
+// so the kernels can trust them.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
 #include "bindings/bindings.h"
+#include "common/cpu_features.h"
+#include "engine/layout.h"
+#include "engine/stream.h"
+#include "engine/thread_pool.h"
 
 namespace eie::bindings {
+namespace {
 
-void register_engine(nb::module_& m) { (void)m; }
+using engine::InKind;
+using engine::Layout;
+using engine::LayoutKind;
+
+void check(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+Isa pick_isa(const std::string& isa) {
+  const Isa which = isa.empty() ? active_isa() : parse_isa(isa);
+  check(static_cast<int>(which) <= static_cast<int>(best_isa()),
+        "this CPU does not support ISA '" + isa + "'; the best it supports is '" +
+            isa_name(best_isa()) + "'");
+  return which;
+}
+
+Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads) {
+  check(kind == "sparse" || kind == "dense",
+        "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  const int t = threads > 0 ? threads : engine::default_threads();
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_layout(codes.data(), rows, cols, codebook.data(),
+                             static_cast<int64_t>(codebook.shape(0)),
+                             kind == "sparse" ? LayoutKind::sparse : LayoutKind::dense, t);
+  }
+  return new Layout(std::move(L));
+}
+
+void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
+         Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
+         const std::string& isa) {
+  check(batch >= 1 && static_cast<int64_t>(batch) <= engine::kMaxBatch,
+        "batch should be in 1.." + std::to_string(engine::kMaxBatch) + ", found " +
+            std::to_string(batch));
+  check(static_cast<int64_t>(xcols) == L.cols,
+        "x should have " + std::to_string(L.cols) + " columns, found " + std::to_string(xcols));
+  check(out.shape(0) == batch && static_cast<int64_t>(out.shape(1)) == L.rows,
+        "out should have shape (" + std::to_string(batch) + ", " + std::to_string(L.rows) + ")");
+  const float* b = nullptr;
+  if (bias.has_value()) {
+    check(static_cast<int64_t>(bias->shape(0)) == L.rows,
+          "bias should have " + std::to_string(L.rows) + " values, found " +
+              std::to_string(bias->shape(0)));
+    b = bias->data();
+  }
+  const Isa which = pick_isa(isa);
+  float* y = out.data();
+  nb::gil_scoped_release release;
+  engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which);
+}
+
+}  // namespace
+
+void register_engine(nb::module_& m) {
+  nb::class_<Layout>(m, "CpuLayout",
+                     "A layer transcoded into a CPU layout (sparse: per-row-block CSC with "
+                     "uint16 (code << 12 | row) entries; dense: column-major packed 4-bit "
+                     "codes). Built once, immutable.")
+      .def_prop_ro("kind", [](const Layout& L) {
+        return std::string(L.kind == LayoutKind::sparse ? "sparse" : "dense");
+      })
+      .def_prop_ro("rows", [](const Layout& L) { return L.rows; })
+      .def_prop_ro("cols", [](const Layout& L) { return L.cols; })
+      .def_prop_ro("nnz", [](const Layout& L) { return L.nnz; })
+      .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
+      .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
+      .def_prop_ro("codebook", [](const Layout& L) {
+        return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
+      })
+      .def(
+          "run_f32",
+          [](const Layout& L, In2<float> x, Out2<float> out, std::optional<In1<float>> bias,
+             bool relu, int threads, const std::string& isa) {
+            run(L, x.data(), x.shape(0), x.shape(1), InKind::f32, out, bias, relu, threads, isa);
+          },
+          nb::arg("x").noconvert(), nb::arg("out").noconvert(),
+          nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
+          nb::arg("isa"),
+          "out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.")
+      .def(
+          "run_u16",
+          [](const Layout& L, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
+             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
+            check(dtype == "float16" || dtype == "bfloat16",
+                  "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
+            run(L, x.data(), x.shape(0), x.shape(1),
+                dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa);
+          },
+          nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
+          nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
+          nb::arg("isa"), "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
+  m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
+        nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
+        "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
+        "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def("default_threads", &engine::default_threads,
+        "Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.");
+  m.def(
+      "stream_sum",
+      [](In1<float> a, int threads) {
+        const float* p = a.data();
+        const int64_t n = static_cast<int64_t>(a.shape(0));
+        nb::gil_scoped_release release;
+        return engine::stream_sum(p, n, threads);
+      },
+      nb::arg("a").noconvert(), nb::arg("threads") = 0,
+      "Sum of a float32 array read once on the core's threads (a memory-bandwidth probe).");
+}
 
 }  // namespace eie::bindings

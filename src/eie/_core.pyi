@@ -36,6 +36,55 @@ def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', dev
     Largest byte of a uint8 array (0 if empty), with the given ISA or the active one.
     """
 
+class CpuLayout:
+    """
+    A layer transcoded into a CPU layout (sparse: per-row-block CSC with uint16 (code << 12 | row) entries; dense: column-major packed 4-bit codes). Built once, immutable.
+    """
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def nnz(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def row_blocks(self) -> list[int]: ...
+
+    @property
+    def codebook(self) -> list[float]: ...
+
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+        """
+        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.
+        """
+
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+        """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
+def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
+    """
+    Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
+    """
+
+def default_threads() -> int:
+    """
+    Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.
+    """
+
+def stream_sum(a: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], threads: int = 0) -> float:
+    """
+    Sum of a float32 array read once on the core's threads (a memory-bandwidth probe).
+    """
+
 def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
     """
     Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed outputs acc (rows,), pe_counters (num_pes, 6), fifo_hist (fifo_depth + 1,), actions (13,), globals (3,); returns the loop cycle count. ValueError on bad input.

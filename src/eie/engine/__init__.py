@@ -1,9 +1,17 @@
 """Engines that run EIE layers: ``reference`` (numpy, the executable spec) and the fast CPU engine.
 
-Importing this package does not import torch.
+- ``Engine``: a whole model on the C++ kernels (``Engine.load("model.eie")``);
+- ``spmv``: one ``EIEMatrix`` times a vector or small batch (CPU layout cached on first use);
+- ``use_isa``: force the kernels' ISA ("scalar", "avx2", "avx512") inside a ``with`` block.
+
+Importing this package does not import torch (``eie.engine.torch`` does).
 """
 
 from eie.engine import reference
+from eie.engine.engine import Engine
 from eie.engine.fixed_point import FixedPointFormat, sqnr_db
+from eie.engine.kernels import available_isas, use_isa
+from eie.engine.spmv import spmv
 
-__all__ = ["FixedPointFormat", "reference", "sqnr_db"]
+__all__ = ["Engine", "FixedPointFormat", "available_isas", "reference", "spmv", "sqnr_db",
+           "use_isa"]

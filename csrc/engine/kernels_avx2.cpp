@@ -1,0 +1,163 @@
+// AVX2 block kernels (compiled with -mavx2 -mfma -mf16c -mbmi2; entered only after a CPUID check).
+// vpermps only indexes 8 entries, so the 16-entry codebook is two ymm halves: permute both and
+// pick with a blend on bit 3 of the code (shifted into the sign bit).
+#include <immintrin.h>
+
+#include "engine/layout.h"
+
+namespace eie::engine {
+namespace {
+
+// Sparse, batch 1. AVX2 has gathers but no scatters, so this is the scalar loop, unrolled by
+// four, on a stack copy of the scaled codebook. Rows inside one column are distinct, so the four
+// read-modify-writes are independent.
+void sparse1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  float* acc = t.acc;
+  const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
+  alignas(32) float s[kCodebookSize];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const __m256 xv = _mm256_set1_ps(t.xt[c]);
+    _mm256_store_ps(s, _mm256_mul_ps(cb_lo, xv));
+    _mm256_store_ps(s + 8, _mm256_mul_ps(cb_hi, xv));
+    uint32_t e = ptr[c];
+    const uint32_t end = ptr[c + 1];
+    for (; e + 4 <= end; e += 4) {
+      const uint16_t u0 = ent[e], u1 = ent[e + 1], u2 = ent[e + 2], u3 = ent[e + 3];
+      const float v0 = acc[u0 & 0xfff] + s[u0 >> 12];
+      const float v1 = acc[u1 & 0xfff] + s[u1 >> 12];
+      const float v2 = acc[u2 & 0xfff] + s[u2 >> 12];
+      const float v3 = acc[u3 & 0xfff] + s[u3 >> 12];
+      acc[u0 & 0xfff] = v0;
+      acc[u1 & 0xfff] = v1;
+      acc[u2 & 0xfff] = v2;
+      acc[u3 & 0xfff] = v3;
+    }
+    for (; e < end; ++e) {
+      const uint16_t u = ent[e];
+      acc[u & 0xfff] += s[u >> 12];
+    }
+  }
+}
+
+// Sparse, batch 2..16: accumulators (R, batch) row-major; two masked 8-lane halves per entry.
+void sparse_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  const int64_t B = t.batch;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B)), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B) - 8), lane);
+  const bool two = B > 8;
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    const __m256 x0 = _mm256_maskload_ps(xc, m0);
+    const __m256 x1 = two ? _mm256_maskload_ps(xc + 8, m1) : _mm256_setzero_ps();
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
+      const uint16_t u = ent[e];
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * B;
+      const __m256 w = _mm256_set1_ps(L.codebook[u >> 12]);
+      _mm256_maskstore_ps(a, m0, _mm256_fmadd_ps(w, x0, _mm256_maskload_ps(a, m0)));
+      if (two)
+        _mm256_maskstore_ps(a + 8, m1, _mm256_fmadd_ps(w, x1, _mm256_maskload_ps(a + 8, m1)));
+    }
+  }
+}
+
+// 8 codes (bytes, already one nibble each) -> 8 weights from the two-half table.
+inline __m256 decode8(__m128i codes8, __m256 t_lo, __m256 t_hi) {
+  const __m256i idx = _mm256_cvtepu8_epi32(codes8);
+  const __m256 lo = _mm256_permutevar8x32_ps(t_lo, idx);
+  const __m256 hi = _mm256_permutevar8x32_ps(t_hi, idx);
+  return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+// Dense: one 16-byte group = rows 0..15 (low nibbles) and 16..31 (high nibbles) -> 4 x 8 weights.
+inline void decode_group(const uint8_t* p, __m256 t_lo, __m256 t_hi, __m256 w[4]) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(b, nib);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+  w[0] = decode8(lo, t_lo, t_hi);
+  w[1] = decode8(_mm_srli_si128(lo, 8), t_lo, t_hi);
+  w[2] = decode8(hi, t_lo, t_hi);
+  w[3] = decode8(_mm_srli_si128(hi, 8), t_lo, t_hi);
+}
+
+// Dense, batch 1: two active columns at a time (accumulators loaded/stored once per pair).
+void dense1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t half = Layout::padded(L.block_rows(t.block)) / 2;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  float* acc = t.acc;
+  const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
+  const __m256 keep0 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1));
+  int64_t k = 0;
+  for (; k + 2 <= t.nact; k += 2) {
+    const uint32_t c0 = t.act[k], c1 = t.act[k + 1];
+    const __m256 x0 = _mm256_set1_ps(t.xt[c0]), x1 = _mm256_set1_ps(t.xt[c1]);
+    const __m256 a_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x0), keep0);
+    const __m256 a_hi = _mm256_mul_ps(cb_hi, x0);
+    const __m256 b_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x1), keep0);
+    const __m256 b_hi = _mm256_mul_ps(cb_hi, x1);
+    const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m256 w0[4], w1[4];
+      decode_group(p0 + g, a_lo, a_hi, w0);
+      decode_group(p1 + g, b_lo, b_hi, w1);
+      float* a = acc + 2 * g;
+      for (int j = 0; j < 4; ++j)
+        _mm256_store_ps(a + 8 * j,
+                        _mm256_add_ps(_mm256_load_ps(a + 8 * j), _mm256_add_ps(w0[j], w1[j])));
+    }
+  }
+  for (; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const __m256 x0 = _mm256_set1_ps(t.xt[c]);
+    const __m256 a_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x0), keep0);
+    const __m256 a_hi = _mm256_mul_ps(cb_hi, x0);
+    const uint8_t* p = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m256 w[4];
+      decode_group(p + g, a_lo, a_hi, w);
+      float* a = acc + 2 * g;
+      for (int j = 0; j < 4; ++j)
+        _mm256_store_ps(a + 8 * j, _mm256_add_ps(_mm256_load_ps(a + 8 * j), w[j]));
+    }
+  }
+}
+
+// Dense, batch 2..16: decode once, one FMA per batch row; accumulators (batch, Rp).
+void dense_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block));
+  const int64_t half = Rp / 2, B = t.batch;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    const uint8_t* p = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m256 w[4];
+      decode_group(p + g, cb_lo, cb_hi, w);
+      float* a = t.acc + 2 * g;
+      for (int64_t b = 0; b < B; ++b, a += Rp) {
+        const __m256 xb = _mm256_set1_ps(xc[b]);
+        for (int j = 0; j < 4; ++j)
+          _mm256_store_ps(a + 8 * j, _mm256_fmadd_ps(w[j], xb, _mm256_load_ps(a + 8 * j)));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+KernelSet kernels_avx2() { return {sparse1, sparse_batch, dense1, dense_batch}; }
+
+}  // namespace eie::engine

@@ -1,0 +1,158 @@
+// AVX-512 block kernels (compiled with AVX-512 F/BW/VL/DQ/VBMI; entered only after a CPUID
+// check). The 16-entry codebook lives in one zmm register and is decoded with vpermps, whose
+// index is the 4-bit code: no scalar table lookups.
+#include <immintrin.h>
+
+#include "engine/layout.h"
+
+namespace eie::engine {
+namespace {
+
+// Sparse, batch 1. Per active column: scale the codebook by x[c] (one vmulps), then for 16
+// entries at a time: widen the uint16 entries, split code (>> 12) and row (& 0xfff), decode the
+// weights with vpermps, gather the 16 accumulators, add, scatter back. Rows within one column of
+// a block are distinct, so the scatter never has conflicting lanes.
+void sparse1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  float* acc = t.acc;
+  const __m512 cb = _mm512_load_ps(L.codebook);
+  const __m512i row_mask = _mm512_set1_epi32(0xfff);
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const __m512 s = _mm512_mul_ps(cb, _mm512_set1_ps(t.xt[c]));
+    uint32_t e = ptr[c];
+    const uint32_t end = ptr[c + 1];
+    for (; e + 16 <= end; e += 16) {
+      const __m512i u =
+          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ent + e)));
+      const __m512i row = _mm512_and_si512(u, row_mask);
+      const __m512 w = _mm512_permutexvar_ps(_mm512_srli_epi32(u, 12), s);
+      const __m512 y = _mm512_i32gather_ps(row, acc, 4);
+      _mm512_i32scatter_ps(acc, row, _mm512_add_ps(y, w), 4);
+    }
+    if (e < end) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (end - e)) - 1);
+      const __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, ent + e));
+      const __m512i row = _mm512_and_si512(u, row_mask);
+      const __m512 w = _mm512_permutexvar_ps(_mm512_srli_epi32(u, 12), s);
+      const __m512 y = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, row, acc, 4);
+      _mm512_mask_i32scatter_ps(acc, m, row, _mm512_add_ps(y, w), 4);
+    }
+  }
+}
+
+// Sparse, batch 2..16: accumulators are (R, batch) row-major, so one entry updates one masked
+// vector of `batch` lanes: acc[row, :] += w * x[c, :].
+void sparse_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  const int64_t B = t.batch;
+  const __mmask16 m = static_cast<__mmask16>((1u << B) - 1);
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const __m512 xc = _mm512_maskz_loadu_ps(m, t.xt + c * B);
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
+      const uint16_t u = ent[e];
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * B;
+      const __m512 w = _mm512_set1_ps(L.codebook[u >> 12]);
+      _mm512_mask_storeu_ps(a, m, _mm512_fmadd_ps(w, xc, _mm512_maskz_loadu_ps(m, a)));
+    }
+  }
+}
+
+// 16 + 16 rows of codes (one 16-byte group) -> two index vectors.
+inline void split_group(const uint8_t* p, __m512i& lo, __m512i& hi) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  lo = _mm512_cvtepu8_epi32(_mm_and_si128(b, nib));
+  hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), nib));
+}
+
+inline __m512 scaled_codebook(const Layout& L, float x) {
+  const __m512 s = _mm512_mul_ps(_mm512_load_ps(L.codebook), _mm512_set1_ps(x));
+  return _mm512_maskz_mov_ps(static_cast<__mmask16>(0xfffe), s);  // code 0 stays exactly 0
+}
+
+// Dense, batch 1: four active columns at a time, so each 16-row accumulator vector is loaded
+// and stored once per four columns.
+void dense1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t half = Layout::padded(L.block_rows(t.block)) / 2;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  float* acc = t.acc;
+  int64_t k = 0;
+  for (; k + 4 <= t.nact; k += 4) {
+    const uint32_t c0 = t.act[k], c1 = t.act[k + 1], c2 = t.act[k + 2], c3 = t.act[k + 3];
+    const __m512 s0 = scaled_codebook(L, t.xt[c0]), s1 = scaled_codebook(L, t.xt[c1]);
+    const __m512 s2 = scaled_codebook(L, t.xt[c2]), s3 = scaled_codebook(L, t.xt[c3]);
+    const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
+    const uint8_t *p2 = codes + c2 * half, *p3 = codes + c3 * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m512i l0, h0, l1, h1, l2, h2, l3, h3;
+      split_group(p0 + g, l0, h0);
+      split_group(p1 + g, l1, h1);
+      split_group(p2 + g, l2, h2);
+      split_group(p3 + g, l3, h3);
+      float* a = acc + 2 * g;
+      __m512 a0 = _mm512_load_ps(a), a1 = _mm512_load_ps(a + 16);
+      a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_permutexvar_ps(l0, s0),
+                                           _mm512_permutexvar_ps(l1, s1)));
+      a1 = _mm512_add_ps(a1, _mm512_add_ps(_mm512_permutexvar_ps(h0, s0),
+                                           _mm512_permutexvar_ps(h1, s1)));
+      a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_permutexvar_ps(l2, s2),
+                                           _mm512_permutexvar_ps(l3, s3)));
+      a1 = _mm512_add_ps(a1, _mm512_add_ps(_mm512_permutexvar_ps(h2, s2),
+                                           _mm512_permutexvar_ps(h3, s3)));
+      _mm512_store_ps(a, a0);
+      _mm512_store_ps(a + 16, a1);
+    }
+  }
+  for (; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const __m512 s = scaled_codebook(L, t.xt[c]);
+    const uint8_t* p = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m512i lo, hi;
+      split_group(p + g, lo, hi);
+      float* a = acc + 2 * g;
+      _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), _mm512_permutexvar_ps(lo, s)));
+      _mm512_store_ps(a + 16,
+                      _mm512_add_ps(_mm512_load_ps(a + 16), _mm512_permutexvar_ps(hi, s)));
+    }
+  }
+}
+
+// Dense, batch 2..16: decode each 16-row vector of weights once, then one FMA per batch row
+// into accumulators (batch, Rp).
+void dense_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block));
+  const int64_t half = Rp / 2, B = t.batch;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  const __m512 cb = _mm512_load_ps(L.codebook);
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    const uint8_t* p = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      __m512i lo, hi;
+      split_group(p + g, lo, hi);
+      const __m512 w0 = _mm512_permutexvar_ps(lo, cb), w1 = _mm512_permutexvar_ps(hi, cb);
+      float* a = t.acc + 2 * g;
+      for (int64_t b = 0; b < B; ++b, a += Rp) {
+        const __m512 xb = _mm512_set1_ps(xc[b]);
+        _mm512_store_ps(a, _mm512_fmadd_ps(w0, xb, _mm512_load_ps(a)));
+        _mm512_store_ps(a + 16, _mm512_fmadd_ps(w1, xb, _mm512_load_ps(a + 16)));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+KernelSet kernels_avx512() { return {sparse1, sparse_batch, dense1, dense_batch}; }
+
+}  // namespace eie::engine

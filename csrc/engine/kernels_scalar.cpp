@@ -1,0 +1,92 @@
+// Scalar block kernels: the plain reference the SIMD builds are tested against, always available.
+// Products are rounded before the add (no FMA), exactly as `acc += w * x` in the spec.
+#include "engine/layout.h"
+
+namespace eie::engine {
+namespace {
+
+void sparse1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  float* acc = t.acc;
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float xv = t.xt[c];
+    float s[kCodebookSize];  // codebook scaled by this column's activation
+    for (int i = 0; i < kCodebookSize; ++i) s[i] = L.codebook[i] * xv;
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
+      const uint16_t u = ent[e];
+      acc[u & 0xfff] += s[u >> 12];
+    }
+  }
+}
+
+void sparse_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  const int64_t B = t.batch;
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
+      const uint16_t u = ent[e];
+      const float w = L.codebook[u >> 12];
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * B;
+      for (int64_t b = 0; b < B; ++b) a[b] += w * xc[b];
+    }
+  }
+}
+
+void dense1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t half = Layout::padded(L.block_rows(t.block)) / 2;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float xv = t.xt[c];
+    float s[kCodebookSize];
+    for (int i = 0; i < kCodebookSize; ++i) s[i] = L.codebook[i] * xv;
+    s[0] = 0.0f;  // a zero weight contributes nothing, even for an infinite activation
+    const uint8_t* col = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      float* a = t.acc + 2 * g;
+      for (int i = 0; i < 16; ++i) {
+        const uint8_t byte = col[g + i];
+        a[i] += s[byte & 15];
+        a[16 + i] += s[byte >> 4];
+      }
+    }
+  }
+}
+
+void dense_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block));
+  const int64_t half = Rp / 2, B = t.batch;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    const uint8_t* col = codes + c * half;
+    for (int64_t g = 0; g < half; g += 16) {
+      for (int i = 0; i < 16; ++i) {
+        const uint8_t byte = col[g + i];
+        const uint8_t lo = byte & 15, hi = byte >> 4;
+        const float w0 = L.codebook[lo], w1 = L.codebook[hi];
+        for (int64_t b = 0; b < B; ++b) {
+          float* a = t.acc + b * Rp + 2 * g;
+          if (lo) a[i] += w0 * xc[b];
+          if (hi) a[16 + i] += w1 * xc[b];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+KernelSet kernels_scalar() { return {sparse1, sparse_batch, dense1, dense_batch}; }
+
+}  // namespace eie::engine

@@ -1,0 +1,251 @@
+// Layout building (transcoding) and the multiply driver: input conversion, the active-column
+// scan, the split over row blocks and threads, and the fused bias + ReLU epilogue.
+#include "engine/layout.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "engine/thread_pool.h"
+
+namespace eie::engine {
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// Row blocks: at most kMaxBlockRows rows; a multiple of `threads` blocks when there are enough
+// rows (>= 64 per thread) so that every thread gets the same number of rows.
+std::vector<int64_t> block_starts(int64_t rows, int threads) {
+  int64_t nb = std::max<int64_t>(1, (rows + kMaxBlockRows - 1) / kMaxBlockRows);
+  const int64_t t = std::max(threads, 1);
+  if (rows >= 64 * t) nb = (nb + t - 1) / t * t;
+  int64_t step = Layout::padded((rows + nb - 1) / nb);
+  std::vector<int64_t> r0(nb + 1);
+  for (int64_t b = 0; b <= nb; ++b) r0[b] = std::min(b * step, rows);
+  return r0;
+}
+
+// IEEE half -> float (exact), portable bit manipulation.
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do { man <<= 1; ++e; } while ((man & 0x400) == 0);
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | man << 13;
+  } else {
+    bits = sign | (exp + 112) << 23 | man << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float bf16_to_float(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// 64-byte aligned scratch that grows and is reused by the thread that owns it.
+struct Scratch {
+  float* data = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(data); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(data);
+      cap = std::max<size_t>(n, 1024);
+      data = static_cast<float*>(std::aligned_alloc(64, (cap * sizeof(float) + 63) & ~size_t{63}));
+      if (data == nullptr) throw std::bad_alloc();
+    }
+    return data;
+  }
+};
+
+thread_local Scratch t_acc, t_xt;
+thread_local std::vector<uint32_t> t_act;
+
+// Each table is built on first use of its ISA only: the arch files' code may only run on a CPU
+// that has the ISA (the binding checks `isa` against best_isa()).
+const KernelSet& kernel_set(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: {
+      static const KernelSet ks = kernels_avx512();
+      return ks;
+    }
+    case Isa::avx2: {
+      static const KernelSet ks = kernels_avx2();
+      return ks;
+    }
+    default: {
+      static const KernelSet ks = kernels_scalar();
+      return ks;
+    }
+  }
+}
+
+}  // namespace
+
+int64_t Layout::bytes() const {
+  return static_cast<int64_t>(entries.size() * 2 + col_ptr.size() * 4 + codes.size());
+}
+
+Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
+                    int64_t codebook_len, LayoutKind kind, int threads) {
+  if (rows < 0 || cols < 0) fail("shape should be non-negative");
+  if (codebook_len < 1 || codebook_len > kCodebookSize)
+    fail("the CPU kernels take codebooks of 1.." + std::to_string(kCodebookSize) +
+         " entries (4-bit codes), found " + std::to_string(codebook_len));
+  if (codebook[0] != 0.0f) fail("codebook[0] should be 0.0 (code 0 means zero)");
+  if (cols >= (int64_t{1} << 32) - 1) fail("too many columns for 32-bit column indices");
+  Layout L;
+  L.kind = kind;
+  L.rows = rows;
+  L.cols = cols;
+  L.codebook_len = codebook_len;
+  for (int64_t i = 0; i < codebook_len; ++i) L.codebook[i] = codebook[i];
+  L.row0 = block_starts(rows, threads);
+  const int64_t nb = L.nblocks();
+  int64_t nnz = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const uint8_t c = codes[i];
+    if (c >= codebook_len)
+      fail("code " + std::to_string(c) + " at (" + std::to_string(i / cols) + ", " +
+           std::to_string(i % cols) + ") is outside the codebook of " +
+           std::to_string(codebook_len) + " entries");
+    nnz += c != 0;
+  }
+  L.nnz = nnz;
+  if (kind == LayoutKind::sparse) {
+    if (nnz >= (int64_t{1} << 32)) fail("too many nonzeros for 32-bit column pointers");
+    L.entry_base.resize(nb);
+    L.col_ptr.assign(static_cast<size_t>(nb * (cols + 1)), 0);
+    L.entries.resize(static_cast<size_t>(nnz));
+    int64_t base = 0;
+    std::vector<uint32_t> cursor(static_cast<size_t>(cols));
+    for (int64_t b = 0; b < nb; ++b) {
+      uint32_t* ptr = L.col_ptr.data() + b * (cols + 1);
+      L.entry_base[b] = base;
+      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)  // count per column
+        for (int64_t c = 0; c < cols; ++c) ptr[c + 1] += codes[r * cols + c] != 0;
+      for (int64_t c = 0; c < cols; ++c) ptr[c + 1] += ptr[c];
+      std::copy(ptr, ptr + cols, cursor.begin());
+      uint16_t* ent = L.entries.data() + base;
+      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {  // fill, rows increasing
+        const uint16_t local = static_cast<uint16_t>(r - L.row0[b]);
+        for (int64_t c = 0; c < cols; ++c) {
+          const uint8_t code = codes[r * cols + c];
+          if (code != 0) ent[cursor[c]++] = static_cast<uint16_t>(code << 12 | local);
+        }
+      }
+      base += ptr[cols];
+    }
+  } else {
+    L.code_base.resize(nb);
+    int64_t total = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+      L.code_base[b] = total;
+      total += cols * (Layout::padded(L.block_rows(b)) / 2);
+    }
+    L.codes.assign(static_cast<size_t>(total), 0);
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t half = Layout::padded(L.block_rows(b)) / 2;
+      uint8_t* blk = L.codes.data() + L.code_base[b];
+      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {
+        const int64_t lr = r - L.row0[b];
+        const int64_t byte = (lr / 32) * 16 + (lr % 16);
+        const int shift = (lr % 32) >= 16 ? 4 : 0;
+        for (int64_t c = 0; c < cols; ++c)
+          blk[c * half + byte] |= static_cast<uint8_t>(codes[r * cols + c] << shift);
+      }
+    }
+  }
+  return L;
+}
+
+void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
+                bool relu, float* out, int threads, Isa isa) {
+  const int64_t cols = L.cols, rows = L.rows;
+  // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
+  const float* xt;
+  if (in_kind == InKind::f32 && batch == 1) {
+    xt = static_cast<const float*>(x);
+  } else {
+    float* buf = t_xt.get(static_cast<size_t>(cols * batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t i = b * cols + c;
+        float v;
+        if (in_kind == InKind::f32) v = static_cast<const float*>(x)[i];
+        else if (in_kind == InKind::f16) v = half_to_float(static_cast<const uint16_t*>(x)[i]);
+        else v = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+        buf[c * batch + b] = v;
+      }
+    }
+    xt = buf;
+  }
+  // 2. active columns: any batch element nonzero (branch-free compaction).
+  std::vector<uint32_t>& act = t_act;
+  act.resize(static_cast<size_t>(cols) + 1);
+  int64_t nact = 0;
+  if (batch == 1) {
+    for (int64_t c = 0; c < cols; ++c) {
+      act[nact] = static_cast<uint32_t>(c);
+      nact += xt[c] != 0.0f;
+    }
+  } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      bool any = false;
+      for (int64_t b = 0; b < batch; ++b) any |= xt[c * batch + b] != 0.0f;
+      act[nact] = static_cast<uint32_t>(c);
+      nact += any;
+    }
+  }
+  // 3. blocks over threads. Tiny multiplies stay on the calling thread (waking a worker costs
+  // more than the work).
+  const KernelSet& ks = kernel_set(isa);
+  const bool sparse = L.kind == LayoutKind::sparse;
+  BlockKernel kern = sparse ? (batch == 1 ? ks.sparse1 : ks.sparse_batch)
+                            : (batch == 1 ? ks.dense1 : ks.dense_batch);
+  const double act_frac = cols ? static_cast<double>(nact) / static_cast<double>(cols) : 0.0;
+  const double work = act_frac * static_cast<double>(batch) *
+                      (sparse ? static_cast<double>(L.nnz)
+                              : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
+  int nt = threads > 0 ? threads : default_threads();
+  if (work < 20000.0) nt = 1;
+  const uint32_t* act_p = act.data();
+  auto block_fn = [&](int64_t blk) {
+    const int64_t r0 = L.row0[blk], R = L.block_rows(blk);
+    if (R == 0) return;
+    const int64_t Rp = Layout::padded(R);
+    const size_t n_acc = static_cast<size_t>(Rp * batch);
+    float* acc = t_acc.get(n_acc);
+    std::memset(acc, 0, n_acc * sizeof(float));
+    BlockTask task{&L, blk, act_p, nact, xt, batch, acc};
+    kern(task);
+    // Epilogue: bias, ReLU, scatter to out (batch, rows).
+    for (int64_t b = 0; b < batch; ++b) {
+      float* y = out + b * rows + r0;
+      for (int64_t r = 0; r < R; ++r) {
+        float v = sparse ? acc[r * batch + b] : acc[b * Rp + r];
+        if (bias != nullptr) v += bias[r0 + r];
+        if (relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+        y[r] = v;
+      }
+    }
+  };
+  parallel_for(L.nblocks(), nt, block_fn);
+}
+
+}  // namespace eie::engine

@@ -1,0 +1,99 @@
+// CPU layouts of one layer, transcoded once from the (rows, cols) code matrix, and the kernels
+// that multiply them. See src/eie/engine/layout.py for the Python side.
+//
+// Both layouts cut the rows into *row blocks* of at most kMaxBlockRows rows (a multiple of 32
+// except the last). A block is the unit of work of one thread: it owns its output rows, so
+// threads never share an accumulator, and its fp32 accumulators (<= 16 KiB at batch 1) stay in L1.
+// The number of blocks is a multiple of the thread count the layout was prepared for, so the
+// threads get equal rows.
+//
+// Both layouts are column-major inside a block, so a multiply scans x once, keeps the list of
+// nonzero activations ("active columns"), and each block visits only those columns: the zero
+// activations cost nothing, as in EIE's broadcast.
+//
+// SPARSE (per block b, rows [row0[b], row0[b+1])):
+//   entries  uint16  (code << 12) | (row - row0[b])      one per nonzero weight, no fillers:
+//            the absolute 12-bit row inside the block replaces EIE's 4-bit relative index, so
+//            entries decode independently (SIMD-friendly, no prefix sum) for 2 bytes per weight.
+//   col_ptr  uint32  (cols + 1,) offsets into the block's entries; column c is
+//            entries[col_ptr[c] : col_ptr[c+1]], rows increasing.
+// DENSE (every weight a 4-bit code, code 0 = 0.0; for layers too dense for indices to pay):
+//   codes    uint8   per column, ceil(R / 32) groups of 16 bytes; byte i of group g holds the
+//            code of block row 32g + i in its low nibble and of row 32g + 16 + i in its high
+//            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
+//            Rows past the block end hold code 0.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/cpu_features.h"
+
+namespace eie::engine {
+
+constexpr int64_t kMaxBlockRows = 4096;  // 12-bit in-block row index; 16 KiB of fp32 accumulators
+constexpr int kCodebookSize = 16;        // 4-bit codes
+constexpr int64_t kMaxBatch = 16;
+
+enum class LayoutKind : int { sparse = 0, dense = 1 };
+
+struct Layout {
+  LayoutKind kind = LayoutKind::sparse;
+  int64_t rows = 0, cols = 0;
+  int64_t codebook_len = 0;
+  alignas(64) float codebook[kCodebookSize] = {};  // unused entries are 0
+  std::vector<int64_t> row0;                       // (nblocks + 1,) first row of each block
+  // sparse
+  std::vector<int64_t> entry_base;                 // (nblocks,) first entry of each block
+  std::vector<uint32_t> col_ptr;                   // (nblocks, cols + 1), block-relative
+  std::vector<uint16_t> entries;
+  int64_t nnz = 0;
+  // dense
+  std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
+  std::vector<uint8_t> codes;
+
+  int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
+  int64_t block_rows(int64_t b) const { return row0[b + 1] - row0[b]; }
+  static int64_t padded(int64_t r) { return (r + 31) & ~int64_t{31}; }
+  // Bytes the layout holds (what a multiply may stream from memory).
+  int64_t bytes() const;
+};
+
+// Builds a layout from a C-contiguous (rows, cols) uint8 code matrix. Throws
+// std::invalid_argument if a code is >= codebook_len, codebook_len > 16, or codebook[0] != 0.
+// `threads` is the thread count the blocks are balanced for.
+Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
+                    int64_t codebook_len, LayoutKind kind, int threads);
+
+// What a block kernel sees. `act` lists the active columns (increasing), `xt` holds the fp32
+// activations transposed to (cols, batch). `acc` is zeroed and holds, for the block's rows,
+//   sparse: (R, batch) row-major;  dense: (batch, padded(R)).
+struct BlockTask {
+  const Layout* layout;
+  int64_t block;
+  const uint32_t* act;
+  int64_t nact;
+  const float* xt;
+  int64_t batch;
+  float* acc;
+};
+
+using BlockKernel = void (*)(const BlockTask&);
+
+struct KernelSet {
+  BlockKernel sparse1, sparse_batch, dense1, dense_batch;
+};
+
+KernelSet kernels_scalar();
+KernelSet kernels_avx2();
+KernelSet kernels_avx512();
+
+// Input element types.
+enum class InKind : int { f32 = 0, f16 = 1, bf16 = 2 };
+
+// y (batch, rows) = act(W @ x^T + bias), x (batch, cols) of `in_kind` elements (1 <= batch <= 16).
+// bias may be null. threads <= 0 means default_threads(). Shapes are the caller's contract
+// (checked in the binding); the layout was validated when built.
+void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
+                bool relu, float* out, int threads, Isa isa);
+
+}  // namespace eie::engine

@@ -1,0 +1,137 @@
+#include "engine/thread_pool.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define EIE_PAUSE() _mm_pause()
+#else
+#define EIE_PAUSE() ((void)0)
+#endif
+
+namespace eie::engine {
+namespace {
+
+// A job's tasks are claimed through one 64-bit word: (generation << 32) | tasks left. A claim
+// takes task `left - 1`; a worker that wakes up late can never claim a task of a job that has
+// already been replaced (the generation differs) and never reads another job's fields, because
+// fn_ is only read after a successful claim, while the job cannot have finished.
+class Pool {
+ public:
+  void ensure_workers(int total_threads) {
+    std::lock_guard<std::mutex> lk(m_);
+    while (static_cast<int>(workers_.size()) + 1 < total_threads)
+      workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t n, int nthreads, const std::function<void(int64_t)>& fn) {
+    std::lock_guard<std::mutex> job_lock(job_m_);  // one job at a time
+    ensure_workers(nthreads);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      done_.store(0, std::memory_order_relaxed);
+      helpers_.store(nthreads - 1, std::memory_order_relaxed);
+      gen_ = (gen_ + 1) & 0x7fffffff;
+      next_.store((static_cast<uint64_t>(gen_) << 32) | static_cast<uint64_t>(n),
+                  std::memory_order_release);
+      gen_seen_.store(gen_, std::memory_order_release);
+    }
+    cv_.notify_all();
+    work(gen_);
+    // Wait for tasks still running on workers.
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) < n) {
+      if (++spins < 4096) EIE_PAUSE(); else std::this_thread::yield();
+    }
+  }
+
+ private:
+  void work(uint32_t gen) {
+    const uint64_t tag = static_cast<uint64_t>(gen) << 32;
+    for (;;) {
+      uint64_t v = next_.load(std::memory_order_acquire);
+      for (;;) {
+        if ((v & ~0xffffffffull) != tag || (v & 0xffffffffull) == 0) return;
+        if (next_.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) break;
+      }
+      (*fn_)(static_cast<int64_t>(v & 0xffffffffull) - 1);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void worker_loop() {
+    uint32_t seen = gen_seen_.load(std::memory_order_acquire);
+    for (;;) {
+      uint32_t g = gen_seen_.load(std::memory_order_acquire);
+      for (int spins = 0; g == seen && spins < 20000; ++spins) {
+        EIE_PAUSE();
+        g = gen_seen_.load(std::memory_order_acquire);
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return gen_seen_.load(std::memory_order_acquire) != seen; });
+        g = gen_seen_.load(std::memory_order_acquire);
+      }
+      seen = g;
+      // Only nthreads - 1 workers join a job (the threads= limit).
+      if (helpers_.fetch_sub(1, std::memory_order_acq_rel) > 0) work(g);
+    }
+  }
+
+  std::mutex job_m_, m_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  uint32_t gen_ = 0;
+  std::atomic<uint32_t> gen_seen_{0};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<int> helpers_{0};
+};
+
+Pool* g_pool = nullptr;
+std::once_flag g_atfork_once;
+
+// After fork() the child has no workers: forget the parent's pool (leaked on purpose; its
+// threads do not exist in the child) and build a fresh one on first use.
+void reset_after_fork() { g_pool = nullptr; }
+
+Pool& pool() {
+  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, reset_after_fork); });
+  static std::mutex create_m;
+  std::lock_guard<std::mutex> lk(create_m);
+  if (g_pool == nullptr) g_pool = new Pool();  // never destroyed: no join at interpreter exit
+  return *g_pool;
+}
+
+}  // namespace
+
+int default_threads() {
+  if (const char* env = std::getenv("EIE_NUM_THREADS")) {
+    const int v = std::atoi(env);
+    if (v >= 1) return std::min(v, 256);
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(std::min(hc, 256u));
+}
+
+void parallel_for(int64_t n, int max_threads, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  const int nt = static_cast<int>(std::min<int64_t>(std::max(max_threads, 1), n));
+  if (nt <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  pool().run(n, nt, fn);
+}
+
+}  // namespace eie::engine

@@ -1,0 +1,25 @@
+// The core's own thread pool: the kernels' only source of parallelism.
+//
+// Why our own: numpy's BLAS and torch each keep a pool; nesting ours inside theirs (or OpenMP)
+// would oversubscribe a 2-core machine. This pool is created lazily, sized from EIE_NUM_THREADS
+// (default: std::thread::hardware_concurrency()), grows on request, and runs one job at a time.
+// The calling thread always takes part, so threads=1 never touches a worker.
+//
+// Workers spin briefly after a job (layer-by-layer inference issues jobs back to back) and then
+// sleep on a condition variable, so an idle pool costs no CPU.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace eie::engine {
+
+// Threads used when a call passes threads <= 0: EIE_NUM_THREADS if set (>= 1), else the
+// hardware concurrency.
+int default_threads();
+
+// Runs fn(i) for i in [0, n) on at most max_threads threads (the caller included); returns when
+// all calls have finished. fn must not throw (kernels only fill buffers) and must not call
+// parallel_for recursively.
+void parallel_for(int64_t n, int max_threads, const std::function<void(int64_t)>& fn);
+
+}  // namespace eie::engine

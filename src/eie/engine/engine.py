@@ -1,0 +1,147 @@
+"""``Engine``: a whole ``eie.Model`` on the C++ kernels, layer by layer.
+
+>>> import numpy as np, eie
+>>> from eie.formats import EIEMatrix
+>>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+>>> eng = Engine(eie.Model((eie.Layer("fc", m, activation="relu"),)))
+>>> eng(np.array([2.0, 1.0], np.float32)).tolist()
+[1.0, 0.0]
+>>> list(eng.timings_us)
+['fc']
+
+Every layer is transcoded once, at construction, into the CPU layout its weight density calls for
+(``eie.engine.layout``; ``layout=`` forces one). Layers the kernels cannot take (codebooks wider
+than 4 bits) run on the reference engine. Torch tensors are accepted when torch is installed (it
+is never imported eagerly): the result is a tensor of the input's dtype.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eie import _core
+from eie.engine import kernels, layout, reference
+from eie.errors import EngineError
+from eie.formats.container import Layer, Model, load
+from eie.formats.eie_matrix import EIEMatrix
+
+
+@dataclass(frozen=True)
+class EngineLayer:
+    """One prepared layer."""
+
+    layer: Layer
+    cpu: _core.CpuLayout | None
+    """The CPU layout, or None when the layer runs on the reference engine."""
+
+    @property
+    def kind(self) -> str:
+        """``"sparse"``, ``"dense"`` or ``"reference"``."""
+        return "reference" if self.cpu is None else str(self.cpu.kind)
+
+
+class Engine:
+    """Callable running a sequential model: ``y = engine(x)`` for ``x`` of shape ``(cols,)`` or
+    ``(batch, cols)`` (numpy or torch). After each call ``timings_us`` maps layer names to their
+    wall time in microseconds."""
+
+    def __init__(self, model: Model | Layer | EIEMatrix, layout_name: str = "auto",
+                 threads: int | None = None, isa: str | None = None) -> None:
+        if isinstance(model, EIEMatrix):
+            model = Layer("layer0", model)
+        if isinstance(model, Layer):
+            model = Model((model,))
+        if not isinstance(model, Model):
+            raise EngineError(f"Engine takes an eie.Model, Layer or EIEMatrix, found "
+                              f"{type(model).__name__}")
+        if not model.is_sequential:
+            shapes = [layer.matrix.shape for layer in model.layers]
+            raise EngineError(f"Engine runs sequential models (each layer's rows = the next "
+                              f"layer's cols), found layer shapes {shapes}")
+        for layer in model.layers:
+            kind = layer.attrs.get("kind", "linear")
+            if kind != "linear":
+                raise EngineError(f"layer {layer.name!r} is a {kind!r} layer; Engine runs "
+                                  "linear (fully-connected) layers only")
+        layout.check_layout_name(layout_name)
+        self.model = model
+        self.threads = kernels.check_threads(threads) or None
+        self.isa = kernels.check_isa(isa) or None
+        self.layers = tuple(
+            EngineLayer(layer, layout.from_matrix(layer.matrix, layout_name, threads)
+                        if layout.supports(layer.matrix) else None)
+            for layer in model.layers)
+        self.timings_us: dict[str, float] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], layout_name: str = "auto",
+             threads: int | None = None, isa: str | None = None) -> Engine:
+        """Read a ``.eie`` file and prepare it."""
+        return cls(load(path), layout_name, threads, isa)
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].layer.matrix.cols
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].layer.matrix.rows
+
+    def __call__(self, x: Any, threads: int | None = None) -> Any:
+        if _is_torch_tensor(x):
+            return _run_torch(self, x, threads)
+        return self.run(x, threads)
+
+    def run(self, x: npt.ArrayLike, threads: int | None = None, input_dtype: str | None = None,
+            out_dtype: str | None = None) -> npt.NDArray:
+        """numpy in, numpy out (float32 unless ``out_dtype="input"``)."""
+        th = self.threads if threads is None else threads
+        h: npt.NDArray = np.asarray(x)
+        timings: dict[str, float] = {}
+        last = len(self.layers) - 1
+        for i, el in enumerate(self.layers):
+            t0 = time.perf_counter()
+            if el.cpu is None:
+                h = _reference_layer(el.layer, h)
+            else:
+                h = kernels.matmul(el.cpu, h, el.layer.bias, el.layer.activation, th, self.isa,
+                                   input_dtype if i == 0 else None,
+                                   out_dtype if i == last else None)
+            timings[el.layer.name] = (time.perf_counter() - t0) * 1e6
+        self.timings_us = timings
+        return h
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{el.layer.name}:{el.kind}" for el in self.layers)
+        return f"Engine({kinds})"
+
+
+def _reference_layer(layer: Layer, h: npt.NDArray) -> npt.NDArray[np.float32]:
+    hf = np.asarray(h, dtype=np.float32)
+    rows = [reference.spmv(layer.matrix, v, layer.bias, layer.activation)
+            for v in hf.reshape(-1, hf.shape[-1])]
+    out = np.stack(rows) if rows else np.zeros((0, layer.matrix.rows), np.float32)
+    return out[0] if hf.ndim == 1 else out
+
+
+def _is_torch_tensor(x: object) -> bool:
+    """Detect a torch tensor without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def _run_torch(engine: Engine, x: Any, threads: int | None) -> Any:
+    import torch
+
+    t = x.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        bits = t.view(torch.int16).numpy().view(np.uint16)
+        y = engine.run(bits, threads, input_dtype="bfloat16")
+        return torch.from_numpy(y).to(torch.bfloat16)
+    y = engine.run(t.numpy(), threads)
+    return torch.from_numpy(y).to(t.dtype) if t.dtype.is_floating_point else torch.from_numpy(y)

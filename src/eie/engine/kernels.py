@@ -1,0 +1,147 @@
+"""Thin wrappers over the C++ kernels: dtype and shape checks, batching, ISA selection.
+
+Inputs: float32, float16 or bfloat16 (``ml_dtypes.bfloat16`` numpy arrays, or raw bfloat16 bits
+as uint16 with ``input_dtype="bfloat16"``); other float/integer dtypes are converted to float32.
+The kernels convert 16-bit inputs to fp32 once per call and accumulate in fp32 (W4A16).
+Outputs float32, or the input's dtype with ``out_dtype="input"``.
+
+Batches: ``x`` of shape ``(cols,)`` gives ``(rows,)``; ``(batch, cols)`` gives ``(batch, rows)``,
+run as matrix x matrix in chunks of 16 (the weights are decoded once per chunk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from eie import _core
+from eie.errors import ConfigError, EngineError
+
+ISAS = ("scalar", "avx2", "avx512")
+MAX_BATCH = 16
+ACTIVATIONS = (None, "relu")
+
+
+def available_isas() -> list[str]:
+    """ISAs this CPU can run, scalar first."""
+    best = ISAS.index(_core.best_isa())
+    return list(ISAS[: best + 1])
+
+
+def check_isa(isa: str | None) -> str:
+    if isa is None:
+        return ""
+    if isa not in ISAS:
+        raise ConfigError(f"isa should be one of {ISAS}, found {isa!r}")
+    if isa not in available_isas():
+        raise ConfigError(f"this CPU does not support isa {isa!r}; it supports "
+                          f"{available_isas()}")
+    return isa
+
+
+@contextlib.contextmanager
+def use_isa(isa: str) -> Iterator[None]:
+    """Run the kernels with ``isa`` inside the block, then restore the previous one.
+
+    >>> with use_isa("scalar"):
+    ...     pass
+    """
+    check_isa(isa)
+    before = _core.active_isa()
+    _core.set_active_isa(isa)
+    try:
+        yield
+    finally:
+        _core.set_active_isa(before)
+
+
+def check_threads(threads: int | None) -> int:
+    """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``."""
+    if threads is None:
+        env = os.environ.get("EIE_NUM_THREADS")
+        if env is not None and (not env.isdigit() or int(env) < 1):
+            raise ConfigError(f"EIE_NUM_THREADS should be a positive integer, found {env!r}")
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"threads should be a positive integer, found {threads!r}")
+    return int(threads)
+
+
+def default_threads() -> int:
+    check_threads(None)
+    return int(_core.default_threads())
+
+
+def _as_kernel_input(x: npt.NDArray, input_dtype: str | None
+                     ) -> tuple[npt.NDArray, str]:
+    """(contiguous 2-D array for the kernel, its kind: 'float32' | 'float16' | 'bfloat16')."""
+    if input_dtype == "bfloat16":
+        if x.dtype not in (np.uint16, np.int16):
+            raise EngineError("input_dtype='bfloat16' expects the raw bits as uint16, found "
+                              f"{x.dtype}")
+        return np.ascontiguousarray(x).view(np.uint16), "bfloat16"
+    if input_dtype is not None:
+        raise ConfigError(f"input_dtype should be None or 'bfloat16', found {input_dtype!r}")
+    if x.dtype == np.float16:
+        return np.ascontiguousarray(x).view(np.uint16), "float16"
+    if x.dtype.name == "bfloat16":  # ml_dtypes
+        return np.ascontiguousarray(x).view(np.uint16), "bfloat16"
+    if x.dtype == np.float32:
+        return np.ascontiguousarray(x), "float32"
+    if x.dtype.kind in "fiub":
+        return np.ascontiguousarray(x, dtype=np.float32), "float32"
+    raise EngineError(f"x should hold numbers (float32, float16, bfloat16), found {x.dtype}")
+
+
+def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+           activation: str | None = None, threads: int | None = None, isa: str | None = None,
+           input_dtype: str | None = None, out_dtype: str | None = None) -> npt.NDArray:
+    """``act(W @ x + bias)`` on a ``CpuLayout``; ``x`` is ``(cols,)`` or ``(batch, cols)``."""
+    xa = np.asarray(x)
+    if xa.ndim not in (1, 2) or xa.shape[-1] != layout.cols:
+        raise EngineError(f"x should have shape ({layout.cols},) or (batch, {layout.cols}) for "
+                          f"a {layout.rows}x{layout.cols} layer, found {xa.shape}")
+    if activation not in ACTIVATIONS:
+        raise EngineError(f"activation should be one of {ACTIVATIONS}, found {activation!r}")
+    if out_dtype not in (None, "float32", "input"):
+        raise ConfigError(f"out_dtype should be None, 'float32' or 'input', found {out_dtype!r}")
+    b = None
+    if bias is not None:
+        b = np.ascontiguousarray(bias, dtype=np.float32)
+        if b.shape != (layout.rows,):
+            raise EngineError(f"bias should have shape ({layout.rows},), found {b.shape}")
+    nthreads = check_threads(threads)
+    isa_name = check_isa(isa)
+    xk, kind = _as_kernel_input(xa, input_dtype)
+    x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
+    out = np.empty((x2.shape[0], layout.rows), np.float32)
+    relu = activation == "relu"
+    try:
+        for lo in range(0, x2.shape[0], MAX_BATCH):
+            xs, ys = x2[lo:lo + MAX_BATCH], out[lo:lo + MAX_BATCH]
+            if kind == "float32":
+                layout.run_f32(xs, ys, b, relu, nthreads, isa_name)
+            else:
+                layout.run_u16(xs, kind, ys, b, relu, nthreads, isa_name)
+    except ValueError as e:
+        raise EngineError(str(e)) from None
+    y = out[0] if xk.ndim == 1 else out
+    if out_dtype != "input" or xa.dtype == np.float32:
+        return y
+    if input_dtype == "bfloat16":  # raw bits in, raw bits out
+        return _to_bf16_bits(y)
+    return y.astype(xa.dtype)
+
+
+def _to_bf16_bits(y: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
+    """float32 -> bfloat16 bits (round to nearest even), as uint16."""
+    bits = y.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = np.isnan(y)
+    out = rounded.astype(np.uint16)
+    out[nan] = 0x7FC0
+    return out

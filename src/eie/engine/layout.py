@@ -1,0 +1,110 @@
+"""CPU layouts: an ``EIEMatrix`` (or a code matrix) transcoded once for the C++ kernels.
+
+EIE's own format (4-bit code + 4-bit *relative* row index, rows interleaved over PEs, fillers)
+suits hardware that walks one entry per cycle per PE. On a CPU the serial prefix sum over relative
+indices and the fillers cost more than they save, so at load the engine transcodes each layer into
+one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which documents the bytes):
+
+``sparse``
+    Rows cut into *row blocks* of at most 4096 rows, one block per thread at a time (a block owns
+    its output rows, so threads never share accumulators; its fp32 accumulators stay in L1).
+    Inside a block, compressed sparse columns whose entries are ``uint16 (code << 12) | row``:
+    the 12-bit absolute in-block row replaces the relative index, so entries decode
+    independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight.
+``dense``
+    Every weight a 4-bit code (code 0 = 0.0), two per byte, column-major inside each row block,
+    each 16-byte group holding 32 consecutive rows. 0.5 byte per weight and no index at all: the
+    layout for layers dense enough that indices cost more than they save (and for W4A16 LLM
+    layers). Decoded with SIMD table lookups (``vpermps`` on the codebook held in registers).
+
+Both layouts skip zero activations: a multiply scans ``x`` once into a list of nonzero columns and
+each block visits only those columns.
+
+The automatic choice (``layout="auto"``) compares the layer's weight density with
+``DENSE_CROSSOVER_DENSITY``, the measured density above which the dense layout is faster (see
+``docs/benchmarks.md``, "CPU engine", density sweep).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from eie import _core
+from eie.errors import ConfigError, FormatError
+from eie.formats.eie_matrix import EIEMatrix
+
+LayoutName = Literal["auto", "sparse", "dense"]
+LAYOUTS = ("auto", "sparse", "dense")
+
+DENSE_CROSSOVER_DENSITY = 0.25
+"""Weight density at and above which ``layout="auto"`` picks the dense layout. Measured with
+``eie bench`` on the 4096x9216 sweep (2 threads, activations 35% and 100%): the sparse layout costs
+about one entry per 1-2 cycles, the dense one a quarter of a cycle per weight, so they cross where
+about a quarter of the weights are nonzero."""
+
+MAX_CODEBOOK = 16
+"""The kernels take 4-bit codes (codebooks of up to 16 entries)."""
+
+
+def check_layout_name(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout should be one of {LAYOUTS}, found {layout!r}")
+
+
+def choose_layout(density: float, layout: str = "auto") -> str:
+    """``"sparse"`` or ``"dense"`` for a layer of this weight density (``layout`` forces it)."""
+    check_layout_name(layout)
+    if layout != "auto":
+        return layout
+    return "dense" if density >= DENSE_CROSSOVER_DENSITY else "sparse"
+
+
+def supports(matrix: EIEMatrix) -> bool:
+    """True when the kernels can run this layer (codebook of at most 16 entries)."""
+    return len(matrix.codebook) <= MAX_CODEBOOK
+
+
+def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layout: str = "auto",
+          threads: int | None = None) -> _core.CpuLayout:
+    """Transcode a ``(rows, cols)`` uint8 code matrix (0 = zero weight) into a ``CpuLayout``.
+
+    Raises FormatError on codes outside the codebook or a codebook the kernels cannot take.
+
+    >>> import numpy as np
+    >>> lay = build(np.array([[1, 0], [0, 2]], np.uint8), np.array([0, 0.5, -1], np.float32))
+    >>> lay.kind, lay.nnz
+    ('sparse', 2)
+    """
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    cb = np.ascontiguousarray(codebook, dtype=np.float32)
+    if codes.ndim != 2:
+        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {codes.shape}")
+    if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
+        raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries "
+                          f"(4-bit codes), found shape {cb.shape}; use eie.engine.reference for "
+                          "wider codes")
+    density = np.count_nonzero(codes) / codes.size if codes.size else 0.0
+    kind = choose_layout(density, layout)
+    try:
+        return _core.build_cpu_layout(codes, cb, kind, _threads_hint(threads))
+    except ValueError as e:
+        raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
+
+
+def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
+                ) -> _core.CpuLayout:
+    """Transcode an ``EIEMatrix`` (already validated) into a ``CpuLayout``."""
+    check_layout_name(layout)
+    kind = choose_layout(m.density, layout)
+    return build(m.to_codes(), m.codebook, kind, threads)
+
+
+def _threads_hint(threads: int | None) -> int:
+    if threads is None:
+        return 0
+    if not isinstance(threads, int | np.integer) or int(threads) < 1:
+        raise ConfigError(f"threads should be a positive integer, found {threads!r}")
+    return int(threads)

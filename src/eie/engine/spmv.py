@@ -1,0 +1,64 @@
+"""``spmv``: one ``EIEMatrix`` times a vector (or a small batch) on the C++ kernels.
+
+The first call on a matrix transcodes it into a CPU layout (``eie.engine.layout``) and caches the
+layout on the side (keyed by the matrix object, released with it), so repeated calls pay only the
+multiply.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+import numpy.typing as npt
+
+from eie import _core
+from eie.engine import kernels, layout
+from eie.errors import EngineError
+from eie.formats.eie_matrix import EIEMatrix
+
+_cache: weakref.WeakKeyDictionary[EIEMatrix, dict[str, _core.CpuLayout]] = \
+    weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
+    """The cached CPU layout of ``m`` (built on first use)."""
+    layout.check_layout_name(layout_name)
+    if not isinstance(m, EIEMatrix):
+        raise EngineError(f"spmv takes an EIEMatrix, found {type(m).__name__}")
+    if not layout.supports(m):
+        raise EngineError(f"the CPU kernels take codebooks of at most {layout.MAX_CODEBOOK} "
+                          f"entries, this matrix has {len(m.codebook)}; use "
+                          "eie.engine.reference.spmv")
+    kind = layout.choose_layout(m.density, layout_name)
+    with _lock:
+        per = _cache.setdefault(m, {})
+        lay = per.get(kind)
+    if lay is None:
+        lay = layout.from_matrix(m, kind)
+        with _lock:
+            lay = _cache[m].setdefault(kind, lay)
+    return lay
+
+
+def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+         activation: str | None = None, threads: int | None = None, layout: str = "auto",
+         isa: str | None = None, input_dtype: str | None = None, out_dtype: str | None = None
+         ) -> npt.NDArray[np.float32]:
+    """``act(W @ x + bias)`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``.
+
+    ``layout`` forces the CPU layout ("sparse" or "dense"); ``threads`` defaults to
+    ``EIE_NUM_THREADS`` or the hardware concurrency; ``isa`` forces "scalar", "avx2" or "avx512". ``x`` may be float32, float16 or
+    bfloat16 (``ml_dtypes``, or raw bits as uint16 with ``input_dtype="bfloat16"``);
+    ``out_dtype="input"`` returns the input's dtype instead of float32.
+
+    >>> import numpy as np
+    >>> from eie.formats import EIEMatrix
+    >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+    >>> spmv(m, np.array([2.0, 1.0], np.float32), bias=[0.0, 0.5], activation="relu").tolist()
+    [1.0, 0.0]
+    """
+    return kernels.matmul(prepared(m, layout), x, bias, activation, threads, isa,
+                          input_dtype=input_dtype, out_dtype=out_dtype)

@@ -1,0 +1,102 @@
+"""Run a compressed torch model's linear layers on the CPU engine (the only engine module that
+imports torch).
+
+``swap_linear(module, model)`` replaces every ``nn.Linear`` whose qualified name (as in
+``module.named_modules()``) matches a layer name of the ``eie.Model`` by an ``EIELinear`` that
+calls the C++ kernels; the rest of the network (convolutions, pooling, attention, ...) stays torch.
+
+>>> import torch, numpy as np, eie
+>>> from eie.formats import EIEMatrix
+>>> net = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+>>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+>>> swap_linear(net, eie.Model((eie.Layer("0", m),)))
+['0']
+>>> net(torch.tensor([[2.0, 1.0]])).tolist()
+[[1.0, -1.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from eie.engine import kernels, layout
+from eie.errors import EngineError
+from eie.formats.container import Layer, Model
+
+__all__ = ["EIELinear", "swap_linear"]
+
+
+class EIELinear(nn.Module):
+    """Inference-only ``nn.Linear`` replacement backed by one EIE layer.
+
+    Accepts any leading shape ``(..., in_features)`` and float32 / float16 / bfloat16 inputs;
+    returns the input's dtype. Bias and activation come from the layer.
+    """
+
+    def __init__(self, layer: Layer, layout_name: str = "auto", threads: int | None = None
+                 ) -> None:
+        super().__init__()
+        if not layout.supports(layer.matrix):
+            raise EngineError(f"layer {layer.name!r}: the CPU kernels take codebooks of at most "
+                              f"{layout.MAX_CODEBOOK} entries")
+        self.layer = layer
+        self.in_features = layer.matrix.cols
+        self.out_features = layer.matrix.rows
+        self.threads = threads
+        self._cpu = layout.from_matrix(layer.matrix, layout_name, threads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise EngineError(f"EIELinear({self.layer.name!r}) expects (..., "
+                              f"{self.in_features}) inputs, found {tuple(x.shape)}")
+        lead = x.shape[:-1]
+        t = x.detach().to("cpu").reshape(-1, self.in_features).contiguous()
+        if t.dtype == torch.bfloat16:
+            bits = t.view(torch.int16).numpy().view(np.uint16)
+            y = kernels.matmul(self._cpu, bits, self.layer.bias, self.layer.activation,
+                               self.threads, input_dtype="bfloat16")
+        else:
+            xn = t.numpy() if t.dtype in (torch.float32, torch.float16) else \
+                t.to(torch.float32).numpy()
+            y = kernels.matmul(self._cpu, xn, self.layer.bias, self.layer.activation,
+                               self.threads)
+        out = torch.from_numpy(y).to(x.dtype if x.dtype.is_floating_point else torch.float32)
+        return out.reshape(*lead, self.out_features).to(x.device)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"layout={self._cpu.kind}, density={self.layer.matrix.density:.3f}")
+
+
+def swap_linear(module: nn.Module, model: Model, layout_name: str = "auto",
+                threads: int | None = None, strict: bool = True) -> list[str]:
+    """Replace the ``nn.Linear`` submodules named like ``model``'s layers, in place.
+
+    Returns the swapped names. With ``strict`` (default) every layer of ``model`` must name an
+    ``nn.Linear`` of matching shape, else EngineError.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    swapped: list[str] = []
+    for name, sub in list(module.named_modules()):
+        layer = layers.get(name)
+        if layer is None or not isinstance(sub, nn.Linear):
+            continue
+        if (sub.out_features, sub.in_features) != layer.matrix.shape:
+            raise EngineError(f"layer {name!r}: the model's nn.Linear is "
+                              f"{sub.out_features}x{sub.in_features}, the EIE layer is "
+                              f"{layer.matrix.rows}x{layer.matrix.cols}")
+        _set_submodule(module, name, EIELinear(layer, layout_name, threads))
+        swapped.append(name)
+    missing = sorted(set(layers) - set(swapped))
+    if strict and missing:
+        raise EngineError(f"no nn.Linear named {missing} in the module; its linear layers are "
+                          f"{[n for n, m in module.named_modules() if isinstance(m, nn.Linear)]}")
+    return swapped
+
+
+def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, new)

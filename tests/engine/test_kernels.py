@@ -1,0 +1,172 @@
+"""The shared suite: every engine back-end (Python reference, scalar, AVX2, AVX-512 where the CPU
+has it) on the same cases, against the float64 product within FLOAT_TOL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_cases import (
+    ALL_BACKENDS,
+    BACKENDS,
+    CODEBOOK,
+    assert_close,
+    exact,
+    from_bf16_bits,
+    random_input,
+    random_matrix,
+    run_backend,
+    to_bf16_bits,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eie.engine import available_isas, spmv
+
+SIZES = [1, 3, 15, 16, 17, 33]
+LAYOUTS = ["sparse", "dense"]
+
+
+def backend_param(name: str) -> object:
+    marks = []
+    if name != "reference" and name not in available_isas():
+        marks.append(pytest.mark.skip(reason="CPU lacks AVX-512"))
+    return pytest.param(name, marks=marks, id=name)
+
+
+BACKEND_PARAMS = [backend_param(b) for b in ALL_BACKENDS]
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("rows", SIZES)
+@pytest.mark.parametrize("cols", SIZES)
+def test_odd_sizes(backend: str, layout: str, rows: int, cols: int) -> None:
+    rng = np.random.default_rng(rows * 100 + cols)
+    m = random_matrix(rng, rows, cols, 0.4, num_pes=3)
+    x = random_input(rng, (cols,), 0.6)
+    bias = rng.standard_normal(rows).astype(np.float32)
+    y = run_backend(backend, m, x, bias, "relu", layout=layout)
+    assert_close(y, *exact(m, x, bias, "relu"))
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("x_kind", ["zero", "nonzero", "sparse"])
+@pytest.mark.parametrize("weight_density", [0.0, 0.05, 0.5, 1.0])
+def test_inputs_and_densities(backend: str, layout: str, x_kind: str,
+                              weight_density: float) -> None:
+    rng = np.random.default_rng(7)
+    m = random_matrix(rng, 70, 45, weight_density, num_pes=4, empty_cols=5)
+    x = {"zero": np.zeros(45, np.float32),
+         "nonzero": rng.uniform(0.1, 1.0, 45).astype(np.float32),
+         "sparse": random_input(rng, (45,), 0.2)}[x_kind]
+    y = run_backend(backend, m, x, None, None, layout=layout)
+    assert_close(y, *exact(m, x, None, None))
+    if x_kind == "zero":
+        assert np.all(y == 0)
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("num_pes", [1, 2, 3, 4, 8, 16, 32, 64, 256])
+def test_pe_counts_and_fillers(backend: str, num_pes: int) -> None:
+    # 2-bit relative indices and long zero runs: many fillers in every PE's slice.
+    rng = np.random.default_rng(num_pes)
+    m = random_matrix(rng, 300, 20, 0.02, num_pes=num_pes, index_bits=2)
+    assert m.num_fillers > 0 or num_pes >= 64
+    x = random_input(rng, (20,), 0.7)
+    for layout in LAYOUTS:
+        assert_close(run_backend(backend, m, x, layout=layout), *exact(m, x, None, None))
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 8, 9, 15, 16, 17, 40])
+def test_batches(backend: str, layout: str, batch: int) -> None:
+    rng = np.random.default_rng(batch)
+    m = random_matrix(rng, 131, 77, 0.3, num_pes=8)
+    x = random_input(rng, (batch, 77), 0.5)
+    x[0] = 0  # an all-zero row inside a batch
+    bias = rng.standard_normal(131).astype(np.float32)
+    y = run_backend(backend, m, x, bias, "relu", layout=layout)
+    assert y.shape == (batch, 131)
+    assert_close(y, *exact(m, x, bias, "relu"))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("batch", [None, 5])
+def test_input_dtypes(backend: str, layout: str, dtype: str, batch: int | None) -> None:
+    rng = np.random.default_rng(3)
+    m = random_matrix(rng, 90, 64, 0.2)
+    shape = (64,) if batch is None else (batch, 64)
+    x32 = random_input(rng, shape, 0.5)
+    if dtype == "float16":
+        x, x_exact, input_dtype = x32.astype(np.float16), x32.astype(np.float16), None
+    elif dtype == "bfloat16":
+        x = to_bf16_bits(x32)
+        x_exact, input_dtype = from_bf16_bits(x), "bfloat16"
+    else:
+        x, x_exact, input_dtype = x32, x32, None
+    y = spmv(m, x, layout=layout, isa=backend, input_dtype=input_dtype)
+    assert y.dtype == np.float32
+    assert_close(y, *exact(m, x_exact, None, None))
+    y_in = spmv(m, x, layout=layout, isa=backend, input_dtype=input_dtype, out_dtype="input")
+    assert y_in.dtype == x.dtype
+    if dtype == "bfloat16":
+        np.testing.assert_allclose(from_bf16_bits(y_in), y, rtol=2**-7, atol=1e-30)
+    else:
+        np.testing.assert_allclose(y_in.astype(np.float32), y, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])
+def test_large_layer_threads_and_blocks(backend: str) -> None:
+    # Several row blocks (rows > 4096) and both thread counts; per-row accumulation order does not
+    # depend on the thread count, so results are bit-identical.
+    rng = np.random.default_rng(11)
+    m = random_matrix(rng, 5000, 300, 0.1, num_pes=64)
+    x = random_input(rng, (300,), 0.35)
+    for layout in LAYOUTS:
+        y1 = run_backend(backend, m, x, layout=layout, threads=1)
+        y2 = run_backend(backend, m, x, layout=layout, threads=2)
+        np.testing.assert_array_equal(y1, y2)
+        assert_close(y1, *exact(m, x, None, None))
+
+
+def test_scalar_sparse_and_dense_agree_exactly() -> None:
+    # Both scalar kernels add the same rounded products in the same (column) order.
+    rng = np.random.default_rng(5)
+    m = random_matrix(rng, 97, 211, 0.3)
+    x = random_input(rng, (211,), 0.5)
+    np.testing.assert_array_equal(spmv(m, x, layout="sparse", isa="scalar"),
+                                  spmv(m, x, layout="dense", isa="scalar"))
+
+
+def test_infinite_activation_meets_only_zero_weights() -> None:
+    codes = np.array([[1, 0], [0, 2]], np.uint8)
+    from eie.formats import EIEMatrix
+
+    m = EIEMatrix.from_codes(codes, CODEBOOK[:3], num_pes=1)
+    x = np.array([1.0, np.inf], np.float32)
+    for isa in available_isas():
+        for layout in LAYOUTS:
+            y = spmv(m, x, layout=layout, isa=isa)
+            assert y[0] == CODEBOOK[1] and y[1] == -np.inf
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), density=st.floats(0, 1),
+       act_density=st.floats(0, 1), num_pes=st.sampled_from([1, 2, 3, 4, 8, 64]),
+       index_bits=st.sampled_from([1, 2, 4]), batch=st.integers(1, 16),
+       layout=st.sampled_from(LAYOUTS), relu=st.booleans(), seed=st.integers(0, 2**16))
+def test_property_every_backend_matches(rows: int, cols: int, density: float,
+                                        act_density: float, num_pes: int, index_bits: int,
+                                        batch: int, layout: str, relu: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = random_matrix(rng, rows, cols, density, num_pes=num_pes, index_bits=index_bits)
+    x = random_input(rng, (batch, cols), act_density)
+    bias = rng.standard_normal(rows).astype(np.float32)
+    act = "relu" if relu else None
+    expect = exact(m, x, bias, act)
+    for backend in BACKENDS:
+        assert_close(run_backend(backend, m, x, bias, act, layout=layout), *expect)
