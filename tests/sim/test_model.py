@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ def three_layer_model(seed: int = 0) -> eie.Model:
     rng = np.random.default_rng(seed)
     layers = []
     dims = [64, 30, 20, 10]
-    for i, (cin, cout) in enumerate(zip(dims, dims[1:], strict=False)):
+    for i, (cin, cout) in enumerate(itertools.pairwise(dims)):
         m = eie.EIEMatrix.from_codes(random_codes(cout, cin, 0.3, rng), random_codebook() * 5,
                                      num_pes=8)
         act = "relu" if i < 2 else None

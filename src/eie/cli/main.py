@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo_cmd",
     "inspect": "inspect_cmd",
     "convert": "convert_cmd",
+    "simulate": "simulate_cmd",
 }
 
 EXIT_USAGE = 2

@@ -1,0 +1,195 @@
+"""``eie simulate``: the cycle-level EIE simulator on a model file or the paper's benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eie.sim.config import HardwareConfig
+
+HELP = ("Simulate the EIE accelerator cycle by cycle on a .eie model (or simulator folder) or on "
+        "the paper's benchmark layers: cycles, latency, load efficiency, energy.")
+
+# CLI flag -> HardwareConfig field (the common ones; --set reaches every field).
+CONFIG_FLAGS = {
+    "pes": "num_pes",
+    "fifo": "fifo_depth",
+    "sram_width": "spmat_sram_width_bits",
+    "index_bits": "index_bits",
+    "clock_mhz": "clock_mhz",
+}
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """Hardware options shared by ``eie simulate`` and ``eie sweep``."""
+    g = p.add_argument_group("hardware (defaults: the paper's 64-PE, 800 MHz design)")
+    g.add_argument("--config", type=Path, default=None, help="YAML file of HardwareConfig fields")
+    g.add_argument("--pes", type=int, default=None, help="number of PEs (num_pes)")
+    g.add_argument("--fifo", type=int, default=None, help="activation FIFO depth (fifo_depth)")
+    g.add_argument("--sram-width", type=int, default=None,
+                   help="sparse-matrix SRAM width in bits (spmat_sram_width_bits)")
+    g.add_argument("--index-bits", type=int, default=None, help="relative index bits")
+    g.add_argument("--clock-mhz", type=float, default=None, help="clock frequency in MHz")
+    g.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other HardwareConfig field, e.g. --set arith_bypass=false "
+                        "(repeatable)")
+    g.add_argument("--energy-table", type=Path, default=None,
+                   help="energy table YAML (default: the packaged 45 nm table)")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    import yaml
+
+    from eie.errors import ConfigError
+
+    if "=" not in text:
+        raise ConfigError(f"expected FIELD=VALUE, found {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip().replace("-", "_"), yaml.safe_load(value)
+
+
+def build_config(args: argparse.Namespace) -> HardwareConfig:
+    from eie.sim.config import HardwareConfig, load_config
+
+    cfg = load_config(args.config) if args.config else HardwareConfig()
+    changes: dict[str, Any] = {}
+    for flag, field in CONFIG_FLAGS.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            changes[field] = v
+    for text in args.set:
+        key, value = parse_assignment(text)
+        changes[key] = value
+    return cfg.replace(**changes) if changes else cfg
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, nargs="?", default=None,
+                   help="a .eie model file or an EIE simulator folder")
+    p.add_argument("--input", type=Path, default=None,
+                   help="input activations (.npy, float) for FILE (default: FILE.input.npy as "
+                        "written by eie convert, or the folder's act.dat)")
+    p.add_argument("--benchmark", default=None, metavar="NAME|all",
+                   help="simulate a benchmark layer of the paper (random weights and inputs at "
+                        "its densities) instead of FILE")
+    p.add_argument("--seed", type=int, default=0, help="random seed for --benchmark")
+    add_config_arguments(p)
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list with one record per layer")
+    p.add_argument("--output", type=Path, default=None,
+                   help="also write the JSON list to this file")
+    p.add_argument("--save-output", type=Path, default=None, metavar="OUT.npy",
+                   help="write FILE's final output activations (float32) to this .npy file")
+
+
+def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
+                        energy_table: Path | None = None) -> list[dict[str, Any]]:
+    """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
+    from eie.benchmark_layers import make_layer
+    from eie.sim import load_energy_table, simulate
+
+    table = load_energy_table(energy_table) if energy_table else None
+    records = []
+    for name in names:
+        m, x = make_layer(name, num_pes=config.num_pes, seed=seed,
+                          index_bits=config.index_bits,
+                          codebook_entries=config.codebook_entries)
+        t0 = time.perf_counter()
+        r = simulate(m, x, config=config, energy_table=table, name=name)
+        wall = time.perf_counter() - t0
+        records.append({**r.to_json(), "benchmark": name, "seed": seed, "sim_wall_s": wall})
+    return records
+
+
+def benchmark_names(which: str) -> list[str]:
+    from eie.benchmark_layers import BENCHMARKS, get_spec
+
+    if which == "all":
+        return list(BENCHMARKS)
+    return [get_spec(n.strip()).name for n in which.split(",")]
+
+
+def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
+    import numpy as np
+
+    import eie
+    from eie.cli.convert_cmd import input_path_for
+    from eie.errors import ConfigError
+    from eie.formats import eiesim
+
+    if path.is_dir():
+        matrix, bias, act = eiesim.load(path)
+        model = eie.Model((eie.Layer(path.name or "layer0", matrix, bias, "relu"),),
+                          source=f"EIE simulator folder {path}")
+        default_input = act
+    else:
+        model = eie.load(path)
+        default_input = None
+        if input_path is None and input_path_for(path).exists():
+            input_path = input_path_for(path)
+    if input_path is not None:
+        try:
+            x = np.load(input_path)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read input activations {input_path}: {e}") from None
+    elif default_input is not None:
+        x = default_input
+    else:
+        raise ConfigError(f"no input activations for {path}: pass --input X.npy (a float vector "
+                          f"of {model.layers[0].matrix.cols} values)")
+    return model, np.asarray(x, np.float32).ravel()
+
+
+def run(args: argparse.Namespace) -> int:
+    from eie.errors import ConfigError
+    from eie.sim import load_energy_table, simulate
+
+    config = build_config(args)
+    if (args.file is None) == (args.benchmark is None):
+        raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
+    if args.benchmark is not None:
+        records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
+                                      args.energy_table)
+    else:
+        model, x = _load_file(args.file, args.input)
+        table = load_energy_table(args.energy_table) if args.energy_table else None
+        t0 = time.perf_counter()
+        result = simulate(model, x, config=config, energy_table=table)
+        wall = time.perf_counter() - t0
+        records = result.to_json()
+        for rec in records:
+            rec["file"] = str(args.file)
+        records[-1]["sim_wall_s"] = wall
+        if args.save_output:
+            import numpy as np
+
+            np.save(args.save_output, result.output)
+    if args.output:
+        args.output.write_text(json.dumps(records, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(records, indent=1))
+    else:
+        print_table(records)
+    return 0
+
+
+def print_table(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cfg = records[0]["config"] if records else {}
+    t = Table(title=f"EIE simulation: {cfg.get('num_pes')} PEs, FIFO {cfg.get('fifo_depth')}, "
+                    f"{cfg.get('clock_mhz')} MHz")
+    for col in ("layer", "shape", "cycles", "latency us", "load eff.", "real work",
+                "energy uJ", "GOP/s", "dense GOP/s"):
+        t.add_column(col, justify="left" if col in ("layer", "shape") else "right")
+    for r in records:
+        t.add_row(r["name"], "x".join(map(str, r["shape"])), f"{r['cycles']:,}",
+                  f"{r['latency_us']:.2f}", f"{r['load_efficiency']:.3f}",
+                  f"{r['real_work_fraction']:.3f}", f"{r['energy_uj']:.3f}", f"{r['gops']:.1f}",
+                  f"{r['dense_gops']:.1f}")
+    Console(width=120).print(t)

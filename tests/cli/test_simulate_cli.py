@@ -1,0 +1,102 @@
+"""eie simulate and eie sweep from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eie
+from eie.cli.main import main
+from eie.engine.fixed_point import FixedPointFormat
+from eie.engine.reference import spmv_fixed
+
+REQUIRED = ("name", "cycles", "latency_us", "load_efficiency", "real_work_fraction", "energy_pj",
+            "config")
+
+
+def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    capsys.readouterr()
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_benchmark_json(capsys: pytest.CaptureFixture[str]) -> None:
+    recs = run_json(["simulate", "--benchmark", "nt_lstm", "--pes", "16", "--fifo", "4",
+                     "--seed", "2", "--json"], capsys)
+    assert len(recs) == 1
+    r = recs[0]
+    for key in REQUIRED:
+        assert key in r
+    assert r["name"] == "nt_lstm" and r["shape"] == [2400, 1201]
+    assert r["config"]["num_pes"] == 16 and r["config"]["fifo_depth"] == 4
+    assert r["latency_us"] == pytest.approx(r["cycles"] / 800)
+    assert 0 < r["load_efficiency"] <= 1 and 0 < r["real_work_fraction"] <= 1
+    # Same seed, same numbers (deterministic); another seed differs.
+    again = run_json(["simulate", "--benchmark", "nt_lstm", "--pes", "16", "--fifo", "4",
+                      "--seed", "2", "--json"], capsys)
+    assert again[0]["cycles"] == r["cycles"]
+
+
+def test_simulate_set_and_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "hw.yaml").write_text("num_pes: 8\nclock_mhz: 400\n")
+    recs = run_json(["simulate", "--benchmark", "alex8", "--config", str(tmp_path / "hw.yaml"),
+                     "--set", "arith_bypass=false", "--json"], capsys)
+    c = recs[0]["config"]
+    assert (c["num_pes"], c["clock_mhz"], c["arith_bypass"]) == (8, 400, False)
+    assert recs[0]["latency_us"] == pytest.approx(recs[0]["cycles"] / 400)
+
+
+def test_simulate_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--benchmark", "alex8", "--pes", "0"]) == 2
+    assert "num_pes" in capsys.readouterr().err
+    assert main(["simulate", "--benchmark", "nope"]) == 2
+    assert main(["simulate"]) == 2
+    assert main(["simulate", "--benchmark", "alex8", "--set", "nonsense=1"]) == 2
+
+
+def test_simulate_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    cb = np.array([0, 0.5, -0.5, 0.25], np.float32)
+    l1 = eie.Layer("a", eie.EIEMatrix.from_codes(rng.integers(0, 4, (12, 20)), cb, 4), None,
+                   "relu")
+    l2 = eie.Layer("b", eie.EIEMatrix.from_codes(rng.integers(0, 4, (6, 12)), cb, 4),
+                   np.ones(6, np.float32), None)
+    eie.save(tmp_path / "m.eie", eie.Model((l1, l2)))
+    x = rng.random(20).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    recs = run_json(["simulate", str(tmp_path / "m.eie"), "--input", str(tmp_path / "x.npy"),
+                     "--pes", "4", "--json", "--output", str(tmp_path / "out.json")], capsys)
+    assert [r["name"] for r in recs] == ["a", "b"]
+    assert json.loads((tmp_path / "out.json").read_text()) == recs
+    # Without an input file next to it and no --input: a clear error.
+    assert main(["simulate", str(tmp_path / "m.eie")]) == 2
+    assert "--input" in capsys.readouterr().err
+    # The human-readable table names every layer.
+    assert main(["simulate", str(tmp_path / "m.eie"), "--input", str(tmp_path / "x.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "a" in out and "b" in out and "cycles" in out
+
+
+def test_convert_then_simulate_fixture(fixture_dir: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fc8.eie"
+    assert main(["convert", str(fixture_dir), str(out)]) == 0
+    recs = run_json(["simulate", str(out), "--json", "--save-output", str(tmp_path / "y.npy")],
+                    capsys)  # input: fc8.input.npy
+    assert len(recs) == 1
+    r = recs[0]
+    assert r["shape"] == [1000, 4096] and r["config"]["num_pes"] == 64
+    model = eie.load(out)
+    layer = model.layers[0]
+    act = np.load(tmp_path / "fc8.input.npy")
+    fmt = FixedPointFormat(**r["fixed_point"])
+    ref = spmv_fixed(layer.matrix, fmt.quantize_act(act), layer.bias, layer.activation, fmt)
+    assert r["macs"] == int(np.count_nonzero(layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0]))
+    # The folder simulates the same as the converted file.
+    recs_dir = run_json(["simulate", str(fixture_dir), "--json"], capsys)
+    assert recs_dir[0]["cycles"] == r["cycles"]
+    assert np.count_nonzero(ref) > 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), fmt.dequantize_act(ref))
