@@ -100,3 +100,22 @@ def test_convert_then_simulate_fixture(fixture_dir: Path, tmp_path: Path,
     assert recs_dir[0]["cycles"] == r["cycles"]
     assert np.count_nonzero(ref) > 0
     assert np.array_equal(np.load(tmp_path / "y.npy"), fmt.dequantize_act(ref))
+
+
+def test_sweep_cli_resumes_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.jsonl"
+    args = ["sweep", "--vary", "spmat_sram_width_bits=32,64,128", "--benchmark", "nt_lstm",
+            "--pes", "16", "--out", str(out), "--plots", str(tmp_path / "plots"),
+            "--workers", "1", "--quiet"]
+    assert main(args) == 0
+    assert "3 points" in capsys.readouterr().out
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["config"]["spmat_sram_width_bits"] for r in recs] == [32, 64, 128]
+    assert all(r["config"]["num_pes"] == 16 for r in recs)
+    lines = [r["actions"]["spmat_sram.read_line"] for r in recs]
+    assert lines[0] > lines[1] > lines[2]  # wider lines, fewer reads
+    assert (tmp_path / "plots" / "energy_vs_sram_width.png").exists()
+    assert main(args) == 0  # resume: nothing new
+    assert len(out.read_text().splitlines()) == 3
+    assert main(["sweep", "--benchmark", "nt_lstm", "--out", str(out)]) == 2
+    assert main(["sweep", "--vary", "fifo_depth", "--out", str(out)]) == 2

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "inspect_cmd",
     "convert": "convert_cmd",
     "simulate": "simulate_cmd",
+    "sweep": "sweep_cmd",
 }
 
 EXIT_USAGE = 2

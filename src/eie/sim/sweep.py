@@ -1,0 +1,169 @@
+"""Design-space sweeps: vary any ``HardwareConfig`` fields over lists, simulate the benchmark
+layers at every point in parallel, append each finished point to a JSONL file (a re-run skips
+what is already there, so nothing finished is lost).
+
+>>> pts = grid({"fifo_depth": [1, 8], "num_pes": [4]})
+>>> pts
+[{'fifo_depth': 1, 'num_pes': 4}, {'fifo_depth': 8, 'num_pes': 4}]
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from eie.errors import ConfigError
+from eie.sim.config import HardwareConfig
+
+# The paper's design-space studies (section VI), as sweep axes.
+PRESETS: dict[str, dict[str, list[Any]]] = {
+    "fifo": {"fifo_depth": [1, 2, 4, 8, 16, 32, 64, 128, 256]},
+    "pes": {"num_pes": [1, 2, 4, 8, 16, 32, 64, 128, 256]},
+    "sram": {"spmat_sram_width_bits": [32, 64, 128, 256, 512]},
+    "index": {"index_bits": [2, 3, 4, 5, 6, 7, 8]},
+    "codebook": {"weight_bits": [2, 3, 4, 5, 6, 7, 8]},
+}
+
+Record = dict[str, Any]
+Progress = Callable[[int, int, Record], None]
+
+
+def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Cartesian product of the axes, as a list of field -> value overrides."""
+    names = list(axes)
+    for n in names:
+        if not axes[n]:
+            raise ConfigError(f"sweep axis {n!r} has no values")
+    return [dict(zip(names, values, strict=True))
+            for values in itertools.product(*(axes[n] for n in names))]
+
+
+def point_config(base: HardwareConfig, overrides: Mapping[str, Any]) -> HardwareConfig:
+    """``base`` with ``overrides``; varying ``weight_bits`` alone also sets
+    ``codebook_entries = 2**weight_bits`` (the codebook-bits study)."""
+    changes = dict(overrides)
+    if "weight_bits" in changes and "codebook_entries" not in changes:
+        changes["codebook_entries"] = 1 << int(changes["weight_bits"])
+    return base.replace(**changes)
+
+
+def point_key(layer: str, seed: int, config: HardwareConfig) -> str:
+    """Identity of a point: the layer, the seed and the full config (so changing the base config
+    never reuses stale results)."""
+    return json.dumps({"layer": layer, "seed": seed, "config": config.to_dict()}, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _layer(name: str, num_pes: int, seed: int, index_bits: int, codebook_entries: int
+           ) -> tuple[Any, Any]:
+    from eie.benchmark_layers import make_layer
+
+    return make_layer(name, num_pes=num_pes, seed=seed, index_bits=index_bits,
+                      codebook_entries=codebook_entries)
+
+
+@functools.lru_cache(maxsize=32)
+def _format(name: str, seed: int, codebook_entries: int) -> Any:
+    """The fixed-point format of a benchmark layer: the same weights and inputs at every PE
+    count, so one float reference pass per (layer, seed, codebook) suffices."""
+    from eie.sim.simulate import _default_format
+
+    m, x = _layer(name, 64, seed, 4, codebook_entries)
+    return _default_format([m], x.astype("float64"), [None], [None])
+
+
+def run_point(layer: str, seed: int, config_dict: dict[str, Any]) -> Record:
+    """Simulate one benchmark layer at one config (runs in a worker process)."""
+    from eie.sim.simulate import simulate
+
+    config = HardwareConfig.from_dict(config_dict)
+    m, x = _layer(layer, config.num_pes, seed, config.index_bits, config.codebook_entries)
+    r = simulate(m, x, config=config, fmt=_format(layer, seed, config.codebook_entries),
+                 name=layer)
+    return {**r.to_json(), "layer": layer, "seed": seed}
+
+
+def read_results(path: str | os.PathLike[str]) -> list[Record]:
+    """Records of a JSONL results file; a torn last line (interrupted write) is ignored."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    out = []
+    for line in p.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "key" in rec:
+            out.append(rec)
+    return out
+
+
+def _append(path: Path, record: Record) -> None:
+    # A torn last line (no newline) from an interrupted run must not swallow this record.
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+    with path.open("a") as f:
+        f.write(("\n" if torn else "") + json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def sweep(axes: Mapping[str, Sequence[Any]], layers: Iterable[str], out: str | os.PathLike[str],
+          *, base: HardwareConfig | None = None, seeds: Sequence[int] = (0,),
+          workers: int | None = None, progress: Progress | None = None) -> list[Record]:
+    """Run every (layer, seed, grid point) not yet in ``out`` (JSONL), appending each record as
+    it finishes; return the records of this sweep (old and new), in grid order.
+
+    ``workers``: processes (default: the local core count); 1 runs in this process.
+    Each record is ``SimResult.to_json()`` plus ``layer``, ``seed``, ``overrides`` and ``key``.
+    """
+    base = base or HardwareConfig()
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, str, int, HardwareConfig, dict[str, Any]]] = []
+    for layer in layers:
+        for seed in seeds:
+            for ov in grid(axes):
+                cfg = point_config(base, ov)
+                jobs.append((point_key(layer, seed, cfg), layer, seed, cfg, ov))
+    done = {r["key"]: r for r in read_results(out_path)}
+    todo = [j for j in jobs if j[0] not in done]
+    total, finished = len(jobs), len(jobs) - len(todo)
+
+    def finish(job: tuple[str, str, int, HardwareConfig, dict[str, Any]], rec: Record) -> None:
+        nonlocal finished
+        rec = {**rec, "overrides": job[4], "key": job[0]}
+        _append(out_path, rec)
+        done[job[0]] = rec
+        finished += 1
+        if progress:
+            progress(finished, total, rec)
+
+    n_workers = workers or os.cpu_count() or 1
+    if n_workers == 1 or len(todo) <= 1:
+        for job in todo:
+            finish(job, run_point(job[1], job[2], job[3].to_dict()))
+    else:
+        # Jobs come layer by layer, so a worker often reuses its cached layer.
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            pending: dict[Future[Record], tuple[str, str, int, HardwareConfig,
+                                                dict[str, Any]]] = {
+                pool.submit(run_point, j[1], j[2], j[3].to_dict()): j for j in todo}
+            while pending:
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in ready:
+                    job = pending.pop(fut)
+                    finish(job, fut.result())
+    return [done[j[0]] for j in jobs]
