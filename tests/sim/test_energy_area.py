@@ -36,6 +36,8 @@ def test_energy_is_counts_times_table(tmp_path: Path) -> None:
     expected = sum(r.actions[k] * 2.0 ** i for i, k in enumerate(keys))
     assert r.energy_pj == expected
     assert r.energy_table == "dummy v7"
+    assert sum(r.energy_by_module().values()) == pytest.approx(expected)
+    assert r.to_json()["energy_pj"] == expected
     assert set(r.actions) == set(keys)
 
 
@@ -79,8 +81,8 @@ def test_spmat_line_energy_scales_with_width() -> None:
     e512 = t.price("spmat_sram", "read_line", HardwareConfig(spmat_sram_width_bits=512))
     e32 = t.price("spmat_sram", "read_line", HardwareConfig(spmat_sram_width_bits=32))
     assert e64 == pytest.approx(39.4095)
-    assert e512 == pytest.approx(39.4095 * (0.5 + 0.5 * 8))
-    assert e32 == pytest.approx(39.4095 * 0.75)
+    assert e512 == pytest.approx(39.4095 * (0.35 + 0.65 * 8))
+    assert e32 == pytest.approx(39.4095 * (0.35 + 0.65 / 2))
 
 
 def test_by_module_groups_components() -> None:

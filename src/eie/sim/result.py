@@ -105,6 +105,12 @@ class SimResult:
         """Average power: energy / latency."""
         return self.energy_pj / (self.latency_us * 1e3) if self.cycles else 0.0
 
+    def energy_by_module(self) -> dict[str, float]:
+        """pJ per Table II module (plus clock network and central control unit)."""
+        from eie.sim.energy import by_module
+
+        return by_module(self.energy_breakdown)
+
     def to_json(self, include_output: bool = False) -> dict[str, Any]:
         rows, cols = self.shape
         d: dict[str, Any] = {
@@ -131,6 +137,7 @@ class SimResult:
             "fifo_histogram": self.fifo_histogram.tolist(),
             "actions": {f"{c}.{a}": n for (c, a), n in self.actions.items()},
             "energy_breakdown_pj": {f"{c}.{a}": v for (c, a), v in self.energy_breakdown.items()},
+            "energy_by_module_pj": self.energy_by_module(),
             "energy_table": self.energy_table,
             "fixed_point": {"act_frac_bits": self.fmt.act_frac_bits,
                             "weight_frac_bits": self.fmt.weight_frac_bits},

@@ -1,0 +1,64 @@
+"""Simulator speed on the paper's nine benchmark layers: ``python -m eie.sim.speed``.
+
+Times the C++ cycle loop alone and the whole ``simulate()`` (loop + energy + result, with the
+fixed-point format given, so no float reference pass), best of ``repeats``, on one core. Layer
+generation is not timed. Prints simulated PE-cycles per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from eie.benchmark_layers import BENCHMARKS, make_layer
+from eie.engine.fixed_point import FixedPointFormat
+from eie.sim.config import HardwareConfig
+from eie.sim.simulate import loop_params, run_core, simulate
+
+
+def measure_suite(num_pes: int = 64, seed: int = 0, repeats: int = 3) -> list[dict[str, Any]]:
+    config = HardwareConfig(num_pes=num_pes)
+    fmt = FixedPointFormat(act_frac_bits=12, weight_frac_bits=15)
+    rows = []
+    for name in BENCHMARKS:
+        m, x = make_layer(name, num_pes=num_pes, seed=seed)
+        x_q = fmt.quantize_act(x)
+        wq = fmt.quantize_weights(m.codebook)
+        p = loop_params(config)
+        loop_s = sim_s = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run_core(m, x_q, wq, p)
+            t1 = time.perf_counter()
+            r = simulate(m, x, config=config, fmt=fmt, name=name)
+            t2 = time.perf_counter()
+            loop_s, sim_s = min(loop_s, t1 - t0), min(sim_s, t2 - t1)
+        rows.append({"name": name, "cycles": r.cycles, "latency_us": r.latency_us,
+                     "pe_cycles": r.pe_cycles, "loop_s": loop_s, "simulate_s": sim_s})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m eie.sim.speed", description=__doc__)
+    ap.add_argument("--pes", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    rows = measure_suite(a.pes, a.seed, a.repeats)
+    print(f"{'layer':8s} {'cycles':>8s} {'latency us':>10s} {'PE-cycles':>10s} {'loop ms':>8s} "
+          f"{'simulate ms':>11s}")
+    for r in rows:
+        print(f"{r['name']:8s} {r['cycles']:8d} {r['latency_us']:10.2f} {r['pe_cycles']:10d} "
+              f"{r['loop_s'] * 1e3:8.1f} {r['simulate_s'] * 1e3:11.1f}")
+    pec = int(np.sum([r["pe_cycles"] for r in rows]))
+    loop = float(np.sum([r["loop_s"] for r in rows]))
+    sim = float(np.sum([r["simulate_s"] for r in rows]))
+    print(f"total: {pec:,} PE-cycles; loop {loop:.3f} s ({pec / loop / 1e6:.1f} M PE-cycles/s); "
+          f"simulate() {sim:.3f} s ({pec / sim / 1e6:.1f} M PE-cycles/s)")
+
+
+if __name__ == "__main__":
+    main()
