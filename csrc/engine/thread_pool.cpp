@@ -120,8 +120,12 @@ int default_threads() {
     const int v = std::atoi(env);
     if (v >= 1) return std::min(v, 256);
   }
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc == 0 ? 1 : static_cast<int>(std::min(hc, 256u));
+  // hardware_concurrency() is a system call on Linux: ask once.
+  static const int hc = [] {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(std::min(n, 256u));
+  }();
+  return hc;
 }
 
 void parallel_for(int64_t n, int max_threads, const std::function<void(int64_t)>& fn) {

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "convert": "convert_cmd",
     "simulate": "simulate_cmd",
     "sweep": "sweep_cmd",
+    "run": "run_cmd",
+    "bench": "bench_cmd",
 }
 
 EXIT_USAGE = 2

@@ -79,6 +79,8 @@ def default_threads() -> int:
 def _as_kernel_input(x: npt.NDArray, input_dtype: str | None
                      ) -> tuple[npt.NDArray, str]:
     """(contiguous 2-D array for the kernel, its kind: 'float32' | 'float16' | 'bfloat16')."""
+    if input_dtype is None and x.dtype == np.float32:  # the common case first
+        return np.ascontiguousarray(x), "float32"
     if input_dtype == "bfloat16":
         if x.dtype not in (np.uint16, np.int16):
             raise EngineError("input_dtype='bfloat16' expects the raw bits as uint16, found "

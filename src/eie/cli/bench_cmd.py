@@ -1,0 +1,56 @@
+"""``eie bench``: the CPU engine against numpy, torch and scipy baselines, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = ("Benchmark the CPU engine on the paper's layers, a density sweep and dense codebook "
+        "layers against numpy/torch dense and scipy/torch CSR.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for eie and every baseline (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (records + machine)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny shapes and few cases (a smoke test, seconds)")
+    p.add_argument("--groups", default="layer,sweep,dense",
+                   help="comma-separated case groups: layer, sweep, dense (default: all)")
+    p.add_argument("--budget", type=float, default=0.3,
+                   help="seconds of repeats per timing (median reported; default 0.3)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eie.engine import bench, kernels
+    from eie.errors import ConfigError
+
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+    bad = sorted(set(groups) - {"layer", "sweep", "dense"})
+    if bad or not groups:
+        raise ConfigError(f"--groups should name layer, sweep and/or dense, found {args.groups!r}")
+    if args.budget <= 0:
+        raise ConfigError(f"--budget should be positive, found {args.budget}")
+    threads = args.threads if args.threads is not None else kernels.default_threads()
+    kernels.check_threads(threads)
+    read_gbps = bench.read_bandwidth_gbps(threads, 32 if args.quick else 256)
+    info = bench.machine()
+    if not args.json:
+        print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs, kernels: "
+              f"{info['isa']}, threads: {threads}, read bandwidth {read_gbps:.1f} GB/s")
+        print(f"numpy BLAS: {info['blas']}")
+        sys.stdout.flush()
+    records = []
+    for case in bench.make_cases(args.quick, args.seed, groups):
+        rec = bench.run_case(case, threads, read_gbps, 0.02 if args.quick else args.budget)
+        records.append(rec)
+        if not args.json:
+            print(bench.format_table([rec]).splitlines()[-1] if len(records) > 1
+                  else bench.format_table([rec]))
+            sys.stdout.flush()
+    if args.json:
+        print(json.dumps({"machine": info, "threads": threads, "read_gbps": read_gbps,
+                          "records": [r.to_json() for r in records]}, indent=1))
+    return 0

@@ -1,0 +1,269 @@
+"""``eie bench``: the CPU engine against dense and sparse baselines, side by side, one process.
+
+Cases: the paper's nine benchmark layers (random sparsity, seeded), a weight-density sweep on the
+4096x9216 shape (activations at 35% and 100%; both CPU layouts timed, which is where the
+sparse/dense crossover comes from), and dense codebook layers (every weight a 4-bit code, as in
+W4A16 LLM layers). Baselines, with the same thread count: numpy fp32 dense GEMV (BLAS), torch
+fp32 and bf16 dense, scipy CSR fp32 and torch CSR fp32. Times are medians over repeats.
+
+Derived figures per case:
+
+- ``eie_gbps``: bytes the kernel must stream (entries or codes of the active columns, their
+  pointers, x and y) per second;
+- ``eie_entries_per_ns``: real work (nonzero weights times nonzero activations, or all weights of
+  the active columns for the dense layout) per nanosecond;
+- ``memory_bound_us``: those bytes at the measured read bandwidth (``read_gbps``) - the time the
+  case would take if it were purely memory-bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eie import _core
+from eie.benchmark_layers import BENCHMARKS, random_codebook
+from eie.engine import kernels, layout
+
+BASELINES = ("numpy_fp32", "torch_fp32", "torch_bf16", "scipy_csr", "torch_csr")
+SWEEP_SHAPE = (4096, 9216)
+SWEEP_DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
+SWEEP_ACT = (0.35, 1.0)
+DENSE_SHAPES = ((4096, 4096), (11008, 4096))
+
+
+@dataclass
+class Case:
+    """One benchmark case's inputs."""
+
+    name: str
+    group: str  # "layer" | "sweep" | "dense"
+    codes: npt.NDArray[np.uint8]
+    x: npt.NDArray[np.float32]
+    codebook: npt.NDArray[np.float32]
+    weight_density: float
+    act_density: float
+    both_layouts: bool = False
+
+
+@dataclass
+class Record:
+    """One JSON record."""
+
+    name: str
+    group: str
+    rows: int
+    cols: int
+    weight_density: float
+    act_density: float
+    threads: int
+    layout: str
+    eie_us: float
+    eie_gbps: float
+    eie_entries_per_ns: float
+    memory_bound_us: float
+    baselines_us: dict[str, float | None] = field(default_factory=dict)
+    layouts_us: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        base = d.pop("baselines_us")
+        lay = d.pop("layouts_us")
+        for k in BASELINES:
+            d[f"{k}_us"] = base.get(k)
+        for k, v in lay.items():
+            d[f"eie_{k}_us"] = v
+        return d
+
+
+def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 5,
+              max_reps: int = 200) -> float:
+    """Median wall time of ``fn`` in microseconds (one warm-up call, then until the budget)."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_reps and (len(times) < min_reps
+                                     or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
+
+
+def read_bandwidth_gbps(threads: int, mbytes: int = 256) -> float:
+    """The machine's streaming read bandwidth, summing a large float32 array on our threads."""
+    a = np.ones(mbytes * (1 << 20) // 4, np.float32)
+    us = median_us(lambda: _core.stream_sum(a, threads), budget_s=0.5, min_reps=5)
+    return a.nbytes / (us * 1e-6) / 1e9
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """What numpy/scipy use for BLAS (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: v for k, v in info.items()
+             if k in ("internal_api", "version", "architecture", "num_threads")}
+            for info in threadpool_info()]
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int) -> Iterator[None]:
+    """Same thread count for numpy/scipy BLAS (threadpoolctl) and torch."""
+    stack = contextlib.ExitStack()
+    with stack:
+        try:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(threads))
+        except ImportError:
+            pass
+        torch = _torch()
+        if torch is not None:
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, before)
+        yield
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("layer", "sweep",
+                                                                             "dense")
+               ) -> Iterator[Case]:
+    """The cases, generated lazily (each holds its own matrices)."""
+    rng = np.random.default_rng(seed)
+    cb = random_codebook(16)
+    scale = 16 if quick else 1
+
+    def codes_for(rows: int, cols: int, density: float) -> npt.NDArray[np.uint8]:
+        mask = rng.random((rows, cols), dtype=np.float32) < density
+        vals = rng.integers(1, 16, (rows, cols), dtype=np.uint8)
+        return np.where(mask, vals, np.uint8(0)).astype(np.uint8)
+
+    def act(cols: int, density: float) -> npt.NDArray[np.float32]:
+        x = rng.random(cols, dtype=np.float32) + np.float32(0.05)
+        return np.where(rng.random(cols) < density, x, np.float32(0)).astype(np.float32)
+
+    if "layer" in groups:
+        for spec in BENCHMARKS.values():
+            rows, cols = max(1, spec.rows // scale), max(1, spec.cols // scale)
+            yield Case(spec.name, "layer", codes_for(rows, cols, spec.weight_density),
+                       act(cols, spec.act_density), cb, spec.weight_density, spec.act_density)
+            if quick:
+                break
+    if "sweep" in groups:
+        rows, cols = SWEEP_SHAPE[0] // scale, SWEEP_SHAPE[1] // scale
+        u = rng.random((rows, cols), dtype=np.float32)
+        vals = rng.integers(1, 16, (rows, cols), dtype=np.uint8)
+        densities = SWEEP_DENSITIES[::3] if quick else SWEEP_DENSITIES
+        for ad in SWEEP_ACT:
+            for wd in densities:
+                codes = np.where(u < wd, vals, np.uint8(0)).astype(np.uint8)
+                yield Case(f"sweep_w{wd:g}_a{ad:g}", "sweep", codes, act(cols, ad), cb, wd, ad,
+                           both_layouts=True)
+    if "dense" in groups:
+        for rows, cols in DENSE_SHAPES[:1] if quick else DENSE_SHAPES:
+            r, c = rows // scale, cols // scale
+            yield Case(f"dense_{rows}x{cols}", "dense", codes_for(r, c, 1.0), act(c, 1.0), cb,
+                       1.0, 1.0)
+
+
+def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.float32]
+                  ) -> tuple[float, float]:
+    """(bytes a multiply streams, its real work in entries) for the active columns."""
+    rows, cols = codes.shape
+    active = x != 0
+    nnz_active = float(np.count_nonzero(codes[:, active]))
+    n_act = float(np.count_nonzero(active))
+    io = 4.0 * (cols + rows)
+    if lay.kind == "sparse":
+        nblocks = len(lay.row_blocks) - 1
+        return 2.0 * nnz_active + 8.0 * n_act * nblocks + io, nnz_active
+    return 0.5 * rows * n_act + io, rows * n_act
+
+
+def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) -> Record:
+    """Times eie (auto layout; both layouts on sweeps) and every baseline on one case."""
+    rows, cols = case.codes.shape
+    cb, x = case.codebook, case.x
+    lays = {"auto": layout.build(case.codes, cb, "auto", threads)}
+    if case.both_layouts:
+        for name in ("sparse", "dense"):
+            lays[name] = layout.build(case.codes, cb, name, threads)
+    times = {name: median_us(lambda lay=lay: kernels.matmul(lay, x, threads=threads),
+                             budget_s) for name, lay in lays.items()}
+    auto = lays["auto"]
+    nbytes, work = _stream_bytes(auto, case.codes, x)
+    eie_us = times["auto"]
+    w = cb[case.codes]  # (rows, cols) float32
+    base: dict[str, float | None] = {}
+    with thread_limits(threads):
+        base["numpy_fp32"] = median_us(lambda: w @ x, budget_s)
+        import scipy.sparse as sp
+
+        csr = sp.csr_matrix(w)
+        base["scipy_csr"] = median_us(lambda: csr @ x, budget_s)
+        torch = _torch()
+        if torch is not None:
+            with torch.inference_mode():
+                tw, tx = torch.from_numpy(w), torch.from_numpy(x)
+                base["torch_fp32"] = median_us(lambda: torch.mv(tw, tx), budget_s)
+                tw16, tx16 = tw.to(torch.bfloat16), tx.to(torch.bfloat16)
+                base["torch_bf16"] = median_us(lambda: torch.mv(tw16, tx16), budget_s)
+                tcsr = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                               torch.from_numpy(csr.indices.astype(np.int64)),
+                                               torch.from_numpy(csr.data), size=(rows, cols))
+                base["torch_csr"] = median_us(lambda: torch.mv(tcsr, tx), budget_s)
+    return Record(case.name, case.group, rows, cols, case.weight_density, case.act_density,
+                  threads, str(auto.kind), eie_us, nbytes / (eie_us * 1e3),
+                  work / (eie_us * 1e3), nbytes / (read_gbps * 1e3), base,
+                  {k: v for k, v in times.items() if k != "auto"})
+
+
+def format_table(records: list[Record]) -> str:
+    """A fixed-width text table: times, speed-ups over each baseline, bandwidth, entries/ns."""
+    head = (f"{'case':<18}{'shape':>12}{'w%':>6}{'a%':>5}{'lay':>4}{'eie us':>9}"
+            f"{'np us':>9}{'x np':>7}{'x tf32':>7}{'x tbf16':>8}{'x csr':>7}{'x tcsr':>7}"
+            f"{'GB/s':>7}{'ent/ns':>7}{'x bound':>8}")
+    lines = [head, "-" * len(head)]
+    for r in records:
+        def ratio(k: str, r: Record = r) -> str:
+            v = r.baselines_us.get(k)
+            return f"{v / r.eie_us:.1f}" if v else "-"
+        np_us = r.baselines_us.get("numpy_fp32")
+        lines.append(
+            f"{r.name:<18}{f'{r.rows}x{r.cols}':>12}{100 * r.weight_density:>6.0f}"
+            f"{100 * r.act_density:>5.0f}{r.layout[0]:>4}{r.eie_us:>9.0f}"
+            f"{(np_us or 0):>9.0f}{ratio('numpy_fp32'):>7}{ratio('torch_fp32'):>7}"
+            f"{ratio('torch_bf16'):>8}{ratio('scipy_csr'):>7}{ratio('torch_csr'):>7}"
+            f"{r.eie_gbps:>7.1f}{r.eie_entries_per_ns:>7.2f}"
+            f"{r.eie_us / max(r.memory_bound_us, 1e-9):>8.1f}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, ISA the kernels use, BLAS in use."""
+    import os
+    import platform
+
+    model = platform.processor()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "isa": _core.active_isa(),
+            "cpu_features": _core.cpu_features(), "blas": blas_info()}
