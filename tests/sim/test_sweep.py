@@ -76,3 +76,12 @@ def test_fifo_depth_trend_and_plots(tmp_path: Path) -> None:
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plot_figure(recs, "speedup_vs_pes", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_shared_point_reported_with_this_sweeps_overrides(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    base = HardwareConfig(num_pes=8)
+    sweep({"num_pes": [4, 8]}, ["nt_lstm"], out, base=base, workers=1)
+    recs = sweep({"fifo_depth": [2, 8]}, ["nt_lstm"], out, base=base, workers=1)
+    assert [r["overrides"] for r in recs] == [{"fifo_depth": 2}, {"fifo_depth": 8}]
+    assert len(out.read_text().splitlines()) == 3  # (8 PEs, FIFO 8) ran once

@@ -166,4 +166,6 @@ def sweep(axes: Mapping[str, Sequence[Any]], layers: Iterable[str], out: str | o
                 for fut in ready:
                     job = pending.pop(fut)
                     finish(job, fut.result())
-    return [done[j[0]] for j in jobs]
+    # A point may have been recorded by another sweep (e.g. fifo_depth=8 in a PE sweep): report
+    # it with this sweep's overrides.
+    return [{**done[j[0]], "overrides": j[4]} for j in jobs]
