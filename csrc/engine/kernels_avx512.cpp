@@ -74,12 +74,12 @@ void sparse_batch(const BlockTask& t) {
   }
 }
 
-// 16 + 16 rows of codes (one 16-byte group) -> two index vectors.
+// 16 + 16 rows of codes (one 16-byte group) -> two index vectors. vpermps reads only bits 0..3
+// of each index lane, so the widened bytes index the low-nibble rows as they are and the
+// high-nibble rows after a 4-bit shift: no masking.
 inline void split_group(const uint8_t* p, __m512i& lo, __m512i& hi) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i nib = _mm_set1_epi8(0x0f);
-  lo = _mm512_cvtepu8_epi32(_mm_and_si128(b, nib));
-  hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), nib));
+  lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  hi = _mm512_srli_epi32(lo, 4);
 }
 
 inline __m512 scaled_codebook(const Layout& L, float x) {

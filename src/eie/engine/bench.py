@@ -19,7 +19,9 @@ Derived figures per case:
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -203,7 +205,7 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
     if case.both_layouts:
         for name in ("sparse", "dense"):
             lays[name] = layout.build(case.codes, cb, name, threads)
-    times = {name: median_us(lambda lay=lay: kernels.matmul(lay, x, threads=threads),
+    times = {name: median_us(functools.partial(kernels.matmul, lay, x, threads=threads),
                              budget_s) for name, lay in lays.items()}
     auto = lays["auto"]
     nbytes, work = _stream_bytes(auto, case.codes, x)
@@ -223,9 +225,12 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
                 base["torch_fp32"] = median_us(lambda: torch.mv(tw, tx), budget_s)
                 tw16, tx16 = tw.to(torch.bfloat16), tx.to(torch.bfloat16)
                 base["torch_bf16"] = median_us(lambda: torch.mv(tw16, tx16), budget_s)
-                tcsr = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
-                                               torch.from_numpy(csr.indices.astype(np.int64)),
-                                               torch.from_numpy(csr.data), size=(rows, cols))
+                with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                    warnings.simplefilter("ignore", UserWarning)
+                    tcsr = torch.sparse_csr_tensor(
+                        torch.from_numpy(csr.indptr.astype(np.int64)),
+                        torch.from_numpy(csr.indices.astype(np.int64)),
+                        torch.from_numpy(csr.data), size=(rows, cols))
                 base["torch_csr"] = median_us(lambda: torch.mv(tcsr, tx), budget_s)
     return Record(case.name, case.group, rows, cols, case.weight_density, case.act_density,
                   threads, str(auto.kind), eie_us, nbytes / (eie_us * 1e3),

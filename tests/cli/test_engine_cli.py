@@ -1,0 +1,75 @@
+"""``eie run`` and ``eie bench`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eie
+from eie.cli.main import main
+from eie.engine import reference
+from eie.formats import EIEMatrix
+
+
+def _model(tmp_path: Path) -> tuple[Path, eie.Model]:
+    rng = np.random.default_rng(0)
+    cb = np.linspace(-1, 1, 16).astype(np.float32)
+    cb[0] = 0
+    codes = np.where(rng.random((12, 20)) < 0.1, rng.integers(1, 16, (12, 20)), 0)
+    codes2 = np.where(rng.random((5, 12)) < 0.8, rng.integers(1, 16, (5, 12)), 0)
+    model = eie.Model((
+        eie.Layer("fc1", EIEMatrix.from_codes(codes, cb, 4), rng.standard_normal(12)
+                  .astype(np.float32), "relu"),
+        eie.Layer("fc2", EIEMatrix.from_codes(codes2, cb, 2)),
+    ))
+    return eie.save(tmp_path / "m.eie", model), model
+
+
+def test_run_writes_the_engine_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    path, model = _model(tmp_path)
+    x = np.random.default_rng(1).random((3, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "-o", str(out),
+                 "--timings", "--threads", "1"]) == 0
+    y = np.load(out)
+    expect = []
+    for v in x:
+        h = reference.spmv(model.layers[0].matrix, v, model.layers[0].bias, "relu")
+        expect.append(reference.spmv(model.layers[1].matrix, h))
+    np.testing.assert_allclose(y, np.stack(expect), rtol=1e-5, atol=1e-5)
+    err = capsys.readouterr().err
+    assert "fc1: sparse" in err and "fc2: dense" in err
+
+
+def test_run_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = _model(tmp_path)
+    np.save(tmp_path / "bad.npy", np.zeros(7, np.float32))
+    assert main(["run", str(path), "--input", str(tmp_path / "bad.npy")]) == 2
+    assert "shape (20,)" in capsys.readouterr().err
+    assert main(["run", str(path), "--input", str(tmp_path / "missing.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json", "--threads", "1", "--groups", "layer,dense"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["threads"] == 1 and data["read_gbps"] > 0
+    names = [r["name"] for r in data["records"]]
+    assert names == ["alex6", "dense_4096x4096"]
+    for r in data["records"]:
+        for key in ("name", "rows", "cols", "weight_density", "act_density", "threads", "eie_us",
+                    "numpy_fp32_us", "scipy_csr_us", "torch_fp32_us", "torch_bf16_us",
+                    "torch_csr_us"):
+            assert key in r
+        assert r["eie_us"] > 0 and r["numpy_fp32_us"] > 0
+    assert data["records"][1]["layout"] == "dense"
+
+
+def test_bench_rejects_bad_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--groups", "nope"]) == 2
+    assert "--groups" in capsys.readouterr().err

@@ -1,0 +1,202 @@
+"""Engine, spmv and layout API: whole models, caching, layouts, threads, validation."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_cases import assert_close, exact, random_input, random_matrix
+
+import eie
+from eie import _core
+from eie.engine import Engine, available_isas, kernels, layout, reference, spmv, use_isa
+from eie.errors import ConfigError, EngineError, FormatError
+
+
+def random_model(seed: int = 0, sizes: tuple[int, ...] = (300, 200, 120, 10),
+                 densities: tuple[float, ...] = (0.1, 0.4, 0.9)) -> eie.Model:
+    """A random compressed MLP: sparse, weight-shared layers with bias and ReLU."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (cols, rows) in enumerate(itertools.pairwise(sizes)):
+        m = random_matrix(rng, rows, cols, densities[i % len(densities)], num_pes=8)
+        act = "relu" if i < len(sizes) - 2 else None
+        layers.append(eie.Layer(f"fc{i + 1}", m, rng.standard_normal(rows).astype(np.float32),
+                                act))
+    return eie.Model(tuple(layers), source="random MLP")
+
+
+def reference_model(model: eie.Model, x: np.ndarray) -> np.ndarray:
+    h = x
+    for layer in model.layers:
+        h = reference.spmv(layer.matrix, h, layer.bias, layer.activation)
+    return h
+
+
+def test_engine_matches_reference_engine_layer_by_layer(tmp_path: Path) -> None:
+    model = random_model()
+    path = eie.save(tmp_path / "mlp.eie", model)
+    engine = Engine.load(path)
+    assert [el.kind for el in engine.layers] == ["sparse", "dense", "dense"]
+    rng = np.random.default_rng(1)
+    x = np.maximum(rng.standard_normal(300), 0).astype(np.float32)
+    y = engine(x)
+    y_ref = reference_model(model, x)
+    assert y.shape == (10,) and y.dtype == np.float32
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    assert list(engine.timings_us) == ["fc1", "fc2", "fc3"]
+    assert all(t > 0 for t in engine.timings_us.values())
+    # batch: the same as row by row (up to rounding: the batch kernels fuse multiply-adds)
+    xb = np.maximum(rng.standard_normal((5, 300)), 0).astype(np.float32)
+    yb = engine(xb)
+    np.testing.assert_allclose(yb, np.stack([engine(v) for v in xb]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout_name", ["sparse", "dense"])
+@pytest.mark.parametrize("isa", available_isas())
+def test_engine_forced_layout_and_isa(layout_name: str, isa: str) -> None:
+    model = random_model(2)
+    engine = Engine(model, layout_name, threads=1, isa=isa)
+    assert {el.kind for el in engine.layers} == {layout_name}
+    x = np.maximum(np.random.default_rng(3).standard_normal(300), 0).astype(np.float32)
+    np.testing.assert_allclose(engine(x), reference_model(model, x), rtol=1e-4, atol=1e-4)
+
+
+def test_engine_falls_back_to_reference_for_wide_codebooks() -> None:
+    rng = np.random.default_rng(4)
+    cb = np.concatenate(([0.0], np.linspace(-1, 1, 40))).astype(np.float32)
+    m = random_matrix(rng, 20, 30, 0.5, codebook=cb)
+    engine = Engine(eie.Layer("wide", m, activation="relu"))
+    assert engine.layers[0].kind == "reference"
+    x = random_input(rng, (30,), 0.5)
+    np.testing.assert_array_equal(engine(x), reference.spmv(m, x, activation="relu"))
+    with pytest.raises(EngineError, match="codebooks of at most 16"):
+        spmv(m, x)
+
+
+def test_engine_rejects_non_sequential_models_and_bad_inputs() -> None:
+    rng = np.random.default_rng(5)
+    a, b = random_matrix(rng, 4, 5, 0.5), random_matrix(rng, 3, 7, 0.5)
+    with pytest.raises(EngineError, match="sequential"):
+        Engine(eie.Model((eie.Layer("a", a), eie.Layer("b", b))))
+    engine = Engine(a)
+    with pytest.raises(EngineError, match=r"shape \(5,\)"):
+        engine(np.zeros(6, np.float32))
+    with pytest.raises(EngineError, match="numbers"):
+        engine(np.array(["a"] * 5))
+    conv = eie.Layer("conv", a, attrs={"kind": "conv2d"})
+    with pytest.raises(EngineError, match="linear"):
+        Engine(conv)
+
+
+def test_spmv_caches_the_layout_per_matrix() -> None:
+    spmv_module = importlib.import_module("eie.engine.spmv")  # the function shadows the module
+    rng = np.random.default_rng(6)
+    m = random_matrix(rng, 40, 50, 0.1)
+    x = random_input(rng, (50,), 0.5)
+    spmv(m, x)
+    first = spmv_module.prepared(m)
+    spmv(m, x)
+    assert spmv_module.prepared(m) is first
+    assert spmv_module.prepared(m, "dense") is not first
+    assert first.kind == "sparse" and first.nnz == m.nnz
+
+
+def test_spmv_bias_relu_and_shapes() -> None:
+    rng = np.random.default_rng(7)
+    m = random_matrix(rng, 33, 17, 0.5)
+    x = random_input(rng, (17,), 1.0)
+    bias = rng.standard_normal(33).astype(np.float32)
+    y = spmv(m, x, bias, "relu")
+    assert_close(y, *exact(m, x, bias, "relu"))
+    assert np.all(y >= 0)
+    with pytest.raises(EngineError, match="bias"):
+        spmv(m, x, bias[:-1])
+    with pytest.raises(EngineError, match="activation"):
+        spmv(m, x, activation="gelu")
+    with pytest.raises(EngineError, match="shape"):
+        spmv(m, x[None, None])
+    # float64 and integer inputs are converted to float32
+    np.testing.assert_array_equal(spmv(m, x.astype(np.float64)), spmv(m, x))
+
+
+def test_thread_and_isa_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    m = random_matrix(rng, 10, 10, 0.5)
+    x = random_input(rng, (10,), 1.0)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="threads"):
+            spmv(m, x, threads=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="isa"):
+        spmv(m, x, isa="neon")
+    if "avx512" not in available_isas():
+        with pytest.raises(ConfigError, match="does not support"):
+            spmv(m, x, isa="avx512")
+    with pytest.raises(ConfigError, match="layout"):
+        spmv(m, x, layout="csr")
+    monkeypatch.setenv("EIE_NUM_THREADS", "two")
+    with pytest.raises(ConfigError, match="EIE_NUM_THREADS"):
+        spmv(m, x)
+    monkeypatch.setenv("EIE_NUM_THREADS", "1")
+    assert kernels.default_threads() == 1
+    assert_close(spmv(m, x), *exact(m, x, None, None))
+
+
+def test_use_isa_sets_and_restores() -> None:
+    before = _core.active_isa()
+    with use_isa("scalar"):
+        assert _core.active_isa() == "scalar"
+    assert _core.active_isa() == before
+    with pytest.raises(RuntimeError), use_isa("scalar"):
+        raise RuntimeError("boom")
+    assert _core.active_isa() == before
+
+
+def test_layout_build_validates_once() -> None:
+    cb = np.array([0.0, 1.0, 2.0], np.float32)
+    with pytest.raises(FormatError, match="outside the codebook"):
+        layout.build(np.array([[0, 3]], np.uint8), cb)
+    with pytest.raises(FormatError, match="codebook"):
+        layout.build(np.zeros((2, 2), np.uint8), np.array([1.0, 2.0], np.float32))
+    with pytest.raises(FormatError, match="2-D"):
+        layout.build(np.zeros(3, np.uint8), cb)
+    lay = layout.build(np.zeros((0, 5), np.uint8), cb)
+    assert kernels.matmul(lay, np.ones(5, np.float32)).shape == (0,)
+    lay = layout.build(np.zeros((4, 0), np.uint8), cb, "dense")
+    np.testing.assert_array_equal(kernels.matmul(lay, np.ones(0, np.float32)), np.zeros(4))
+
+
+def test_layout_choice_follows_the_crossover() -> None:
+    t = layout.DENSE_CROSSOVER_DENSITY
+    assert layout.choose_layout(t / 2) == "sparse"
+    assert layout.choose_layout(min(1.0, t * 1.01)) == "dense"
+    assert layout.choose_layout(0.99, "sparse") == "sparse"
+    assert layout.choose_layout(0.0, "dense") == "dense"
+
+
+def test_row_blocks_balance_threads() -> None:
+    codes = np.ones((5000, 3), np.uint8)
+    lay = layout.build(codes, np.array([0.0, 1.0], np.float32), threads=2)
+    blocks = lay.row_blocks
+    assert blocks[0] == 0 and blocks[-1] == 5000
+    assert (len(blocks) - 1) % 2 == 0
+    assert max(np.diff(blocks)) <= 4096
+
+
+def test_engine_imports_and_runs_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, eie\n"
+        "from eie.engine import Engine, spmv\n"
+        "from eie.formats import EIEMatrix\n"
+        "m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, .5, -1], np.float32), 2)\n"
+        "print(Engine(m)(np.array([2.0, 1.0], np.float32)).tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1.0, -1.0]"
