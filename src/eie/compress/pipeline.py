@@ -1,0 +1,413 @@
+"""``compress(model, recipe, train_fn, eval_fn)``: run a recipe's stages, checkpoint, report.
+
+Stages run in order on a copy of ``model``:
+
+- ``prune``: per round, new masks (magnitude / Han's rule / global / N:M / block / balanced) are
+  intersected with the previous ones and applied, then ``train_fn`` retrains with the masks
+  enforced (``MaskEnforcer``: pruned weights stay exactly zero through every optimizer step);
+- ``quantize``: per-layer k-means (code 0 = zero) then centroid fine-tuning;
+- ``huffman``: the storage with Huffman-coded streams (the model is unchanged).
+
+After every stage: the accuracy (``eval_fn``), the density, the storage and compression ratio of
+what would be stored at that point, and the stage's time go into a ``StageReport``; with
+``checkpoint_dir`` the whole state is written to ``stage-<i>.pt`` so a rerun with the same recipe
+resumes after the last finished stage (stage i is seeded with ``recipe.seed * 1000 + i``, so a
+resumed run gives the same result as an uninterrupted one when ``train_fn`` draws its randomness
+from torch's global generator, as ``make_train_fn`` does).
+
+``train_fn(model, epochs, lr, report)`` trains in place with any torch optimizer;
+``eval_fn(model) -> accuracy``; ``progress(ProgressEvent)`` receives stage, epoch and loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from eie.compress import prune as P
+from eie.compress.export import to_eie_model
+from eie.compress.models import compressible_layers
+from eie.compress.recipe import HuffmanStage, PruneStage, QuantizeStage, Recipe, Stage
+from eie.compress.share import SharedLayer, apply_shared, finetune_centroids, share_weights
+from eie.compress.train import EvalFn, TrainFn
+from eie.errors import CompressionError
+from eie.formats.container import Model
+from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.huffman import HuffmanStorage, huffman_storage
+
+CHECKPOINT_VERSION = 1
+FP32_BITS = 32
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str
+    stage_index: int
+    num_stages: int
+    epoch: int | None = None
+    epochs: int | None = None
+    loss: float | None = None
+    message: str = ""
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """One row of the per-stage report (``stage == "reference"`` for the uncompressed model)."""
+
+    stage: str
+    kind: str
+    accuracy: float
+    density: float
+    """Overall fraction of nonzero weights in the compressed layers."""
+    layer_density: dict[str, float]
+    size_bytes: float
+    """What would be stored now: fp32 sparse (after pruning), codes (after quantize), Huffman."""
+    compression_ratio: float
+    """Dense fp32 bytes / ``size_bytes``."""
+    seconds: float
+    resumed: bool = False
+    """True when this row was loaded from a checkpoint instead of computed in this run."""
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    shape: tuple[int, int]
+    density: float
+    bits: int
+    index_bits: int
+    storage: dict[str, float]
+    """``HuffmanStorage.as_dict()`` of the layer on the saved layout."""
+
+
+@dataclass
+class CompressionResult:
+    torch_model: nn.Module
+    """The compressed torch model (weights exactly ``codebook[codes]``)."""
+    eie_model: Model | None
+    """The model in EIE's format (None when the recipe has no quantize stage)."""
+    report: list[StageReport]
+    accuracy_reference: float
+    accuracy_compressed: float
+    layers: list[LayerSummary] = field(default_factory=list)
+    storage: HuffmanStorage | None = None
+    shared: dict[str, SharedLayer] = field(default_factory=dict)
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    recipe: Recipe | None = None
+
+    @property
+    def density(self) -> float:
+        return self.report[-1].density
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.storage.compression_ratio if self.storage else self.report[-1].compression_ratio
+
+    @property
+    def compression_ratio_no_huffman(self) -> float:
+        return (self.storage.compression_ratio_no_huffman if self.storage
+                else self.report[-1].compression_ratio)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the ``.eie`` file."""
+        from eie.formats.container import save
+
+        if self.eie_model is None:
+            raise CompressionError("nothing to save: the recipe had no quantize stage, so "
+                                   "there are no codebooks; add one")
+        return save(path, self.eie_model)
+
+    def to_json(self) -> dict[str, Any]:
+        num_pes = self.recipe.num_pes if self.recipe else 1
+        return {
+            "compression_ratio": self.compression_ratio,
+            "compression_ratio_no_huffman": self.compression_ratio_no_huffman,
+            "accuracy_reference": self.accuracy_reference,
+            "accuracy_compressed": self.accuracy_compressed,
+            "accuracy_drop_points": 100 * (self.accuracy_reference - self.accuracy_compressed),
+            "density": self.density,
+            "num_pes": num_pes,
+            "storage": self.storage.as_dict() if self.storage else None,
+            "layers": [{**asdict(layer), "shape": list(layer.shape)} for layer in self.layers],
+            "stages": [asdict(r) for r in self.report],
+            "recipe": self.recipe.to_dict() if self.recipe else None,
+        }
+
+
+# ------------------------------------------------------------------------------------ state
+@dataclass
+class _State:
+    model: nn.Module
+    masks: dict[str, torch.Tensor]
+    shared: dict[str, SharedLayer]
+    rows: list[StageReport]
+
+
+def _weight(mod: nn.Module) -> torch.Tensor:
+    w = mod.weight
+    assert isinstance(w, torch.Tensor)
+    return w
+
+
+def _layer_map(model: nn.Module) -> dict[str, nn.Module]:
+    layers = dict(compressible_layers(model))
+    if not layers:
+        raise CompressionError("the model has no Linear or Conv2d layer to compress")
+    return layers
+
+
+def _densities(st: _State) -> tuple[float, dict[str, float]]:
+    per, nz, tot = {}, 0, 0
+    for name, mod in _layer_map(st.model).items():
+        w = _weight(mod).detach()
+        n = int(torch.count_nonzero(w))
+        per[name] = n / w.numel()
+        nz += n
+        tot += w.numel()
+    return nz / tot, per
+
+
+def _storage(st: _State, recipe: Recipe, huffman: bool) -> tuple[float, float, list[Any]]:
+    """(stored bits, dense fp32 bits, per-layer HuffmanStorage or None) of the current state."""
+    stored, dense = 0.0, 0.0
+    per: list[HuffmanStorage | None] = []
+    for name, mod in _layer_map(st.model).items():
+        w = P.matrix_view(_weight(mod).detach())
+        ib = recipe.index_bits_for(name)
+        dense += w.numel() * FP32_BITS
+        if name in st.shared:
+            s = st.shared[name]
+            m = EIEMatrix.from_codes(s.codes, s.codebook, recipe.num_pes, ib, weight_bits=s.bits)
+            hs = huffman_storage(m)
+            stored += hs.total_bits if huffman else hs.before.total_bits
+            per.append(hs)
+        else:  # sparse fp32 values in the EIE layout (entries, fillers and pointers)
+            structure = (w != 0).numpy().astype(np.uint8)
+            m = EIEMatrix.from_codes(structure, np.array([0.0, 1.0], np.float32),
+                                     recipe.num_pes, ib)
+            sb = m.storage()
+            stored += m.num_entries * (FP32_BITS + ib) + sb.pointers_bits
+            per.append(None)
+    return stored, dense, per
+
+
+def _row(st: _State, recipe: Recipe, stage: str, kind: str, acc: float, seconds: float
+         ) -> StageReport:
+    density, per = _densities(st)
+    if kind == "reference":  # stored dense, as fp32
+        dense_bits = sum(_weight(m).numel() for m in _layer_map(st.model).values()) * FP32_BITS
+        return StageReport(stage, kind, acc, density, per, dense_bits / 8, 1.0, seconds)
+    stored, dense, _ = _storage(st, recipe, huffman=kind == "huffman")
+    return StageReport(stage, kind, acc, density, per, stored / 8, dense / stored, seconds)
+
+
+# ------------------------------------------------------------------------------------ stages
+def _prune_targets(stage: PruneStage, names: list[str]) -> dict[str, tuple[float | None,
+                                                                           float | None]]:
+    out = {}
+    for name in names:
+        ov = stage.layers.get(name)
+        if ov is not None and ov.skip:
+            continue
+        if ov is not None and (ov.density is not None or ov.quality is not None):
+            out[name] = (ov.density, ov.quality)
+        elif stage.density is not None or stage.quality is not None or stage.method == "nm":
+            out[name] = (stage.density, stage.quality)
+    unknown = sorted(set(stage.layers) - set(names))
+    if unknown:
+        raise CompressionError(f"stage {stage.name!r} names layers {unknown} that the model "
+                               f"does not have; its layers are {names}")
+    return out
+
+
+def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
+               report: Callable[[int, float], None]) -> None:
+    layers = _layer_map(st.model)
+    targets = _prune_targets(stage, list(layers))
+    start = {n: float(torch.count_nonzero(_weight(layers[n]))) / _weight(layers[n]).numel()
+             for n in targets}
+    for r in range(stage.rounds):
+        frac = (r + 1) / stage.rounds
+        weights = {n: _weight(layers[n]).detach() for n in targets}
+        new: dict[str, torch.Tensor] = {}
+        if stage.scope == "global":
+            dens = [d for d, _ in targets.values() if d is not None]
+            if not dens:
+                raise CompressionError("global pruning needs a density")
+            total0 = sum(start[n] * weights[n].numel() for n in targets) / float(
+                sum(weights[n].numel() for n in targets))
+            new = P.global_magnitude_masks(
+                weights, P.iterative_densities(dens[0], stage.rounds, total0)[r])
+        else:
+            for n, (density, quality) in targets.items():
+                w = weights[n]
+                d_r = None if density is None else \
+                    P.iterative_densities(density, stage.rounds, start[n])[r]
+                if stage.method == "magnitude":
+                    new[n] = P.magnitude_mask(w, d_r, None if quality is None else quality * frac)
+                elif stage.method == "nm":
+                    new[n] = P.nm_mask(w, stage.n, stage.m)
+                elif stage.method == "block":
+                    new[n] = P.block_mask(w, (stage.block_rows, stage.block_cols),
+                                          d_r if d_r is not None else 1.0)
+                else:
+                    new[n] = P.balanced_mask(w, d_r if d_r is not None else 1.0,
+                                             stage.num_pes or recipe.num_pes)
+        for n, mask in new.items():
+            old = st.masks.get(n)
+            st.masks[n] = mask if old is None else (mask & old)
+        enforcer = P.MaskEnforcer([(_weight(layers[n]), m) for n, m in st.masks.items()])
+        enforcer.apply()
+        if stage.epochs:
+            with enforcer:
+                train_fn(st.model, stage.epochs, stage.lr, report)
+
+
+def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: TrainFn,
+                  report: Callable[[int, float], None], seed: int) -> None:
+    layers = _layer_map(st.model)
+    unknown = sorted(set(stage.layers) - set(layers))
+    if unknown:
+        raise CompressionError(f"stage {stage.name!r} names layers {unknown} that the model "
+                               f"does not have; its layers are {list(layers)}")
+    shared = {}
+    for name, mod in layers.items():
+        ov = stage.layers.get(name)
+        bits = ov.bits if ov is not None and ov.bits is not None else stage.bits
+        init = ov.init if ov is not None and ov.init is not None else stage.init
+        shared[name] = share_weights(_weight(mod), st.masks.get(name), bits, init,
+                                     stage.algorithm, seed)
+    apply_shared(st.model, shared)
+    st.shared = finetune_centroids(st.model, shared, train_fn, stage.epochs, stage.lr,
+                                   stage.grad, report)
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def _ckpt_path(d: Path, i: int) -> Path:
+    return d / f"stage-{i}.pt"
+
+
+def _save_checkpoint(d: Path, i: int, st: _State, recipe: Recipe, ref_acc: float) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "version": CHECKPOINT_VERSION, "recipe": json.dumps(recipe.to_dict(), sort_keys=True),
+        "stage": i, "model": st.model.state_dict(), "masks": st.masks,
+        "shared": {n: {"codes": torch.from_numpy(s.codes.copy()),
+                       "codebook": torch.from_numpy(s.codebook.copy()), "bits": s.bits}
+                   for n, s in st.shared.items()},
+        "rows": json.dumps([asdict(r) for r in st.rows]), "accuracy_reference": ref_acc,
+    }
+    tmp = d / f".stage-{i}.pt.tmp{os.getpid()}"
+    torch.save(blob, tmp)
+    os.replace(tmp, _ckpt_path(d, i))
+
+
+def _load_checkpoint(d: Path, recipe: Recipe, st: _State) -> tuple[int, float] | None:
+    """Restore the latest finished stage of this recipe; returns (stage, reference acc)."""
+    key = json.dumps(recipe.to_dict(), sort_keys=True)
+    for i in range(len(recipe.stages) - 1, -1, -1):
+        p = _ckpt_path(d, i)
+        if not p.is_file():
+            continue
+        blob = torch.load(p, weights_only=True)
+        if blob.get("version") != CHECKPOINT_VERSION or blob.get("recipe") != key:
+            continue
+        st.model.load_state_dict(blob["model"])
+        st.masks = dict(blob["masks"])
+        st.shared = {n: SharedLayer(v["codes"].numpy(), v["codebook"].numpy(), int(v["bits"]))
+                     for n, v in blob["shared"].items()}
+        st.rows = [StageReport(**{**r, "resumed": True}) for r in json.loads(blob["rows"])]
+        return i, float(blob["accuracy_reference"])
+    return None
+
+
+# ---------------------------------------------------------------------------------- compress
+def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalFn, *,
+             checkpoint_dir: str | os.PathLike[str] | None = None,
+             progress: ProgressFn | None = None, source: str = "") -> CompressionResult:
+    """Run ``recipe`` on a copy of ``model``; see the module docstring.
+
+    >>> from eie.compress import paper  # doctest: +SKIP
+    >>> result = paper.run("lenet300", seed=0, quick=True)  # doctest: +SKIP
+    >>> result.save("lenet300.eie"); result.to_json()["compression_ratio"]  # doctest: +SKIP
+    """
+    st = _State(copy.deepcopy(model), {}, {}, [])
+    st.model.eval()
+    n_stages = len(recipe.stages)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    first = 0
+    resumed = _load_checkpoint(ckpt, recipe, st) if ckpt is not None else None
+    if resumed is not None:
+        first, ref_acc = resumed[0] + 1, resumed[1]
+        if progress:
+            progress(ProgressEvent("resume", first, n_stages,
+                                   message=f"resumed after stage {first} of {n_stages}"))
+    else:
+        t0 = time.perf_counter()
+        ref_acc = float(eval_fn(st.model))
+        st.rows.append(_row(st, recipe, "reference", "reference", ref_acc,
+                            time.perf_counter() - t0))
+    for i in range(first, n_stages):
+        stage: Stage = recipe.stages[i]
+        torch.manual_seed(recipe.seed * 1000 + i)
+        t0 = time.perf_counter()
+
+        def report(epoch: int, loss: float, stage: Stage = stage, i: int = i) -> None:
+            if progress:
+                epochs = getattr(stage, "epochs", None)
+                progress(ProgressEvent(stage.name, i, n_stages, epoch, epochs, loss))
+
+        if progress:
+            progress(ProgressEvent(stage.name, i, n_stages, message="start"))
+        if isinstance(stage, PruneStage):
+            _run_prune(st, stage, recipe, train_fn, report)
+        elif isinstance(stage, QuantizeStage):
+            _run_quantize(st, stage, recipe, train_fn, report, recipe.seed * 1000 + i)
+        elif not isinstance(stage, HuffmanStage):
+            raise CompressionError(f"unknown stage {stage!r}")
+        acc = float(eval_fn(st.model))
+        st.rows.append(_row(st, recipe, stage.name, stage.kind, acc, time.perf_counter() - t0))
+        if ckpt is not None:
+            _save_checkpoint(ckpt, i, st, recipe, ref_acc)
+        if progress:
+            progress(ProgressEvent(stage.name, i, n_stages, message=f"accuracy {acc:.4f}"))
+    return _finish(st, recipe, ref_acc, source)
+
+
+def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str) -> CompressionResult:
+    eie_model = None
+    summaries: list[LayerSummary] = []
+    total: HuffmanStorage | None = None
+    if st.shared:
+        _, _, per = _storage(st, recipe, huffman=True)
+        for name, hs in zip(_layer_map(st.model), per, strict=True):
+            s = st.shared[name]
+            assert hs is not None
+            nnz = int(np.count_nonzero(s.codes))
+            summaries.append(LayerSummary(name, (int(s.codes.shape[0]), int(s.codes.shape[1])),
+                                          nnz / s.codes.size, s.bits,
+                                          recipe.index_bits_for(name), hs.as_dict()))
+            total = hs if total is None else total + hs
+        acc = st.rows[-1].accuracy
+        meta = {"recipe": recipe.to_dict(), "accuracy_reference": ref_acc,
+                "accuracy_compressed": acc, "num_pes": recipe.num_pes,
+                "compression_ratio": total.compression_ratio if total else None}
+        eie_model = to_eie_model(st.model, st.shared, recipe.num_pes,
+                                 {n: recipe.index_bits_for(n) for n in st.shared},
+                                 source=source or f"eie.compress recipe {recipe.name}",
+                                 metadata=meta)
+    return CompressionResult(st.model, eie_model, st.rows, ref_acc, st.rows[-1].accuracy,
+                             summaries, total, st.shared, st.masks, recipe)

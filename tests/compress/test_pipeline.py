@@ -1,0 +1,166 @@
+"""End to end on a tiny MLP: compress, save, run the .eie on the reference engine; resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import eie
+from eie.compress import HuffmanStage, PruneLayer, PruneStage, QuantizeStage, Recipe, compress
+from eie.compress.train import evaluate, train_epochs
+from eie.engine.reference import spmv
+from eie.errors import CompressionError
+
+
+def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 16, generator=torch.Generator().manual_seed(99)) * 2
+    y = torch.randint(0, 4, (n,), generator=g)
+    return centers[y] + torch.randn(n, 16, generator=g), y
+
+
+X_TRAIN, Y_TRAIN = _blobs(600, 0)
+X_TEST, Y_TEST = _blobs(300, 1)
+
+
+def tiny_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 24), nn.ReLU(),
+                          nn.Linear(24, 4))
+    train_epochs(model, X_TRAIN, Y_TRAIN, 5, 1e-2, seed=0)
+    return model
+
+
+class Trainer:
+    """A train_fn that draws its batch order from torch's global generator and counts calls."""
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def __call__(self, model: nn.Module, epochs: int, lr: float, report: object = None) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt("simulated interruption")
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        train_epochs(model, X_TRAIN, Y_TRAIN, epochs, lr, seed=seed, optimizer="sgd",
+                     weight_decay=1e-3)
+
+
+def eval_fn(model: nn.Module) -> float:
+    return evaluate(model, X_TEST, Y_TEST)
+
+
+RECIPE = Recipe(
+    name="tiny", num_pes=2, index_bits=3, seed=1,
+    stages=(
+        PruneStage(density=0.4, rounds=2, epochs=1, lr=0.01,
+                   layers={"4": PruneLayer(density=0.7)}),
+        QuantizeStage(bits=3, epochs=1, lr=1e-3),
+        HuffmanStage(),
+    ))
+
+
+@pytest.fixture(scope="module")
+def model() -> nn.Module:
+    return tiny_mlp()
+
+
+def test_saved_eie_runs_like_the_compressed_torch_model(model: nn.Module, tmp_path: Path
+                                                        ) -> None:
+    result = compress(model, RECIPE, Trainer(), eval_fn)
+    path = result.save(tmp_path / "tiny.eie")
+    loaded = eie.load(path)
+    assert [layer.name for layer in loaded.layers] == ["0", "2", "4"]
+    assert [layer.activation for layer in loaded.layers] == ["relu", "relu", None]
+    assert loaded.layers[0].matrix.num_pes == 2 and loaded.layers[0].matrix.index_bits == 3
+    x = X_TEST[:20]
+    with torch.no_grad():
+        expected = result.torch_model(x).numpy()
+    for i in range(len(x)):
+        h = x[i].numpy()
+        for layer in loaded.layers:
+            h = spmv(layer.matrix, h, layer.bias, layer.activation)
+        np.testing.assert_allclose(h, expected[i], rtol=1e-5, atol=1e-5)
+    # Pruned exactly as asked, codebooks of 2**3 entries, original model untouched.
+    dens = {r.name: r.matrix.density for r in loaded.layers}
+    assert dens["0"] == pytest.approx(0.4, abs=1e-3) and dens["4"] == pytest.approx(0.7, abs=1e-2)
+    assert all(len(layer.matrix.codebook) == 8 for layer in loaded.layers)
+    assert float((model[0].weight == 0).float().mean()) == 0.0
+
+
+def test_report_and_json(model: nn.Module) -> None:
+    result = compress(model, RECIPE, Trainer(), eval_fn)
+    assert [r.stage for r in result.report] == ["reference", "prune", "quantize", "huffman"]
+    ratios = [r.compression_ratio for r in result.report]
+    assert ratios[0] == 1.0 and ratios[1] < ratios[2] < ratios[3]
+    j = result.to_json()
+    for key in ("compression_ratio", "compression_ratio_no_huffman", "accuracy_reference",
+                "accuracy_compressed", "density", "layers"):
+        assert key in j
+    assert j["compression_ratio"] == pytest.approx(result.storage.compression_ratio)
+    total = sum(layer["storage"]["total_bits"] for layer in j["layers"])
+    dense_bits = sum(np.prod(layer["shape"]) * 32 for layer in j["layers"])
+    assert j["compression_ratio"] == pytest.approx(dense_bits / total)
+    stored = result.eie_model.storage()
+    assert j["compression_ratio_no_huffman"] == pytest.approx(stored.compression_ratio)
+    assert j["accuracy_compressed"] > 0.8 and j["density"] < 0.5
+
+
+def test_resume_after_interruption(model: nn.Module, tmp_path: Path) -> None:
+    straight = compress(model, RECIPE, Trainer(), eval_fn)
+    ckpt = tmp_path / "ckpt"
+    # Calls 1 and 2 are the two prune rounds; call 3 (centroid fine-tuning) is interrupted.
+    with pytest.raises(KeyboardInterrupt):
+        compress(model, RECIPE, Trainer(fail_on_call=3), eval_fn, checkpoint_dir=ckpt)
+    assert (ckpt / "stage-0.pt").is_file() and not (ckpt / "stage-1.pt").exists()
+    again = Trainer()
+    resumed = compress(model, RECIPE, again, eval_fn, checkpoint_dir=ckpt)
+    assert again.calls == 1  # only the fine-tuning ran; the finished prune stage was kept
+    assert [r.resumed for r in resumed.report] == [True, True, False, False]
+    for name, s in straight.shared.items():
+        np.testing.assert_array_equal(resumed.shared[name].codes, s.codes)
+        np.testing.assert_array_equal(resumed.shared[name].codebook, s.codebook)
+    # A third run finds every stage done and trains nothing.
+    done = Trainer()
+    compress(model, RECIPE, done, eval_fn, checkpoint_dir=ckpt)
+    assert done.calls == 0
+    # Another recipe does not pick up these checkpoints.
+    other = Trainer()
+    compress(model, Recipe(name="other", stages=RECIPE.stages, num_pes=2, index_bits=3, seed=1),
+             other, eval_fn, checkpoint_dir=ckpt)
+    assert other.calls == 3
+
+
+def test_masks_hold_through_the_whole_pipeline(model: nn.Module) -> None:
+    result = compress(model, RECIPE, Trainer(), eval_fn)
+    for name, mask in result.masks.items():
+        w = dict(result.torch_model.named_modules())[name].weight
+        assert torch.all(w[~mask] == 0)
+        assert np.array_equal(result.shared[name].codes != 0, mask.numpy())
+
+
+def test_structured_methods_in_the_pipeline(model: nn.Module) -> None:
+    nm = Recipe(name="nm", stages=(PruneStage(method="nm", n=2, m=4),))
+    r = compress(model, nm, Trainer(), eval_fn)
+    w = r.torch_model[0].weight.detach()
+    assert torch.all((w != 0).reshape(32, 4, 4).sum(-1) == 2)
+    assert r.eie_model is None
+    with pytest.raises(CompressionError, match="no quantize stage"):
+        r.save("unused.eie")
+    bal = Recipe(name="bal", num_pes=4,
+                 stages=(PruneStage(method="balanced", density=0.25), QuantizeStage(bits=4)))
+    r = compress(model, bal, Trainer(), eval_fn)
+    per_pe = r.eie_model.layers[1].matrix.entries_per_pe()
+    assert per_pe.max() - per_pe.min() <= 1 + r.eie_model.layers[1].matrix.num_fillers
+
+
+def test_unknown_layer_is_an_error(model: nn.Module) -> None:
+    bad = Recipe(name="bad", stages=(PruneStage(density=0.5,
+                                                layers={"fc9": PruneLayer(density=0.1)}),))
+    with pytest.raises(CompressionError, match="fc9"):
+        compress(model, bad, Trainer(), eval_fn)

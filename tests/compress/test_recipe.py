@@ -1,0 +1,131 @@
+"""Recipes: strict loading from dicts, YAML and TOML; validation errors name the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eie.compress.paper import lenet5_recipe, lenet300_recipe
+from eie.compress.recipe import (
+    HuffmanStage,
+    PruneLayer,
+    PruneStage,
+    QuantizeStage,
+    Recipe,
+    load_recipe,
+)
+from eie.errors import ConfigError
+
+YAML = """\
+name: demo
+num_pes: 4
+index_bits: 5
+seed: 3
+stages:
+  - kind: prune
+    method: magnitude
+    density: 0.1
+    rounds: 2
+    epochs: 1
+    layers:
+      fc3: {density: 0.3}
+      fc1: {skip: true}
+  - kind: quantize
+    bits: 5
+    init: density
+    layers:
+      fc2: {bits: 3}
+  - kind: huffman
+"""
+
+TOML = """\
+name = "demo"
+num_pes = 4
+index_bits = 5
+seed = 3
+
+[[stages]]
+kind = "prune"
+method = "magnitude"
+density = 0.1
+rounds = 2
+epochs = 1
+[stages.layers.fc3]
+density = 0.3
+[stages.layers.fc1]
+skip = true
+
+[[stages]]
+kind = "quantize"
+bits = 5
+init = "density"
+[stages.layers.fc2]
+bits = 3
+
+[[stages]]
+kind = "huffman"
+"""
+
+
+def test_yaml_and_toml_give_the_same_recipe(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(YAML)
+    (tmp_path / "r.toml").write_text(TOML)
+    a, b = load_recipe(tmp_path / "r.yaml"), load_recipe(tmp_path / "r.toml")
+    assert a == b
+    assert a.num_pes == 4 and a.seed == 3
+    p = a.stages[0]
+    assert isinstance(p, PruneStage) and p.layers["fc3"] == PruneLayer(density=0.3)
+    assert p.layers["fc1"].skip
+    q = a.stages[1]
+    assert isinstance(q, QuantizeStage) and q.init == "density" and q.layers["fc2"].bits == 3
+    assert isinstance(a.stages[2], HuffmanStage)
+    assert Recipe.from_dict(a.to_dict()) == a
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    ({"stages": [{"kind": "huffman"}], "speed": 1}, r"unknown key\(s\) \['speed'\]"),
+    ({"stages": [{"kind": "prune", "density": 0.1, "densty": 0.2}]}, "densty"),
+    ({"stages": [{"kind": "prune", "density": 0.1, "layers": {"fc1": {"bits": 4}}}]},
+     "bits.*PruneLayer"),
+    ({"stages": [{"kind": "squeeze"}]}, "kind one of"),
+    ({"stages": []}, "at least one stage"),
+    ({"stages": [{"kind": "prune", "density": 1.5}]}, r"density should be in \(0, 1\]"),
+    ({"stages": [{"kind": "prune"}]}, "needs a density"),
+    ({"stages": [{"kind": "quantize", "bits": 9}]}, "bits should be in 2..8"),
+    ({"stages": [{"kind": "quantize", "init": "zeros"}]}, "init should be one of"),
+    ({"stages": [{"kind": "huffman"}]}, "needs a quantize stage"),
+    ({"stages": [{"kind": "quantize"}, {"kind": "prune", "density": 0.5}]}, "before the quant"),
+    ({"stages": [{"kind": "quantize"}], "num_pes": 0}, "num_pes"),
+    ({"stages": [{"kind": "prune", "method": "nm", "n": 5, "m": 4}]}, "N:M"),
+    ({"stages": [{"kind": "prune", "density": 0.1, "scope": "global", "method": "block"}]},
+     "global scope"),
+    ({"stages": "prune"}, "kind one of"),
+])
+def test_validation_errors(data: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Recipe.from_dict(data)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such recipe"):
+        load_recipe(tmp_path / "missing.yaml")
+    (tmp_path / "r.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"\.yaml, \.yml or \.toml"):
+        load_recipe(tmp_path / "r.json")
+    (tmp_path / "bad.yaml").write_text("stages: [\n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_recipe(tmp_path / "bad.yaml")
+    (tmp_path / "bad2.yaml").write_text("stages:\n  - kind: prune\n    density: 0.1\n    x: 1\n")
+    with pytest.raises(ConfigError, match=r"bad2\.yaml: stage 0.*'x'"):
+        load_recipe(tmp_path / "bad2.yaml")
+
+
+def test_paper_recipes_round_trip() -> None:
+    for r in (lenet300_recipe(), lenet300_recipe(quick=True), lenet5_recipe()):
+        assert Recipe.from_dict(r.to_dict()) == r
+    r = lenet300_recipe()
+    assert r.num_pes == 1 and r.index_bits == 5
+    p = r.stages[0]
+    assert isinstance(p, PruneStage)
+    assert (p.density, p.layers["fc2"].density, p.layers["fc3"].density) == (0.08, 0.09, 0.26)
