@@ -109,3 +109,23 @@ def test_area_scales_with_sram_and_fifo() -> None:
     assert half.pe_modules_um2["arithmetic unit"] == base.pe_modules_um2["arithmetic unit"]
     assert half.pe_total_um2 < base.pe_total_um2
     assert half.lnzd_um2 == (64 + 16 + 4 + 1) * 189.0
+
+
+def test_table_ii_rows_and_chip() -> None:
+    from eie.sim.tables import chip_summary, table_ii
+
+    rows = {r["module"]: r for r in table_ii()}
+    assert rows["sparse-matrix read"]["area_um2"] == pytest.approx(469_412.0)
+    assert rows["sparse-matrix read"]["area_percent"] == pytest.approx(73.57, abs=0.01)
+    assert rows["clock network"]["power_mw"] == pytest.approx(1.874, rel=1e-4)
+    assert rows["clock network"]["area_um2"] is None
+    assert rows["filler cell"]["power_mw"] is None
+    total = rows["total (one PE)"]
+    assert total["power_mw"] == pytest.approx(9.157, abs=2e-3)
+    module_power = sum(r["power_mw"] for r in rows.values()
+                       if r["power_mw"] is not None and r is not total)
+    assert module_power == pytest.approx(total["power_mw"])
+    chip = chip_summary()
+    assert chip["peak_gops"] == pytest.approx(102.4)
+    assert chip["power_mw"] == pytest.approx(590.0, abs=0.2)
+    assert chip["area_mm2"] == pytest.approx(40.8, abs=0.05)

@@ -64,6 +64,8 @@ def build_config(args: argparse.Namespace) -> HardwareConfig:
     for text in args.set:
         key, value = parse_assignment(text)
         changes[key] = value
+    if "weight_bits" in changes and "codebook_entries" not in changes:
+        changes["codebook_entries"] = 1 << int(changes["weight_bits"])  # as eie sweep does
     return cfg.replace(**changes) if changes else cfg
 
 

@@ -17,6 +17,7 @@ from eie.sim.config import HardwareConfig, load_config, save_config
 from eie.sim.energy import EnergyTable, energy_pj, load_energy_table, power_breakdown
 from eie.sim.result import ModelSimResult, SimResult
 from eie.sim.simulate import fit_matrix, simulate
+from eie.sim.tables import chip_summary, table_ii
 
 __all__ = [
     "AreaBreakdown",
@@ -26,6 +27,7 @@ __all__ = [
     "ModelSimResult",
     "SimResult",
     "breakdown",
+    "chip_summary",
     "energy_pj",
     "fit_matrix",
     "load_config",
@@ -33,4 +35,5 @@ __all__ = [
     "power_breakdown",
     "save_config",
     "simulate",
+    "table_ii",
 ]
