@@ -87,3 +87,31 @@ def test_relayout_for_another_pe_count() -> None:
     r2 = simulate(m.with_num_pes(4, 2), x, config=HardwareConfig(num_pes=4, index_bits=2),
                   fmt=fmt)
     assert_same(r, r2)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(0, 5), (5, 0), (1, 1)])
+def test_degenerate_shapes(rows: int, cols: int) -> None:
+    # (0, 5): five broadcasts, each an empty column on every PE (1 pointer-read cycle each).
+    m = EIEMatrix.from_codes(np.zeros((rows, cols), np.uint8), np.array([0, 1.0], np.float32),
+                             num_pes=4)
+    x = np.ones(cols, np.float32)
+    core = simulate(m, x, config=HardwareConfig(num_pes=4))
+    ref = simulate(m, x, config=HardwareConfig(num_pes=4), engine="reference")
+    assert_same(core, ref)
+    assert core.output_q.shape == (rows,) and not core.output_q.any()
+    assert core.macs == 0
+    assert core.actions["ccu", "broadcast"] == cols
+    assert core.pe_busy.tolist() == [cols] * 4
+
+
+def test_core_rejects_inconsistent_input() -> None:
+    from eie.errors import EngineError
+    from eie.sim.simulate import loop_params, run_core
+
+    m, x = random_layer(np.random.default_rng(0), 8, 8, 1.0, 1.0, 2, 4)
+    x_q = FixedPointFormat().quantize_act(x)
+    short_codebook = np.zeros(3, np.int16)  # codes go up to 15
+    with pytest.raises(EngineError, match="codebook"):
+        run_core(m, x_q, short_codebook, loop_params(HardwareConfig(num_pes=2)))
+    with pytest.raises(EngineError, match="x should have"):
+        run_core(m, x_q[:-1], np.zeros(16, np.int16), loop_params(HardwareConfig(num_pes=2)))
