@@ -85,3 +85,22 @@ def test_shared_point_reported_with_this_sweeps_overrides(tmp_path: Path) -> Non
     recs = sweep({"fifo_depth": [2, 8]}, ["nt_lstm"], out, base=base, workers=1)
     assert [r["overrides"] for r in recs] == [{"fifo_depth": 2}, {"fifo_depth": 8}]
     assert len(out.read_text().splitlines()) == 3  # (8 PEs, FIFO 8) ran once
+
+
+def test_codebook_bits_sweep(tmp_path: Path) -> None:
+    recs = sweep({"weight_bits": [2, 4, 8]}, ["nt_lstm"], tmp_path / "c.jsonl",
+                 base=HardwareConfig(num_pes=16), workers=1)
+    assert [r["config"]["codebook_entries"] for r in recs] == [4, 16, 256]
+    # Wider entries (8-bit codes + 4-bit indices = 12 bits): 5 per 64-bit line instead of 10/8.
+    lines = [r["actions"]["spmat_sram.read_line"] for r in recs]
+    assert lines[0] < lines[1] < lines[2]
+    assert paper_figures(recs, tmp_path / "p")[0].name == "energy_vs_codebook_bits.png"
+
+
+def test_codebook_larger_than_hardware_raises() -> None:
+    from eie.benchmark_layers import make_layer
+    from eie.sim import simulate
+
+    m, x = make_layer("nt_lstm", num_pes=16, seed=0)  # 16-entry codebook
+    with pytest.raises(ConfigError, match="codebook"):
+        simulate(m, x, config=HardwareConfig(num_pes=16, weight_bits=3, codebook_entries=8))

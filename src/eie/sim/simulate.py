@@ -32,12 +32,11 @@ Engine = Literal["core", "reference"]
 def fit_matrix(matrix: EIEMatrix, config: HardwareConfig) -> EIEMatrix:
     """``matrix`` laid out for ``config``: re-laid with ``with_num_pes(num_pes, index_bits)`` when
     the PE count or index width differ (same weights, new fillers and pointers)."""
+    # Only the codebook size matters: codes are < len(codebook) <= codebook_entries <=
+    # 2**weight_bits, whatever width the file stores them at.
     if len(matrix.codebook) > config.codebook_entries:
         raise ConfigError(f"the layer's codebook has {len(matrix.codebook)} entries but the "
                           f"hardware has codebook_entries={config.codebook_entries}")
-    if matrix.weight_bits > config.weight_bits:
-        raise ConfigError(f"the layer uses {matrix.weight_bits}-bit codes but the hardware has "
-                          f"weight_bits={config.weight_bits}")
     return matrix.with_num_pes(config.num_pes, config.index_bits)
 
 
