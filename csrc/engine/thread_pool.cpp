@@ -20,6 +20,10 @@
 namespace eie::engine {
 namespace {
 
+// Pauses a worker spins for the next job before sleeping (~50-100 us): long enough to catch the
+// next layer of a layer-by-layer run, short enough not to steal a shared core from other work.
+constexpr int kSpinPauses = 4000;
+
 // A job's tasks are claimed through one 64-bit word: (generation << 32) | tasks left. A claim
 // takes task `left - 1`; a worker that wakes up late can never claim a task of a job that has
 // already been replaced (the generation differs) and never reads another job's fields, because
@@ -72,7 +76,7 @@ class Pool {
     uint32_t seen = gen_seen_.load(std::memory_order_acquire);
     for (;;) {
       uint32_t g = gen_seen_.load(std::memory_order_acquire);
-      for (int spins = 0; g == seen && spins < 20000; ++spins) {
+      for (int spins = 0; g == seen && spins < kSpinPauses; ++spins) {
         EIE_PAUSE();
         g = gen_seen_.load(std::memory_order_acquire);
       }

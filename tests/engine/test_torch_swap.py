@@ -30,7 +30,7 @@ def compressed_mlp(seed: int = 0) -> tuple[torch.nn.Sequential, eie.Model]:
         keep = torch.rand(lin.weight.shape, generator=g) < density
         codes = torch.randint(1, 16, lin.weight.shape, generator=g) * keep
         with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(CODEBOOK)[codes])
+            lin.weight.copy_(torch.tensor(CODEBOOK)[codes])
         m = EIEMatrix.from_dense(lin.weight.detach().numpy(), CODEBOOK, num_pes=4)
         act = "relu" if i < 4 else None
         layers.append(eie.Layer(str(i), m, lin.bias.detach().numpy().copy(), act))

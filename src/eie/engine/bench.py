@@ -84,18 +84,37 @@ class Record:
         return d
 
 
-def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 5,
-              max_reps: int = 200) -> float:
-    """Median wall time of ``fn`` in microseconds (one warm-up call, then until the budget)."""
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < max_reps and (len(times) < min_reps
-                                     or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e6
+def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 6,
+              max_reps: int = 300) -> float:
+    """Median wall time of ``fn`` in microseconds."""
+    return interleaved_medians_us({"fn": fn}, budget_s, min_reps, max_reps)["fn"]
+
+
+def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
+                           min_reps: int = 5, max_reps: int = 200, rounds: int = 3
+                           ) -> dict[str, float]:
+    """Median wall time of each function in microseconds, timed in interleaved blocks.
+
+    On a shared machine the load drifts from second to second, so the contenders are timed in
+    turn: ``rounds`` rounds, each giving every function a block of ``budget_s / rounds`` seconds
+    (at least ``min_reps / rounds`` calls). The first third of each block is dropped: the
+    previous contender's thread pool (OpenBLAS, OpenMP, ours) may still be spinning on the cores.
+    """
+    per_block = budget_s / rounds
+    min_block = max(2, -(-min_reps // rounds))
+    max_block = max(min_block, max_reps // rounds)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            block: list[float] = []
+            start = time.perf_counter()
+            while len(block) < max_block and (len(block) < min_block
+                                              or time.perf_counter() - start < per_block):
+                t0 = time.perf_counter()
+                fn()
+                block.append(time.perf_counter() - t0)
+            times[k].extend(block[len(block) // 3:])
+    return {k: float(np.median(v)) * 1e6 for k, v in times.items()}
 
 
 def read_bandwidth_gbps(threads: int, mbytes: int = 256) -> float:
@@ -205,33 +224,36 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
     if case.both_layouts:
         for name in ("sparse", "dense"):
             lays[name] = layout.build(case.codes, cb, name, threads)
-    times = {name: median_us(functools.partial(kernels.matmul, lay, x, threads=threads),
-                             budget_s) for name, lay in lays.items()}
-    auto = lays["auto"]
-    nbytes, work = _stream_bytes(auto, case.codes, x)
-    eie_us = times["auto"]
+    fns: dict[str, Callable[[], object]] = {
+        f"eie_{name}": functools.partial(kernels.matmul, lay, x, threads=threads)
+        for name, lay in lays.items()}
     w = cb[case.codes]  # (rows, cols) float32
-    base: dict[str, float | None] = {}
-    with thread_limits(threads):
-        base["numpy_fp32"] = median_us(lambda: w @ x, budget_s)
+    torch = _torch()
+    with thread_limits(threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "sparse CSR support is in beta"
         import scipy.sparse as sp
 
         csr = sp.csr_matrix(w)
-        base["scipy_csr"] = median_us(lambda: csr @ x, budget_s)
-        torch = _torch()
+        fns["numpy_fp32"] = functools.partial(np.matmul, w, x)
+        fns["scipy_csr"] = functools.partial(csr.dot, x)
         if torch is not None:
-            with torch.inference_mode():
-                tw, tx = torch.from_numpy(w), torch.from_numpy(x)
-                base["torch_fp32"] = median_us(lambda: torch.mv(tw, tx), budget_s)
-                tw16, tx16 = tw.to(torch.bfloat16), tx.to(torch.bfloat16)
-                base["torch_bf16"] = median_us(lambda: torch.mv(tw16, tx16), budget_s)
-                with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                    warnings.simplefilter("ignore", UserWarning)
-                    tcsr = torch.sparse_csr_tensor(
-                        torch.from_numpy(csr.indptr.astype(np.int64)),
-                        torch.from_numpy(csr.indices.astype(np.int64)),
-                        torch.from_numpy(csr.data), size=(rows, cols))
-                base["torch_csr"] = median_us(lambda: torch.mv(tcsr, tx), budget_s)
+            tw, tx = torch.from_numpy(w), torch.from_numpy(x)
+            tw16, tx16 = tw.to(torch.bfloat16), tx.to(torch.bfloat16)
+            tcsr = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                           torch.from_numpy(csr.indices.astype(np.int64)),
+                                           torch.from_numpy(csr.data), size=(rows, cols))
+            fns["torch_fp32"] = functools.partial(torch.mv, tw, tx)
+            fns["torch_bf16"] = functools.partial(torch.mv, tw16, tx16)
+            fns["torch_csr"] = functools.partial(torch.mv, tcsr, tx)
+        with contextlib.ExitStack() as stack:
+            if torch is not None:
+                stack.enter_context(torch.inference_mode())
+            med = interleaved_medians_us(fns, budget_s)
+    times = {k[4:]: v for k, v in med.items() if k.startswith("eie_")}
+    base: dict[str, float | None] = {k: med.get(k) for k in BASELINES}
+    auto = lays["auto"]
+    nbytes, work = _stream_bytes(auto, case.codes, x)
+    eie_us = times["auto"]
     return Record(case.name, case.group, rows, cols, case.weight_density, case.act_density,
                   threads, str(auto.kind), eie_us, nbytes / (eie_us * 1e3),
                   work / (eie_us * 1e3), nbytes / (read_gbps * 1e3), base,

@@ -39,11 +39,15 @@ from eie.formats.eie_matrix import EIEMatrix
 LayoutName = Literal["auto", "sparse", "dense"]
 LAYOUTS = ("auto", "sparse", "dense")
 
-DENSE_CROSSOVER_DENSITY = 0.25
-"""Weight density at and above which ``layout="auto"`` picks the dense layout. Measured with
-``eie bench`` on the 4096x9216 sweep (2 threads, activations 35% and 100%): the sparse layout costs
-about one entry per 1-2 cycles, the dense one a quarter of a cycle per weight, so they cross where
-about a quarter of the weights are nonzero."""
+DENSE_CROSSOVER_DENSITY = 0.18
+"""Weight density at and above which ``layout="auto"`` picks the dense layout.
+
+Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, min of 15): sparse/dense time
+ratio at weight density 0.10 / 0.15 / 0.20 / 0.25 / 0.30 was 0.66 / 1.01 / 1.43 / 1.23 / 1.53 with
+35% activations and 0.29 / 0.78 / 0.88 / 1.39 / 1.61 with dense activations. The sparse layout
+costs ~0.8-1.5 ns per touched nonzero, the dense one ~0.15-0.2 ns per weight of an active column,
+and both skip the same zero activations, so the crossover depends little on the activations:
+between 15% and 22%. See docs/benchmarks.md ("CPU engine")."""
 
 MAX_CODEBOOK = 16
 """The kernels take 4-bit codes (codebooks of up to 16 entries)."""
