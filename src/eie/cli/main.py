@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep_cmd",
     "run": "run_cmd",
     "bench": "bench_cmd",
+    "paper": "paper_cmd",
 }
 
 EXIT_USAGE = 2
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    args.command_line = ["eie", *(sys.argv[1:] if argv is None else argv)]
     try:
         return int(args._module.run(args) or 0)
     except EIEError as e:

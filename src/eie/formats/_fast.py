@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from eie import _core
+import eie._core as _core
 from eie.errors import FormatError
 
 if TYPE_CHECKING:

@@ -24,24 +24,34 @@ def _filler_fraction(r: Record) -> float:
 # name -> (x field, y label, y from records of one layer (sorted by x), log x, title)
 FIGURES: dict[str, tuple[str, str, Callable[[list[Record]], list[float]], bool, str]] = {
     "load_efficiency_vs_fifo": (
-        "fifo_depth", "load efficiency", lambda rs: [r["load_efficiency"] for r in rs], True,
+        "fifo_depth", "load efficiency (fraction of PE cycles)", lambda rs: [r["load_efficiency"] for r in rs], True,
         "Load efficiency vs activation FIFO depth"),
     "speedup_vs_pes": (
-        "num_pes", "speedup over the fewest PEs",
+        "num_pes", "speedup over the fewest PEs (x)",
         lambda rs: [rs[0]["cycles"] / r["cycles"] for r in rs], True,
         "Speedup vs number of PEs"),
     "real_work_vs_pes": (
-        "num_pes", "real work / total work", lambda rs: [r["real_work_fraction"] for r in rs],
+        "num_pes", "real work / total work (fraction)", lambda rs: [r["real_work_fraction"] for r in rs],
         True, "Real work vs number of PEs"),
     "energy_vs_sram_width": (
-        "spmat_sram_width_bits", "energy (uJ)", lambda rs: [r["energy_pj"] * 1e-6 for r in rs],
+        "spmat_sram_width_bits", "energy per layer (uJ)", lambda rs: [r["energy_pj"] * 1e-6 for r in rs],
         True, "Energy vs sparse-matrix SRAM width"),
     "fillers_vs_index_bits": (
-        "index_bits", "filler entries / entries", lambda rs: [_filler_fraction(r) for r in rs],
+        "index_bits", "filler entries / entries (fraction)", lambda rs: [_filler_fraction(r) for r in rs],
         False, "Fillers vs relative-index bits"),
     "energy_vs_codebook_bits": (
-        "weight_bits", "energy (uJ)", lambda rs: [r["energy_pj"] * 1e-6 for r in rs], False,
+        "weight_bits", "energy per layer (uJ)", lambda rs: [r["energy_pj"] * 1e-6 for r in rs], False,
         "Energy vs codebook bits"),
+}
+
+
+# Axis labels with units for the swept fields.
+XLABELS = {
+    "fifo_depth": "activation FIFO depth (entries per PE)",
+    "num_pes": "processing elements (count)",
+    "spmat_sram_width_bits": "sparse-matrix SRAM width (bits)",
+    "index_bits": "relative row index width (bits)",
+    "weight_bits": "codebook index width (bits)",
 }
 
 
@@ -77,7 +87,7 @@ def plot_figure(records: Sequence[Record], figure: str, path: str | os.PathLike[
         ax.set_xscale("log", base=2)
     if figure == "speedup_vs_pes":
         ax.set_yscale("log", base=2)
-    ax.set_xlabel(field)
+    ax.set_xlabel(XLABELS.get(field, field))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)

@@ -1,0 +1,98 @@
+"""`eie demo --quick` and `eie paper --quick` end to end: the JSON figures are consistent with
+each other, with the saved file and with the simulator run directly, and the HTML report is
+self-contained."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eie
+from eie.cli.main import main
+
+
+def check_html(path: Path, min_images: int) -> None:
+    text = path.read_text()
+    images = re.findall(r"src='data:image/png;base64,([^']+)'", text)
+    assert len(images) >= min_images
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "http://" not in text and "https://" not in text  # nothing fetched from a network
+    assert not re.search(r"<(script|link|iframe)\b", text)
+    for fig in re.findall(r"<figcaption>(.*?)</figcaption>", text, re.S):
+        assert "Produced by" in fig  # every figure says how it was made
+
+
+@pytest.mark.slow
+def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--json", "--no-progress", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    s = json.loads(capsys.readouterr().out)
+    acc = s["accuracy"]
+    # Three ways to run the compressed model agree exactly on accuracy.
+    assert acc["fast_engine"] == acc["torch_compressed"] == acc["reference_engine"]
+    assert acc["torch_compressed"] == pytest.approx(acc["compress_report"])
+    assert acc["fast_engine"] > 0.85 and acc["reference_uncompressed"] > 0.85
+    assert s["agreement"]["engine_vs_torch_predictions"] >= s["agreement"]["images"] - 2
+    # The compression ratio is what the saved file holds.
+    model = eie.load(s["eie_file"])
+    storage = model.storage()
+    assert s["compression_ratio_no_huffman"] == pytest.approx(storage.compression_ratio,
+                                                              rel=1e-9)
+    payload = storage.total_bytes
+    bias_bytes = sum(4 * layer.matrix.rows for layer in model.layers)
+    assert payload < s["file_bytes"] < payload + bias_bytes + 4096
+    assert s["compression_ratio"] > s["compression_ratio_no_huffman"] > 20
+    assert 0.05 < s["density"] < 0.15
+    # Simulated cycles are positive and equal to the simulator run directly.
+    from eie.compress.data import mnist_split
+    from eie.engine.fixed_point import FixedPointFormat
+    from eie.sim import HardwareConfig, simulate
+
+    sim = s["simulated"]
+    assert sim["cycles"] > 0 and sim["latency_us"] > 0 and sim["energy_pj"] > 0
+    x0 = mnist_split().x_test[0].reshape(-1).numpy().astype(np.float32)
+    fmt = FixedPointFormat(act_frac_bits=sim["act_frac_bits"],
+                           weight_frac_bits=sim["weight_frac_bits"])
+    direct = simulate(model, x0, config=HardwareConfig(), fmt=fmt)
+    assert direct.cycles == sim["first_image_cycles"]
+    assert all(v > 0 for v in s["cpu_us_per_image"].values())
+    check_html(Path(s["report"]), min_images=3)
+    assert (out / "report.md").is_file() and json.loads((out / "report.json").read_text())
+
+
+@pytest.mark.slow
+def test_paper_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "paper"
+    assert main(["paper", "--quick", "--json", "--no-progress", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    layers = doc["results"]["layers"]
+    assert [r["name"] for r in layers] == ["alex6", "alex7", "alex8", "vgg6", "vgg7", "vgg8",
+                                           "nt_we", "nt_wd", "nt_lstm"]
+    from eie.benchmark_layers import make_layer
+    from eie.sim import simulate
+
+    m, x = make_layer("alex8", num_pes=64, seed=0)
+    direct = simulate(m, x)
+    alex8 = layers[2]
+    assert alex8["eie_sim_cycles"] == direct.cycles > 0
+    assert alex8["eie_sim_us"] == pytest.approx(direct.latency_us)
+    for r in layers:
+        assert r["eie_sim_us"] > 0 and r["eie_cpu_us"] > 0 and r["numpy_dense_us"] > 0
+        assert 0.5 < r["load_efficiency"] <= 1.0
+    chip = doc["results"]["breakdown"]["chip"]
+    assert chip["power_mw"] == pytest.approx(590, rel=0.01)
+    assert chip["area_mm2"] == pytest.approx(40.8, rel=0.01)
+    names = {f["name"] for f in doc["figures"]}
+    assert names == {"load_efficiency_vs_fifo", "speedup_vs_pes", "real_work_vs_pes",
+                     "energy_vs_sram_width", "fillers_vs_index_bits"}
+    check_html(out / "report.html", min_images=5)
+    # A re-run resumes the sweeps from the results file instead of recomputing them.
+    lines = (out / "sweep.jsonl").read_text().splitlines()
+    assert main(["paper", "--quick", "--no-progress", "--out", str(out)]) == 0
+    assert (out / "sweep.jsonl").read_text().splitlines() == lines
