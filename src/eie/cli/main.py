@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 # name -> module under eie.cli
 COMMANDS: dict[str, str] = {
+    "compress": "compress_cmd",
+    "sensitivity": "sensitivity_cmd",
     "demo": "demo_cmd",
     "inspect": "inspect_cmd",
     "convert": "convert_cmd",

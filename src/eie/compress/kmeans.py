@@ -236,3 +236,41 @@ def sse_of(x: npt.ArrayLike, centroids: npt.ArrayLike) -> float:
     c = np.sort(np.asarray(centroids, dtype=np.float64))
     lab = np.searchsorted((c[1:] + c[:-1]) / 2, arr)
     return float(np.sum((arr - c[lab]) ** 2))
+
+
+def synthetic_weights(n: int, seed: int = 0) -> npt.NDArray[np.float64]:
+    """``n`` weights shaped like a pruned fc layer's survivors: the two tails of a normal
+    distribution (|w| above its 1 - density quantile), as in VGG-16 fc6 at 4% density."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, 0.01, size=2 * n)
+    thr = np.quantile(np.abs(w), 0.5)
+    kept = w[np.abs(w) > thr]
+    return kept[:n] if kept.size >= n else np.concatenate([kept, -kept[: n - kept.size]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m eie.compress.kmeans --n 4000000 --k 15 [--exact]``: time the algorithms."""
+    import argparse
+    import time
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--n", type=int, default=4_000_000)
+    p.add_argument("--k", type=int, default=15)
+    p.add_argument("--exact", action="store_true", help="also run the exact DP")
+    args = p.parse_args(argv)
+    x = synthetic_weights(args.n)
+    for init in INITS:
+        t0 = time.perf_counter()
+        r = lloyd(x, args.k, init)
+        print(f"lloyd  init={init:9s} n={args.n:,} k={args.k}: {time.perf_counter() - t0:6.2f} s,"
+              f" {r.iterations} iterations, SSE {r.sse:.6e}")
+    if args.exact:
+        t0 = time.perf_counter()
+        r = kmeans_exact(x, args.k)
+        print(f"exact  (DP)              n={args.n:,} k={args.k}: "
+              f"{time.perf_counter() - t0:6.2f} s, SSE {r.sse:.6e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,6 +17,7 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -101,3 +102,52 @@ def layer_activations(model: nn.Module) -> list[str | None]:
                 acts.append("relu" if isinstance(nxt, nn.ReLU) else None)
         return acts
     return ["relu"] * (len(layers) - 1) + [None]
+
+
+def import_architecture(spec: str) -> nn.Module:
+    """Instantiate ``"package.module:Class"`` (or ``"package.module.Class"``) with no
+    arguments."""
+    import importlib
+
+    mod_name, sep, attr = spec.partition(":")
+    if not sep:
+        mod_name, _, attr = spec.rpartition(".")
+    if not mod_name or not attr:
+        raise ConfigError(f"architecture should be an import path like 'mypkg.nets:MyNet', "
+                          f"found {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"cannot import architecture {spec!r}: {e}; is its package on "
+                          "PYTHONPATH?") from None
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{spec!r} should build a torch.nn.Module, found "
+                          f"{type(model).__name__}")
+    return model
+
+
+def from_checkpoint(path: str, arch: str) -> nn.Module:
+    """A user's model: architecture ``arch`` (import path) with weights from a state_dict file
+    (``.pt``/``.pth``, loaded with ``weights_only=True``) or a ``.safetensors`` file."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such checkpoint; expected a state_dict (.pt, .pth) or "
+                          ".safetensors file, or a bundled model name " f"{sorted(MODELS)}")
+    model = import_architecture(arch)
+    state: Any
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(p))
+    else:
+        state = torch.load(p, weights_only=True, map_location="cpu")
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ConfigError(f"{p}: weights do not fit {arch}: {str(e).splitlines()[0]}") from None
+    return model.eval()
