@@ -139,6 +139,10 @@ def test_thread_and_isa_validation(monkeypatch: pytest.MonkeyPatch) -> None:
             spmv(m, x, isa="avx512")
     with pytest.raises(ConfigError, match="layout"):
         spmv(m, x, layout="csr")
+    monkeypatch.setenv("EIE_ISA", "sse9")
+    with pytest.raises(ConfigError, match="EIE_ISA"):
+        spmv(m, x)
+    monkeypatch.delenv("EIE_ISA")
     monkeypatch.setenv("EIE_NUM_THREADS", "two")
     with pytest.raises(ConfigError, match="EIE_NUM_THREADS"):
         spmv(m, x)

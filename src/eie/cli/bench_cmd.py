@@ -14,6 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for eie and every baseline (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object (records + machine)")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print the results as a Markdown table at the end")
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes and few cases (a smoke test, seconds)")
     p.add_argument("--groups", default="layer,sweep,dense",
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
             print(bench.format_table([rec]).splitlines()[-1] if len(records) > 1
                   else bench.format_table([rec]))
             sys.stdout.flush()
+    if args.markdown and not args.json:
+        print()
+        print(bench.format_markdown(records))
     if args.json:
         print(json.dumps({"machine": info, "threads": threads, "read_gbps": read_gbps,
                           "records": [r.to_json() for r in records]}, indent=1))

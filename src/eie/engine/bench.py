@@ -294,3 +294,22 @@ def machine() -> dict[str, Any]:
                 break
     return {"cpu": model, "logical_cpus": os.cpu_count(), "isa": _core.active_isa(),
             "cpu_features": _core.cpu_features(), "blas": blas_info()}
+
+
+def format_markdown(records: list[Record]) -> str:
+    """The table of ``docs/benchmarks.md``: times in microseconds, speed-ups over each baseline."""
+    head = ("| case | shape | w % | a % | layout | eie µs | numpy µs | × numpy | × torch fp32 "
+            "| × torch bf16 | × scipy CSR | × torch CSR | GB/s | entries/ns | × memory bound |")
+    lines = [head, "|" + "---|" * 15]
+    for r in records:
+        def ratio(k: str, r: Record = r) -> str:
+            v = r.baselines_us.get(k)
+            return f"{v / r.eie_us:.1f}" if v else "-"
+        lines.append(
+            f"| {r.name} | {r.rows}x{r.cols} | {100 * r.weight_density:g} | "
+            f"{100 * r.act_density:g} | {r.layout} | {r.eie_us:.0f} | "
+            f"{r.baselines_us.get('numpy_fp32') or 0:.0f} | {ratio('numpy_fp32')} | "
+            f"{ratio('torch_fp32')} | {ratio('torch_bf16')} | {ratio('scipy_csr')} | "
+            f"{ratio('torch_csr')} | {r.eie_gbps:.1f} | {r.eie_entries_per_ns:.2f} | "
+            f"{r.eie_us / max(r.memory_bound_us, 1e-9):.1f} |")
+    return "\n".join(lines)

@@ -33,7 +33,11 @@ def available_isas() -> list[str]:
 
 
 def check_isa(isa: str | None) -> str:
+    """"" (the active ISA: the best one, or EIE_ISA, or use_isa's) or a supported ISA name."""
     if isa is None:
+        env = os.environ.get("EIE_ISA")
+        if env is not None and env not in ISAS:
+            raise ConfigError(f"EIE_ISA should be one of {ISAS}, found {env!r}")
         return ""
     if isa not in ISAS:
         raise ConfigError(f"isa should be one of {ISAS}, found {isa!r}")
