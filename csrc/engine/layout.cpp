@@ -2,6 +2,8 @@
 // scan, the split over row blocks and threads, and the fused bias + ReLU epilogue.
 #include "engine/layout.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +98,24 @@ const KernelSet& kernel_set(Isa isa) {
 }
 
 }  // namespace
+
+void* alloc_huge(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes < kHuge) {
+    void* p = std::malloc(bytes == 0 ? 1 : bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  madvise(p, rounded, MADV_HUGEPAGE);  // a hint: failure only costs speed
+#endif
+  return p;
+}
+
+void free_huge(void* p) noexcept { std::free(p); }
 
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + col_ptr.size() * 4 + codes.size());

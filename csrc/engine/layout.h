@@ -23,7 +23,9 @@
 //            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
 //            Rows past the block end hold code 0.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -36,6 +38,29 @@ constexpr int64_t kMaxBatch = 16;
 
 enum class LayoutKind : int { sparse = 0, dense = 1 };
 
+// Large layout arrays live on 2 MiB pages where the OS allows it (madvise; transparent huge pages
+// are "madvise" here): the sparse kernels jump between columns, and with 4 KiB pages a
+// multi-megabyte layout costs a TLB miss per column visit.
+void* alloc_huge(size_t bytes);
+void free_huge(void* p) noexcept;
+
+template <typename T>
+struct HugeAllocator {
+  using value_type = T;
+  HugeAllocator() = default;
+  template <typename U>
+  HugeAllocator(const HugeAllocator<U>&) noexcept {}  // NOLINT: allocator rebind
+  T* allocate(size_t n) { return static_cast<T*>(alloc_huge(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { free_huge(p); }
+  template <typename U>
+  bool operator==(const HugeAllocator<U>&) const noexcept { return true; }
+  template <typename U>
+  bool operator!=(const HugeAllocator<U>&) const noexcept { return false; }
+};
+
+template <typename T>
+using HugeVector = std::vector<T, HugeAllocator<T>>;
+
 struct Layout {
   LayoutKind kind = LayoutKind::sparse;
   int64_t rows = 0, cols = 0;
@@ -44,12 +69,12 @@ struct Layout {
   std::vector<int64_t> row0;                       // (nblocks + 1,) first row of each block
   // sparse
   std::vector<int64_t> entry_base;                 // (nblocks,) first entry of each block
-  std::vector<uint32_t> col_ptr;                   // (nblocks, cols + 1), block-relative
-  std::vector<uint16_t> entries;
+  HugeVector<uint32_t> col_ptr;                    // (nblocks, cols + 1), block-relative
+  HugeVector<uint16_t> entries;
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
-  std::vector<uint8_t> codes;
+  HugeVector<uint8_t> codes;
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   int64_t block_rows(int64_t b) const { return row0[b + 1] - row0[b]; }
