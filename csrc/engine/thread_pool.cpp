@@ -22,7 +22,7 @@ namespace {
 
 // Pauses a worker spins for the next job before sleeping (~50-100 us): long enough to catch the
 // next layer of a layer-by-layer run, short enough not to steal a shared core from other work.
-constexpr int kSpinPauses = 4000;
+constexpr int kSpinPauses = 2000;
 
 // A job's tasks are claimed through one 64-bit word: (generation << 32) | tasks left. A claim
 // takes task `left - 1`; a worker that wakes up late can never claim a task of a job that has
