@@ -13,5 +13,6 @@ import torch
 def _small_torch(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[None]:
     torch.set_num_threads(1)
+    monkeypatch.setenv("EIE_NUM_THREADS", "1")  # xdist runs two workers on two cores
     monkeypatch.setenv("EIE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "eie-cache"))
     yield

