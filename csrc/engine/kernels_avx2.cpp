@@ -1,6 +1,6 @@
 // AVX2 block kernels (compiled with -mavx2 -mfma -mf16c -mbmi2; entered only after a CPUID check).
-// vpermps only indexes 8 entries, so the 16-entry codebook is two ymm halves: permute both and
-// pick with a blend on bit 3 of the code (shifted into the sign bit).
+// The dense kernels decode 4-bit codes with vpshufb on byte planes of the codebook (see
+// byte_planes); the sparse kernels are scalar read-modify-writes (AVX2 has no scatter).
 #include <immintrin.h>
 
 #include <cstring>
@@ -88,83 +88,109 @@ void sparse_batch(const BlockTask& t) {
   }
 }
 
-// Dense decode. vpermps reads only bits 0..2 of each index lane, so the codes need no masking:
-// 8 bytes widened to dwords index rows 32g + i by their low nibble directly and rows 32g + 16 + i
-// after a 4-bit shift; bit 3 of the code (bit 3 or bit 7 of the byte, shifted into the sign bit)
-// picks between the two 8-entry halves of the table. Measured 25% faster than masking and
-// widening each nibble separately.
-inline __m256 pick(__m256i idx, __m256i sign_src, __m256 t_lo, __m256 t_hi) {
-  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(t_lo, idx), _mm256_permutevar8x32_ps(t_hi, idx),
-                          _mm256_castsi256_ps(sign_src));
+// Dense decode with byte shuffles. vpshufb looks up 16-entry byte tables, exactly a 4-bit code's
+// range, and runs on two pipes; vpermps only has 8 entries (a 16-entry table needs two permutes
+// and a blend). So the 16 fp32 table values are split into four *byte planes* (plane k holds byte
+// k of every value, repeated in both 128-bit lanes), four vpshufb fetch the four bytes of 32
+// weights, and two rounds of unpacks reassemble them into fp32: bit-exact, no blend.
+// Measured on one 2048-row block: 0.143 -> 0.108 ns/weight against permute + blend (and 0.21 for
+// the two-column permute variant this replaced, which ran out of registers).
+//
+// The unpacks work inside 128-bit lanes, so one 16-byte group (rows 0..15 in the low nibbles,
+// rows 16..31 in the high nibbles) comes out as four vectors holding rows
+//   [0-3 | 16-19], [4-7 | 20-23], [8-11 | 24-27], [12-15 | 28-31].
+// The kernels accumulate in that order and restore row order once per block (unpermute_block).
+
+// Byte planes of 16 floats t[0..15] (t_lo = t[0..7], t_hi = t[8..15]).
+inline void byte_planes(__m256 t_lo, __m256 t_hi, __m256i plane[4]) {
+  // In each 4-float lane: bytes grouped by position (all byte 0s, all byte 1s, ...).
+  const __m128i by_pos = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m128 q0 = _mm_castsi128_ps(_mm_shuffle_epi8(_mm_castps_si128(_mm256_castps256_ps128(t_lo)), by_pos));
+  const __m128 q1 = _mm_castsi128_ps(_mm_shuffle_epi8(_mm_castps_si128(_mm256_extractf128_ps(t_lo, 1)), by_pos));
+  const __m128 q2 = _mm_castsi128_ps(_mm_shuffle_epi8(_mm_castps_si128(_mm256_castps256_ps128(t_hi)), by_pos));
+  const __m128 q3 = _mm_castsi128_ps(_mm_shuffle_epi8(_mm_castps_si128(_mm256_extractf128_ps(t_hi, 1)), by_pos));
+  // 4x4 transpose of 32-bit words: word k of row j = byte k of values 4j..4j+3.
+  const __m128 a = _mm_unpacklo_ps(q0, q1), b = _mm_unpacklo_ps(q2, q3);
+  const __m128 c = _mm_unpackhi_ps(q0, q1), d = _mm_unpackhi_ps(q2, q3);
+  const __m128 r[4] = {_mm_movelh_ps(a, b), _mm_movehl_ps(b, a), _mm_movelh_ps(c, d),
+                       _mm_movehl_ps(d, c)};
+  for (int k = 0; k < 4; ++k) plane[k] = _mm256_broadcastsi128_si256(_mm_castps_si128(r[k]));
 }
 
-// One 16-byte group -> w[0..1] = rows 0..15, w[2..3] = rows 16..31.
-inline void decode_group(const uint8_t* p, __m256 t_lo, __m256 t_hi, __m256 w[4]) {
-  for (int h = 0; h < 2; ++h) {
-    const __m256i d =
-        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * h)));
-    w[h] = pick(d, _mm256_slli_epi32(d, 28), t_lo, t_hi);
-    w[2 + h] = pick(_mm256_srli_epi32(d, 4), _mm256_slli_epi32(d, 24), t_lo, t_hi);
+// One 16-byte group of codes -> 32 weights in the lane order described above.
+inline void decode_group(const uint8_t* p, const __m256i plane[4], __m256 w[4]) {
+  const __m128i nib = _mm_set1_epi8(0x0f);
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i codes =
+      _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), nib), _mm_and_si128(b, nib));
+  const __m256i b0 = _mm256_shuffle_epi8(plane[0], codes);
+  const __m256i b1 = _mm256_shuffle_epi8(plane[1], codes);
+  const __m256i b2 = _mm256_shuffle_epi8(plane[2], codes);
+  const __m256i b3 = _mm256_shuffle_epi8(plane[3], codes);
+  const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
+  const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);
+  w[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(l01, l23));
+  w[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(l01, l23));
+  w[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(h01, h23));
+  w[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
+}
+
+// Restore row order in n floats (a multiple of 32) accumulated in decode_group's lane order.
+inline void unpermute_block(float* acc, int64_t n) {
+  for (int64_t g = 0; g < n; g += 32) {
+    float* a = acc + g;
+    const __m256 v0 = _mm256_load_ps(a), v1 = _mm256_load_ps(a + 8);
+    const __m256 v2 = _mm256_load_ps(a + 16), v3 = _mm256_load_ps(a + 24);
+    _mm256_store_ps(a, _mm256_permute2f128_ps(v0, v1, 0x20));
+    _mm256_store_ps(a + 8, _mm256_permute2f128_ps(v2, v3, 0x20));
+    _mm256_store_ps(a + 16, _mm256_permute2f128_ps(v0, v1, 0x31));
+    _mm256_store_ps(a + 24, _mm256_permute2f128_ps(v2, v3, 0x31));
   }
 }
 
-// Dense, batch 1: two active columns at a time (accumulators loaded/stored once per pair).
+// Dense, batch 1: per active column, byte planes of the scaled codebook (code 0 kept exactly 0),
+// then 32 rows per step.
 void dense1(const BlockTask& t) {
   const Layout& L = *t.layout;
-  const int64_t half = Layout::padded(L.block_rows(t.block)) / 2;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block));
+  const int64_t half = Rp / 2;
   const uint8_t* codes = L.codes.data() + L.code_base[t.block];
   float* acc = t.acc;
   const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
   const __m256 keep0 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, -1, -1, -1, -1, -1, -1));
-  int64_t k = 0;
-  for (; k + 2 <= t.nact; k += 2) {
-    const uint32_t c0 = t.act[k], c1 = t.act[k + 1];
-    const __m256 x0 = _mm256_set1_ps(t.xt[c0]), x1 = _mm256_set1_ps(t.xt[c1]);
-    const __m256 a_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x0), keep0);
-    const __m256 a_hi = _mm256_mul_ps(cb_hi, x0);
-    const __m256 b_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x1), keep0);
-    const __m256 b_hi = _mm256_mul_ps(cb_hi, x1);
-    const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
-    for (int64_t g = 0; g < half; g += 16) {
-      __m256 w0[4], w1[4];
-      decode_group(p0 + g, a_lo, a_hi, w0);
-      decode_group(p1 + g, b_lo, b_hi, w1);
-      float* a = acc + 2 * g;
-      for (int j = 0; j < 4; ++j)
-        _mm256_store_ps(a + 8 * j,
-                        _mm256_add_ps(_mm256_load_ps(a + 8 * j), _mm256_add_ps(w0[j], w1[j])));
-    }
-  }
-  for (; k < t.nact; ++k) {
+  for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
-    const __m256 x0 = _mm256_set1_ps(t.xt[c]);
-    const __m256 a_lo = _mm256_and_ps(_mm256_mul_ps(cb_lo, x0), keep0);
-    const __m256 a_hi = _mm256_mul_ps(cb_hi, x0);
+    const __m256 xv = _mm256_set1_ps(t.xt[c]);
+    __m256i plane[4];
+    byte_planes(_mm256_and_ps(_mm256_mul_ps(cb_lo, xv), keep0), _mm256_mul_ps(cb_hi, xv), plane);
     const uint8_t* p = codes + c * half;
     for (int64_t g = 0; g < half; g += 16) {
       __m256 w[4];
-      decode_group(p + g, a_lo, a_hi, w);
+      decode_group(p + g, plane, w);
       float* a = acc + 2 * g;
       for (int j = 0; j < 4; ++j)
         _mm256_store_ps(a + 8 * j, _mm256_add_ps(_mm256_load_ps(a + 8 * j), w[j]));
     }
   }
+  unpermute_block(acc, Rp);
 }
 
-// Dense, batch 2..16: decode once, one FMA per batch row; accumulators (batch, Rp).
+// Dense, batch 2..16: decode once (unscaled codebook), one FMA per batch row; accumulators
+// (batch, Rp), each row restored to row order at the end.
 void dense_batch(const BlockTask& t) {
   const Layout& L = *t.layout;
   const int64_t Rp = Layout::padded(L.block_rows(t.block));
   const int64_t half = Rp / 2, B = t.batch;
   const uint8_t* codes = L.codes.data() + L.code_base[t.block];
-  const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
+  __m256i plane[4];
+  byte_planes(_mm256_load_ps(L.codebook), _mm256_load_ps(L.codebook + 8), plane);
   for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
     const float* xc = t.xt + c * B;
     const uint8_t* p = codes + c * half;
     for (int64_t g = 0; g < half; g += 16) {
       __m256 w[4];
-      decode_group(p + g, cb_lo, cb_hi, w);
+      decode_group(p + g, plane, w);
       float* a = t.acc + 2 * g;
       for (int64_t b = 0; b < B; ++b, a += Rp) {
         const __m256 xb = _mm256_set1_ps(xc[b]);
@@ -173,6 +199,7 @@ void dense_batch(const BlockTask& t) {
       }
     }
   }
+  for (int64_t b = 0; b < B; ++b) unpermute_block(t.acc + b * Rp, Rp);
 }
 
 }  // namespace
