@@ -91,6 +91,8 @@ def test_saved_eie_runs_like_the_compressed_torch_model(model: nn.Module, tmp_pa
     assert dens["0"] == pytest.approx(0.4, abs=1e-3) and dens["4"] == pytest.approx(0.7, abs=1e-2)
     assert all(len(layer.matrix.codebook) == 8 for layer in loaded.layers)
     assert float((model[0].weight == 0).float().mean()) == 0.0
+    coded = result.save(tmp_path / "tiny-huffman.eie", huffman=True)
+    assert eie.load(coded).equals(loaded)
 
 
 def test_report_and_json(model: nn.Module) -> None:

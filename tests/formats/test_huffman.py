@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import eie
 from eie.errors import FormatError
 from eie.formats import EIEMatrix
 from eie.formats.huffman import (
@@ -141,3 +144,41 @@ def test_huffman_module_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[1, 1]"
     assert math.isfinite(1.0)
+
+
+def _skewed_model() -> eie.Model:
+    rng = np.random.default_rng(3)
+    codes = (rng.random((64, 480)) < 0.1) * rng.choice([1, 1, 1, 1, 2, 3, 15], size=(64, 480))
+    m = EIEMatrix.from_codes(codes, np.linspace(0, 1, 16, dtype=np.float32), 4, index_bits=4)
+    empty = EIEMatrix.from_codes(np.zeros((3, 5), np.uint8), np.array([0, 1.0], np.float32), 2)
+    return eie.Model((eie.Layer("a", m, np.arange(64, dtype=np.float32), "relu"),
+                      eie.Layer("b", empty)))
+
+
+def test_container_huffman_round_trip_and_smaller(tmp_path: Path) -> None:
+    model = _skewed_model()
+    packed = eie.save(tmp_path / "p.eie", model)
+    coded = eie.save(tmp_path / "h.eie", model, huffman=True)
+    assert eie.load(coded).equals(model)
+    assert coded.stat().st_size < packed.stat().st_size
+    header = json.loads(json.loads(coded.read_bytes()[8:8 + int.from_bytes(
+        coded.read_bytes()[:8], "little")])["__metadata__"]["eie"])
+    assert header["layers"][0]["streams"]["codes"]["encoding"] == "huffman"
+    assert header["layers"][0]["streams"]["col_ptr"]["encoding"] == "packed"
+
+
+def test_container_rejects_bad_huffman_lengths(tmp_path: Path) -> None:
+    from eie.formats import container
+
+    model = _skewed_model()
+    data = eie.save(tmp_path / "h.eie", model, huffman=True).read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    st_header = json.loads(data[8:8 + n])
+    header = json.loads(st_header["__metadata__"]["eie"])
+    header["layers"][0]["streams"]["codes"]["lengths"] = [1] * 16  # Kraft sum 8 > 1
+    st_header["__metadata__"]["eie"] = json.dumps(header)
+    new_header = json.dumps(st_header).encode()
+    new_header += b" " * (-len(new_header) % 8)
+    bad = len(new_header).to_bytes(8, "little") + new_header + data[8 + n:]
+    with pytest.raises(FormatError, match="Huffman code lengths"):
+        container.loads(bad)

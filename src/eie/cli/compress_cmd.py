@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="PE count of the saved layout (default: the recipe's, 1 for the paper)")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="save state after every stage here and resume from it")
+    p.add_argument("--huffman", action="store_true",
+                   help="store the code and index streams Huffman-coded in the .eie file")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         result = compress(model, recipe, make_train_fn(data), make_eval_fn(data),
                           checkpoint_dir=args.checkpoint_dir, progress=progress, source=source)
     if args.output is not None:
-        result.save(args.output)
+        result.save(args.output, huffman=args.huffman)
     out = result.to_json()
     out["output"] = str(args.output) if args.output else None
     if args.json:

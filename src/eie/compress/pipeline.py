@@ -121,14 +121,14 @@ class CompressionResult:
         return (self.storage.compression_ratio_no_huffman if self.storage
                 else self.report[-1].compression_ratio)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the ``.eie`` file."""
+    def save(self, path: str | os.PathLike[str], huffman: bool = False) -> Path:
+        """Write the ``.eie`` file (``huffman=True``: Huffman-coded code and index streams)."""
         from eie.formats.container import save
 
         if self.eie_model is None:
             raise CompressionError("nothing to save: the recipe had no quantize stage, so "
                                    "there are no codebooks; add one")
-        return save(path, self.eie_model)
+        return save(path, self.eie_model, huffman=huffman)
 
     def to_json(self) -> dict[str, Any]:
         num_pes = self.recipe.num_pes if self.recipe else 1

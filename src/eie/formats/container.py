@@ -41,6 +41,7 @@ from eie._version import __version__
 from eie.errors import FormatError
 from eie.formats import bitpack
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.huffman import MAX_CODE_LENGTH, HuffmanCode, kraft_sum
 from eie.formats.storage import StorageBreakdown, pointer_bits_needed
 
 MAGIC = "eie-model"
@@ -146,8 +147,13 @@ class Model:
 
 
 # --------------------------------------------------------------------------------------- save
-def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix) -> Path:
+def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix,
+         huffman: bool = False) -> Path:
     """Write ``model`` to ``path`` atomically. A single Layer or EIEMatrix is wrapped in a Model.
+
+    ``huffman=True`` stores each layer's ``codes`` and ``rel_index`` streams as canonical Huffman
+    bitstreams (``eie.formats.huffman``; stream header ``"encoding": "huffman"`` with the code
+    lengths and the bit count) instead of fixed-width packed values; ``load`` decodes both.
 
     >>> import numpy as np, tempfile, os, eie
     >>> m = eie.EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 1, 2], np.float32), num_pes=2)
@@ -168,11 +174,17 @@ def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix) -> Path
             "rel_index": (bitpack.pack(m.rel_index, m.index_bits), m.index_bits, m.num_entries),
             "col_ptr": (bitpack.pack(m.col_ptr.ravel(), pbits), pbits, m.col_ptr.size),
         }
-        stream_headers = {}
+        stream_headers: dict[str, dict[str, Any]] = {}
         for key, (data, bits, count) in streams.items():
+            header: dict[str, Any] = {"encoding": "packed", "bits": bits, "count": int(count)}
+            if huffman and key != "col_ptr" and count:
+                values = m.codes if key == "codes" else m.rel_index
+                code = HuffmanCode.from_values(values, 1 << bits)
+                data, nbits = code.encode(values)
+                header = {"encoding": "huffman", "bits": bits, "count": int(count),
+                          "nbits": nbits, "lengths": code.lengths.tolist()}
             tensors[f"{i}.{key}"] = data
-            stream_headers[key] = {"encoding": "packed", "bits": bits, "count": int(count),
-                                   "crc32": zlib.crc32(data.tobytes())}
+            stream_headers[key] = {**header, "crc32": zlib.crc32(data.tobytes())}
         tensors[f"{i}.codebook"] = m.codebook
         stream_headers["codebook"] = {"crc32": zlib.crc32(m.codebook.tobytes())}
         if layer.bias is not None:
@@ -287,6 +299,17 @@ def _tensor(tensors: Mapping[str, np.ndarray], key: str, dtype: type, crc: int) 
     return t
 
 
+def _huffman_stream(i: int, key: str, info: Mapping[str, Any], raw: np.ndarray, count: int
+                    ) -> np.ndarray:
+    lengths = np.asarray(info["lengths"], dtype=np.int64)
+    bits = int(info["bits"])
+    if (lengths.ndim != 1 or len(lengths) != 1 << bits or lengths.min(initial=0) < 0
+            or lengths.max(initial=0) > MAX_CODE_LENGTH or kraft_sum(lengths) > 1.0):
+        raise FormatError(f"layer {i} stream {key!r}: invalid Huffman code lengths (should be "
+                          f"{1 << bits} lengths in 0..{MAX_CODE_LENGTH} forming a prefix code)")
+    return HuffmanCode(lengths).decode(raw, int(info["nbits"]), count)
+
+
 def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -> Layer:
     rows, cols = (int(v) for v in lh["shape"])
     num_pes, n = int(lh["num_pes"]), int(lh["num_entries"])
@@ -296,12 +319,14 @@ def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -
 
     def stream(key: str, count: int) -> np.ndarray:
         info = s[key]
-        if info.get("encoding") != "packed":
-            raise FormatError(f"layer {i} stream {key!r}: unknown encoding "
-                              f"{info.get('encoding')!r}")
+        encoding = info.get("encoding")
+        if encoding not in ("packed", "huffman") or (encoding == "huffman" and key == "col_ptr"):
+            raise FormatError(f"layer {i} stream {key!r}: unknown encoding {encoding!r}")
         if int(info["count"]) != count:
             raise FormatError(f"layer {i} stream {key!r}: {info['count']} values, expected {count}")
         raw = _tensor(tensors, f"{i}.{key}", np.uint8, int(info["crc32"]))
+        if encoding == "huffman":
+            return _huffman_stream(i, key, info, raw, count)
         return bitpack.unpack(raw, int(info["bits"]), count)
 
     codes = stream("codes", n).astype(np.uint8)
