@@ -112,3 +112,27 @@ def test_untie_without_training_restores_codebook() -> None:
     out = untie_weights(model, shared)
     np.testing.assert_array_equal(out["0"].codebook, shared["0"].codebook)
     np.testing.assert_array_equal(lin.weight.detach().numpy(), shared["0"].dense())
+
+
+def test_dense_target_uses_every_code() -> None:
+    lin = _layer(5)
+    s = share_weights(lin.weight, None, bits=2, zero_code=False)
+    assert len(s.codebook) == 4 and not s.zero_code
+    assert set(np.unique(s.codes).tolist()) == {0, 1, 2, 3}
+    w = lin.weight.detach().numpy()
+    nearest = np.abs(w.ravel()[:, None] - s.codebook[None]).argmin(1).reshape(w.shape)
+    assert np.array_equal(s.codes, nearest)
+    model = torch.nn.Sequential(lin)
+    x = torch.randn(32, 20, generator=torch.Generator().manual_seed(0))
+
+    def train_fn(m: torch.nn.Module, epochs: int, lr: float, report: object = None) -> None:
+        opt = torch.optim.SGD(m.parameters(), lr=lr)
+        for _ in range(5):
+            opt.zero_grad()
+            (m(x) ** 2).mean().backward()
+            opt.step()
+
+    new = finetune_centroids(model, {"0": s}, train_fn, epochs=1, lr=0.1)
+    assert not new["0"].zero_code and len(new["0"].codebook) == 4
+    assert np.array_equal(lin.weight.detach().numpy(), new["0"].dense())
+    assert not np.allclose(new["0"].codebook, s.codebook)

@@ -35,6 +35,9 @@ def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: i
     out = []
     for (name, mod), act in zip(layers, acts, strict=True):
         s = shared[name]
+        if not s.zero_code:
+            raise CompressionError(f"layer {name!r} was shared without a zero code; EIE's "
+                                   "format needs code 0 = zero (share_weights(zero_code=True))")
         ib = index_bits if isinstance(index_bits, int) else int(index_bits.get(name, 4))
         matrix = EIEMatrix.from_codes(s.codes, s.codebook, num_pes, ib, weight_bits=s.bits)
         b = mod.bias

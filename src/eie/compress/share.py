@@ -45,6 +45,9 @@ class SharedLayer:
     codebook: npt.NDArray[np.float32]
     """``(2**bits,)`` or fewer entries; entry 0 is 0.0."""
     bits: int
+    zero_code: bool = True
+    """True: code 0 means zero (the EIE target). False: every code is a learned centroid (a
+    dense weight-shared layer; not storable in EIE's format)."""
 
     def dense(self) -> npt.NDArray[np.float32]:
         return self.codebook[self.codes]
@@ -53,16 +56,25 @@ class SharedLayer:
 def share_weights(w: torch.Tensor, mask: torch.Tensor | None, bits: int, init: str = "linear",
                   algorithm: str = "lloyd", seed: int = 0, zero_code: bool = True
                   ) -> SharedLayer:
-    """Cluster the surviving weights (``mask`` True, or nonzero when ``mask`` is None)."""
+    """Cluster the surviving weights (``mask`` True, or nonzero when ``mask`` is None).
+
+    ``zero_code=False`` clusters every weight (zeros included) into ``2**bits`` centroids with
+    no reserved code: weight sharing for a dense target rather than for EIE's format.
+    """
     if not 1 <= bits <= 8:
         raise ConfigError(f"codebook bits should be in 1..8 (the EIE format's limit), found {bits}")
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"k-means algorithm should be one of {ALGORITHMS}, found {algorithm!r}")
     mat = matrix_view(w.detach()).double().numpy()
+    if not zero_code:
+        res_all = lloyd(mat.ravel(), min(1 << bits, mat.size), init, rng=seed) \
+            if algorithm == "lloyd" else kmeans_exact(mat.ravel(), min(1 << bits, mat.size))
+        return SharedLayer(res_all.labels.reshape(mat.shape).astype(np.uint8),
+                           res_all.centroids.astype(np.float32), bits, zero_code=False)
     keep = (mat != 0) if mask is None else matrix_view(mask).numpy().astype(bool)
     keep &= mat != 0  # an exact zero can only be code 0
     values = mat[keep]
-    k = (1 << bits) - 1 if zero_code else 1 << bits
+    k = (1 << bits) - 1
     if values.size == 0:
         raise CompressionError("cannot share the weights of a layer with no surviving weight; "
                                "raise its density in the recipe")
@@ -75,23 +87,25 @@ def share_weights(w: torch.Tensor, mask: torch.Tensor | None, bits: int, init: s
     codes = np.zeros(mat.shape, np.uint8)
     codes[keep] = (res.labels + 1).astype(np.uint8)
     codebook = np.concatenate([[np.float32(0.0)], centroids]).astype(np.float32)
-    if not zero_code:
-        # Dense target: every weight (zeros too) is a member; code 0 stays zero.
-        codes[~keep] = 0
     return SharedLayer(codes, codebook, bits)
 
 
 class TiedWeight(nn.Module):
-    """Parametrization: ``weight = [0, *centroids][codes]``; the original weight is ignored."""
+    """Parametrization: ``weight = [0, *centroids][codes]`` (or ``centroids[codes]`` without a
+    zero code); the original weight is ignored."""
 
-    def __init__(self, codes: torch.Tensor, centroids: torch.Tensor, grad: str = "sum") -> None:
+    def __init__(self, codes: torch.Tensor, centroids: torch.Tensor, grad: str = "sum",
+                 zero_code: bool = True) -> None:
         super().__init__()
         if grad not in GRAD_REDUCTIONS:
             raise ConfigError(f"centroid gradient should be one of {GRAD_REDUCTIONS}, "
                               f"found {grad!r}")
+        self.zero_code = zero_code
         self.register_buffer("codes", codes.long())
         self.centroids = nn.Parameter(centroids.clone().float())
-        counts = torch.bincount(codes.long().reshape(-1), minlength=len(centroids) + 1)[1:]
+        offset = 1 if zero_code else 0
+        counts = torch.bincount(codes.long().reshape(-1),
+                                minlength=len(centroids) + offset)[offset:]
         scale = 1.0 / counts.clamp(min=1).float() if grad == "mean" else torch.ones(len(centroids))
         self.register_buffer("grad_scale", scale)
 
@@ -101,7 +115,7 @@ class TiedWeight(nn.Module):
         assert isinstance(scale, torch.Tensor) and isinstance(codes, torch.Tensor)
         # Value c, gradient grad_scale * (sum of members' gradients).
         c = c * scale + (c - c * scale).detach()
-        table = torch.cat([torch.zeros(1, dtype=c.dtype), c])
+        table = torch.cat([torch.zeros(1, dtype=c.dtype), c]) if self.zero_code else c
         return table[codes]
 
 
@@ -113,7 +127,8 @@ def tie_weights(model: nn.Module, shared: dict[str, SharedLayer], grad: str = "s
         w = mod.weight
         assert isinstance(w, torch.Tensor)
         codes = torch.from_numpy(s.codes.astype(np.int64)).reshape(w.shape)
-        tied = TiedWeight(codes, torch.from_numpy(s.codebook[1:].copy()), grad)
+        learned = s.codebook[1:] if s.zero_code else s.codebook
+        tied = TiedWeight(codes, torch.from_numpy(learned.copy()), grad, s.zero_code)
         parametrize.register_parametrization(mod, "weight", tied, unsafe=True)
 
 
@@ -124,10 +139,14 @@ def untie_weights(model: nn.Module, shared: dict[str, SharedLayer]) -> dict[str,
     for name, s in shared.items():
         mod = mods[name]
         tied = mod.parametrizations["weight"][0]  # type: ignore[union-attr,index]
-        cb = np.concatenate([[0.0], tied.centroids.detach().numpy()]).astype(np.float32)
-        cb[1:][cb[1:] == 0.0] = np.float32(np.finfo(np.float32).tiny)
+        learned = tied.centroids.detach().numpy().astype(np.float32)
+        if s.zero_code:
+            learned[learned == 0.0] = np.float32(np.finfo(np.float32).tiny)
+            cb = np.concatenate([[np.float32(0.0)], learned]).astype(np.float32)
+        else:
+            cb = learned
         parametrize.remove_parametrizations(mod, "weight", leave_parametrized=False)
-        out[name] = SharedLayer(s.codes, cb, s.bits)
+        out[name] = SharedLayer(s.codes, cb, s.bits, s.zero_code)
     apply_shared(model, out)
     return out
 
