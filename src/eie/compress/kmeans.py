@@ -194,21 +194,30 @@ def _dp_layer(prev: npt.NDArray[np.float64], s1: npt.NDArray[np.float64],
         return np.array([vals[best]]), np.array([best], np.int32)
     cur = np.empty(n + 1, np.float64)
     opt = np.empty(n + 1, np.int32)
-    ilo = np.array([0]); ihi = np.array([n])  # noqa: E702
-    olo = np.array([0]); ohi = np.array([n])  # noqa: E702
+    # Pending subproblems: compute i in [ilo, ihi] knowing opt(i) in [olo, ohi].
+    ilo = np.array([0], np.int64); ihi = np.array([n], np.int64)  # noqa: E702
+    olo = np.array([0], np.int64); ohi = np.array([n], np.int64)  # noqa: E702
     while ilo.size:
-        mid = (ilo + ihi) // 2
-        top = np.minimum(mid, ohi)
-        cnt = top - olo + 1
-        seg = np.repeat(np.arange(mid.size), cnt)
+        mid = (ilo + ihi) >> 1
+        cnt = np.minimum(mid, ohi) - olo + 1  # >= 1: olo <= ilo <= mid and olo <= ohi
         starts = np.cumsum(cnt) - cnt
-        j = np.arange(seg.size) - starts[seg] + olo[seg]
-        i = mid[seg]
-        vals = prev[j] + _cost(s1, s2, j, i)
+        j = np.arange(int(cnt.sum()), dtype=np.int64) + np.repeat(olo - starts, cnt)
+        # vals = prev[j] + SSE(j, mid), in place to limit temporaries
+        sm = np.repeat(s1[mid], cnt) - s1[j]
+        c = np.repeat(mid.astype(np.float64), cnt) - j
+        np.maximum(c, 1.0, out=c)
+        vals = np.repeat(s2[mid], cnt) - s2[j]
+        sm *= sm
+        sm /= c
+        vals -= sm
+        np.maximum(vals, 0.0, out=vals)
+        vals += prev[j]
         segmin = np.minimum.reduceat(vals, starts)
-        hit = np.flatnonzero(vals <= segmin[seg])
-        first = hit[np.concatenate(([True], seg[hit][1:] != seg[hit][:-1]))]
-        arg = j[first]
+        hit = np.flatnonzero(vals <= np.repeat(segmin, cnt))
+        seg = np.searchsorted(starts, hit, side="right") - 1
+        first = np.ones(hit.size, bool)
+        first[1:] = seg[1:] != seg[:-1]
+        arg = j[hit[first]]  # leftmost argmin of every subproblem
         cur[mid] = segmin
         opt[mid] = arg
         left = ilo <= mid - 1
