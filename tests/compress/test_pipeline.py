@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,15 @@ import torch
 from torch import nn
 
 import eie
-from eie.compress import HuffmanStage, PruneLayer, PruneStage, QuantizeStage, Recipe, compress
+from eie.compress import (
+    HuffmanStage,
+    ProgressEvent,
+    PruneLayer,
+    PruneStage,
+    QuantizeStage,
+    Recipe,
+    compress,
+)
 from eie.compress.train import evaluate, train_epochs
 from eie.engine.reference import spmv
 from eie.errors import CompressionError
@@ -42,13 +51,13 @@ class Trainer:
         self.calls = 0
         self.fail_on_call = fail_on_call
 
-    def __call__(self, model: nn.Module, epochs: int, lr: float, report: object = None) -> None:
+    def __call__(self, model: nn.Module, epochs: int, lr: float, report: Any = None) -> None:
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise KeyboardInterrupt("simulated interruption")
         seed = int(torch.randint(0, 2**31 - 1, (1,)))
         train_epochs(model, X_TRAIN, Y_TRAIN, epochs, lr, seed=seed, optimizer="sgd",
-                     weight_decay=1e-3)
+                     weight_decay=1e-3, report=report)
 
 
 def eval_fn(model: nn.Module) -> float:
@@ -96,7 +105,12 @@ def test_saved_eie_runs_like_the_compressed_torch_model(model: nn.Module, tmp_pa
 
 
 def test_report_and_json(model: nn.Module) -> None:
-    result = compress(model, RECIPE, Trainer(), eval_fn)
+    events: list[ProgressEvent] = []
+    result = compress(model, RECIPE, Trainer(), eval_fn, progress=events.append)
+    epochs = [(e.stage, e.epoch, e.epochs) for e in events if e.epoch is not None]
+    assert epochs == [("prune", 1, 1), ("prune", 1, 1), ("quantize", 1, 1)]
+    assert all(e.loss is not None and e.loss > 0 for e in events if e.epoch is not None)
+    assert next(e.message for e in events if e.stage == "huffman") == "start"
     assert [r.stage for r in result.report] == ["reference", "prune", "quantize", "huffman"]
     ratios = [r.compression_ratio for r in result.report]
     assert ratios[0] == 1.0 and ratios[1] < ratios[2] < ratios[3]
