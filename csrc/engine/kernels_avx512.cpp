@@ -54,8 +54,8 @@ void sparse1(const BlockTask& t) {
   }
 }
 
-// Sparse, batch 2..16: accumulators are (R, batch) row-major, so one entry updates one masked
-// vector of `batch` lanes: acc[row, :] += w * x[c, :].
+// Sparse, batch 2..16: accumulators are (R, acc_stride) row-major, so one entry updates one
+// masked vector of `batch` lanes: acc[row, :] += w * x[c, :].
 void sparse_batch(const BlockTask& t) {
   const Layout& L = *t.layout;
   const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
@@ -67,7 +67,7 @@ void sparse_batch(const BlockTask& t) {
     const __m512 xc = _mm512_maskz_loadu_ps(m, t.xt + c * B);
     for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
       const uint16_t u = ent[e];
-      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * B;
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * t.acc_stride;
       const __m512 w = _mm512_set1_ps(L.codebook[u >> 12]);
       _mm512_mask_storeu_ps(a, m, _mm512_fmadd_ps(w, xc, _mm512_maskz_loadu_ps(m, a)));
     }
@@ -137,26 +137,37 @@ void dense1(const BlockTask& t) {
 }
 
 // Dense, batch 2..16: decode each 16-row vector of weights once, then one FMA per batch row
-// into accumulators (batch, Rp).
+// into accumulators (batch, Rp), rows walked in tiles of kBatchTileRows so that the batch x tile
+// accumulators (<= 16 KiB) stay in L1 across all active columns.
+constexpr int64_t kBatchTileRows = 256;
+
 void dense_batch(const BlockTask& t) {
   const Layout& L = *t.layout;
   const int64_t Rp = Layout::padded(L.block_rows(t.block));
   const int64_t half = Rp / 2, B = t.batch;
   const uint8_t* codes = L.codes.data() + L.code_base[t.block];
   const __m512 cb = _mm512_load_ps(L.codebook);
-  for (int64_t k = 0; k < t.nact; ++k) {
-    const uint32_t c = t.act[k];
-    const float* xc = t.xt + c * B;
-    const uint8_t* p = codes + c * half;
-    for (int64_t g = 0; g < half; g += 16) {
-      __m512i lo, hi;
-      split_group(p + g, lo, hi);
-      const __m512 w0 = _mm512_permutexvar_ps(lo, cb), w1 = _mm512_permutexvar_ps(hi, cb);
-      float* a = t.acc + 2 * g;
-      for (int64_t b = 0; b < B; ++b, a += Rp) {
-        const __m512 xb = _mm512_set1_ps(xc[b]);
-        _mm512_store_ps(a, _mm512_fmadd_ps(w0, xb, _mm512_load_ps(a)));
-        _mm512_store_ps(a + 16, _mm512_fmadd_ps(w1, xb, _mm512_load_ps(a + 16)));
+  for (int64_t tile = 0; tile < half; tile += kBatchTileRows / 2) {
+    const int64_t tile_end = tile + kBatchTileRows / 2 < half ? tile + kBatchTileRows / 2 : half;
+    for (int64_t k = 0; k < t.nact; ++k) {
+      const uint32_t c = t.act[k];
+      const float* xc = t.xt + c * B;
+      const uint8_t* p = codes + c * half;
+      if (k + 4 < t.nact) {  // tiles hop between columns: no hardware prefetcher follows that
+        const uint8_t* next = codes + t.act[k + 4] * half + tile;
+        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(next) + 64, _MM_HINT_T0);
+      }
+      for (int64_t g = tile; g < tile_end; g += 16) {
+        __m512i lo, hi;
+        split_group(p + g, lo, hi);
+        const __m512 w0 = _mm512_permutexvar_ps(lo, cb), w1 = _mm512_permutexvar_ps(hi, cb);
+        float* a = t.acc + 2 * g;
+        for (int64_t b = 0; b < B; ++b, a += t.acc_stride) {
+          const __m512 xb = _mm512_set1_ps(xc[b]);
+          _mm512_store_ps(a, _mm512_fmadd_ps(w0, xb, _mm512_load_ps(a)));
+          _mm512_store_ps(a + 16, _mm512_fmadd_ps(w1, xb, _mm512_load_ps(a + 16)));
+        }
       }
     }
   }

@@ -33,7 +33,7 @@ void sparse_batch(const BlockTask& t) {
     for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
       const uint16_t u = ent[e];
       const float w = L.codebook[u >> 12];
-      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * B;
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * t.acc_stride;
       for (int64_t b = 0; b < B; ++b) a[b] += w * xc[b];
     }
   }
@@ -76,7 +76,7 @@ void dense_batch(const BlockTask& t) {
         const uint8_t lo = byte & 15, hi = byte >> 4;
         const float w0 = L.codebook[lo], w1 = L.codebook[hi];
         for (int64_t b = 0; b < B; ++b) {
-          float* a = t.acc + b * Rp + 2 * g;
+          float* a = t.acc + b * t.acc_stride + 2 * g;
           if (lo) a[i] += w0 * xc[b];
           if (hi) a[16 + i] += w1 * xc[b];
         }

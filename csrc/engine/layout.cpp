@@ -249,16 +249,18 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     const int64_t r0 = L.row0[blk], R = L.block_rows(blk);
     if (R == 0) return;
     const int64_t Rp = Layout::padded(R);
-    const size_t n_acc = static_cast<size_t>(Rp * batch);
+    const int64_t stride = sparse ? (batch == 1 ? 1 : (batch + 7) / 8 * 8)
+                                  : (batch == 1 ? Rp : Rp + 32);
+    const size_t n_acc = static_cast<size_t>(sparse ? Rp * stride : batch * stride);
     float* acc = t_acc.get(n_acc);
     std::memset(acc, 0, n_acc * sizeof(float));
-    BlockTask task{&L, blk, act_p, nact, xt, batch, acc};
+    BlockTask task{&L, blk, act_p, nact, xt, batch, acc, stride};
     kern(task);
     // Epilogue: bias, ReLU, scatter to out (batch, rows).
     for (int64_t b = 0; b < batch; ++b) {
       float* y = out + b * rows + r0;
       for (int64_t r = 0; r < R; ++r) {
-        float v = sparse ? acc[r * batch + b] : acc[b * Rp + r];
+        float v = sparse ? acc[r * stride + b] : acc[b * stride + r];
         if (bias != nullptr) v += bias[r0 + r];
         if (relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
         y[r] = v;

@@ -91,7 +91,10 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
 
 // What a block kernel sees. `act` lists the active columns (increasing), `xt` holds the fp32
 // activations transposed to (cols, batch). `acc` is zeroed and holds, for the block's rows,
-//   sparse: (R, batch) row-major;  dense: (batch, padded(R)).
+//   sparse: (R, acc_stride) row-major, acc_stride = batch rounded up to 8 at batch > 1 (so SIMD
+//           kernels update a row with whole, unmasked vectors);
+//   dense:  (batch, acc_stride), acc_stride = padded(R) at batch 1, padded(R) + 32 at batch > 1
+//           (rows 8 KiB apart would all fall into the same L1 sets).
 struct BlockTask {
   const Layout* layout;
   int64_t block;
@@ -100,6 +103,7 @@ struct BlockTask {
   const float* xt;
   int64_t batch;
   float* acc;
+  int64_t acc_stride;  // floats per accumulator row (sparse: per block row; dense: per batch row)
 };
 
 using BlockKernel = void (*)(const BlockTask&);
