@@ -7,7 +7,6 @@ from typing import Annotated
 import numpy
 from numpy.typing import NDArray
 
-
 def cpu_features() -> dict:
     """What this CPU supports, as detected by CPUID/XGETBV."""
 
