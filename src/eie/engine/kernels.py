@@ -33,7 +33,8 @@ def available_isas() -> list[str]:
 
 
 def check_isa(isa: str | None) -> str:
-    """"" (the active ISA: the best one, or EIE_ISA, or use_isa's) or a supported ISA name."""
+    """The ISA argument for the core: "" for the active ISA (the best one, lowered by EIE_ISA or
+    ``use_isa``), else ``isa`` after checking that this CPU runs it."""
     if isa is None:
         env = os.environ.get("EIE_ISA")
         if env is not None and env not in ISAS:
@@ -50,6 +51,9 @@ def check_isa(isa: str | None) -> str:
 @contextlib.contextmanager
 def use_isa(isa: str) -> Iterator[None]:
     """Run the kernels with ``isa`` inside the block, then restore the previous one.
+
+    The setting is process-wide (the core's active ISA), so use it from one thread at a time;
+    per-call ``isa=`` arguments are the thread-safe alternative.
 
     >>> with use_isa("scalar"):
     ...     pass
