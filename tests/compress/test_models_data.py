@@ -39,6 +39,7 @@ def test_models_shapes_and_layers() -> None:
     assert sizes == {"fc1": 235200, "fc2": 30000, "fc3": 1000}
     assert sum(m.weight.numel() for _, m in compressible_layers(LeNet5())) == 430500
     assert layer_activations(LeNet300()) == ["relu", "relu", None]
+    assert layer_activations(LeNet5()) == [None, None, "relu", None]
     seq = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     assert layer_activations(seq) == ["relu", None]
     with pytest.raises(ConfigError, match="unknown bundled model"):
@@ -85,3 +86,18 @@ def test_from_checkpoint_state_dict_and_safetensors(tmp_path: Path) -> None:
         from_checkpoint(str(tmp_path / "n.pt"), "eie.compress.models:LeNet300")
     with pytest.raises(ConfigError, match="no such checkpoint"):
         from_checkpoint(str(tmp_path / "missing.pt"), arch)
+
+
+def test_lenet5_export_describes_the_convolutions() -> None:
+    from eie.compress.export import to_eie_model
+    from eie.compress.share import share_weights
+
+    model = LeNet5()
+    shared = {n: share_weights(m.weight, None, 4) for n, m in compressible_layers(model)}
+    eie_model = to_eie_model(model, shared)
+    conv1 = eie_model.layer("conv1")
+    assert conv1.matrix.shape == (20, 25) and conv1.activation is None
+    assert conv1.attrs["kind"] == "conv2d" and conv1.attrs["weight_shape"] == [20, 1, 5, 5]
+    assert conv1.attrs["then"] == "max_pool2d" and conv1.attrs["pool"] == 2
+    assert eie_model.layer("fc1").attrs == {"kind": "linear"}
+    assert eie_model.layer("fc1").activation == "relu"

@@ -32,6 +32,8 @@ def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: i
     if missing:
         raise CompressionError(f"layers {missing} have no codebook; add a quantize stage that "
                                "covers every layer before exporting to .eie")
+    extra_fn = getattr(model, "eie_layer_attrs", None)
+    extra = extra_fn() if callable(extra_fn) else {}
     out = []
     for (name, mod), act in zip(layers, acts, strict=True):
         s = shared[name]
@@ -46,5 +48,5 @@ def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: i
         if isinstance(mod, nn.Conv2d):
             attrs = {"kind": "conv2d", "weight_shape": list(mod.weight.shape),
                      "stride": list(mod.stride), "padding": list(mod.padding)}  # type: ignore[arg-type]
-        out.append(Layer(name, matrix, bias, act, attrs))
+        out.append(Layer(name, matrix, bias, act, {**attrs, **extra.get(name, {})}))
     return Model(tuple(out), source=source, metadata=dict(metadata or {}))

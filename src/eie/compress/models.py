@@ -7,7 +7,8 @@
 
 Both take ``(batch, 784)`` pixel intensities in [0, 1] (``eie.compress.data``) and return logits.
 ``compressible_layers(model)`` lists the Linear and Conv2d layers in forward order; a model may
-define ``eie_activations()`` (one ``"relu"`` or None per compressible layer) for the export.
+define ``eie_activations()`` (one ``"relu"`` or None per compressible layer) and
+``eie_layer_attrs()`` (extra JSON attributes per layer name) for the export.
 
 >>> import torch
 >>> LeNet300()(torch.zeros(2, 784)).shape
@@ -62,6 +63,11 @@ class LeNet5(nn.Module):
     def eie_activations(self) -> list[str | None]:
         # The convolutions feed max-pooling, not a ReLU; fc1 is followed by ReLU.
         return [None, None, "relu", None]
+
+    def eie_layer_attrs(self) -> dict[str, dict[str, object]]:
+        """Extra ``.eie`` layer attributes: what runs between the stored layers."""
+        return {"conv1": {"then": "max_pool2d", "pool": 2, "input_shape": [1, 28, 28]},
+                "conv2": {"then": "max_pool2d", "pool": 2, "flatten_after": True}}
 
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"lenet300": LeNet300, "lenet5": LeNet5}
