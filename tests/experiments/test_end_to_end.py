@@ -39,14 +39,15 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert acc["torch_compressed"] == pytest.approx(acc["compress_report"])
     assert acc["fast_engine"] > 0.85 and acc["reference_uncompressed"] > 0.85
     assert s["agreement"]["engine_vs_torch_predictions"] >= s["agreement"]["images"] - 2
-    # The compression ratio is what the saved file holds.
+    # The compression ratio is what the saved file holds: the file stores the Huffman-coded
+    # streams, so its size is the counted storage plus the biases and a JSON header.
     model = eie.load(s["eie_file"])
     storage = model.storage()
     assert s["compression_ratio_no_huffman"] == pytest.approx(storage.compression_ratio,
                                                               rel=1e-9)
-    payload = storage.total_bytes
+    counted = s["dense_fp32_bytes"] / s["compression_ratio"]
     bias_bytes = sum(4 * layer.matrix.rows for layer in model.layers)
-    assert payload < s["file_bytes"] < payload + bias_bytes + 4096
+    assert 0.95 * counted < s["file_bytes"] < counted + bias_bytes + 8192
     assert s["compression_ratio"] > s["compression_ratio_no_huffman"] > 20
     assert 0.05 < s["density"] < 0.15
     # Simulated cycles are positive and equal to the simulator run directly.
