@@ -144,15 +144,23 @@ class Report:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return str(v)
-        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-            return f"{v:.3g}"
-        return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 100 else f"{v:,.1f}"
+    """Numbers for people: thousands separators, precision by magnitude."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
     if isinstance(v, int):
         return f"{v:,}"
-    return str(v)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    a = abs(v)
+    if a >= 1e4:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:,.1f}"
+    if a >= 1 or a == 0:
+        return f"{v:.2f}"
+    if a >= 0.01:
+        return f"{v:.3f}"
+    return f"{v:.3g}"
 
 
 def _clean(obj: Any) -> Any:
