@@ -36,7 +36,7 @@ def test_report_writes_html_markdown_json(tmp_path: Path) -> None:
     assert "http://" not in text and "https://" not in text
     md = paths["markdown"].read_text()
     assert "![curve](figures/curve.png)" in md and (tmp_path / "out/figures/curve.png").is_file()
-    assert "| a | 1.5 |" in md
+    assert "| a | 1.50 |" in md and "| b | 12,345,678 |" in md
     doc = json.loads(paths["json"].read_text())
     assert doc["results"]["answer"] == 42
     assert doc["tables"]["numbers"][1] == {"name": "b", "value (us)": 12345678.0}
