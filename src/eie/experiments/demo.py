@@ -339,7 +339,7 @@ def build_report(summary: dict[str, Any], result: Any, model: Any, command: list
     r.add_heading("Simulated EIE (64 PEs, FIFO 8, 800 MHz, 16-bit fixed point)")
     r.add_table(Table("Per layer (mean over simulated images)",
                       ["layer", "shape", "cycles", "latency (us)", "energy (nJ)",
-                       "load efficiency (%)", "real work (%)"],
+                       "load efficiency (%)", "real work (% of busy PE cycles)"],
                       [[p["name"], "x".join(map(str, p["shape"])), p["cycles"], p["latency_us"],
                         p["energy_pj"] * 1e-3, 100 * p["load_efficiency"],
                         100 * p["real_work_fraction"]] for p in sim["layers"]],
