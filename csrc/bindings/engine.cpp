@@ -6,6 +6,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,20 +24,22 @@ using engine::InKind;
 using engine::Layout;
 using engine::LayoutKind;
 
-void check(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
+// The message is only built when the check fails (building it on every call cost ~1 us).
+#define EIE_CHECK(ok, msg)                                 \
+  do {                                                     \
+    if (!(ok)) throw std::invalid_argument(msg);           \
+  } while (0)
 
 Isa pick_isa(const std::string& isa) {
   const Isa which = isa.empty() ? active_isa() : parse_isa(isa);
-  check(static_cast<int>(which) <= static_cast<int>(best_isa()),
+  EIE_CHECK(static_cast<int>(which) <= static_cast<int>(best_isa()),
         "this CPU does not support ISA '" + isa + "'; the best it supports is '" +
             isa_name(best_isa()) + "'");
   return which;
 }
 
 Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads) {
-  check(kind == "sparse" || kind == "dense",
+  EIE_CHECK(kind == "sparse" || kind == "dense",
         "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
   const int64_t rows = static_cast<int64_t>(codes.shape(0));
   const int64_t cols = static_cast<int64_t>(codes.shape(1));
@@ -54,16 +57,16 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
          const std::string& isa) {
-  check(batch >= 1 && static_cast<int64_t>(batch) <= engine::kMaxBatch,
+  EIE_CHECK(batch >= 1 && static_cast<int64_t>(batch) <= engine::kMaxBatch,
         "batch should be in 1.." + std::to_string(engine::kMaxBatch) + ", found " +
             std::to_string(batch));
-  check(static_cast<int64_t>(xcols) == L.cols,
+  EIE_CHECK(static_cast<int64_t>(xcols) == L.cols,
         "x should have " + std::to_string(L.cols) + " columns, found " + std::to_string(xcols));
-  check(out.shape(0) == batch && static_cast<int64_t>(out.shape(1)) == L.rows,
+  EIE_CHECK(out.shape(0) == batch && static_cast<int64_t>(out.shape(1)) == L.rows,
         "out should have shape (" + std::to_string(batch) + ", " + std::to_string(L.rows) + ")");
   const float* b = nullptr;
   if (bias.has_value()) {
-    check(static_cast<int64_t>(bias->shape(0)) == L.rows,
+    EIE_CHECK(static_cast<int64_t>(bias->shape(0)) == L.rows,
           "bias should have " + std::to_string(L.rows) + " values, found " +
               std::to_string(bias->shape(0)));
     b = bias->data();
@@ -72,6 +75,69 @@ void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_k
   float* y = out.data();
   nb::gil_scoped_release release;
   engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which);
+}
+
+// A sequential model on CpuLayouts, run in one call (no Python between layers).
+struct Network {
+  std::vector<engine::NetLayer> layers;
+  std::vector<std::vector<float>> biases;  // copies, so the caller's arrays may go away
+  std::vector<nb::object> keep;            // the CpuLayouts, kept alive
+  int64_t cols = 0, rows = 0;
+};
+
+Network* build_network(const std::vector<nb::object>& layouts,
+                       const std::vector<std::optional<In1<float>>>& biases,
+                       const std::vector<bool>& relu) {
+  const size_t n = layouts.size();
+  EIE_CHECK(n >= 1, "a network needs at least one layer");
+  EIE_CHECK(biases.size() == n && relu.size() == n,
+            "layouts, biases and relu should have the same length");
+  auto net = std::make_unique<Network>();
+  net->biases.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Layout* L = nb::cast<const Layout*>(layouts[i]);
+    EIE_CHECK(L != nullptr, "layouts should be CpuLayout objects");
+    if (i > 0)
+      EIE_CHECK(net->layers.back().layout->rows == L->cols,
+                "layer " + std::to_string(i) + " has " + std::to_string(L->cols) +
+                    " columns, the layer before it " +
+                    std::to_string(net->layers.back().layout->rows) + " rows");
+    const float* b = nullptr;
+    if (biases[i].has_value()) {
+      EIE_CHECK(static_cast<int64_t>(biases[i]->shape(0)) == L->rows,
+                "bias " + std::to_string(i) + " should have " + std::to_string(L->rows) +
+                    " values, found " + std::to_string(biases[i]->shape(0)));
+      net->biases[i].assign(biases[i]->data(), biases[i]->data() + L->rows);
+      b = net->biases[i].data();
+    }
+    net->layers.push_back({L, b, static_cast<bool>(relu[i])});
+    net->keep.push_back(layouts[i]);
+  }
+  net->cols = net->layers.front().layout->cols;
+  net->rows = net->layers.back().layout->rows;
+  return net.release();
+}
+
+void run_net(const Network& net, const void* x, size_t batch, size_t xcols, InKind in_kind,
+             Out2<float>& out, std::optional<Out1<double>>& timings, int threads,
+             const std::string& isa) {
+  EIE_CHECK(static_cast<int64_t>(xcols) == net.cols,
+            "x should have " + std::to_string(net.cols) + " columns, found " +
+                std::to_string(xcols));
+  EIE_CHECK(out.shape(0) == batch && static_cast<int64_t>(out.shape(1)) == net.rows,
+            "out should have shape (" + std::to_string(batch) + ", " + std::to_string(net.rows) +
+                ")");
+  double* t = nullptr;
+  if (timings.has_value()) {
+    EIE_CHECK(timings->shape(0) == net.layers.size(),
+              "timings should have " + std::to_string(net.layers.size()) + " values");
+    t = timings->data();
+  }
+  const Isa which = pick_isa(isa);
+  float* y = out.data();
+  nb::gil_scoped_release release;
+  engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), x, in_kind,
+                      static_cast<int64_t>(batch), y, threads, which, t);
 }
 
 }  // namespace
@@ -106,7 +172,7 @@ void register_engine(nb::module_& m) {
           "run_u16",
           [](const Layout& L, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
              std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
-            check(dtype == "float16" || dtype == "bfloat16",
+            EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                   "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
             run(L, x.data(), x.shape(0), x.shape(1),
                 dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa);
@@ -114,10 +180,48 @@ void register_engine(nb::module_& m) {
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
           nb::arg("isa"), "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
+  nb::class_<Network>(m, "CpuNetwork",
+                      "A sequential model of CpuLayouts (each layer's rows = the next layer's "
+                      "cols) run in one call; biases are copied, layouts kept alive.")
+      .def(nb::new_(&build_network), nb::arg("layouts"), nb::arg("biases"), nb::arg("relu"))
+      .def_prop_ro("cols", [](const Network& n) { return n.cols; })
+      .def_prop_ro("rows", [](const Network& n) { return n.rows; })
+      .def_prop_ro("num_layers", [](const Network& n) { return n.layers.size(); })
+      .def(
+          "run_f32",
+          [](const Network& n, In2<float> x, Out2<float> out,
+             std::optional<Out1<double>> timings, int threads, const std::string& isa) {
+            run_net(n, x.data(), x.shape(0), x.shape(1), InKind::f32, out, timings, threads, isa);
+          },
+          nb::arg("x").noconvert(), nb::arg("out").noconvert(),
+          nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          "out (batch, rows) = the model applied to float32 x (batch, cols), any batch; "
+          "timings (num_layers,) float64, if given, receives each layer's wall time in us.")
+      .def(
+          "run_u16",
+          [](const Network& n, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
+             std::optional<Out1<double>> timings, int threads, const std::string& isa) {
+            EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
+                      "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
+            run_net(n, x.data(), x.shape(0), x.shape(1),
+                    dtype == "float16" ? InKind::f16 : InKind::bf16, out, timings, threads, isa);
+          },
+          nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
+          nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
         "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def(
+      "engine_isa_cap", [] { return std::string(isa_name(engine::engine_isa_cap())); },
+      "The widest ISA the engine kernels may use in this process.");
+  m.def(
+      "set_engine_isa_cap",
+      [](const std::string& name) { engine::set_engine_isa_cap(parse_isa(name)); },
+      nb::arg("isa"),
+      "Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider "
+      "one run on it).");
   m.def("default_threads", &engine::default_threads,
         "Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.");
   m.def(

@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -16,14 +18,26 @@
 namespace eie::engine {
 namespace {
 
+// Work (entries x batch, or dense weights / 8) below which a multiply runs on the calling thread:
+// waking a worker and joining it costs more than it saves. Measured on 300x784 .. 2000x2000
+// sparse layers (docs/benchmarks.md, "Small layers").
+constexpr double kInlineWork = 20000.0;
+
+inline double full_work(const Layout& L) {
+  return L.kind == LayoutKind::sparse ? static_cast<double>(L.nnz)
+                                      : static_cast<double>(L.rows) * static_cast<double>(L.cols) / 8.0;
+}
+
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 // Row blocks: at most kMaxBlockRows rows; a multiple of `threads` blocks when there are enough
 // rows (>= 64 per thread) so that every thread gets the same number of rows.
-std::vector<int64_t> block_starts(int64_t rows, int threads) {
+// A layer whose whole work (all activations nonzero) is below kInlineWork never wakes the pool
+// (run_layout), so it is not split for threads either: one block visits each column once.
+std::vector<int64_t> block_starts(int64_t rows, int threads, double full_work) {
   int64_t nb = std::max<int64_t>(1, (rows + kMaxBlockRows - 1) / kMaxBlockRows);
   const int64_t t = std::max(threads, 1);
-  if (rows >= 64 * t) nb = (nb + t - 1) / t * t;
+  if (rows >= 64 * t && full_work >= kInlineWork) nb = (nb + t - 1) / t * t;
   int64_t step = Layout::padded((rows + nb - 1) / nb);
   std::vector<int64_t> r0(nb + 1);
   for (int64_t b = 0; b <= nb; ++b) r0[b] = std::min(b * step, rows);
@@ -75,7 +89,7 @@ struct Scratch {
   }
 };
 
-thread_local Scratch t_acc, t_xt;
+thread_local Scratch t_acc, t_xt, t_h0, t_h1;  // t_h*: activations between layers
 thread_local std::vector<uint32_t> t_act;
 
 // Each table is built on first use of its ISA only: the arch files' code may only run on a CPU
@@ -135,8 +149,6 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
   L.cols = cols;
   L.codebook_len = codebook_len;
   for (int64_t i = 0; i < codebook_len; ++i) L.codebook[i] = codebook[i];
-  L.row0 = block_starts(rows, threads);
-  const int64_t nb = L.nblocks();
   int64_t nnz = 0;
   for (int64_t i = 0; i < rows * cols; ++i) {
     const uint8_t c = codes[i];
@@ -147,6 +159,8 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     nnz += c != 0;
   }
   L.nnz = nnz;
+  L.row0 = block_starts(rows, threads, full_work(L));
+  const int64_t nb = L.nblocks();
   if (kind == LayoutKind::sparse) {
     if (nnz >= (int64_t{1} << 32)) fail("too many nonzeros for 32-bit column pointers");
     L.entry_base.resize(nb);
@@ -194,8 +208,16 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
   return L;
 }
 
+namespace {
+std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
+}  // namespace
+
+Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
+void set_engine_isa_cap(Isa cap) { g_isa_cap.store(static_cast<int>(cap)); }
+
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
                 bool relu, float* out, int threads, Isa isa) {
+  isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
   const float* xt;
@@ -243,7 +265,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                       (sparse ? static_cast<double>(L.nnz)
                               : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
   int nt = threads > 0 ? threads : default_threads();
-  if (work < 20000.0) nt = 1;
+  if (work < kInlineWork) nt = 1;
   const uint32_t* act_p = act.data();
   auto block_fn = [&](int64_t blk) {
     const int64_t r0 = L.row0[blk], R = L.block_rows(blk);
@@ -268,6 +290,34 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     }
   };
   parallel_for(L.nblocks(), nt, block_fn);
+}
+
+void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
+                 float* out, int threads, Isa isa, double* timings_us) {
+  using clock = std::chrono::steady_clock;
+  if (timings_us != nullptr)
+    for (int64_t i = 0; i < n; ++i) timings_us[i] = 0.0;
+  if (n == 0 || batch == 0) return;
+  const int64_t cols0 = layers[0].layout->cols, rows_out = layers[n - 1].layout->rows;
+  const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
+  int64_t widest = 0;
+  for (int64_t i = 0; i < n; ++i) widest = std::max(widest, layers[i].layout->rows);
+  float* bufs[2] = {t_h0.get(static_cast<size_t>(widest * kMaxBatch)),
+                    t_h1.get(static_cast<size_t>(widest * kMaxBatch))};
+  for (int64_t lo = 0; lo < batch; lo += kMaxBatch) {
+    const int64_t nb = std::min(kMaxBatch, batch - lo);
+    const void* h = static_cast<const char*>(x) + static_cast<size_t>(lo * cols0) * in_elem;
+    InKind kind = in_kind;
+    for (int64_t i = 0; i < n; ++i) {
+      float* y = i == n - 1 ? out + lo * rows_out : bufs[i & 1];
+      const auto t0 = timings_us != nullptr ? clock::now() : clock::time_point{};
+      run_layout(*layers[i].layout, h, kind, nb, layers[i].bias, layers[i].relu, y, threads, isa);
+      if (timings_us != nullptr)
+        timings_us[i] += std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+      h = y;
+      kind = InKind::f32;
+    }
+  }
 }
 
 }  // namespace eie::engine

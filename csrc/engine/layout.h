@@ -125,4 +125,24 @@ enum class InKind : int { f32 = 0, f16 = 1, bf16 = 2 };
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
                 bool relu, float* out, int threads, Isa isa);
 
+// The widest ISA the engine kernels may use in this process (default: no limit). Lowered when the
+// AVX-512 known-answer self-test fails (eie.engine.isa_check); run_layout clamps to it.
+Isa engine_isa_cap();
+void set_engine_isa_cap(Isa cap);
+
+// One layer of a sequential model: y = act(W @ h + bias), bias may be null.
+struct NetLayer {
+  const Layout* layout;
+  const float* bias;
+  bool relu;
+};
+
+// Runs `n` layers in sequence (layer i's rows = layer i+1's cols, checked by the caller) in one
+// call: x (batch, cols of layer 0) of `in_kind` -> out (batch, rows of layer n-1), any batch >= 0
+// (chunks of kMaxBatch go through all layers in turn). The activations between layers live in
+// thread-local buffers. If timings_us is not null, timings_us[i] = wall time of layer i (us,
+// summed over the chunks).
+void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
+                 float* out, int threads, Isa isa, double* timings_us);
+
 }  // namespace eie::engine

@@ -2,6 +2,7 @@
 eie's compiled core: format routines, CPU kernels and the simulator's inner loop
 """
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import numpy
@@ -69,9 +70,41 @@ class CpuLayout:
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
 
+class CpuNetwork:
+    """
+    A sequential model of CpuLayouts (each layer's rows = the next layer's cols) run in one call; biases are copied, layouts kept alive.
+    """
+
+    def __init__(self, layouts: Sequence[object], biases: Sequence[Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None], relu: Sequence[bool]) -> None: ...
+
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def num_layers(self) -> int: ...
+
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+        """
+        out (batch, rows) = the model applied to float32 x (batch, cols), any batch; timings (num_layers,) float64, if given, receives each layer's wall time in us.
+        """
+
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+        """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
+    """
+
+def engine_isa_cap() -> str:
+    """The widest ISA the engine kernels may use in this process."""
+
+def set_engine_isa_cap(isa: str) -> None:
+    """
+    Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider one run on it).
     """
 
 def default_threads() -> int:

@@ -204,3 +204,52 @@ def test_engine_imports_and_runs_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1.0, -1.0]"
+
+
+@pytest.mark.parametrize("isa", available_isas())
+def test_engine_whole_model_call_matches_layer_by_layer_kernels(isa: str) -> None:
+    """The one-call path (CpuNetwork) against spmv layer by layer: batches past 16 (chunks),
+    batch 0, float16 / bfloat16 inputs, per-layer timings."""
+    model = random_model(seed=3)
+    engine = Engine(model, isa=isa)
+    assert engine._net is not None
+
+    def layer_by_layer(x: np.ndarray, input_dtype: str | None = None) -> np.ndarray:
+        h = x
+        for i, layer in enumerate(model.layers):
+            h = spmv(layer.matrix, h, layer.bias, layer.activation, isa=isa,
+                     input_dtype=input_dtype if i == 0 else None)
+        return h
+
+    rng = np.random.default_rng(4)
+    for batch in (1, 3, 16, 17, 40):
+        x = np.maximum(rng.standard_normal((batch, 300)), 0).astype(np.float32)
+        np.testing.assert_allclose(engine(x), layer_by_layer(x), rtol=1e-5, atol=1e-5)
+    assert engine(np.zeros((0, 300), np.float32)).shape == (0, 10)
+    x16 = np.maximum(rng.standard_normal((5, 300)), 0).astype(np.float16)
+    np.testing.assert_allclose(engine(x16), layer_by_layer(x16), rtol=1e-5, atol=1e-5)
+    assert engine.run(x16, out_dtype="input").dtype == np.float16
+    bits = (np.maximum(rng.standard_normal(300), 0).astype(np.float32).view(np.uint32)
+            >> 16).astype(np.uint16)
+    np.testing.assert_allclose(engine.run(bits, input_dtype="bfloat16"),
+                               layer_by_layer(bits, "bfloat16"), rtol=1e-5, atol=1e-5)
+    engine(x16[0])
+    assert list(engine.timings_us) == ["fc1", "fc2", "fc3"]
+    assert all(t > 0 for t in engine.timings_us.values())
+    with pytest.raises(EngineError, match="shape"):
+        engine(np.zeros(299, np.float32))
+    with pytest.raises(ConfigError, match="threads"):
+        engine(x16, threads=0)
+
+
+def test_cpu_network_checks_shapes() -> None:
+    rng = np.random.default_rng(5)
+    a = layout.from_matrix(random_matrix(rng, 20, 30, 0.3))
+    b = layout.from_matrix(random_matrix(rng, 5, 21, 0.3))
+    with pytest.raises(ValueError, match="columns"):
+        _core.CpuNetwork([a, b], [None, None], [True, False])
+    with pytest.raises(ValueError, match="bias"):
+        _core.CpuNetwork([a], [np.zeros(3, np.float32)], [False])
+    net = _core.CpuNetwork([a], [None], [False])
+    with pytest.raises(ValueError, match="out"):
+        net.run_f32(np.zeros((2, 30), np.float32), np.zeros((1, 20), np.float32), None, 1, "")

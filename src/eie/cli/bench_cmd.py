@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes and few cases (a smoke test, seconds)")
     p.add_argument("--groups", default="layer,sweep,dense",
-                   help="comma-separated case groups: layer, sweep, dense (default: all)")
+                   help="comma-separated case groups: layer, sweep, dense, lenet300 (a whole "
+                   "LeNet-300-100, per image; default: layer,sweep,dense)")
     p.add_argument("--budget", type=float, default=0.3,
                    help="seconds of repeats per timing (median reported; default 0.3)")
     p.add_argument("--seed", type=int, default=0)
@@ -30,11 +31,22 @@ def run(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
 
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
-    bad = sorted(set(groups) - {"layer", "sweep", "dense"})
+    bad = sorted(set(groups) - {"layer", "sweep", "dense", "lenet300"})
     if bad or not groups:
-        raise ConfigError(f"--groups should name layer, sweep and/or dense, found {args.groups!r}")
+        raise ConfigError("--groups should name layer, sweep, dense and/or lenet300, found "
+                          f"{args.groups!r}")
     if args.budget <= 0:
         raise ConfigError(f"--budget should be positive, found {args.budget}")
+    if "lenet300" in groups:
+        from eie.engine import bench_lenet
+
+        kernels.check_threads(args.threads)
+        res = bench_lenet.run_lenet300(args.threads, 0.2 if args.quick else 3 * args.budget,
+                                       args.seed)
+        print(json.dumps(res) if args.json else bench_lenet.format_lenet300(res))
+        groups = tuple(g for g in groups if g != "lenet300")
+        if not groups:
+            return 0
     threads = args.threads if args.threads is not None else kernels.default_threads()
     kernels.check_threads(threads)
     read_gbps = bench.read_bandwidth_gbps(threads, 32 if args.quick else 256)

@@ -71,13 +71,37 @@ class Engine:
                                   "linear (fully-connected) layers only")
         layout.check_layout_name(layout_name)
         self.model = model
-        self.threads = kernels.check_threads(threads) or None
-        self.isa = kernels.check_isa(isa) or None
+        # EIE_NUM_THREADS and EIE_ISA are validated here, once (reading os.environ costs ~2 us,
+        # as much as a small layer); the core still follows EIE_NUM_THREADS at run time.
+        self._nthreads = kernels.check_threads(threads)
+        self._isa_name = kernels.check_isa(isa)
+        self.threads = self._nthreads or None
+        self.isa = self._isa_name or None
         self.layers = tuple(
             EngineLayer(layer, layout.from_matrix(layer.matrix, layout_name, threads)
                         if layout.supports(layer.matrix) else None)
             for layer in model.layers)
-        self.timings_us: dict[str, float] = {}
+        for layer in model.layers:
+            if layer.activation not in kernels.ACTIVATIONS:
+                raise EngineError(f"layer {layer.name!r}: activation should be one of "
+                                  f"{kernels.ACTIVATIONS}, found {layer.activation!r}")
+        self._names = [el.layer.name for el in self.layers]
+        # When every layer runs on the kernels, the whole model is one C++ call (no Python, no
+        # allocation between layers): per image this is what makes small models fast.
+        self._net: _core.CpuNetwork | None = None
+        if all(el.cpu is not None for el in self.layers):
+            self._net = _core.CpuNetwork(
+                [el.cpu for el in self.layers],
+                [None if el.layer.bias is None else
+                 np.ascontiguousarray(el.layer.bias, dtype=np.float32) for el in self.layers],
+                [el.layer.activation == "relu" for el in self.layers])
+        self._times = np.zeros(len(self.layers))
+
+    @property
+    def timings_us(self) -> dict[str, float]:
+        """Wall time of each layer in the last call, in microseconds (measured in C++ when the
+        whole model runs on the kernels)."""
+        return dict(zip(self._names, self._times.tolist(), strict=True))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], layout_name: str = "auto",
@@ -101,9 +125,10 @@ class Engine:
     def run(self, x: npt.ArrayLike, threads: int | None = None, input_dtype: str | None = None,
             out_dtype: str | None = None) -> npt.NDArray:
         """numpy in, numpy out (float32 unless ``out_dtype="input"``)."""
-        th = self.threads if threads is None else threads
         h: npt.NDArray = np.asarray(x)
-        timings: dict[str, float] = {}
+        if self._net is not None:
+            return self._run_net(h, threads, input_dtype, out_dtype)
+        th = self.threads if threads is None else threads
         last = len(self.layers) - 1
         for i, el in enumerate(self.layers):
             t0 = time.perf_counter()
@@ -113,9 +138,32 @@ class Engine:
                 h = kernels.matmul(el.cpu, h, el.layer.bias, el.layer.activation, th, self.isa,
                                    input_dtype if i == 0 else None,
                                    out_dtype if i == last else None)
-            timings[el.layer.name] = (time.perf_counter() - t0) * 1e6
-        self.timings_us = timings
+            self._times[i] = (time.perf_counter() - t0) * 1e6
         return h
+
+    def _run_net(self, xa: npt.NDArray, threads: int | None, input_dtype: str | None,
+                 out_dtype: str | None) -> npt.NDArray:
+        """The whole model in one C++ call; checks once per call, O(1)."""
+        net = self._net
+        assert net is not None
+        if xa.ndim not in (1, 2) or xa.shape[-1] != net.cols:
+            raise EngineError(f"x should have shape ({net.cols},) or (batch, {net.cols}), found "
+                              f"{xa.shape}")
+        kernels.check_out_dtype(out_dtype)
+        nthreads = self._nthreads if threads is None else kernels.check_threads(threads)
+        isa_name = self._isa_name
+        xk, kind = kernels.as_kernel_input(xa, input_dtype)
+        x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
+        out = np.empty((x2.shape[0], net.rows), np.float32)
+        try:
+            if kind == "float32":
+                net.run_f32(x2, out, self._times, nthreads, isa_name)
+            else:
+                net.run_u16(x2, kind, out, self._times, nthreads, isa_name)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
+        return kernels.finish_output(out[0] if xk.ndim == 1 else out, xa.dtype, input_dtype,
+                                     out_dtype)
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{el.layer.name}:{el.kind}" for el in self.layers)

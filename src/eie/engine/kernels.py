@@ -84,7 +84,7 @@ def default_threads() -> int:
     return int(_core.default_threads())
 
 
-def _as_kernel_input(x: npt.NDArray, input_dtype: str | None
+def as_kernel_input(x: npt.NDArray, input_dtype: str | None
                      ) -> tuple[npt.NDArray, str]:
     """(contiguous 2-D array for the kernel, its kind: 'float32' | 'float16' | 'bfloat16')."""
     if input_dtype is None and x.dtype == np.float32:  # the common case first
@@ -117,8 +117,7 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
                           f"a {layout.rows}x{layout.cols} layer, found {xa.shape}")
     if activation not in ACTIVATIONS:
         raise EngineError(f"activation should be one of {ACTIVATIONS}, found {activation!r}")
-    if out_dtype not in (None, "float32", "input"):
-        raise ConfigError(f"out_dtype should be None, 'float32' or 'input', found {out_dtype!r}")
+    check_out_dtype(out_dtype)
     b = None
     if bias is not None:
         b = np.ascontiguousarray(bias, dtype=np.float32)
@@ -126,7 +125,7 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
             raise EngineError(f"bias should have shape ({layout.rows},), found {b.shape}")
     nthreads = check_threads(threads)
     isa_name = check_isa(isa)
-    xk, kind = _as_kernel_input(xa, input_dtype)
+    xk, kind = as_kernel_input(xa, input_dtype)
     x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
     out = np.empty((x2.shape[0], layout.rows), np.float32)
     relu = activation == "relu"
@@ -139,12 +138,22 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
                 layout.run_u16(xs, kind, ys, b, relu, nthreads, isa_name)
     except ValueError as e:
         raise EngineError(str(e)) from None
-    y = out[0] if xk.ndim == 1 else out
-    if out_dtype != "input" or xa.dtype == np.float32:
+    return finish_output(out[0] if xk.ndim == 1 else out, xa.dtype, input_dtype, out_dtype)
+
+
+def check_out_dtype(out_dtype: str | None) -> None:
+    if out_dtype not in (None, "float32", "input"):
+        raise ConfigError(f"out_dtype should be None, 'float32' or 'input', found {out_dtype!r}")
+
+
+def finish_output(y: npt.NDArray[np.float32], in_dtype: np.dtype, input_dtype: str | None,
+                  out_dtype: str | None) -> npt.NDArray:
+    """The kernels' float32 result in the dtype the caller asked for."""
+    if out_dtype != "input" or in_dtype == np.float32:
         return y
     if input_dtype == "bfloat16":  # raw bits in, raw bits out
         return _to_bf16_bits(y)
-    return y.astype(xa.dtype)
+    return y.astype(in_dtype)
 
 
 def _to_bf16_bits(y: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
