@@ -131,6 +131,13 @@ def test_not_a_file(tmp_path: Path) -> None:
         eie.load(other)
 
 
+def test_saved_file_has_the_usual_mode(tmp_path: Path) -> None:
+    path = eie.save(tmp_path / "m.eie", make_model())
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = eie.save(tmp_path / "m.eie", make_model(0))
     before = path.read_bytes()
