@@ -2,7 +2,8 @@
 
 - ``Engine``: a whole model on the C++ kernels (``Engine.load("model.eie")``);
 - ``spmv``: one ``EIEMatrix`` times a vector or small batch (CPU layout cached on first use);
-- ``use_isa``: force the kernels' ISA ("scalar", "avx2", "avx512") inside a ``with`` block.
+- ``use_isa``: force the kernels' ISA ("scalar", "avx2", "avx512") inside a ``with`` block;
+- ``isa_status``: the CPU's best ISA, the engine's, and the AVX-512 self-test's outcome.
 
 Importing this package does not import torch (``eie.engine.torch`` does).
 """
@@ -10,8 +11,9 @@ Importing this package does not import torch (``eie.engine.torch`` does).
 from eie.engine import reference
 from eie.engine.engine import Engine
 from eie.engine.fixed_point import FixedPointFormat, sqnr_db
+from eie.engine.isa_check import isa_status
 from eie.engine.kernels import available_isas, use_isa
 from eie.engine.spmv import spmv
 
-__all__ = ["Engine", "FixedPointFormat", "available_isas", "reference", "spmv", "sqnr_db",
+__all__ = ["Engine", "FixedPointFormat", "available_isas", "isa_status", "reference", "spmv", "sqnr_db",
            "use_isa"]

@@ -19,11 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
+from eie.engine import isa_check
 from eie.errors import ConfigError, EngineError
 
 ISAS = ("scalar", "avx2", "avx512")
 MAX_BATCH = 16
 ACTIVATIONS = (None, "relu")
+_BEST = _core.best_isa()
 
 
 def available_isas() -> list[str]:
@@ -39,12 +41,16 @@ def check_isa(isa: str | None) -> str:
         env = os.environ.get("EIE_ISA")
         if env is not None and env not in ISAS:
             raise ConfigError(f"EIE_ISA should be one of {ISAS}, found {env!r}")
+        if _BEST == "avx512" and _core.active_isa() == "avx512":
+            isa_check.ensure_checked()
         return ""
     if isa not in ISAS:
         raise ConfigError(f"isa should be one of {ISAS}, found {isa!r}")
     if isa not in available_isas():
         raise ConfigError(f"this CPU does not support isa {isa!r}; it supports "
                           f"{available_isas()}")
+    if isa == "avx512":
+        isa_check.ensure_checked()
     return isa
 
 

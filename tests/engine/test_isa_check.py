@@ -1,0 +1,118 @@
+"""The AVX-512 known-answer self-test: the comparison, the fallback and its warning.
+
+The AVX-512 kernels cannot run here unless the CPU has AVX-512, so the mechanism is tested by
+injecting kernel results: a runner that returns the real scalar result for the tested ISA passes,
+one that corrupts it fails and triggers the fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from eie import _core
+from eie.engine import available_isas, isa_check, isa_status
+
+
+@pytest.fixture
+def fresh_state() -> Iterator[None]:
+    isa_check.reset()
+    yield
+    isa_check.reset()
+
+
+def scalar_runner(corrupt: str | None = None, how: str = "offset") -> isa_check.Runner:
+    def run(lay: Any, x: npt.NDArray, kind: str, bias: npt.NDArray | None, relu: bool,
+            isa: str) -> npt.NDArray:
+        y = isa_check._default_runner(lay, x, kind, bias, relu, "scalar")
+        if isa == corrupt and y.size:
+            if how == "offset":
+                y[-1, -1] += 1e-3 * (1 + abs(y[-1, -1]))
+            elif how == "nan":
+                y[0, 0] = np.nan
+            else:
+                y = y[:, :-1] if y.shape[1] > 1 else y[:0]
+        return y
+    return run
+
+
+def test_real_kernels_pass_the_self_test() -> None:
+    for isa in available_isas():
+        assert isa_check.selftest(isa) == []
+
+
+def test_injected_kernel_results() -> None:
+    assert isa_check.selftest("avx512", scalar_runner()) == []
+    for how in ("offset", "nan", "shape"):
+        bad = isa_check.selftest("avx512", scalar_runner("avx512", how))
+        assert bad, how
+        assert all("codebook" in line and "batch" in line for line in bad)
+    # every case (sparse and dense, batch 1 and 3, three input dtypes, with and without bias)
+    bad = isa_check.selftest("avx512", scalar_runner("avx512"))
+    text = "\n".join(bad)
+    for word in ("sparse", "dense", "batch 1", "batch 3", "float32", "float16", "bfloat16"):
+        assert word in text
+
+
+def test_compare_tolerance() -> None:
+    want = np.array([[1.0, 2.0, np.nan]], np.float32)
+    scale = np.array([[1.0, 2.0, 1.0]])
+    assert isa_check._compare(want.copy(), want, scale) == ""
+    near = want + np.float32(2e-5)
+    assert isa_check._compare(near, want, scale) == ""
+    far = want + np.float32(1e-3)
+    assert "output (0, 0)" in isa_check._compare(far, want, scale)
+
+
+def test_failure_limits_the_engine_and_warns(fresh_state: None) -> None:
+    assert _core.engine_isa_cap() == "avx512"
+    isa_check.apply_result("avx512", [])
+    assert isa_status()["self_test"]["state"] == "passed"
+    assert _core.engine_isa_cap() == "avx512"
+    bad = isa_check.selftest("avx512", scalar_runner("avx512"))
+    with pytest.warns(RuntimeWarning, match="avx512 engine kernels failed.*uses avx2"):
+        isa_check.apply_result("avx512", bad)
+    assert _core.engine_isa_cap() == "avx2"
+    status = isa_status()
+    assert status["self_test"]["state"] == "failed"
+    assert status["self_test"]["mismatches"] == bad
+    assert status["engine_isa"] in ("scalar", "avx2")
+
+
+def test_ensure_checked_runs_once_and_records_a_crash(fresh_state: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def broken(isa: str = "avx512", runner: object = None) -> list[str]:
+        calls.append(isa)
+        raise MemoryError("boom")
+
+    monkeypatch.setattr(isa_check, "selftest", broken)
+    with pytest.warns(RuntimeWarning, match="self-test raised MemoryError"):
+        isa_check.ensure_checked()
+    isa_check.ensure_checked()
+    assert calls == ["avx512"]
+    assert _core.engine_isa_cap() == "avx2"
+
+
+def test_engine_cap_limits_the_kernels(fresh_state: None) -> None:
+    """With the cap at scalar, asking for AVX2 runs the scalar kernels (bit-identical output on
+    a case where the AVX2 batch kernel fuses multiply-adds and the scalar one does not)."""
+    if "avx2" not in available_isas():
+        pytest.skip("CPU lacks AVX2")
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 16, (64, 200)).astype(np.uint8)
+    cb = np.concatenate(([0.0], rng.uniform(-1, 1, 15))).astype(np.float32)
+    lay = _core.build_cpu_layout(codes, cb, "dense", 1)
+    x = rng.standard_normal((3, 200)).astype(np.float32)
+    run = isa_check._default_runner
+    scalar, avx2 = run(lay, x, "float32", None, False, "scalar"), \
+        run(lay, x, "float32", None, False, "avx2")
+    _core.set_engine_isa_cap("scalar")
+    capped = run(lay, x, "float32", None, False, "avx2")
+    np.testing.assert_array_equal(capped, scalar)
+    if not np.array_equal(avx2, scalar):
+        assert not np.array_equal(capped, avx2)
