@@ -84,7 +84,7 @@ def selftest(isa: str = "avx512", runner: Runner | None = None) -> list[str]:
         lay = _core.build_cpu_layout(codes, cb, layout_kind, 1)
         w = np.abs(cb.astype(np.float64)[codes])
         rows, cols = codes.shape
-        bias = rng.uniform(-1, 1, rows).astype(np.float32)
+        bias = np.asarray(rng.uniform(-1, 1, rows), np.float32)
         for batch in (1, 3):
             xf = np.where(rng.random((batch, cols)) < 0.6,
                           rng.standard_normal((batch, cols)), 0).astype(np.float32)
