@@ -146,13 +146,15 @@ void register_engine(nb::module_& m) {
   nb::class_<Layout>(m, "CpuLayout",
                      "A layer transcoded into a CPU layout (sparse: per-row-block CSC with "
                      "uint16 (code << 12 | row) entries; dense: column-major packed 4-bit "
-                     "codes). Built once, immutable.")
+                     "codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per "
+                     "sparse entry, one byte per dense weight). Built once, immutable.")
       .def_prop_ro("kind", [](const Layout& L) {
         return std::string(L.kind == LayoutKind::sparse ? "sparse" : "dense");
       })
       .def_prop_ro("rows", [](const Layout& L) { return L.rows; })
       .def_prop_ro("cols", [](const Layout& L) { return L.cols; })
       .def_prop_ro("nnz", [](const Layout& L) { return L.nnz; })
+      .def_prop_ro("code_bits", [](const Layout& L) { return L.code_bits; })
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
       .def_prop_ro("codebook", [](const Layout& L) {

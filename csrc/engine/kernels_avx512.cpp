@@ -175,6 +175,12 @@ void dense_batch(const BlockTask& t) {
 
 }  // namespace
 
-KernelSet kernels_avx512() { return {sparse1, sparse_batch, dense1, dense_batch}; }
+// 8-bit codes: the AVX2 kernels (every AVX-512 CPU runs AVX2; a 256-entry table does not fit a
+// register, so AVX-512 would gather as AVX2 does).
+KernelSet kernels_avx512() {
+  const KernelSet wide = kernels_avx2();
+  return {sparse1,         sparse_batch,         dense1,         dense_batch,
+          wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch};
+}
 
 }  // namespace eie::engine

@@ -85,8 +85,71 @@ void dense_batch(const BlockTask& t) {
   }
 }
 
+// 8-bit codes: the codebook is looked up per entry (w * x rounded before the add, as above).
+void sparse8_1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  const uint8_t* code = L.codes8.data() + L.entry_base[t.block];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float xv = t.xt[c];
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e)
+      t.acc[ent[e] & 0xfff] += L.codebook[code[e]] * xv;
+  }
+}
+
+void sparse8_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
+  const uint8_t* code = L.codes8.data() + L.entry_base[t.block];
+  const int64_t B = t.batch;
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
+      const float w = L.codebook[code[e]];
+      float* a = t.acc + static_cast<int64_t>(ent[e] & 0xfff) * t.acc_stride;
+      for (int64_t b = 0; b < B; ++b) a[b] += w * xc[b];
+    }
+  }
+}
+
+void dense8_1(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block));
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float xv = t.xt[c];
+    const uint8_t* col = codes + c * Rp;
+    for (int64_t r = 0; r < Rp; ++r)
+      if (col[r] != 0) t.acc[r] += L.codebook[col[r]] * xv;  // code 0: nothing, even for inf x
+  }
+}
+
+void dense8_batch(const BlockTask& t) {
+  const Layout& L = *t.layout;
+  const int64_t Rp = Layout::padded(L.block_rows(t.block)), B = t.batch;
+  const uint8_t* codes = L.codes.data() + L.code_base[t.block];
+  for (int64_t k = 0; k < t.nact; ++k) {
+    const uint32_t c = t.act[k];
+    const float* xc = t.xt + c * B;
+    const uint8_t* col = codes + c * Rp;
+    for (int64_t r = 0; r < Rp; ++r) {
+      if (col[r] == 0) continue;
+      const float w = L.codebook[col[r]];
+      for (int64_t b = 0; b < B; ++b) t.acc[b * t.acc_stride + r] += w * xc[b];
+    }
+  }
+}
+
 }  // namespace
 
-KernelSet kernels_scalar() { return {sparse1, sparse_batch, dense1, dense_batch}; }
+KernelSet kernels_scalar() {
+  return {sparse1, sparse_batch, dense1, dense_batch,
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch};
+}
 
 }  // namespace eie::engine

@@ -132,15 +132,16 @@ void* alloc_huge(size_t bytes) {
 void free_huge(void* p) noexcept { std::free(p); }
 
 int64_t Layout::bytes() const {
-  return static_cast<int64_t>(entries.size() * 2 + col_ptr.size() * 4 + codes.size());
+  return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
+                              codes.size());
 }
 
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads) {
   if (rows < 0 || cols < 0) fail("shape should be non-negative");
-  if (codebook_len < 1 || codebook_len > kCodebookSize)
-    fail("the CPU kernels take codebooks of 1.." + std::to_string(kCodebookSize) +
-         " entries (4-bit codes), found " + std::to_string(codebook_len));
+  if (codebook_len < 1 || codebook_len > kMaxCodebook)
+    fail("the CPU kernels take codebooks of 1.." + std::to_string(kMaxCodebook) +
+         " entries (up to 8-bit codes), found " + std::to_string(codebook_len));
   if (codebook[0] != 0.0f) fail("codebook[0] should be 0.0 (code 0 means zero)");
   if (cols >= (int64_t{1} << 32) - 1) fail("too many columns for 32-bit column indices");
   Layout L;
@@ -148,6 +149,8 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
   L.rows = rows;
   L.cols = cols;
   L.codebook_len = codebook_len;
+  L.code_bits = codebook_len > kCodebookSize ? 8 : 4;
+  const bool wide = L.code_bits == 8;
   for (int64_t i = 0; i < codebook_len; ++i) L.codebook[i] = codebook[i];
   int64_t nnz = 0;
   for (int64_t i = 0; i < rows * cols; ++i) {
@@ -166,6 +169,7 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     L.entry_base.resize(nb);
     L.col_ptr.assign(static_cast<size_t>(nb * (cols + 1)), 0);
     L.entries.resize(static_cast<size_t>(nnz));
+    if (wide) L.codes8.resize(static_cast<size_t>(nnz));
     int64_t base = 0;
     std::vector<uint32_t> cursor(static_cast<size_t>(cols));
     for (int64_t b = 0; b < nb; ++b) {
@@ -176,11 +180,18 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
       for (int64_t c = 0; c < cols; ++c) ptr[c + 1] += ptr[c];
       std::copy(ptr, ptr + cols, cursor.begin());
       uint16_t* ent = L.entries.data() + base;
+      uint8_t* c8 = wide ? L.codes8.data() + base : nullptr;
       for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {  // fill, rows increasing
         const uint16_t local = static_cast<uint16_t>(r - L.row0[b]);
         for (int64_t c = 0; c < cols; ++c) {
           const uint8_t code = codes[r * cols + c];
-          if (code != 0) ent[cursor[c]++] = static_cast<uint16_t>(code << 12 | local);
+          if (code == 0) continue;
+          if (wide) {
+            c8[cursor[c]] = code;
+            ent[cursor[c]++] = local;
+          } else {
+            ent[cursor[c]++] = static_cast<uint16_t>(code << 12 | local);
+          }
         }
       }
       base += ptr[cols];
@@ -190,10 +201,16 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     int64_t total = 0;
     for (int64_t b = 0; b < nb; ++b) {
       L.code_base[b] = total;
-      total += cols * (Layout::padded(L.block_rows(b)) / 2);
+      total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
     }
     L.codes.assign(static_cast<size_t>(total), 0);
-    for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t b = 0; b < nb && wide; ++b) {  // 8-bit: one byte per weight, row order
+      const int64_t Rp = Layout::padded(L.block_rows(b));
+      uint8_t* blk = L.codes.data() + L.code_base[b];
+      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)
+        for (int64_t c = 0; c < cols; ++c) blk[c * Rp + (r - L.row0[b])] = codes[r * cols + c];
+    }
+    for (int64_t b = 0; b < nb && !wide; ++b) {
       const int64_t half = Layout::padded(L.block_rows(b)) / 2;
       uint8_t* blk = L.codes.data() + L.code_base[b];
       for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {
@@ -258,8 +275,13 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   // more than the work).
   const KernelSet& ks = kernel_set(isa);
   const bool sparse = L.kind == LayoutKind::sparse;
-  BlockKernel kern = sparse ? (batch == 1 ? ks.sparse1 : ks.sparse_batch)
-                            : (batch == 1 ? ks.dense1 : ks.dense_batch);
+  BlockKernel kern;
+  if (L.code_bits == 8)
+    kern = sparse ? (batch == 1 ? ks.sparse8_1 : ks.sparse8_batch)
+                  : (batch == 1 ? ks.dense8_1 : ks.dense8_batch);
+  else
+    kern = sparse ? (batch == 1 ? ks.sparse1 : ks.sparse_batch)
+                  : (batch == 1 ? ks.dense1 : ks.dense_batch);
   const double act_frac = cols ? static_cast<double>(nact) / static_cast<double>(cols) : 0.0;
   const double work = act_frac * static_cast<double>(batch) *
                       (sparse ? static_cast<double>(L.nnz)

@@ -22,6 +22,11 @@
 //            code of block row 32g + i in its low nibble and of row 32g + 16 + i in its high
 //            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
 //            Rows past the block end hold code 0.
+// 8-BIT CODES (codebooks of 17..256 entries; chosen by build_layout, code_bits = 8):
+//   sparse:  entries hold the 12-bit row only (bits 12..15 zero) and codes8 (uint8, one per
+//            entry, same order) the code: 3 bytes per nonzero weight.
+//   dense:   codes holds one byte per weight: per column, padded(R) bytes in row order.
+//   The 256-entry codebook (1 KiB) is looked up from L1 (scalar loads or AVX2 gathers).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +39,7 @@ namespace eie::engine {
 
 constexpr int64_t kMaxBlockRows = 4096;  // 12-bit in-block row index; 16 KiB of fp32 accumulators
 constexpr int kCodebookSize = 16;        // 4-bit codes
+constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
 
 enum class LayoutKind : int { sparse = 0, dense = 1 };
@@ -65,12 +71,14 @@ struct Layout {
   LayoutKind kind = LayoutKind::sparse;
   int64_t rows = 0, cols = 0;
   int64_t codebook_len = 0;
-  alignas(64) float codebook[kCodebookSize] = {};  // unused entries are 0
+  int code_bits = 4;                               // 4 (codebook_len <= 16) or 8
+  alignas(64) float codebook[kMaxCodebook] = {};   // unused entries are 0
   std::vector<int64_t> row0;                       // (nblocks + 1,) first row of each block
   // sparse
   std::vector<int64_t> entry_base;                 // (nblocks,) first entry of each block
   HugeVector<uint32_t> col_ptr;                    // (nblocks, cols + 1), block-relative
   HugeVector<uint16_t> entries;
+  HugeVector<uint8_t> codes8;                      // 8-bit codes: one per entry
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
@@ -83,8 +91,9 @@ struct Layout {
   int64_t bytes() const;
 };
 
-// Builds a layout from a C-contiguous (rows, cols) uint8 code matrix. Throws
-// std::invalid_argument if a code is >= codebook_len, codebook_len > 16, or codebook[0] != 0.
+// Builds a layout from a C-contiguous (rows, cols) uint8 code matrix: 4-bit codes for codebooks
+// of up to 16 entries, 8-bit codes above. Throws std::invalid_argument if a code is
+// >= codebook_len, codebook_len > 256, or codebook[0] != 0.
 // `threads` is the thread count the blocks are balanced for.
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads);
@@ -95,6 +104,7 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
 //           kernels update a row with whole, unmasked vectors);
 //   dense:  (batch, acc_stride), acc_stride = padded(R) at batch 1, padded(R) + 32 at batch > 1
 //           (rows 8 KiB apart would all fall into the same L1 sets).
+// Both code widths use the same accumulator shapes.
 struct BlockTask {
   const Layout* layout;
   int64_t block;
@@ -109,7 +119,8 @@ struct BlockTask {
 using BlockKernel = void (*)(const BlockTask&);
 
 struct KernelSet {
-  BlockKernel sparse1, sparse_batch, dense1, dense_batch;
+  BlockKernel sparse1, sparse_batch, dense1, dense_batch;          // 4-bit codes
+  BlockKernel sparse8_1, sparse8_batch, dense8_1, dense8_batch;    // 8-bit codes
 };
 
 KernelSet kernels_scalar();

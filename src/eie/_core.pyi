@@ -38,7 +38,7 @@ def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', dev
 
 class CpuLayout:
     """
-    A layer transcoded into a CPU layout (sparse: per-row-block CSC with uint16 (code << 12 | row) entries; dense: column-major packed 4-bit codes). Built once, immutable.
+    A layer transcoded into a CPU layout (sparse: per-row-block CSC with uint16 (code << 12 | row) entries; dense: column-major packed 4-bit codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per sparse entry, one byte per dense weight). Built once, immutable.
     """
 
     @property
@@ -52,6 +52,9 @@ class CpuLayout:
 
     @property
     def nnz(self) -> int: ...
+
+    @property
+    def code_bits(self) -> int: ...
 
     @property
     def nbytes(self) -> int: ...

@@ -21,6 +21,15 @@ ALL_BACKENDS = ["reference", "scalar", "avx2", "avx512"]
 CODEBOOK = np.array([0.0, -0.75, -0.5, -0.25, -0.125, -0.0625, -0.03125, -0.015625,
                      0.015625, 0.03125, 0.0625, 0.125, 0.25, 0.5, 0.75, 1.0], np.float32)
 
+WIDE_CODEBOOK = np.concatenate(
+    ([0.0], np.linspace(-1.0, 1.0, 255) * (1 + np.arange(255) % 3) / 3)).astype(np.float32)
+"""256 entries (8-bit codes): the kernels' 8-bit layouts."""
+
+MID_CODEBOOK = np.concatenate(([0.0], np.linspace(-0.5, 0.5, 31))).astype(np.float32)
+"""32 entries (5-bit codes, as in Deep Compression's LeNet recipe): also 8-bit layouts."""
+
+CODEBOOKS = {"4bit": CODEBOOK, "5bit": MID_CODEBOOK, "8bit": WIDE_CODEBOOK}
+
 
 def random_matrix(rng: np.random.Generator, rows: int, cols: int, density: float,
                   num_pes: int = 4, index_bits: int = 4, empty_cols: int = 0,

@@ -67,16 +67,22 @@ def test_engine_forced_layout_and_isa(layout_name: str, isa: str) -> None:
     np.testing.assert_allclose(engine(x), reference_model(model, x), rtol=1e-4, atol=1e-4)
 
 
-def test_engine_falls_back_to_reference_for_wide_codebooks() -> None:
-    rng = np.random.default_rng(4)
-    cb = np.concatenate(([0.0], np.linspace(-1, 1, 40))).astype(np.float32)
-    m = random_matrix(rng, 20, 30, 0.5, codebook=cb)
-    engine = Engine(eie.Layer("wide", m, activation="relu"))
-    assert engine.layers[0].kind == "reference"
-    x = random_input(rng, (30,), 0.5)
-    np.testing.assert_array_equal(engine(x), reference.spmv(m, x, activation="relu"))
-    with pytest.raises(EngineError, match="codebooks of at most 16"):
-        spmv(m, x)
+@pytest.mark.parametrize("entries", [17, 41, 64, 256])
+def test_engine_runs_wide_codebooks_on_the_kernels(entries: int) -> None:
+    """5- to 8-bit codebooks get the 8-bit CPU layouts (chosen automatically by density)."""
+    rng = np.random.default_rng(entries)
+    cb = np.concatenate(([0.0], np.linspace(-1, 1, entries - 1))).astype(np.float32)
+    for density, kind in ((0.05, "sparse"), (0.7, "dense")):
+        m = random_matrix(rng, 20, 30, density, codebook=cb, empty_cols=4)
+        engine = Engine(eie.Layer("wide", m, activation="relu"))
+        assert engine.layers[0].kind == kind
+        assert engine.layers[0].cpu is not None and engine.layers[0].cpu.code_bits == 8
+        x = random_input(rng, (30,), 0.5)
+        np.testing.assert_allclose(engine(x), reference.spmv(m, x, activation="relu"),
+                                   rtol=1e-5, atol=1e-6)
+    assert layout.build(np.array([[1, 0]], np.uint8), cb[:16]).code_bits == 4
+    with pytest.raises(FormatError, match="1..256"):
+        layout.build(np.zeros((2, 2), np.uint8), np.zeros(257, np.float32))
 
 
 def test_engine_rejects_non_sequential_models_and_bad_inputs() -> None:
@@ -181,6 +187,9 @@ def test_layout_choice_follows_the_crossover() -> None:
     assert layout.choose_layout(min(1.0, t * 1.01)) == "dense"
     assert layout.choose_layout(0.99, "sparse") == "sparse"
     assert layout.choose_layout(0.0, "dense") == "dense"
+    t8 = layout.DENSE8_CROSSOVER_DENSITY
+    assert layout.choose_layout(t8 / 2, codebook_len=17) == "sparse"
+    assert layout.choose_layout(min(1.0, t8 * 1.01), codebook_len=256) == "dense"
 
 
 def test_row_blocks_balance_threads() -> None:

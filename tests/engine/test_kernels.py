@@ -9,6 +9,8 @@ from engine_cases import (
     ALL_BACKENDS,
     BACKENDS,
     CODEBOOK,
+    CODEBOOKS,
+    WIDE_CODEBOOK,
     assert_close,
     exact,
     from_bf16_bits,
@@ -24,6 +26,8 @@ from eie.engine import available_isas, spmv
 
 SIZES = [1, 3, 15, 16, 17, 33]
 LAYOUTS = ["sparse", "dense"]
+BITS = pytest.mark.parametrize("bits", list(CODEBOOKS))
+"""Codebook widths: 4-bit codes and the 8-bit layouts (5-bit and 8-bit codebooks)."""
 
 
 def backend_param(name: str) -> object:
@@ -40,9 +44,10 @@ BACKEND_PARAMS = [backend_param(b) for b in ALL_BACKENDS]
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("cols", SIZES)
-def test_odd_sizes(backend: str, layout: str, rows: int, cols: int) -> None:
+@pytest.mark.parametrize("bits", ["4bit", "8bit"])
+def test_odd_sizes(backend: str, layout: str, rows: int, cols: int, bits: str) -> None:
     rng = np.random.default_rng(rows * 100 + cols)
-    m = random_matrix(rng, rows, cols, 0.4, num_pes=3)
+    m = random_matrix(rng, rows, cols, 0.4, num_pes=3, codebook=CODEBOOKS[bits])
     x = random_input(rng, (cols,), 0.6)
     bias = rng.standard_normal(rows).astype(np.float32)
     y = run_backend(backend, m, x, bias, "relu", layout=layout)
@@ -53,10 +58,12 @@ def test_odd_sizes(backend: str, layout: str, rows: int, cols: int) -> None:
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("x_kind", ["zero", "nonzero", "sparse"])
 @pytest.mark.parametrize("weight_density", [0.0, 0.05, 0.5, 1.0])
+@BITS
 def test_inputs_and_densities(backend: str, layout: str, x_kind: str,
-                              weight_density: float) -> None:
+                              weight_density: float, bits: str) -> None:
     rng = np.random.default_rng(7)
-    m = random_matrix(rng, 70, 45, weight_density, num_pes=4, empty_cols=5)
+    m = random_matrix(rng, 70, 45, weight_density, num_pes=4, empty_cols=5,
+                      codebook=CODEBOOKS[bits])
     x = {"zero": np.zeros(45, np.float32),
          "nonzero": rng.uniform(0.1, 1.0, 45).astype(np.float32),
          "sparse": random_input(rng, (45,), 0.2)}[x_kind]
@@ -81,9 +88,10 @@ def test_pe_counts_and_fillers(backend: str, num_pes: int) -> None:
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("batch", [1, 2, 3, 7, 8, 9, 15, 16, 17, 40])
-def test_batches(backend: str, layout: str, batch: int) -> None:
+@BITS
+def test_batches(backend: str, layout: str, batch: int, bits: str) -> None:
     rng = np.random.default_rng(batch)
-    m = random_matrix(rng, 131, 77, 0.3, num_pes=8)
+    m = random_matrix(rng, 131, 77, 0.3, num_pes=8, empty_cols=3, codebook=CODEBOOKS[bits])
     x = random_input(rng, (batch, 77), 0.5)
     x[0] = 0  # an all-zero row inside a batch
     bias = rng.standard_normal(131).astype(np.float32)
@@ -96,9 +104,11 @@ def test_batches(backend: str, layout: str, batch: int) -> None:
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("batch", [None, 5])
-def test_input_dtypes(backend: str, layout: str, dtype: str, batch: int | None) -> None:
+@BITS
+def test_input_dtypes(backend: str, layout: str, dtype: str, batch: int | None,
+                      bits: str) -> None:
     rng = np.random.default_rng(3)
-    m = random_matrix(rng, 90, 64, 0.2)
+    m = random_matrix(rng, 90, 64, 0.2, codebook=CODEBOOKS[bits])
     shape = (64,) if batch is None else (batch, 64)
     x32 = random_input(rng, shape, 0.5)
     if dtype == "float16":
@@ -120,11 +130,12 @@ def test_input_dtypes(backend: str, layout: str, dtype: str, batch: int | None) 
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])
-def test_large_layer_threads_and_blocks(backend: str) -> None:
+@pytest.mark.parametrize("bits", ["4bit", "8bit"])
+def test_large_layer_threads_and_blocks(backend: str, bits: str) -> None:
     # Several row blocks (rows > 4096) and both thread counts; per-row accumulation order does not
     # depend on the thread count, so results are bit-identical.
     rng = np.random.default_rng(11)
-    m = random_matrix(rng, 5000, 300, 0.1, num_pes=64)
+    m = random_matrix(rng, 5000, 300, 0.1, num_pes=64, codebook=CODEBOOKS[bits])
     x = random_input(rng, (300,), 0.35)
     for layout in LAYOUTS:
         y1 = run_backend(backend, m, x, layout=layout, threads=1)
@@ -133,10 +144,11 @@ def test_large_layer_threads_and_blocks(backend: str) -> None:
         assert_close(y1, *exact(m, x, None, None))
 
 
-def test_scalar_sparse_and_dense_agree_exactly() -> None:
+@BITS
+def test_scalar_sparse_and_dense_agree_exactly(bits: str) -> None:
     # Both scalar kernels add the same rounded products in the same (column) order.
     rng = np.random.default_rng(5)
-    m = random_matrix(rng, 97, 211, 0.3)
+    m = random_matrix(rng, 97, 211, 0.3, codebook=CODEBOOKS[bits])
     x = random_input(rng, (211,), 0.5)
     np.testing.assert_array_equal(spmv(m, x, layout="sparse", isa="scalar"),
                                   spmv(m, x, layout="dense", isa="scalar"))
@@ -146,12 +158,13 @@ def test_infinite_activation_meets_only_zero_weights() -> None:
     codes = np.array([[1, 0], [0, 2]], np.uint8)
     from eie.formats import EIEMatrix
 
-    m = EIEMatrix.from_codes(codes, CODEBOOK[:3], num_pes=1)
-    x = np.array([1.0, np.inf], np.float32)
-    for isa in available_isas():
-        for layout in LAYOUTS:
-            y = spmv(m, x, layout=layout, isa=isa)
-            assert y[0] == CODEBOOK[1] and y[1] == -np.inf
+    for cb in (CODEBOOK[:3], WIDE_CODEBOOK):
+        m = EIEMatrix.from_codes(codes, cb, num_pes=1)
+        x = np.array([1.0, np.inf], np.float32)
+        for isa in available_isas():
+            for layout in LAYOUTS:
+                y = spmv(m, x, layout=layout, isa=isa)
+                assert y[0] == cb[1] and y[1] == np.inf * cb[2]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -41,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
         from eie.engine import bench_lenet
 
         kernels.check_threads(args.threads)
-        res = bench_lenet.run_lenet300(args.threads, 0.2 if args.quick else 3 * args.budget,
-                                       args.seed)
-        print(json.dumps(res) if args.json else bench_lenet.format_lenet300(res))
+        for bits in ((4, 4, 4), bench_lenet.DEEP_COMPRESSION_BITS):
+            res = bench_lenet.run_lenet300(args.threads, 0.2 if args.quick else 3 * args.budget,
+                                           args.seed, bits)
+            print(json.dumps(res) if args.json else bench_lenet.format_lenet300(res))
         groups = tuple(g for g in groups if g != "lenet300")
         if not groups:
             return 0

@@ -1,7 +1,7 @@
 """``eie bench --groups lenet300``: a whole small model, one image at a time.
 
 LeNet-300-100 (784 -> 300 -> 100 -> 10) at Deep Compression's weight densities (8% / 9% / 26%),
-random weights with a shared codebook (4 bits by default; ``bits=(5, 5, 6)`` is Deep
+random weights with a shared codebook (4 bits by default; ``bits=(4, 5, 6)`` is Deep
 Compression's own recipe), stored with 1 PE, input at MNIST's pixel density (~19% nonzero).
 Per image (batch 1), same process, same thread count, interleaved medians: the eie ``Engine``
 (default settings) against numpy fp32 dense (``w @ h + b`` and ReLU per layer) and torch fp32
@@ -24,6 +24,9 @@ from eie.formats.eie_matrix import EIEMatrix
 
 LENET300 = ((300, 784, 0.08), (100, 300, 0.09), (10, 100, 0.26))
 """(rows, cols, weight density) of fc1, fc2, fc3 (Han et al., Deep Compression, Table 2)."""
+DEEP_COMPRESSION_BITS = (4, 5, 6)
+"""Codebook bits of fc1, fc2, fc3 in ``eie compress lenet300`` (Deep Compression's recipe; 8-bit
+CPU layouts)."""
 MNIST_PIXEL_DENSITY = 0.19
 """Fraction of nonzero pixels in an MNIST image."""
 

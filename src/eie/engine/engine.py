@@ -10,8 +10,9 @@
 ['fc']
 
 Every layer is transcoded once, at construction, into the CPU layout its weight density calls for
-(``eie.engine.layout``; ``layout=`` forces one). Layers the kernels cannot take (codebooks wider
-than 4 bits) run on the reference engine. Torch tensors are accepted when torch is installed (it
+(``eie.engine.layout``; ``layout=`` forces one): 4-bit codes for codebooks of up to 16 entries,
+8-bit codes up to 256. Layers the kernels cannot take (none in valid files) run on the reference
+engine. Torch tensors are accepted when torch is installed (it
 is never imported eagerly): the result is a tensor of the input's dtype.
 """
 

@@ -17,6 +17,11 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
     layout for layers dense enough that indices cost more than they save (and for W4A16 LLM
     layers). Decoded with SIMD table lookups (``vpermps`` on the codebook held in registers).
 
+Codebooks of 17..256 entries (5- to 8-bit codes, as in Deep Compression's LeNet recipes) get the
+same two layouts with 8-bit codes: ``sparse`` keeps the 12-bit row in the uint16 entry and a uint8
+code beside it (3 bytes per nonzero), ``dense`` stores one byte per weight; the 1 KiB codebook is
+looked up from L1 (AVX2 gathers in the dense kernels).
+
 Both layouts skip zero activations: a multiply scans ``x`` once into a list of nonzero columns and
 each block visits only those columns.
 
@@ -50,8 +55,9 @@ time ratio at weight density 0.05 / 0.08 / 0.10 / 0.12 / 0.15 / 0.20 was
 both skip the same zero activations, so the crossover hardly depends on the activations: 12-14%.
 See docs/benchmarks.md ("CPU engine")."""
 
-MAX_CODEBOOK = 16
-"""The kernels take 4-bit codes (codebooks of up to 16 entries)."""
+MAX_CODEBOOK = 256
+"""The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes
+(``CpuLayout.code_bits == 8``) above."""
 
 
 def check_layout_name(layout: str) -> None:
@@ -59,16 +65,25 @@ def check_layout_name(layout: str) -> None:
         raise ConfigError(f"layout should be one of {LAYOUTS}, found {layout!r}")
 
 
-def choose_layout(density: float, layout: str = "auto") -> str:
-    """``"sparse"`` or ``"dense"`` for a layer of this weight density (``layout`` forces it)."""
+DENSE8_CROSSOVER_DENSITY = 0.4
+"""The same for 8-bit codes (codebooks of 17..256 entries). Measured on 2048x4096 (AVX2, one
+thread, 35% activations, interleaved medians): sparse/dense time ratio at weight density
+0.05 / 0.1 / 0.15 / 0.2 / 0.3 / 0.5 was 0.12 / 0.24 / 0.32 / 0.45 / 0.69 / 1.27: one byte per
+weight but a table lookup per weight (~0.5 ns) against ~1 ns per touched nonzero."""
+
+
+def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
+    """``"sparse"`` or ``"dense"`` for a layer of this weight density and codebook size
+    (``layout`` forces it)."""
     check_layout_name(layout)
     if layout != "auto":
         return layout
-    return "dense" if density >= DENSE_CROSSOVER_DENSITY else "sparse"
+    crossover = DENSE_CROSSOVER_DENSITY if codebook_len <= 16 else DENSE8_CROSSOVER_DENSITY
+    return "dense" if density >= crossover else "sparse"
 
 
 def supports(matrix: EIEMatrix) -> bool:
-    """True when the kernels can run this layer (codebook of at most 16 entries)."""
+    """True when the kernels can run this layer (codebook of at most 256 entries)."""
     return len(matrix.codebook) <= MAX_CODEBOOK
 
 
@@ -89,10 +104,10 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
         raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {codes.shape}")
     if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
         raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries "
-                          f"(4-bit codes), found shape {cb.shape}; use eie.engine.reference for "
-                          "wider codes")
+                          f"(up to 8-bit codes), found shape {cb.shape}; use "
+                          "eie.engine.reference for wider codes")
     density = np.count_nonzero(codes) / codes.size if codes.size else 0.0
-    kind = choose_layout(density, layout)
+    kind = choose_layout(density, layout, len(cb))
     try:
         return _core.build_cpu_layout(codes, cb, kind, _threads_hint(threads))
     except ValueError as e:
@@ -103,7 +118,7 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
                 ) -> _core.CpuLayout:
     """Transcode an ``EIEMatrix`` (already validated) into a ``CpuLayout``."""
     check_layout_name(layout)
-    kind = choose_layout(m.density, layout)
+    kind = choose_layout(m.density, layout, len(m.codebook))
     return build(m.to_codes(), m.codebook, kind, threads)
 
 

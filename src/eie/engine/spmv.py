@@ -32,7 +32,7 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
         raise EngineError(f"the CPU kernels take codebooks of at most {layout.MAX_CODEBOOK} "
                           f"entries, this matrix has {len(m.codebook)}; use "
                           "eie.engine.reference.spmv")
-    kind = layout.choose_layout(m.density, layout_name)
+    kind = layout.choose_layout(m.density, layout_name, len(m.codebook))
     with _lock:
         per = _cache.setdefault(m, {})
         lay = per.get(kind)
