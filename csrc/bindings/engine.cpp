@@ -118,15 +118,25 @@ Network* build_network(const std::vector<nb::object>& layouts,
   return net.release();
 }
 
-void run_net(const Network& net, const void* x, size_t batch, size_t xcols, InKind in_kind,
-             Out2<float>& out, std::optional<Out1<double>>& timings, int threads,
-             const std::string& isa) {
+// x (cols,) -> out (rows,), or x (batch, cols) -> out (batch, rows).
+template <typename T>
+using InAny = nb::ndarray<const T, nb::c_contig, nb::device::cpu>;
+using OutAny = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
+
+template <typename T>
+void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
+             std::optional<Out1<double>>& timings, int threads, const std::string& isa) {
+  EIE_CHECK((x.ndim() == 1 || x.ndim() == 2) && out.ndim() == x.ndim(),
+            "x and out should both be 1-D (one vector) or both 2-D (a batch)");
+  const size_t batch = x.ndim() == 1 ? 1 : x.shape(0);
+  const size_t xcols = x.shape(x.ndim() - 1);
+  const size_t obatch = out.ndim() == 1 ? 1 : out.shape(0);
   EIE_CHECK(static_cast<int64_t>(xcols) == net.cols,
             "x should have " + std::to_string(net.cols) + " columns, found " +
                 std::to_string(xcols));
-  EIE_CHECK(out.shape(0) == batch && static_cast<int64_t>(out.shape(1)) == net.rows,
-            "out should have shape (" + std::to_string(batch) + ", " + std::to_string(net.rows) +
-                ")");
+  EIE_CHECK(obatch == batch && static_cast<int64_t>(out.shape(out.ndim() - 1)) == net.rows,
+            "out should have " + std::to_string(batch) + " row(s) of " +
+                std::to_string(net.rows) + " values");
   double* t = nullptr;
   if (timings.has_value()) {
     EIE_CHECK(timings->shape(0) == net.layers.size(),
@@ -134,9 +144,10 @@ void run_net(const Network& net, const void* x, size_t batch, size_t xcols, InKi
     t = timings->data();
   }
   const Isa which = pick_isa(isa);
+  const void* xp = x.data();
   float* y = out.data();
   nb::gil_scoped_release release;
-  engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), x, in_kind,
+  engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), xp, in_kind,
                       static_cast<int64_t>(batch), y, threads, which, t);
 }
 
@@ -191,26 +202,27 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("num_layers", [](const Network& n) { return n.layers.size(); })
       .def(
           "run_f32",
-          [](const Network& n, In2<float> x, Out2<float> out,
-             std::optional<Out1<double>> timings, int threads, const std::string& isa) {
-            run_net(n, x.data(), x.shape(0), x.shape(1), InKind::f32, out, timings, threads, isa);
+          [](const Network& n, InAny<float> x, OutAny out, std::optional<Out1<double>> timings,
+             int threads, const std::string& isa) {
+            run_net(n, x, InKind::f32, out, timings, threads, isa);
           },
           nb::arg("x").noconvert(), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
-          "out (batch, rows) = the model applied to float32 x (batch, cols), any batch; "
-          "timings (num_layers,) float64, if given, receives each layer's wall time in us.")
+          "out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> "
+          "out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each "
+          "layer's wall time in us.")
       .def(
           "run_u16",
-          [](const Network& n, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
+          [](const Network& n, InAny<uint16_t> x, const std::string& dtype, OutAny out,
              std::optional<Out1<double>> timings, int threads, const std::string& isa) {
             EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                       "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
-            run_net(n, x.data(), x.shape(0), x.shape(1),
-                    dtype == "float16" ? InKind::f16 : InKind::bf16, out, timings, threads, isa);
+            run_net(n, x, dtype == "float16" ? InKind::f16 : InKind::bf16, out, timings, threads,
+                    isa);
           },
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
-          "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
+          "run_f32 for float16 / bfloat16 bits given as uint16.");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "

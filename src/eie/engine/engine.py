@@ -119,7 +119,7 @@ class Engine:
         return self.layers[-1].layer.matrix.rows
 
     def __call__(self, x: Any, threads: int | None = None) -> Any:
-        if _is_torch_tensor(x):
+        if type(x) is not np.ndarray and _is_torch_tensor(x):
             return _run_torch(self, x, threads)
         return self.run(x, threads)
 
@@ -147,28 +147,34 @@ class Engine:
         """The whole model in one C++ call; checks once per call, O(1)."""
         net = self._net
         assert net is not None
+        nthreads = self._nthreads if threads is None else kernels.check_threads(threads)
+        if out_dtype is not None:
+            kernels.check_out_dtype(out_dtype)
+        if (xa.dtype == _F32 and input_dtype is None and xa.ndim == 1
+                and xa.shape[0] == net.cols and xa.flags.c_contiguous):  # one float32 vector
+            out = np.empty(net.rows, np.float32)
+            net.run_f32(xa, out, self._times, nthreads, self._isa_name)
+            return out
         if xa.ndim not in (1, 2) or xa.shape[-1] != net.cols:
             raise EngineError(f"x should have shape ({net.cols},) or (batch, {net.cols}), found "
                               f"{xa.shape}")
-        kernels.check_out_dtype(out_dtype)
-        nthreads = self._nthreads if threads is None else kernels.check_threads(threads)
-        isa_name = self._isa_name
         xk, kind = kernels.as_kernel_input(xa, input_dtype)
-        x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
-        out = np.empty((x2.shape[0], net.rows), np.float32)
+        out = np.empty((*xk.shape[:-1], net.rows), np.float32)
         try:
             if kind == "float32":
-                net.run_f32(x2, out, self._times, nthreads, isa_name)
+                net.run_f32(xk, out, self._times, nthreads, self._isa_name)
             else:
-                net.run_u16(x2, kind, out, self._times, nthreads, isa_name)
+                net.run_u16(xk, kind, out, self._times, nthreads, self._isa_name)
         except ValueError as e:
             raise EngineError(str(e)) from None
-        return kernels.finish_output(out[0] if xk.ndim == 1 else out, xa.dtype, input_dtype,
-                                     out_dtype)
+        return kernels.finish_output(out, xa.dtype, input_dtype, out_dtype)
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{el.layer.name}:{el.kind}" for el in self.layers)
         return f"Engine({kinds})"
+
+
+_F32 = np.dtype(np.float32)
 
 
 def _reference_layer(layer: Layer, h: npt.NDArray) -> npt.NDArray[np.float32]:
