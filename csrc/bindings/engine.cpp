@@ -6,6 +6,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -146,9 +147,18 @@ void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
   const Isa which = pick_isa(isa);
   const void* xp = x.data();
   float* y = out.data();
-  nb::gil_scoped_release release;
-  engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), xp, in_kind,
-                      static_cast<int64_t>(batch), y, threads, which, t);
+  // Timings land in a local array and are copied out under the GIL, so concurrent calls on one
+  // network never write the caller's buffer at the same time.
+  double local[64];
+  std::vector<double> big;
+  double* tl = nullptr;
+  if (t != nullptr) tl = net.layers.size() <= 64 ? local : (big.resize(net.layers.size()), big.data());
+  {
+    nb::gil_scoped_release release;
+    engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), xp, in_kind,
+                        static_cast<int64_t>(batch), y, threads, which, tl);
+  }
+  if (t != nullptr) std::copy(tl, tl + net.layers.size(), t);
 }
 
 }  // namespace

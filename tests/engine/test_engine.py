@@ -235,6 +235,10 @@ def test_engine_whole_model_call_matches_layer_by_layer_kernels(isa: str) -> Non
         x = np.maximum(rng.standard_normal((batch, 300)), 0).astype(np.float32)
         np.testing.assert_allclose(engine(x), layer_by_layer(x), rtol=1e-5, atol=1e-5)
     assert engine(np.zeros((0, 300), np.float32)).shape == (0, 10)
+    x1 = np.maximum(rng.standard_normal(600), 0).astype(np.float32)[::2]  # not contiguous
+    np.testing.assert_allclose(engine(x1), layer_by_layer(x1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(engine(x1.tolist()), engine(x1), rtol=1e-6)
+    assert engine(np.ascontiguousarray(x1)).shape == (10,)
     x16 = np.maximum(rng.standard_normal((5, 300)), 0).astype(np.float16)
     np.testing.assert_allclose(engine(x16), layer_by_layer(x16), rtol=1e-5, atol=1e-5)
     assert engine.run(x16, out_dtype="input").dtype == np.float16
@@ -262,3 +266,21 @@ def test_cpu_network_checks_shapes() -> None:
     net = _core.CpuNetwork([a], [None], [False])
     with pytest.raises(ValueError, match="out"):
         net.run_f32(np.zeros((2, 30), np.float32), np.zeros((1, 20), np.float32), None, 1, "")
+
+
+def test_engine_concurrent_callers_get_their_own_results() -> None:
+    """One Engine called from several Python threads at once (the GIL is released in the core;
+    the activations between layers are per-thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = Engine(random_model(seed=6))
+    rng = np.random.default_rng(7)
+    xs = [np.maximum(rng.standard_normal(300), 0).astype(np.float32) for _ in range(4)]
+    want = [engine(x) for x in xs]
+
+    def work(i: int) -> bool:
+        return all(np.array_equal(engine(xs[i]), want[i]) for _ in range(200))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(4)))
+    assert set(engine.timings_us) == {"fc1", "fc2", "fc3"}

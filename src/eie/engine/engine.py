@@ -101,7 +101,8 @@ class Engine:
     @property
     def timings_us(self) -> dict[str, float]:
         """Wall time of each layer in the last call, in microseconds (measured in C++ when the
-        whole model runs on the kernels)."""
+        whole model runs on the kernels). Calls from several threads at once share it: it then
+        holds one of those calls' figures."""
         return dict(zip(self._names, self._times.tolist(), strict=True))
 
     @classmethod
