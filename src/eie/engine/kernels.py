@@ -12,7 +12,6 @@ run as matrix x matrix in chunks of 16 (the weights are decoded once per chunk).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,7 +37,7 @@ def check_isa(isa: str | None) -> str:
     """The ISA argument for the core: "" for the active ISA (the best one, lowered by EIE_ISA or
     ``use_isa``), else ``isa`` after checking that this CPU runs it."""
     if isa is None:
-        env = os.environ.get("EIE_ISA")
+        env = _core.getenv("EIE_ISA")
         if env is not None and env not in ISAS:
             raise ConfigError(f"EIE_ISA should be one of {ISAS}, found {env!r}")
         if _BEST == "avx512" and _core.active_isa() == "avx512":
@@ -76,7 +75,7 @@ def use_isa(isa: str) -> Iterator[None]:
 def check_threads(threads: int | None) -> int:
     """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``."""
     if threads is None:
-        env = os.environ.get("EIE_NUM_THREADS")
+        env = _core.getenv("EIE_NUM_THREADS")
         if env is not None and (not env.isdigit() or int(env) < 1):
             raise ConfigError(f"EIE_NUM_THREADS should be a positive integer, found {env!r}")
         return 0
