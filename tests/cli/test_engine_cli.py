@@ -70,6 +70,19 @@ def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["records"][1]["layout"] == "dense"
 
 
+def test_bench_lenet300_per_image(capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole-model case: a 4-bit and a 4/5/6-bit LeNet-300-100, eie against dense baselines
+    (the run itself checks eie's output against numpy's)."""
+    assert main(["bench", "--quick", "--json", "--threads", "1", "--groups", "lenet300"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    runs = data["lenet300"]
+    assert [r["bits"] for r in runs] == [[4, 4, 4], [4, 5, 6]]
+    assert runs[0]["kinds"] == ["sparse", "sparse", "dense"]
+    for r in runs:
+        assert r["per_image_us"]["eie"] > 0 and r["per_image_us"]["numpy_fp32"] > 0
+        assert list(r["eie_layers_us"]) == ["fc1", "fc2", "fc3"]
+
+
 def test_bench_rejects_bad_groups(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--groups", "nope"]) == 2
     assert "--groups" in capsys.readouterr().err

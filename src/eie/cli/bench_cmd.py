@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
                           f"{args.groups!r}")
     if args.budget <= 0:
         raise ConfigError(f"--budget should be positive, found {args.budget}")
+    lenet: list[dict[str, object]] = []
     if "lenet300" in groups:
         from eie.engine import bench_lenet
 
@@ -44,9 +45,13 @@ def run(args: argparse.Namespace) -> int:
         for bits in ((4, 4, 4), bench_lenet.DEEP_COMPRESSION_BITS):
             res = bench_lenet.run_lenet300(args.threads, 0.2 if args.quick else 3 * args.budget,
                                            args.seed, bits)
-            print(json.dumps(res) if args.json else bench_lenet.format_lenet300(res))
+            lenet.append(res)
+            if not args.json:
+                print(bench_lenet.format_lenet300(res))
         groups = tuple(g for g in groups if g != "lenet300")
         if not groups:
+            if args.json:
+                print(json.dumps({"lenet300": lenet}, indent=1))
             return 0
     threads = args.threads if args.threads is not None else kernels.default_threads()
     kernels.check_threads(threads)
@@ -69,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(bench.format_markdown(records))
     if args.json:
-        print(json.dumps({"machine": info, "threads": threads, "read_gbps": read_gbps,
-                          "records": [r.to_json() for r in records]}, indent=1))
+        out = {"machine": info, "threads": threads, "read_gbps": read_gbps,
+               "records": [r.to_json() for r in records]}
+        if lenet:
+            out["lenet300"] = lenet
+        print(json.dumps(out, indent=1))
     return 0
