@@ -199,6 +199,13 @@ def test_row_blocks_balance_threads() -> None:
     assert blocks[0] == 0 and blocks[-1] == 5000
     assert (len(blocks) - 1) % 2 == 0
     assert max(np.diff(blocks)) <= 4096
+    # a layer whose whole work is below the inline threshold (20000 entries) is one block
+    small = layout.build(np.ones((300, 60), np.uint8), np.array([0.0, 1.0], np.float32),
+                         "sparse", threads=2)
+    assert small.row_blocks == [0, 300]
+    big = layout.build(np.ones((300, 70), np.uint8), np.array([0.0, 1.0], np.float32),
+                       "sparse", threads=2)
+    assert len(big.row_blocks) == 3
 
 
 def test_engine_imports_and_runs_without_torch() -> None:
