@@ -116,3 +116,32 @@ def test_engine_cap_limits_the_kernels(fresh_state: None) -> None:
     np.testing.assert_array_equal(capped, scalar)
     if not np.array_equal(avx2, scalar):
         assert not np.array_equal(capped, avx2)
+
+
+def test_first_avx512_use_triggers_the_self_test(fresh_state: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_isa (every Engine, spmv and use_isa) runs the self-test when the kernels would run
+    AVX-512: here a CPU that claims AVX-512 and a self-test whose kernels disagree."""
+    from eie.engine import kernels
+
+    calls = []
+    real_selftest = isa_check.selftest
+
+    def fake_selftest(isa: str = "avx512", runner: object = None) -> list[str]:
+        calls.append(isa)
+        return real_selftest(isa, scalar_runner(isa))  # corrupted "AVX-512" results
+
+    monkeypatch.setattr(isa_check, "selftest", fake_selftest)
+    monkeypatch.setattr(kernels, "_BEST", "avx2")
+    assert kernels.check_isa(None) == ""
+    assert calls == []  # an AVX2 CPU never runs it
+    monkeypatch.setattr(kernels, "_BEST", "avx512")
+    monkeypatch.setattr(kernels._core, "active_isa", lambda: "avx512")
+    with pytest.warns(RuntimeWarning, match="failed their known-answer self-test.*first: "
+                      "sparse"):
+        assert kernels.check_isa(None) == ""
+    assert isa_status()["self_test"]["state"] == "failed"
+    assert calls == ["avx512"]
+    assert _core.engine_isa_cap() == "avx2"
+    kernels.check_isa(None)  # once per process
+    assert calls == ["avx512"]
