@@ -4,19 +4,10 @@
 #include <immintrin.h>
 
 #include "engine/layout.h"
+#include "engine/prefetch.h"
 
 namespace eie::engine {
 namespace {
-
-// The active columns are scattered through the entries, which a hardware prefetcher cannot
-// guess: fetch the column kPrefetchCols ahead into L2.
-constexpr int64_t kPrefetchCols = 8;
-
-inline void prefetch_column(const uint32_t* ptr, const uint16_t* ent, uint32_t c) {
-  const char* p = reinterpret_cast<const char*>(ent + ptr[c]);
-  const char* end = reinterpret_cast<const char*>(ent + ptr[c + 1]);
-  for (int i = 0; i < 8 && p < end; ++i, p += 64) _mm_prefetch(p, _MM_HINT_T1);
-}
 
 // Sparse, batch 1. Per active column: scale the codebook by x[c] (one vmulps), then for 16
 // entries at a time: widen the uint16 entries, split code (>> 12) and row (& 0xfff), decode the
