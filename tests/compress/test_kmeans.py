@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -102,12 +101,10 @@ def test_exact_golden_and_more_clusters_than_values() -> None:
 
 
 @pytest.mark.slow
-def test_lloyd_on_four_million_weights_is_fast() -> None:
+def test_lloyd_on_four_million_weights() -> None:
+    """VGG fc6-sized input (its speed is benchmarked, not asserted: see docs/compression.md)."""
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-0.02, 0.008, 2_000_000), rng.normal(0.02, 0.008, 2_000_000)])
-    t0 = time.perf_counter()
     r = lloyd(x, 15)
-    seconds = time.perf_counter() - t0
-    assert seconds < 15  # about 1 s on an idle core; generous for shared machines
     assert r.iterations > 1
     assert r.sse < lloyd(x, 15, max_iter=1).sse
