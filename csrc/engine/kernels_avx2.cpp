@@ -52,6 +52,12 @@ void sparse1(const BlockTask& t) {
   }
 }
 
+// Lanes 0..n-1 of a ymm set (n <= 0: none): the batch columns a masked x load may read.
+inline __m256i lanes_below(int64_t n) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+}
+
 // Sparse, batch 2..16: accumulators (R, acc_stride) row-major with acc_stride = 8 or 16, so an
 // entry updates one or two whole vectors (masked stores are slow on AMD cores; the padding lanes
 // accumulate zeros). Only the per-column load of x is masked.
@@ -60,9 +66,7 @@ void sparse_batch(const BlockTask& t) {
   const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
   const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
   const int64_t B = t.batch, stride = t.acc_stride;
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B)), lane);
-  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B) - 8), lane);
+  const __m256i m0 = lanes_below(B), m1 = lanes_below(B - 8);
   for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
     const float* xc = t.xt + c * B;
@@ -193,11 +197,7 @@ void dense_batch(const BlockTask& t) {
       const uint32_t c = t.act[k];
       const float* xc = t.xt + c * B;
       const uint8_t* p = codes + c * half;
-      if (k + 4 < t.nact) {  // tiles hop between columns: no hardware prefetcher follows that
-        const uint8_t* next = codes + t.act[k + 4] * half + tile;
-        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(next) + 64, _MM_HINT_T0);
-      }
+      if (k + 4 < t.nact) prefetch_tile(codes, half, t.act[k + 4], tile);
       for (int64_t g = tile; g < tile_end; g += 16) {
         __m256 w[4];
         decode_group(p + g, plane, w);
@@ -256,9 +256,7 @@ void sparse8_batch(const BlockTask& t) {
   const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
   const uint8_t* code = L.codes8.data() + L.entry_base[t.block];
   const int64_t B = t.batch, stride = t.acc_stride;
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B)), lane);
-  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(B) - 8), lane);
+  const __m256i m0 = lanes_below(B), m1 = lanes_below(B - 8);
   for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
     const float* xc = t.xt + c * B;

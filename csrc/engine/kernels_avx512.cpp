@@ -144,11 +144,7 @@ void dense_batch(const BlockTask& t) {
       const uint32_t c = t.act[k];
       const float* xc = t.xt + c * B;
       const uint8_t* p = codes + c * half;
-      if (k + 4 < t.nact) {  // tiles hop between columns: no hardware prefetcher follows that
-        const uint8_t* next = codes + t.act[k + 4] * half + tile;
-        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(next) + 64, _MM_HINT_T0);
-      }
+      if (k + 4 < t.nact) prefetch_tile(codes, half, t.act[k + 4], tile);
       for (int64_t g = tile; g < tile_end; g += 16) {
         __m512i lo, hi;
         split_group(p + g, lo, hi);
