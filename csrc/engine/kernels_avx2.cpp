@@ -11,12 +11,17 @@
 namespace eie::engine {
 namespace {
 
-// Sparse, batch 1. AVX2 has gathers but no scatters, so this is the scalar loop, unrolled by
-// eight, on a stack copy of the scaled codebook. Rows inside one column are distinct, so the
-// eight read-modify-writes are independent.
+// Sparse, batch 1. AVX2 has gathers but no scatters, so these are scalar read-modify-writes
+// (rows inside one column are distinct, so they are independent) on a stack copy of the codebook
+// scaled by x[c]. The grouped part of a column (layout.h) shares one code per 4 entries: one
+// table lookup per 4 read-modify-writes. The tail looks each entry's weight up.
+// Measured (4096x9216, 9% weights, 35% activations, 1 thread): 0.81 -> 0.55 ns per touched
+// nonzero against the per-entry lookup everywhere; a variant reading the rows with 16-bit loads
+// and one unrolled over two groups measured the same.
 void sparse1(const BlockTask& t) {
   const Layout& L = *t.layout;
   const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint32_t* mid = L.col_mid.data() + t.block * L.cols;
   const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
   float* acc = t.acc;
   const __m256 cb_lo = _mm256_load_ps(L.codebook), cb_hi = _mm256_load_ps(L.codebook + 8);
@@ -28,22 +33,24 @@ void sparse1(const BlockTask& t) {
     _mm256_store_ps(s, _mm256_mul_ps(cb_lo, xv));
     _mm256_store_ps(s + 8, _mm256_mul_ps(cb_hi, xv));
     uint32_t e = ptr[c];
-    const uint32_t end = ptr[c + 1];
-    for (; e + 8 <= end; e += 8) {
-      // Eight entries from two 64-bit loads; decoded with shifts in general registers.
-      uint64_t q0, q1;
-      std::memcpy(&q0, ent + e, 8);
-      std::memcpy(&q1, ent + e + 4, 8);
-      const uint32_t r0 = q0 & 0xfff, r1 = (q0 >> 16) & 0xfff, r2 = (q0 >> 32) & 0xfff,
-                     r3 = (q0 >> 48) & 0xfff;
-      const uint32_t r4 = q1 & 0xfff, r5 = (q1 >> 16) & 0xfff, r6 = (q1 >> 32) & 0xfff,
-                     r7 = (q1 >> 48) & 0xfff;
-      const float v0 = acc[r0] + s[(q0 >> 12) & 15], v1 = acc[r1] + s[(q0 >> 28) & 15];
-      const float v2 = acc[r2] + s[(q0 >> 44) & 15], v3 = acc[r3] + s[q0 >> 60];
-      const float v4 = acc[r4] + s[(q1 >> 12) & 15], v5 = acc[r5] + s[(q1 >> 28) & 15];
-      const float v6 = acc[r6] + s[(q1 >> 44) & 15], v7 = acc[r7] + s[q1 >> 60];
+    const uint32_t gend = mid[c], end = ptr[c + 1];
+    for (; e < gend; e += 4) {  // grouped: four entries of one code from one 64-bit load
+      uint64_t q;
+      std::memcpy(&q, ent + e, 8);
+      const float w = s[(q >> 12) & 15];
+      const uint32_t r0 = q & 0xfff, r1 = (q >> 16) & 0xfff, r2 = (q >> 32) & 0xfff,
+                     r3 = (q >> 48) & 0xfff;
+      const float v0 = acc[r0] + w, v1 = acc[r1] + w, v2 = acc[r2] + w, v3 = acc[r3] + w;
       acc[r0] = v0; acc[r1] = v1; acc[r2] = v2; acc[r3] = v3;
-      acc[r4] = v4; acc[r5] = v5; acc[r6] = v6; acc[r7] = v7;
+    }
+    for (; e + 4 <= end; e += 4) {  // tail: a lookup per entry
+      uint64_t q;
+      std::memcpy(&q, ent + e, 8);
+      const uint32_t r0 = q & 0xfff, r1 = (q >> 16) & 0xfff, r2 = (q >> 32) & 0xfff,
+                     r3 = (q >> 48) & 0xfff;
+      const float v0 = acc[r0] + s[(q >> 12) & 15], v1 = acc[r1] + s[(q >> 28) & 15];
+      const float v2 = acc[r2] + s[(q >> 44) & 15], v3 = acc[r3] + s[q >> 60];
+      acc[r0] = v0; acc[r1] = v1; acc[r2] = v2; acc[r3] = v3;
     }
     for (; e < end; ++e) {
       const uint16_t u = ent[e];
@@ -60,35 +67,46 @@ inline __m256i lanes_below(int64_t n) {
 
 // Sparse, batch 2..16: accumulators (R, acc_stride) row-major with acc_stride = 8 or 16, so an
 // entry updates one or two whole vectors (masked stores are slow on AMD cores; the padding lanes
-// accumulate zeros). Only the per-column load of x is masked.
-void sparse_batch(const BlockTask& t) {
+// accumulate zeros). Only the per-column load of x is masked. In the grouped part of a column
+// the weighted activations w * x[c, :] are formed once per 4 entries, which then only add.
+template <int kVecs>
+void sparse_batch_t(const BlockTask& t) {
   const Layout& L = *t.layout;
   const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
+  const uint32_t* mid = L.col_mid.data() + t.block * L.cols;
   const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
-  const int64_t B = t.batch, stride = t.acc_stride;
-  const __m256i m0 = lanes_below(B), m1 = lanes_below(B - 8);
+  const int64_t B = t.batch;
+  const __m256i m[2] = {lanes_below(B), lanes_below(B - 8)};
   for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
     const float* xc = t.xt + c * B;
-    const __m256 x0 = _mm256_maskload_ps(xc, m0);
-    if (stride == 8) {
-      for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
-        const uint16_t u = ent[e];
-        float* a = t.acc + static_cast<int64_t>(u & 0xfff) * 8;
-        const __m256 w = _mm256_set1_ps(L.codebook[u >> 12]);
-        _mm256_store_ps(a, _mm256_fmadd_ps(w, x0, _mm256_load_ps(a)));
-      }
-    } else {
-      const __m256 x1 = _mm256_maskload_ps(xc + 8, m1);
-      for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
-        const uint16_t u = ent[e];
-        float* a = t.acc + static_cast<int64_t>(u & 0xfff) * 16;
-        const __m256 w = _mm256_set1_ps(L.codebook[u >> 12]);
-        _mm256_store_ps(a, _mm256_fmadd_ps(w, x0, _mm256_load_ps(a)));
-        _mm256_store_ps(a + 8, _mm256_fmadd_ps(w, x1, _mm256_load_ps(a + 8)));
+    __m256 xv[kVecs];
+    for (int j = 0; j < kVecs; ++j) xv[j] = _mm256_maskload_ps(xc + 8 * j, m[j]);
+    uint32_t e = ptr[c];
+    const uint32_t gend = mid[c], end = ptr[c + 1];
+    for (; e < gend; e += 4) {
+      const __m256 w = _mm256_set1_ps(L.codebook[ent[e] >> 12]);
+      __m256 wx[kVecs];
+      for (int j = 0; j < kVecs; ++j) wx[j] = _mm256_mul_ps(w, xv[j]);
+      for (uint32_t i = e; i < e + 4; ++i) {
+        float* a = t.acc + static_cast<int64_t>(ent[i] & 0xfff) * (8 * kVecs);
+        for (int j = 0; j < kVecs; ++j)
+          _mm256_store_ps(a + 8 * j, _mm256_add_ps(_mm256_load_ps(a + 8 * j), wx[j]));
       }
     }
+    for (; e < end; ++e) {
+      const uint16_t u = ent[e];
+      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * (8 * kVecs);
+      const __m256 w = _mm256_set1_ps(L.codebook[u >> 12]);
+      for (int j = 0; j < kVecs; ++j)
+        _mm256_store_ps(a + 8 * j, _mm256_fmadd_ps(w, xv[j], _mm256_load_ps(a + 8 * j)));
+    }
   }
+}
+
+void sparse_batch(const BlockTask& t) {
+  if (t.acc_stride == 8) sparse_batch_t<1>(t);
+  else sparse_batch_t<2>(t);
 }
 
 // Dense decode with byte shuffles. vpshufb looks up 16-entry byte tables, exactly a 4-bit code's

@@ -133,7 +133,7 @@ void free_huge(void* p) noexcept { std::free(p); }
 
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
-                              codes.size());
+                              col_mid.size() * 4 + codes.size());
 }
 
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
@@ -168,17 +168,39 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     if (nnz >= (int64_t{1} << 32)) fail("too many nonzeros for 32-bit column pointers");
     L.entry_base.resize(nb);
     L.col_ptr.assign(static_cast<size_t>(nb * (cols + 1)), 0);
+    if (!wide) L.col_mid.assign(static_cast<size_t>(nb * cols), 0);
     L.entries.resize(static_cast<size_t>(nnz));
     if (wide) L.codes8.resize(static_cast<size_t>(nnz));
     int64_t base = 0;
-    std::vector<uint32_t> cursor(static_cast<size_t>(cols));
+    // Per (column, code) of one block: entries counted, then the next grouped slot and how many
+    // of the code's entries (in row order) go to the grouped part. 8-bit codes: code slot 0 only.
+    const int64_t nk = wide ? 1 : kCodebookSize;
+    std::vector<uint32_t> count(static_cast<size_t>(cols * nk)), slot(count.size()),
+        grouped(count.size()), tail(static_cast<size_t>(cols));
     for (int64_t b = 0; b < nb; ++b) {
       uint32_t* ptr = L.col_ptr.data() + b * (cols + 1);
       L.entry_base[b] = base;
-      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)  // count per column
-        for (int64_t c = 0; c < cols; ++c) ptr[c + 1] += codes[r * cols + c] != 0;
-      for (int64_t c = 0; c < cols; ++c) ptr[c + 1] += ptr[c];
-      std::copy(ptr, ptr + cols, cursor.begin());
+      std::fill(count.begin(), count.end(), 0);
+      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)  // count per (column, code)
+        for (int64_t c = 0; c < cols; ++c) {
+          const uint8_t code = codes[r * cols + c];
+          if (code != 0) ++count[c * nk + (wide ? 0 : code)];
+        }
+      for (int64_t c = 0; c < cols; ++c) {
+        uint32_t n = 0, g = 0;
+        for (int64_t k = 0; k < nk; ++k) {
+          const uint32_t cnt = count[c * nk + k];
+          grouped[c * nk + k] = wide ? 0 : cnt / 4 * 4;
+          slot[c * nk + k] = g;  // relative to the column start for now
+          g += grouped[c * nk + k];
+          n += cnt;
+        }
+        ptr[c + 1] = ptr[c] + n;
+        for (int64_t k = 0; k < nk; ++k) slot[c * nk + k] += ptr[c];
+        tail[c] = ptr[c] + g;
+        if (!wide) L.col_mid[b * cols + c] = tail[c];
+      }
+      std::fill(count.begin(), count.end(), 0);  // now: entries of (column, code) placed so far
       uint16_t* ent = L.entries.data() + base;
       uint8_t* c8 = wide ? L.codes8.data() + base : nullptr;
       for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {  // fill, rows increasing
@@ -187,11 +209,13 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
           const uint8_t code = codes[r * cols + c];
           if (code == 0) continue;
           if (wide) {
-            c8[cursor[c]] = code;
-            ent[cursor[c]++] = local;
-          } else {
-            ent[cursor[c]++] = static_cast<uint16_t>(code << 12 | local);
+            c8[tail[c]] = code;
+            ent[tail[c]++] = local;
+            continue;
           }
+          const int64_t i = c * nk + code;
+          const uint32_t at = count[i]++ < grouped[i] ? slot[i]++ : tail[c]++;
+          ent[at] = static_cast<uint16_t>(code << 12 | local);
         }
       }
       base += ptr[cols];

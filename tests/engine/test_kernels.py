@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eie.engine import available_isas, spmv
+from eie.formats import EIEMatrix
 
 SIZES = [1, 3, 15, 16, 17, 33]
 LAYOUTS = ["sparse", "dense"]
@@ -183,3 +184,24 @@ def test_property_every_backend_matches(rows: int, cols: int, density: float,
     expect = exact(m, x, bias, act)
     for backend in BACKENDS:
         assert_close(run_backend(backend, m, x, bias, act, layout=layout), *expect)
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("batch", [None, 3, 16])
+def test_same_code_runs(backend: str, batch: int | None) -> None:
+    # The sparse layout splits each column into groups of 4 entries sharing one code and a tail
+    # of the < 4 left over per code. Column j holds runs of j % 10 entries of code 1 and
+    # (j // 10) % 10 of code 2 at random rows, so every (groups, tail) split occurs.
+    rng = np.random.default_rng(5)
+    rows, cols = 200, 100
+    codes = np.zeros((rows, cols), np.uint8)
+    for j in range(cols):
+        n1, n2 = j % 10, (j // 10) % 10
+        picked = rng.choice(rows, n1 + n2, replace=False)
+        codes[picked[:n1], j] = 1
+        codes[picked[n1:], j] = 2
+    m = EIEMatrix.from_codes(codes, CODEBOOK, num_pes=4)
+    shape = (cols,) if batch is None else (batch, cols)
+    x = random_input(rng, shape, 0.8)
+    y = run_backend(backend, m, x, layout="sparse")
+    assert_close(y, *exact(m, x, None, None))
