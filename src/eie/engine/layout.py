@@ -44,16 +44,16 @@ from eie.formats.eie_matrix import EIEMatrix
 LayoutName = Literal["auto", "sparse", "dense"]
 LAYOUTS = ("auto", "sparse", "dense")
 
-DENSE_CROSSOVER_DENSITY = 0.13
+DENSE_CROSSOVER_DENSITY = 0.16
 """Weight density at and above which ``layout="auto"`` picks the dense layout.
 
-Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, min of 15): the sparse/dense
-time ratio at weight density 0.05 / 0.08 / 0.10 / 0.12 / 0.15 / 0.20 was
-0.36 / 0.65 / 0.78 / 0.89 / 1.08 / 1.53 with 35% activations and
-0.42 / 0.71 / 0.79 / 1.04 / 1.38 / 1.46 with dense activations. The sparse layout costs
-~0.8-1.5 ns per touched nonzero, the dense one ~0.1-0.2 ns per weight of an active column, and
-both skip the same zero activations, so the crossover hardly depends on the activations: 12-14%.
-See docs/benchmarks.md ("CPU engine")."""
+Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, min of 15), with the
+code-grouped sparse kernel: the sparse/dense time ratio at weight density
+0.10 / 0.15 / 0.20 / 0.25 / 0.30 was 0.68 / 0.93 / 1.23 / 1.39 / 1.59 with 35% activations and
+0.50 / 0.99 / 1.34 / 1.62 / 1.83 with dense activations (before the grouping, the crossover was
+12-14%). The sparse layout costs ~0.55-1 ns per touched nonzero, the dense one ~0.1-0.2 ns per
+weight of an active column, and both skip the same zero activations, so the crossover hardly
+depends on the activations: ~16%. See docs/benchmarks.md ("CPU engine")."""
 
 MAX_CODEBOOK = 256
 """The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes
