@@ -10,7 +10,9 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
     its output rows, so threads never share accumulators; its fp32 accumulators stay in L1).
     Inside a block, compressed sparse columns whose entries are ``uint16 (code << 12) | row``:
     the 12-bit absolute in-block row replaces the relative index, so entries decode
-    independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight.
+    independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight. Each
+    column's entries are sorted by code into runs of four sharing one code (plus a short tail),
+    so the kernel looks a weight up once per four read-modify-writes.
 ``dense``
     Every weight a 4-bit code (code 0 = 0.0), two per byte, column-major inside each row block,
     each 16-byte group holding 32 consecutive rows. 0.5 byte per weight and no index at all: the
