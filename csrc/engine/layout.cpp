@@ -30,14 +30,23 @@ inline double full_work(const Layout& L) {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// Row blocks: at most kMaxBlockRows rows; a multiple of `threads` blocks when there are enough
-// rows (>= 64 per thread) so that every thread gets the same number of rows.
+// Row blocks: at most kMaxBlockRows rows; a multiple of `threads` blocks when every block keeps
+// at least kMinSplitRows rows (so each thread owns whole blocks: a row split), else as few blocks
+// as the row limit allows and run_layout splits the active columns between the threads (a
+// column split). Short half-columns pay the per-column overhead twice; partial sums cost a
+// reduction. Measured, 2 threads, row split vs column split (us, medians, interleaved):
+// 4096x9216 9% sparse 683 vs 743, 4096x4096 dense 1087 vs 1165, 2400x1201 10% sparse 178-184
+// vs 197-205, 2048x4096 9% sparse 129 vs 122, 2048x2048 dense 261 vs 237, 1000x4096 25% dense
+// 148 vs 156, 8791x600 11% sparse 328 vs 325, 600x4096 10% sparse 243 vs 202.
 // A layer whose whole work (all activations nonzero) is below kInlineWork never wakes the pool
 // (run_layout), so it is not split for threads either: one block visits each column once.
+constexpr int64_t kMinSplitRows = 1024;
+
 std::vector<int64_t> block_starts(int64_t rows, int threads, double full_work) {
   int64_t nb = std::max<int64_t>(1, (rows + kMaxBlockRows - 1) / kMaxBlockRows);
   const int64_t t = std::max(threads, 1);
-  if (rows >= 64 * t && full_work >= kInlineWork) nb = (nb + t - 1) / t * t;
+  const int64_t split = (nb + t - 1) / t * t;
+  if (full_work >= kInlineWork && rows / split >= kMinSplitRows) nb = split;
   int64_t step = Layout::padded((rows + nb - 1) / nb);
   std::vector<int64_t> r0(nb + 1);
   for (int64_t b = 0; b <= nb; ++b) r0[b] = std::min(b * step, rows);
@@ -89,7 +98,8 @@ struct Scratch {
   }
 };
 
-thread_local Scratch t_acc, t_xt, t_h0, t_h1;  // t_h*: activations between layers
+thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1;  // t_h*: activations between layers;
+// t_part: a column split's per-thread accumulators (owned by the calling thread)
 thread_local std::vector<uint32_t> t_act;
 
 // Each table is built on first use of its ISA only: the arch files' code may only run on a CPU
@@ -313,18 +323,15 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   int nt = threads > 0 ? threads : default_threads();
   if (work < kInlineWork) nt = 1;
   const uint32_t* act_p = act.data();
-  auto block_fn = [&](int64_t blk) {
+  // Accumulators of block `blk`: floats, and floats per row (sparse) or per batch row (dense).
+  auto acc_shape = [&](int64_t blk, int64_t& stride) {
+    const int64_t Rp = Layout::padded(L.block_rows(blk));
+    stride = sparse ? (batch == 1 ? 1 : (batch + 7) / 8 * 8) : (batch == 1 ? Rp : Rp + 32);
+    return static_cast<size_t>(sparse ? Rp * stride : batch * stride);
+  };
+  // Epilogue: bias, ReLU, scatter to out (batch, rows).
+  auto finish = [&](int64_t blk, const float* acc, int64_t stride) {
     const int64_t r0 = L.row0[blk], R = L.block_rows(blk);
-    if (R == 0) return;
-    const int64_t Rp = Layout::padded(R);
-    const int64_t stride = sparse ? (batch == 1 ? 1 : (batch + 7) / 8 * 8)
-                                  : (batch == 1 ? Rp : Rp + 32);
-    const size_t n_acc = static_cast<size_t>(sparse ? Rp * stride : batch * stride);
-    float* acc = t_acc.get(n_acc);
-    std::memset(acc, 0, n_acc * sizeof(float));
-    BlockTask task{&L, blk, act_p, nact, xt, batch, acc, stride};
-    kern(task);
-    // Epilogue: bias, ReLU, scatter to out (batch, rows).
     for (int64_t b = 0; b < batch; ++b) {
       float* y = out + b * rows + r0;
       for (int64_t r = 0; r < R; ++r) {
@@ -335,7 +342,46 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       }
     }
   };
-  parallel_for(L.nblocks(), nt, block_fn);
+  const int64_t nb = L.nblocks();
+  if (nt <= 1 || nb % nt == 0) {
+    // Row split: each thread owns whole blocks (its output rows); results do not depend on the
+    // thread count.
+    auto block_fn = [&](int64_t blk) {
+      if (L.block_rows(blk) == 0) return;
+      int64_t stride;
+      const size_t n_acc = acc_shape(blk, stride);
+      float* acc = t_acc.get(n_acc);
+      std::memset(acc, 0, n_acc * sizeof(float));
+      BlockTask task{&L, blk, act_p, nact, xt, batch, acc, stride};
+      kern(task);
+      finish(blk, acc, stride);
+    };
+    parallel_for(nb, nt, block_fn);
+    return;
+  }
+  // Column split (fewer blocks than threads, or a count that does not divide): per block, each
+  // thread takes a contiguous share of the active columns into its own accumulators, which are
+  // then summed. A 600-row layer on 2 threads visits each column once instead of two half
+  // columns (see docs/benchmarks.md); the sums' order depends on the thread count.
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    if (L.block_rows(blk) == 0) continue;
+    int64_t stride;
+    const size_t n_acc = acc_shape(blk, stride);
+    const size_t n_pad = (n_acc + 15) & ~size_t{15};  // 64-byte aligned partials
+    float* part = t_part.get(n_pad * static_cast<size_t>(nt));
+    parallel_for(nt, nt, [&](int64_t i) {
+      float* acc = part + n_pad * static_cast<size_t>(i);
+      std::memset(acc, 0, n_acc * sizeof(float));
+      const int64_t lo = nact * i / nt, hi = nact * (i + 1) / nt;
+      BlockTask task{&L, blk, act_p + lo, hi - lo, xt, batch, acc, stride};
+      kern(task);
+    });
+    for (int i = 1; i < nt; ++i) {
+      const float* src = part + n_pad * static_cast<size_t>(i);
+      for (size_t j = 0; j < n_acc; ++j) part[j] += src[j];
+    }
+    finish(blk, part, stride);
+  }
 }
 
 void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,

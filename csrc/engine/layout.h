@@ -2,10 +2,12 @@
 // that multiply them. See src/eie/engine/layout.py for the Python side.
 //
 // Both layouts cut the rows into *row blocks* of at most kMaxBlockRows rows (a multiple of 32
-// except the last). A block is the unit of work of one thread: it owns its output rows, so
-// threads never share an accumulator, and its fp32 accumulators (<= 16 KiB at batch 1) stay in L1.
-// The number of blocks is a multiple of the thread count the layout was prepared for, so the
-// threads get equal rows.
+// except the last), whose fp32 accumulators (<= 16 KiB at batch 1) stay in L1. Threads split the
+// work by rows when the layout has a multiple of their count of blocks (each thread owns whole
+// blocks, i.e. output rows: no shared accumulator, results independent of the thread count): the
+// layout is prepared that way when each block keeps >= 1024 rows. Otherwise (small layers, or
+// another thread count at run time) they split each block's active columns and add their
+// partial accumulators (see block_starts and run_layout in layout.cpp).
 //
 // Both layouts are column-major inside a block, so a multiply scans x once, keeps the list of
 // nonzero activations ("active columns"), and each block visits only those columns: the zero

@@ -203,9 +203,15 @@ def test_row_blocks_balance_threads() -> None:
     small = layout.build(np.ones((300, 60), np.uint8), np.array([0.0, 1.0], np.float32),
                          "sparse", threads=2)
     assert small.row_blocks == [0, 300]
+    # blocks are split for threads only while each keeps >= 1024 rows; smaller layers get a
+    # column split at run time
+    assert layout.build(np.ones((2048, 128), np.uint8), np.array([0.0, 1.0], np.float32),
+                        "dense", threads=2).row_blocks == [0, 1024, 2048]
+    assert layout.build(np.ones((2000, 128), np.uint8), np.array([0.0, 1.0], np.float32),
+                        "dense", threads=2).row_blocks == [0, 2000]
     big = layout.build(np.ones((300, 70), np.uint8), np.array([0.0, 1.0], np.float32),
                        "sparse", threads=2)
-    assert len(big.row_blocks) == 3
+    assert big.row_blocks == [0, 300]
 
 
 def test_engine_imports_and_runs_without_torch() -> None:

@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eie.engine import available_isas, spmv
+from eie.engine import kernels as _kernels
+from eie.engine import layout as _layout
 from eie.formats import EIEMatrix
 
 SIZES = [1, 3, 15, 16, 17, 33]
@@ -205,3 +207,24 @@ def test_same_code_runs(backend: str, batch: int | None) -> None:
     x = random_input(rng, shape, 0.8)
     y = run_backend(backend, m, x, layout="sparse")
     assert_close(y, *exact(m, x, None, None))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])
+@pytest.mark.parametrize("layout_name", LAYOUTS)
+@pytest.mark.parametrize("batch", [None, 5])
+@pytest.mark.parametrize("act_density", [0.0, 0.004, 0.5, 1.0])
+@BITS
+def test_column_split(backend: str, layout_name: str, batch: int | None, act_density: float,
+                      bits: str) -> None:
+    # A layout with fewer row blocks than threads (here built for 1 thread: 3 blocks) runs with
+    # the active columns split between the threads and the partial sums added: same result
+    # within tolerance, including with fewer active columns than threads.
+    rng = np.random.default_rng(17)
+    m = random_matrix(rng, 9000, 250, 0.05, num_pes=8, codebook=CODEBOOKS[bits])
+    lay = _layout.build(m.to_codes(), m.codebook, layout_name, threads=1)
+    assert len(lay.row_blocks) - 1 == 3
+    x = random_input(rng, (250,) if batch is None else (batch, 250), act_density)
+    bias = rng.standard_normal(9000).astype(np.float32)
+    for threads in (2, 4):
+        y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=backend)
+        assert_close(y, *exact(m, x, bias, "relu"))

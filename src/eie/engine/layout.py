@@ -6,8 +6,9 @@ indices and the fillers cost more than they save, so at load the engine transcod
 one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which documents the bytes):
 
 ``sparse``
-    Rows cut into *row blocks* of at most 4096 rows, one block per thread at a time (a block owns
-    its output rows, so threads never share accumulators; its fp32 accumulators stay in L1).
+    Rows cut into *row blocks* of at most 4096 rows (a block's fp32 accumulators stay in L1);
+    threads take whole blocks (rows) when each keeps >= 1024 rows, else each takes a share of a
+    block's active columns and their partial sums are added.
     Inside a block, compressed sparse columns whose entries are ``uint16 (code << 12) | row``:
     the 12-bit absolute in-block row replaces the relative index, so entries decode
     independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight. Each
