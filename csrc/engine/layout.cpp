@@ -261,6 +261,32 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
 
 namespace {
 std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
+
+inline bool nonzero(const void* x, InKind k, int64_t i) {
+  if (k == InKind::f32) return static_cast<const float*>(x)[i] != 0.0f;
+  return (static_cast<const uint16_t*>(x)[i] & 0x7fff) != 0;  // fp16 / bf16: not +-0
+}
+
+// Batch 2..16 with 4-bit codes: the batch kernels visit the *union* of the inputs' active
+// columns and update a whole vector (8 or 16 lanes) per entry; a loop of batch-1 multiplies
+// visits each input's own active columns. With sparse activations the union is much larger than
+// each input's share, so the loop wins. Cost model fitted on 4096x9216 (sparse, 9%) and
+// 4096x4096 (dense), 1 thread, batch 2..16, activations 35% and 100% (docs/benchmarks.md):
+// sparse batch = 1.9x (batch <= 8) or 2.8x (9..16) a batch-1 visit per entry of an active
+// column; dense batch = 0.72 x batch a batch-1 visit per active column.
+bool loop_beats_batch(const Layout& L, const void* x, InKind k, int64_t batch) {
+  const int64_t cols = L.cols;
+  int64_t each = 0, any = 0;  // sum over inputs of active columns; columns active in any input
+  for (int64_t c = 0; c < cols; ++c) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < batch; ++b) n += nonzero(x, k, b * cols + c);
+    each += n;
+    any += n != 0;
+  }
+  const double factor = L.kind == LayoutKind::sparse ? (batch <= 8 ? 1.9 : 2.8)
+                                                     : 0.72 * static_cast<double>(batch);
+  return static_cast<double>(each) < factor * static_cast<double>(any);
+}
 }  // namespace
 
 Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
@@ -270,6 +296,13 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                 bool relu, float* out, int threads, Isa isa) {
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
+  if (batch > 1 && L.code_bits == 4 && loop_beats_batch(L, x, in_kind, batch)) {
+    const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
+    for (int64_t b = 0; b < batch; ++b)
+      run_layout(L, static_cast<const char*>(x) + static_cast<size_t>(b * cols) * in_elem, in_kind,
+                 1, bias, relu, out + b * rows, threads, isa);
+    return;
+  }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
   const float* xt;
   if (in_kind == InKind::f32 && batch == 1) {
