@@ -196,11 +196,45 @@ void dense1(const BlockTask& t) {
   unpermute_block(acc, Rp);
 }
 
-// Dense, batch 2..16: decode once (unscaled codebook), one FMA per batch row; accumulators
-// (batch, Rp), each row restored to row order at the end. Rows are walked in tiles of
-// kBatchTileRows so the batch x tile accumulators (<= 16 KiB) stay in L1 across all active
-// columns (without tiling, batch 16 swept 128 KiB of accumulators per column: 4x slower).
-constexpr int64_t kBatchTileRows = 256;
+// Dense, batch 2..16: a small GEMM. Rows are walked in tiles of kTileGroups 32-row groups (one
+// 64-byte line of codes per column); for each tile, the weights of kChunkCols active columns at a
+// time are decoded once (unscaled codebook) into an L1 buffer, then a register-blocked
+// micro-kernel (16 rows x up to kTileInputs inputs: 12 accumulators in registers) runs over the
+// chunk, so each decoded weight feeds `batch` FMAs and the accumulators stay in registers for a
+// whole chunk. Accumulators (batch, acc_stride) in decode_group's lane order, restored at the
+// end. Measured (4096x4096, 1 thread, every activation nonzero, per input vector, interleaved
+// with the kernel it replaced, which kept the accumulators in memory): batch 4 1126 -> 969 us,
+// batch 8 1175 -> 795 us, batch 16 1216 -> 631 us (numpy fp32 GEMM: 663 us); chunks of 8 / 16 /
+// 32 / 64 columns: 630 / 599 / 628 / 617 us at batch 16.
+constexpr int kChunkCols = 16;   // columns decoded per chunk
+constexpr int kTileGroups = 4;   // 32-row groups per chunk: 128 rows, one 64-byte line per column
+constexpr int kTileInputs = 6;
+
+template <int Bt>
+inline void dense_tile(const float* wbuf, int K, const uint32_t* cols, const float* xt, int64_t B,
+                       float* acc, int64_t stride) {
+  for (int h = 0; h < 2; ++h) {  // rows 16h .. 16h + 15 of the group's lane order
+    __m256 a[Bt][2];
+    for (int b = 0; b < Bt; ++b) {
+      a[b][0] = _mm256_load_ps(acc + b * stride + 16 * h);
+      a[b][1] = _mm256_load_ps(acc + b * stride + 16 * h + 8);
+    }
+    for (int k = 0; k < K; ++k) {
+      const __m256 w0 = _mm256_load_ps(wbuf + 32 * k + 16 * h);
+      const __m256 w1 = _mm256_load_ps(wbuf + 32 * k + 16 * h + 8);
+      const float* xc = xt + static_cast<int64_t>(cols[k]) * B;
+      for (int b = 0; b < Bt; ++b) {
+        const __m256 xb = _mm256_broadcast_ss(xc + b);
+        a[b][0] = _mm256_fmadd_ps(w0, xb, a[b][0]);
+        a[b][1] = _mm256_fmadd_ps(w1, xb, a[b][1]);
+      }
+    }
+    for (int b = 0; b < Bt; ++b) {
+      _mm256_store_ps(acc + b * stride + 16 * h, a[b][0]);
+      _mm256_store_ps(acc + b * stride + 16 * h + 8, a[b][1]);
+    }
+  }
+}
 
 void dense_batch(const BlockTask& t) {
   const Layout& L = *t.layout;
@@ -209,21 +243,36 @@ void dense_batch(const BlockTask& t) {
   const uint8_t* codes = L.codes.data() + L.code_base[t.block];
   __m256i plane[4];
   byte_planes(_mm256_load_ps(L.codebook), _mm256_load_ps(L.codebook + 8), plane);
-  for (int64_t tile = 0; tile < half; tile += kBatchTileRows / 2) {
-    const int64_t tile_end = tile + kBatchTileRows / 2 < half ? tile + kBatchTileRows / 2 : half;
-    for (int64_t k = 0; k < t.nact; ++k) {
-      const uint32_t c = t.act[k];
-      const float* xc = t.xt + c * B;
-      const uint8_t* p = codes + c * half;
-      if (k + 4 < t.nact) prefetch_tile(codes, half, t.act[k + 4], tile);
-      for (int64_t g = tile; g < tile_end; g += 16) {
-        __m256 w[4];
-        decode_group(p + g, plane, w);
-        float* a = t.acc + 2 * g;
-        for (int64_t b = 0; b < B; ++b, a += t.acc_stride) {
-          const __m256 xb = _mm256_set1_ps(xc[b]);
-          for (int j = 0; j < 4; ++j)
-            _mm256_store_ps(a + 8 * j, _mm256_fmadd_ps(w[j], xb, _mm256_load_ps(a + 8 * j)));
+  // wbuf[group][column][32]: the chunk's weights, decoded once.
+  alignas(64) float wbuf[kTileGroups * kChunkCols * 32];  // 8 KiB
+  for (int64_t g0 = 0; g0 < half; g0 += 16 * kTileGroups) {
+    const int ng = static_cast<int>((half - g0) / 16 < kTileGroups ? (half - g0) / 16 : kTileGroups);
+    for (int64_t k0 = 0; k0 < t.nact; k0 += kChunkCols) {
+      const int K = static_cast<int>(t.nact - k0 < kChunkCols ? t.nact - k0 : kChunkCols);
+      const uint32_t* cols = t.act + k0;
+      for (int64_t k = k0 + kChunkCols; k < t.nact && k < k0 + 2 * kChunkCols; ++k)
+        _mm_prefetch(reinterpret_cast<const char*>(codes + t.act[k] * half + g0), _MM_HINT_T0);
+      for (int k = 0; k < K; ++k)
+        for (int q = 0; q < ng; ++q) {
+          __m256 w[4];
+          decode_group(codes + cols[k] * half + g0 + 16 * q, plane, w);
+          float* dst = wbuf + (q * kChunkCols + k) * 32;
+          for (int j = 0; j < 4; ++j) _mm256_store_ps(dst + 8 * j, w[j]);
+        }
+      for (int q = 0; q < ng; ++q) {
+        const float* wq = wbuf + q * kChunkCols * 32;
+        float* accg = t.acc + 2 * (g0 + 16 * q);
+        for (int64_t b0 = 0; b0 < B; b0 += kTileInputs) {
+          const float* xt = t.xt + b0;
+          float* acc = accg + b0 * t.acc_stride;
+          switch (B - b0 < kTileInputs ? B - b0 : kTileInputs) {
+            case 1: dense_tile<1>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+            case 2: dense_tile<2>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+            case 3: dense_tile<3>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+            case 4: dense_tile<4>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+            case 5: dense_tile<5>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+            default: dense_tile<6>(wq, K, cols, xt, B, acc, t.acc_stride); break;
+          }
         }
       }
     }
@@ -324,7 +373,9 @@ void dense8_1(const BlockTask& t) {
 }
 
 // Dense, batch 2..16: look each 8 weights up once (unscaled codebook), one FMA per batch row;
-// rows in tiles of kBatchTileRows so the batch x tile accumulators stay in L1.
+// rows in tiles of kBatchTileRows so the batch x tile accumulators (<= 16 KiB) stay in L1.
+constexpr int64_t kBatchTileRows = 256;
+
 void dense8_batch(const BlockTask& t) {
   const Layout& L = *t.layout;
   const int64_t Rp = Layout::padded(L.block_rows(t.block)), B = t.batch;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -273,7 +274,9 @@ inline bool nonzero(const void* x, InKind k, int64_t i) {
 // each input's share, so the loop wins. Cost model fitted on 4096x9216 (sparse, 9%) and
 // 4096x4096 (dense), 1 thread, batch 2..16, activations 35% and 100% (docs/benchmarks.md):
 // sparse batch = 1.9x (batch <= 8) or 2.8x (9..16) a batch-1 visit per entry of an active
-// column; dense batch = 0.72 x batch a batch-1 visit per active column.
+// column; dense batch (register-blocked GEMM) ~ 1.6 sqrt(batch) batch-1 visits per active
+// column (batch/loop time per input at 100% activations: 1.1, 0.75, 0.55, 0.42 at batch 2, 4,
+// 8, 16).
 bool loop_beats_batch(const Layout& L, const void* x, InKind k, int64_t batch) {
   const int64_t cols = L.cols;
   int64_t each = 0, any = 0;  // sum over inputs of active columns; columns active in any input
@@ -284,7 +287,7 @@ bool loop_beats_batch(const Layout& L, const void* x, InKind k, int64_t batch) {
     any += n != 0;
   }
   const double factor = L.kind == LayoutKind::sparse ? (batch <= 8 ? 1.9 : 2.8)
-                                                     : 0.72 * static_cast<double>(batch);
+                                                     : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
 }  // namespace

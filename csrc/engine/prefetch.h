@@ -27,13 +27,5 @@ inline void prefetch_column(const uint32_t* ptr, const uint16_t* ent, uint32_t c
   for (uintptr_t p = first; p < end; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
 }
 
-// Dense batch kernels walk row tiles column by column, hopping between columns: fetch the tile of
-// column `c` (two cache lines of codes starting at `tile`) into L1 a few columns ahead.
-inline void prefetch_tile(const uint8_t* codes, int64_t half, uint32_t c, int64_t tile) {
-  const char* next = reinterpret_cast<const char*>(codes + c * half + tile);
-  _mm_prefetch(next, _MM_HINT_T0);
-  _mm_prefetch(next + 64, _MM_HINT_T0);
-}
-
 }  // namespace
 }  // namespace eie::engine
