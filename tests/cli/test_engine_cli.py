@@ -70,6 +70,32 @@ def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["records"][1]["layout"] == "dense"
 
 
+def test_bench_batch_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json", "--threads", "2", "--groups", "batch"]) == 0
+    recs = json.loads(capsys.readouterr().out)["records"]
+    assert [r["name"] for r in recs] == [f"{n}_b{b}_a{a}" for n in ("alex6", "dense")
+                                         for a in ("0.35", "1") for b in (2, 16)]
+    for r in recs:
+        assert r["batch"] == int(r["name"].split("_b")[1].split("_")[0]) and r["threads"] == 2
+        assert r["eie_us"] > 0 and r["numpy_fp32_us"] > 0 and r["scipy_csr_us"] > 0
+        assert r["eie_entries_per_ns"] > 0
+
+
+def test_bench_checks_eie_against_numpy() -> None:
+    from eie.engine import bench
+    from eie.errors import EngineError
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((5, 7)).astype(np.float32)
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    y = (w @ x.T).T.astype(np.float32)
+    bench.check_agreement(y, w, x, "ok")  # no error
+    bench.check_agreement(y[0], w, x[0], "ok, one input")
+    y[1, 2] += 1e-2
+    with pytest.raises(EngineError, match=r"differs from numpy's at \(1, 2\)"):
+        bench.check_agreement(y, w, x, "bad")
+
+
 def test_bench_lenet300_per_image(capsys: pytest.CaptureFixture[str]) -> None:
     """The whole-model case: a 4-bit and a 4/5/6-bit LeNet-300-100, eie against dense baselines
     (the run itself checks eie's output against numpy's)."""

@@ -19,8 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes and few cases (a smoke test, seconds)")
     p.add_argument("--groups", default="layer,sweep,dense",
-                   help="comma-separated case groups: layer, sweep, dense, lenet300 (a whole "
-                   "LeNet-300-100, per image; default: layer,sweep,dense)")
+                   help="comma-separated case groups: layer, sweep, dense, batch (2..16 inputs "
+                   "per call; times per call), lenet300 (a whole LeNet-300-100, per image; "
+                   "default: layer,sweep,dense)")
     p.add_argument("--budget", type=float, default=0.3,
                    help="seconds of repeats per timing (median reported; default 0.3)")
     p.add_argument("--seed", type=int, default=0)
@@ -31,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
 
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
-    bad = sorted(set(groups) - {"layer", "sweep", "dense", "lenet300"})
+    bad = sorted(set(groups) - {*bench.GROUPS, "lenet300"})
     if bad or not groups:
-        raise ConfigError("--groups should name layer, sweep, dense and/or lenet300, found "
-                          f"{args.groups!r}")
+        raise ConfigError("--groups should name layer, sweep, dense, batch and/or lenet300, "
+                          f"found {args.groups!r}")
     if args.budget <= 0:
         raise ConfigError(f"--budget should be positive, found {args.budget}")
     lenet: list[dict[str, object]] = []

@@ -2,9 +2,11 @@
 
 Cases: the paper's nine benchmark layers (random sparsity, seeded), a weight-density sweep on the
 4096x9216 shape (activations at 35% and 100%; both CPU layouts timed, which is where the
-sparse/dense crossover comes from), and dense codebook layers (every weight a 4-bit code, as in
-W4A16 LLM layers). Baselines, with the same thread count: numpy fp32 dense GEMV (BLAS), torch
-fp32 and bf16 dense, scipy CSR fp32 and torch CSR fp32. Times are medians over repeats.
+sparse/dense crossover comes from), dense codebook layers (every weight a 4-bit code, as in
+W4A16 LLM layers) and, in the ``batch`` group, small batches (2..16 inputs) on alex6's shape and a
+4096x4096 dense codebook layer. Baselines, with the same thread count: numpy fp32 dense GEMV /
+GEMM (BLAS), torch fp32 and bf16 dense, scipy CSR fp32 and torch CSR fp32. Times are medians over
+repeats. Every case first checks that eie's result matches numpy's (``EngineError`` if not).
 
 Derived figures per case:
 
@@ -38,6 +40,9 @@ SWEEP_SHAPE = (4096, 9216)
 SWEEP_DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 SWEEP_ACT = (0.35, 1.0)
 DENSE_SHAPES = ((4096, 4096), (11008, 4096))
+BATCHES = (2, 4, 8, 16)
+BATCH_LAYERS = (("alex6", (4096, 9216), 0.09), ("dense", (4096, 4096), 1.0))
+GROUPS = ("layer", "sweep", "dense", "batch")
 
 
 @dataclass
@@ -45,9 +50,9 @@ class Case:
     """One benchmark case's inputs."""
 
     name: str
-    group: str  # "layer" | "sweep" | "dense"
+    group: str  # one of GROUPS
     codes: npt.NDArray[np.uint8]
-    x: npt.NDArray[np.float32]
+    x: npt.NDArray[np.float32]  # (cols,), or (batch, cols) in the batch group
     codebook: npt.NDArray[np.float32]
     weight_density: float
     act_density: float
@@ -72,6 +77,7 @@ class Record:
     memory_bound_us: float
     baselines_us: dict[str, float | None] = field(default_factory=dict)
     layouts_us: dict[str, float] = field(default_factory=dict)
+    batch: int = 1  # inputs per call; times are per call
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -200,20 +206,33 @@ def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("l
             r, c = rows // scale, cols // scale
             yield Case(f"dense_{rows}x{cols}", "dense", codes_for(r, c, 1.0), act(c, 1.0), cb,
                        1.0, 1.0)
+    if "batch" in groups:
+        for name, (rows, cols), wd in BATCH_LAYERS:
+            r, c = rows // scale, cols // scale
+            codes = codes_for(r, c, wd)
+            for ad in SWEEP_ACT:
+                for b in (BATCHES[0], BATCHES[-1]) if quick else BATCHES:
+                    x = np.stack([act(c, ad) for _ in range(b)])
+                    yield Case(f"{name}_b{b}_a{ad:g}", "batch", codes, x, cb, wd, ad)
 
 
 def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.float32]
                   ) -> tuple[float, float]:
-    """(bytes a multiply streams, its real work in entries) for the active columns."""
+    """(bytes a multiply streams, its real work in entries) for the active columns.
+
+    A batch streams the layout once for the columns active in any input; its real work sums
+    each input's own."""
     rows, cols = codes.shape
-    active = x != 0
-    nnz_active = float(np.count_nonzero(codes[:, active]))
+    xs = np.atleast_2d(x)
+    active = (xs != 0).any(axis=0)
+    per_col = np.count_nonzero(codes, axis=0).astype(np.float64)
     n_act = float(np.count_nonzero(active))
-    io = 4.0 * (cols + rows)
+    io = 4.0 * (cols + rows) * len(xs)
     if lay.kind == "sparse":
         nblocks = len(lay.row_blocks) - 1
-        return 2.0 * nnz_active + 8.0 * n_act * nblocks + io, nnz_active
-    return 0.5 * rows * n_act + io, rows * n_act
+        work = float(((xs != 0) @ per_col).sum())
+        return 2.0 * float(per_col[active].sum()) + 8.0 * n_act * nblocks + io, work
+    return 0.5 * rows * n_act + io, rows * float(np.count_nonzero(xs))
 
 
 def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) -> Record:
@@ -228,23 +247,26 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
         f"eie_{name}": functools.partial(kernels.matmul, lay, x, threads=threads)
         for name, lay in lays.items()}
     w = cb[case.codes]  # (rows, cols) float32
+    xt = np.ascontiguousarray(x.T)  # (cols,) or (cols, batch): every baseline computes W @ x
+    check_agreement(kernels.matmul(lays["auto"], x, threads=threads), w, x, case.name)
     torch = _torch()
     with thread_limits(threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch: "sparse CSR support is in beta"
         import scipy.sparse as sp
 
         csr = sp.csr_matrix(w)
-        fns["numpy_fp32"] = functools.partial(np.matmul, w, x)
-        fns["scipy_csr"] = functools.partial(csr.dot, x)
+        fns["numpy_fp32"] = functools.partial(np.matmul, w, xt)
+        fns["scipy_csr"] = functools.partial(csr.dot, xt)
         if torch is not None:
-            tw, tx = torch.from_numpy(w), torch.from_numpy(x)
+            tw, tx = torch.from_numpy(w), torch.from_numpy(xt)
             tw16, tx16 = tw.to(torch.bfloat16), tx.to(torch.bfloat16)
             tcsr = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
                                            torch.from_numpy(csr.indices.astype(np.int64)),
                                            torch.from_numpy(csr.data), size=(rows, cols))
-            fns["torch_fp32"] = functools.partial(torch.mv, tw, tx)
-            fns["torch_bf16"] = functools.partial(torch.mv, tw16, tx16)
-            fns["torch_csr"] = functools.partial(torch.mv, tcsr, tx)
+            mul = torch.mv if x.ndim == 1 else torch.mm
+            fns["torch_fp32"] = functools.partial(mul, tw, tx)
+            fns["torch_bf16"] = functools.partial(mul, tw16, tx16)
+            fns["torch_csr"] = functools.partial(mul, tcsr, tx)
         with contextlib.ExitStack() as stack:
             if torch is not None:
                 stack.enter_context(torch.inference_mode())
@@ -257,7 +279,27 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
     return Record(case.name, case.group, rows, cols, case.weight_density, case.act_density,
                   threads, str(auto.kind), eie_us, nbytes / (eie_us * 1e3),
                   work / (eie_us * 1e3), nbytes / (read_gbps * 1e3), base,
-                  {k: v for k, v in times.items() if k != "auto"})
+                  {k: v for k, v in times.items() if k != "auto"},
+                  1 if x.ndim == 1 else len(x))
+
+
+AGREEMENT_TOL = 1e-4
+"""eie vs numpy, per output: |difference| <= AGREEMENT_TOL * (|W| @ |x|) + 1e-30 (both sides are
+fp32 sums in different orders; the test suite checks the kernels far tighter)."""
+
+
+def check_agreement(y: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
+                    x: npt.NDArray[np.float32], name: str) -> None:
+    """Raise ``EngineError`` if eie's ``y`` (x's shape with rows for cols) is not numpy's W @ x."""
+    ref = (w @ x.T).T
+    scale = (np.abs(w) @ np.abs(x).T).T
+    bad = np.abs(y - ref) > AGREEMENT_TOL * scale + 1e-30
+    if bad.any():
+        from eie.errors import EngineError
+
+        i = tuple(int(v) for v in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise EngineError(f"bench case {name}: eie's result differs from numpy's at "
+                          f"{i if len(i) > 1 else i[0]}: {float(y[i])} vs {float(ref[i])}")
 
 
 def format_table(records: list[Record]) -> str:
