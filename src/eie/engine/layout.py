@@ -47,16 +47,16 @@ from eie.formats.eie_matrix import EIEMatrix
 LayoutName = Literal["auto", "sparse", "dense"]
 LAYOUTS = ("auto", "sparse", "dense")
 
-DENSE_CROSSOVER_DENSITY = 0.16
+DENSE_CROSSOVER_DENSITY = 0.18
 """Weight density at and above which ``layout="auto"`` picks the dense layout.
 
-Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, min of 15), with the
-code-grouped sparse kernel: the sparse/dense time ratio at weight density
-0.10 / 0.15 / 0.20 / 0.25 / 0.30 was 0.68 / 0.93 / 1.23 / 1.39 / 1.59 with 35% activations and
-0.50 / 0.99 / 1.34 / 1.62 / 1.83 with dense activations (before the grouping, the crossover was
-12-14%). The sparse layout costs ~0.55-1 ns per touched nonzero, the dense one ~0.1-0.2 ns per
-weight of an active column, and both skip the same zero activations, so the crossover hardly
-depends on the activations: ~16%. See docs/benchmarks.md ("CPU engine")."""
+Measured on 4096x9216 (AVX2, one thread, both layouts timed in the same ``eie bench --groups
+sweep`` run, interleaved medians), with the code-grouped sparse kernel: the sparse/dense time
+ratio at weight density 0.10 / 0.15 / 0.20 / 0.30 was 0.41 / 0.59 / 0.96 / 1.48 with 35%
+activations and 0.59 / 0.83 / 1.11 / 1.70 with dense activations (before the grouping, the
+crossover was 12-14%). The sparse layout costs ~0.55-1 ns per touched nonzero, the dense one
+~0.1-0.2 ns per weight of an active column, and both skip the same zero activations, so the
+crossover hardly depends on the activations: 18-20%. See docs/benchmarks.md ("CPU engine")."""
 
 MAX_CODEBOOK = 256
 """The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes
