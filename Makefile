@@ -4,9 +4,11 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PIP     := $(BIN)/python -m pip
 STAMP   := $(VENV)/.installed
-# Build tools go in first so the package itself builds without isolation (faster, and one
-# resolved set of tools). torch comes from the pinned CPU build (constraints.txt).
-BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4" "cmake>=3.18" "ninja>=1.11"
+# Build tools go in first so the package itself (and simde-py, a dev dependency published as a
+# source distribution) builds without isolation (faster, and one resolved set of tools). torch
+# comes from the pinned CPU build (constraints.txt).
+BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4" "cmake>=3.18" "ninja>=1.11" \
+              "setuptools>=80" "setuptools_scm>=9"
 
 .PHONY: install build stubs demo test test-fast lint bench clean
 

@@ -1,0 +1,166 @@
+// Runs every engine back-end (scalar, AVX2, and the AVX-512 kernels compiled against the SIMDe
+// shim in ./shim) on a grid of cases through the engine's own driver (build_layout + run_layout)
+// and checks each output against a double-precision product of the same codes:
+//   |y - exact| <= 2e-5 * (|W| @ |x| + |b|) + 1e-30     (tests/engine/engine_cases.FLOAT_TOL)
+// Built and run by tests/engine/test_avx512_emulated.py under AddressSanitizer and UBSan, so an
+// out-of-bounds access in any kernel fails the run too. Prints "cases N failures F" and exits
+// with F != 0 on failure.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/layout.h"
+
+using namespace eie;
+using namespace eie::engine;
+
+namespace {
+
+int g_cases = 0, g_failures = 0;
+
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float from_bf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+struct Case {
+  int64_t rows, cols, batch;
+  int codebook_len;
+  double weight_density, act_density;
+  LayoutKind kind;
+  bool bias, relu, bf16;
+  int threads;
+  int runs_of_one_code;  // > 0: column c holds (c % runs) entries of code 1 and of code 2
+};
+
+void run_case(const Case& k, std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> cb(static_cast<size_t>(k.codebook_len));
+  for (int i = 1; i < k.codebook_len; ++i) cb[i] = n(rng);
+  std::vector<uint8_t> codes(static_cast<size_t>(k.rows * k.cols), 0);
+  if (k.runs_of_one_code > 0) {
+    for (int64_t c = 0; c < k.cols; ++c) {
+      const int64_t m = c % k.runs_of_one_code;
+      for (int64_t i = 0; i < 2 * m && i < k.rows; ++i) {
+        const int64_t r = static_cast<int64_t>(u(rng) * static_cast<double>(k.rows)) % k.rows;
+        codes[r * k.cols + c] = static_cast<uint8_t>(1 + (i & 1));
+      }
+    }
+  } else {
+    for (auto& v : codes)
+      if (u(rng) < k.weight_density) v = static_cast<uint8_t>(1 + rng() % (k.codebook_len - 1));
+    if (k.cols > 4) for (int64_t r = 0; r < k.rows; ++r) codes[r * k.cols + 2] = 0;  // empty column
+  }
+  std::vector<float> x(static_cast<size_t>(k.batch * k.cols), 0.0f);
+  for (auto& v : x)
+    if (u(rng) < k.act_density) v = n(rng);
+  std::vector<uint16_t> xb;
+  if (k.bf16) {
+    for (auto& v : x) {
+      xb.push_back(to_bf16(v));
+      v = from_bf16(xb.back());
+    }
+  }
+  std::vector<float> bias(static_cast<size_t>(k.rows));
+  for (auto& v : bias) v = n(rng);
+  // exact product and error scale
+  std::vector<double> exact(static_cast<size_t>(k.batch * k.rows)), scale(exact.size());
+  for (int64_t b = 0; b < k.batch; ++b)
+    for (int64_t r = 0; r < k.rows; ++r) {
+      double s = k.bias ? bias[r] : 0.0, a = k.bias ? std::fabs(bias[r]) : 0.0;
+      for (int64_t c = 0; c < k.cols; ++c) {
+        const double w = cb[codes[r * k.cols + c]], xv = x[b * k.cols + c];
+        s += w * xv;
+        a += std::fabs(w * xv);
+      }
+      exact[b * k.rows + r] = k.relu && s < 0.0 ? 0.0 : s;
+      scale[b * k.rows + r] = a;
+    }
+  const Layout L = build_layout(codes.data(), k.rows, k.cols, cb.data(), k.codebook_len, k.kind,
+                                k.threads);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    std::vector<float> y(exact.size(), NAN);
+    const void* xp = k.bf16 ? static_cast<const void*>(xb.data()) : x.data();
+    run_layout(L, xp, k.bf16 ? InKind::bf16 : InKind::f32, k.batch, k.bias ? bias.data() : nullptr,
+               k.relu, y.data(), k.threads, isa);
+    ++g_cases;
+    for (size_t i = 0; i < y.size(); ++i) {
+      const double err = std::fabs(static_cast<double>(y[i]) - exact[i]);
+      if (!(err <= 2e-5 * scale[i] + 1e-30)) {
+        ++g_failures;
+        std::printf("FAIL isa=%s %s %lldx%lld batch %lld cb %d wd %.2f ad %.2f bias %d relu %d "
+                    "bf16 %d threads %d runs %d: y[%zu] = %.9g, exact %.9g\n",
+                    isa_name(isa), k.kind == LayoutKind::sparse ? "sparse" : "dense",
+                    static_cast<long long>(k.rows), static_cast<long long>(k.cols),
+                    static_cast<long long>(k.batch), k.codebook_len, k.weight_density,
+                    k.act_density, k.bias, k.relu, k.bf16, k.threads, k.runs_of_one_code, i,
+                    static_cast<double>(y[i]), exact[i]);
+        break;
+      }
+    }
+  }
+}
+
+// An infinite activation whose column holds only zero weights adds nothing (no 0 * inf = NaN).
+void infinite_activation() {
+  const uint8_t codes[4] = {1, 0, 0, 2};  // 2x2: column 1 holds weight only in row 1
+  const float cb[3] = {0.0f, 0.5f, -2.0f};
+  for (LayoutKind kind : {LayoutKind::sparse, LayoutKind::dense}) {
+    const Layout L = build_layout(codes, 2, 2, cb, 3, kind, 1);
+    const float x[2] = {INFINITY, 1.0f};  // column 0 meets row 1's zero weight
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+      float y[2];
+      run_layout(L, x, InKind::f32, 1, nullptr, false, y, 1, isa);
+      ++g_cases;
+      if (!(std::isinf(y[0]) && y[1] == -2.0f)) {
+        ++g_failures;
+        std::printf("FAIL isa=%s infinite activation: y = %g %g\n", isa_name(isa), y[0], y[1]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(20261130);
+  const int64_t sizes[] = {1, 3, 15, 16, 17, 33};
+  for (LayoutKind kind : {LayoutKind::sparse, LayoutKind::dense})
+    for (int cbl : {16, 64})
+      for (int64_t rows : sizes)
+        for (int64_t cols : sizes)
+          run_case({rows, cols, 1, cbl, 0.4, 0.6, kind, true, true, false, 1, 0}, rng);
+  for (LayoutKind kind : {LayoutKind::sparse, LayoutKind::dense})
+    for (int cbl : {16, 64})
+      for (int64_t batch : {1, 2, 3, 8, 9, 16})
+        for (double wd : {0.0, 0.05, 0.5, 1.0})
+          for (double ad : {0.0, 0.3, 1.0})
+            run_case({131, 77, batch, cbl, wd, ad, kind, batch % 2 == 1, batch % 3 == 0,
+                      batch == 3, 1, 0}, rng);
+  for (LayoutKind kind : {LayoutKind::sparse, LayoutKind::dense})
+    for (int threads : {1, 2})
+      for (int64_t batch : {1, 5})
+        for (double ad : {0.35, 1.0}) {
+          run_case({5000, 150, batch, 16, 0.1, ad, kind, true, true, false, threads, 0}, rng);
+          run_case({700, 300, batch, 16, 0.2, ad, kind, false, false, true, threads, 0}, rng);
+        }
+  for (int64_t batch : {1, 3, 16})
+    for (int threads : {1, 2})
+      run_case({200, 100, batch, 16, 0.0, 0.8, LayoutKind::sparse, false, false, false, threads,
+                10}, rng);
+  infinite_activation();
+  std::printf("cases %d failures %d\n", g_cases, g_failures);
+  return g_failures != 0;
+}

@@ -1,0 +1,67 @@
+"""The AVX-512 kernels on a CPU without AVX-512: compiled against SIMDe (portable implementations
+of the intrinsics, ``simde-py``) through a test-only ``immintrin.h`` (``avx512_emulation/shim``),
+linked with the engine's own driver, scalar and AVX2 kernels into a C++ harness
+(``avx512_emulation/harness.cpp``) built with AddressSanitizer and UBSan, and run on a grid of
+cases (odd sizes, empty columns, every batch size class, 4- and 8-bit codebooks, bf16 inputs,
+1 and 2 threads, row and column splits, same-code runs, an infinite activation): every back-end
+within FLOAT_TOL of a double-precision product, and no out-of-bounds access.
+
+Where the CPU has AVX-512, ``test_kernels.py`` also runs those kernels natively."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CSRC = ROOT / "csrc"
+HERE = Path(__file__).resolve().parent / "avx512_emulation"
+CASES = 1416  # (472 cases) x (scalar, AVX2, AVX-512); harness.cpp's grid
+FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+         "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
+AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi2"]
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import simde_py
+
+    cxx = os.environ.get("CXX", "g++")
+    out = tmp_path_factory.mktemp("avx512_emulation")
+    units = {
+        "cpu_features": (CSRC / "common" / "cpu_features.cpp", []),
+        "layout": (CSRC / "engine" / "layout.cpp", []),
+        "thread_pool": (CSRC / "engine" / "thread_pool.cpp", []),
+        "kernels_scalar": (CSRC / "engine" / "kernels_scalar.cpp", []),
+        "kernels_avx2": (CSRC / "engine" / "kernels_avx2.cpp", AVX2),
+        # the shim directory first: this unit alone sees the SIMDe immintrin.h
+        "kernels_avx512": (CSRC / "engine" / "kernels_avx512.cpp",
+                           [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        "harness": (HERE / "harness.cpp", []),
+    }
+    procs = [(name, subprocess.Popen([cxx, *FLAGS, *extra, "-c", str(src), "-o",
+                                      str(out / f"{name}.o")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+             for name, (src, extra) in units.items()]
+    for name, p in procs:
+        log, _ = p.communicate()
+        assert p.returncode == 0, f"compiling {name} failed:\n{log[-4000:]}"
+    exe = out / "harness"
+    link = subprocess.run([cxx, "-fsanitize=address,undefined", "-pthread",
+                           *(str(out / f"{n}.o") for n in units), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert link.returncode == 0, link.stdout + link.stderr
+    return exe
+
+
+def test_every_backend_on_the_grid_under_sanitizers(harness: Path) -> None:
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1")
+    env.pop("EIE_ISA", None)
+    run = subprocess.run([str(harness)], capture_output=True, text=True, timeout=600, env=env)
+    report = (run.stdout + run.stderr)[-6000:]
+    assert run.returncode == 0, report
+    assert f"cases {CASES} failures 0" in run.stdout, report
