@@ -29,6 +29,7 @@ build: $(STAMP)
 # Regenerate the type stub of the compiled core (checked in, read by mypy) after changing bindings.
 stubs: build
 	$(BIN)/python -m nanobind.stubgen -m eie._core -o src/eie/_core.pyi
+	$(BIN)/ruff check --fix -q src/eie/_core.pyi
 
 demo: build
 	$(BIN)/eie demo

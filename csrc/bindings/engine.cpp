@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -179,6 +180,10 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("code_bits", [](const Layout& L) { return L.code_bits; })
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
+      .def_prop_ro("has_row_view", [](const Layout& L) { return L.has_row_view(); },
+                   "Whether the layout also holds the row-major view (sparse, 4-bit codes, "
+                   "cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are "
+                   "dense.")
       .def_prop_ro("codebook", [](const Layout& L) {
         return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
       })
@@ -247,6 +252,19 @@ void register_engine(nb::module_& m) {
       nb::arg("isa"),
       "Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider "
       "one run on it).");
+  m.def("row_view_min_act", &engine::row_view_min_act,
+        "Fraction of nonzero activations from which a batch-1 multiply of a layout with a row "
+        "view (CpuLayout.has_row_view) uses it.");
+  m.def(
+      "set_row_view_min_act",
+      [](double frac) {
+        EIE_CHECK(frac >= 0.0 && std::isfinite(frac),
+                  "the row view threshold should be a finite fraction >= 0 (above 1: never), "
+                  "found " + std::to_string(frac));
+        engine::set_row_view_min_act(frac);
+      },
+      nb::arg("frac"),
+      "Set that fraction for this process (0: always use the row view; above 1: never).");
   m.def(
       "getenv",
       [](const std::string& name) -> std::optional<std::string> {

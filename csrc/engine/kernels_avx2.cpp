@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/layout.h"
+#include "engine/rows_kernel.h"
 #include "engine/prefetch.h"
 
 namespace eie::engine {
@@ -400,7 +401,7 @@ void dense8_batch(const BlockTask& t) {
 
 KernelSet kernels_avx2() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl};
 }
 
 }  // namespace eie::engine

@@ -129,15 +129,17 @@ void dense1(const BlockTask& t) {
 
 }  // namespace
 
-// 8-bit codes: the AVX2 kernels (every AVX-512 CPU runs AVX2; a 256-entry table does not fit a
-// register, so AVX-512 would gather as AVX2 does). Dense batch: the AVX2 register-blocked GEMM,
+// 8-bit codes and the row view: the AVX2 kernels (every AVX-512 CPU runs AVX2; a 256-entry
+// table does not fit a register, so AVX-512 would gather as AVX2 does; the row view's work is
+// scalar loads and adds). Dense batch: the AVX2 register-blocked GEMM,
 // whose time goes to FMAs on accumulators held in registers (decoding is amortised over the
 // batch), which Zen 4 executes at the same rate in 256 and 512 bits; it replaced an AVX-512
 // kernel that kept the accumulators in memory, as the AVX2 one it also replaced did.
 KernelSet kernels_avx512() {
   const KernelSet wide = kernels_avx2();
   return {sparse1,         sparse_batch,         dense1,         wide.dense_batch,
-          wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch};
+          wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch,
+          wide.rows1};
 }
 
 }  // namespace eie::engine

@@ -1,6 +1,7 @@
 // Scalar block kernels: the plain reference the SIMD builds are tested against, always available.
 // Products are rounded before the add (no FMA), exactly as `acc += w * x` in the spec.
 #include "engine/layout.h"
+#include "engine/rows_kernel.h"
 
 namespace eie::engine {
 namespace {
@@ -149,7 +150,7 @@ void dense8_batch(const BlockTask& t) {
 
 KernelSet kernels_scalar() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl};
 }
 
 }  // namespace eie::engine

@@ -144,8 +144,44 @@ void free_huge(void* p) noexcept { std::free(p); }
 
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
-                              col_mid.size() * 4 + codes.size());
+                              col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
+                              (row_ptr.size() + row_mid.size()) * 4);
 }
+
+namespace {
+
+// The row view (layout.h): per row, the first 4 * floor(n / 4) entries of each code (columns
+// increasing) in code order, then the rest in column order.
+void build_row_view(Layout& L, const uint8_t* codes) {
+  const int64_t rows = L.rows, cols = L.cols;
+  L.row_ptr.assign(static_cast<size_t>(rows + 1), 0);
+  L.row_mid.assign(static_cast<size_t>(rows), 0);
+  L.row_entries.resize(static_cast<size_t>(L.nnz));
+  uint32_t pos = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = codes + r * cols;
+    uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
+    for (int64_t c = 0; c < cols; ++c) ++count[row[c]];
+    uint32_t g = 0, n = 0;
+    for (int k = 1; k < kCodebookSize; ++k) {
+      slot[k] = pos + g;
+      g += count[k] / 4 * 4;
+      n += count[k];
+    }
+    uint32_t tail = pos + g;
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint8_t k = row[c];
+      if (k == 0) continue;
+      const uint16_t e = static_cast<uint16_t>(k << 12 | c);
+      L.row_entries[placed[k]++ < count[k] / 4 * 4 ? slot[k]++ : tail++] = e;
+    }
+    L.row_mid[r] = pos + g;
+    pos += n;
+    L.row_ptr[r + 1] = pos;
+  }
+}
+
+}  // namespace
 
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads) {
@@ -231,6 +267,8 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
       }
       base += ptr[cols];
     }
+    if (!wide && cols <= 4096 && rows <= kRowViewMaxRows && cols >= 2 * rows)
+      build_row_view(L, codes);
   } else {
     L.code_base.resize(nb);
     int64_t total = 0;
@@ -262,6 +300,11 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
 
 namespace {
 std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
+// Row view vs columns, 1 thread, us (docs/benchmarks.md, "Row view"): 600x4096 10% at 50 / 70 /
+// 100% activations 184 / 187 / 183 vs 155 / 228 / 333; 2048x4096 5%: 216 / 217 / 227 vs 147 /
+// 220 / 320; 300x784 8%: 16 / 16 / 16 vs 13 / 16 / 21. Taller layers gain less or lose
+// (1536x384: 86 vs 72 at 100%), hence the view only for layers at least twice as wide as tall.
+std::atomic<double> g_row_view_min_act{0.7};
 
 inline bool nonzero(const void* x, InKind k, int64_t i) {
   if (k == InKind::f32) return static_cast<const float*>(x)[i] != 0.0f;
@@ -291,6 +334,9 @@ bool loop_beats_batch(const Layout& L, const void* x, InKind k, int64_t batch) {
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
 }  // namespace
+
+double row_view_min_act() { return g_row_view_min_act.load(std::memory_order_relaxed); }
+void set_row_view_min_act(double frac) { g_row_view_min_act.store(frac); }
 
 Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
 void set_engine_isa_cap(Isa cap) { g_isa_cap.store(static_cast<int>(cap)); }
@@ -358,6 +404,14 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                               : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
   int nt = threads > 0 ? threads : default_threads();
   if (work < kInlineWork) nt = 1;
+  if (batch == 1 && L.has_row_view() && cols > 0 &&
+      static_cast<double>(nact) >= row_view_min_act() * static_cast<double>(cols)) {
+    // Row view: each thread takes an equal share of the rows and writes them out directly.
+    parallel_for(nt, nt, [&](int64_t i) {
+      ks.rows1(L, rows * i / nt, rows * (i + 1) / nt, xt, bias, relu, out);
+    });
+    return;
+  }
   const uint32_t* act_p = act.data();
   // Accumulators of block `blk`: floats, and floats per row (sparse) or per batch row (dense).
   auto acc_shape = [&](int64_t blk, int64_t& stride) {

@@ -33,6 +33,15 @@
 //            code of block row 32g + i in its low nibble and of row 32g + 16 + i in its high
 //            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
 //            Rows past the block end hold code 0.
+// ROW VIEW (sparse, 4-bit codes, cols <= 4096, rows <= kRowViewMaxRows, cols >= 2 rows; built
+// beside the columns, so such layers hold their entries twice):
+//   row_entries uint16  (code << 12) | col, per row: a grouped part (runs of 4 entries sharing
+//                       one code) and a tail, as in the columns.
+//   row_ptr     uint32  (rows + 1,); row_mid uint32 (rows,): where each row's tail starts.
+//   Used for a batch-1 multiply when at least row_view_min_act() of the activations are
+//   nonzero: short columns (a few hundred rows) pay a per-column overhead the rows do not, and
+//   with dense activations skipping zeros saves little. Each output accumulates in registers:
+//   per grouped run, four activations summed, times the code's weight.
 // 8-BIT CODES (codebooks of 17..256 entries; chosen by build_layout, code_bits = 8):
 //   sparse:  entries hold the 12-bit row only (bits 12..15 zero) and codes8 (uint8, one per
 //            entry, same order) the code: 3 bytes per nonzero weight. Rows increasing, no
@@ -53,6 +62,7 @@ constexpr int64_t kMaxBlockRows = 4096;  // 12-bit in-block row index; 16 KiB of
 constexpr int kCodebookSize = 16;        // 4-bit codes
 constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
+constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
 
 enum class LayoutKind : int { sparse = 0, dense = 1 };
 
@@ -92,12 +102,15 @@ struct Layout {
   HugeVector<uint32_t> col_mid;                    // (nblocks, cols), 4-bit codes only
   HugeVector<uint16_t> entries;
   HugeVector<uint8_t> codes8;                      // 8-bit codes: one per entry
+  HugeVector<uint16_t> row_entries;                // row view (empty if not built)
+  HugeVector<uint32_t> row_ptr, row_mid;
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
   HugeVector<uint8_t> codes;
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
+  bool has_row_view() const { return !row_ptr.empty(); }
   int64_t block_rows(int64_t b) const { return row0[b + 1] - row0[b]; }
   static int64_t padded(int64_t r) { return (r + 31) & ~int64_t{31}; }
   // Bytes the layout holds (what a multiply may stream from memory).
@@ -130,10 +143,15 @@ struct BlockTask {
 };
 
 using BlockKernel = void (*)(const BlockTask&);
+// Row view, batch 1: y[r] = act(sum of row r + bias[r]) for r in [r_begin, r_end); bias may be
+// null. x is the fp32 input (cols,).
+using RowKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* x,
+                           const float* bias, bool relu, float* y);
 
 struct KernelSet {
   BlockKernel sparse1, sparse_batch, dense1, dense_batch;          // 4-bit codes
   BlockKernel sparse8_1, sparse8_batch, dense8_1, dense8_batch;    // 8-bit codes
+  RowKernel rows1;                                                 // row view, 4-bit codes
 };
 
 KernelSet kernels_scalar();
@@ -153,6 +171,11 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 // AVX-512 known-answer self-test fails (eie.engine.isa_check); run_layout clamps to it.
 Isa engine_isa_cap();
 void set_engine_isa_cap(Isa cap);
+
+// The fraction of nonzero activations from which a batch-1 multiply uses the row view (when the
+// layout has one). Default: measured crossover (layout.cpp); tests set 0 (always) or 2 (never).
+double row_view_min_act();
+void set_row_view_min_act(double frac);
 
 // One layer of a sequential model: y = act(W @ h + bias), bias may be null.
 struct NetLayer {

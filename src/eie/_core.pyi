@@ -63,6 +63,12 @@ class CpuLayout:
     def row_blocks(self) -> list[int]: ...
 
     @property
+    def has_row_view(self) -> bool:
+        """
+        Whether the layout also holds the row-major view (sparse, 4-bit codes, cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are dense.
+        """
+
+    @property
     def codebook(self) -> list[float]: ...
 
     def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
@@ -108,6 +114,16 @@ def engine_isa_cap() -> str:
 def set_engine_isa_cap(isa: str) -> None:
     """
     Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider one run on it).
+    """
+
+def row_view_min_act() -> float:
+    """
+    Fraction of nonzero activations from which a batch-1 multiply of a layout with a row view (CpuLayout.has_row_view) uses it.
+    """
+
+def set_row_view_min_act(frac: float) -> None:
+    """
+    Set that fraction for this process (0: always use the row view; above 1: never).
     """
 
 def getenv(name: str) -> str | None:

@@ -3,7 +3,8 @@ of the intrinsics, ``simde-py``) through a test-only ``immintrin.h`` (``avx512_e
 linked with the engine's own driver, scalar and AVX2 kernels into a C++ harness
 (``avx512_emulation/harness.cpp``) built with AddressSanitizer and UBSan, and run on a grid of
 cases (odd sizes, empty columns, every batch size class, 4- and 8-bit codebooks, bf16 inputs,
-1 and 2 threads, row and column splits, same-code runs, an infinite activation): every back-end
+1 and 2 threads, row and column splits, the row view forced on and off, same-code runs, an
+infinite activation): every back-end
 within FLOAT_TOL of a double-precision product, and no out-of-bounds access.
 
 Where the CPU has AVX-512, ``test_kernels.py`` also runs those kernels natively."""
@@ -19,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
-CASES = 1416  # (472 cases) x (scalar, AVX2, AVX-512); harness.cpp's grid
+CASES = 1560  # (520 cases) x (scalar, AVX2, AVX-512); harness.cpp's grid
 FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
          "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
 AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi2"]

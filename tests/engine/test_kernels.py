@@ -3,6 +3,8 @@ has it) on the same cases, against the float64 product within FLOAT_TOL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import pytest
 from engine_cases import (
@@ -22,6 +24,7 @@ from engine_cases import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eie import _core
 from eie.engine import available_isas, spmv
 from eie.engine import kernels as _kernels
 from eie.engine import layout as _layout
@@ -231,3 +234,56 @@ def test_column_split(backend: str, layout_name: str, batch: int | None, act_den
     for threads in (2, 4):
         y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=backend)
         assert_close(y, *exact(m, x, bias, "relu"))
+
+
+@pytest.fixture
+def row_view_threshold() -> Iterator[Callable[[float], None]]:
+    """Set the activation fraction from which batch-1 multiplies use the row view; restored."""
+    saved = _core.row_view_min_act()
+    yield _core.set_row_view_min_act
+    _core.set_row_view_min_act(saved)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])
+@pytest.mark.parametrize("use_rows", [True, False])
+@pytest.mark.parametrize("rows", [1, 3, 15, 16, 17, 33])
+def test_row_view(backend: str, use_rows: bool, rows: int,
+                  row_view_threshold: Callable[[float], None]) -> None:
+    # Wide 4-bit sparse layers also hold a row-major view, used for batch-1 multiplies with dense
+    # activations; forced on and off here, both must match the exact product (odd sizes, empty
+    # columns, runs of one code of every length, bias + ReLU, an infinite activation whose column
+    # has no weight).
+    row_view_threshold(0.0 if use_rows else 2.0)
+    rng = np.random.default_rng(rows)
+    for cols, density in ((2 * rows, 0.5), (2 * rows + 37, 0.9), (300, 0.1), (4096, 0.05)):
+        m = random_matrix(rng, rows, cols, density, num_pes=4, empty_cols=2)
+        lay = _layout.build(m.to_codes(), m.codebook, "sparse", threads=1)
+        assert lay.has_row_view
+        x = random_input(rng, (cols,), 0.9)
+        bias = rng.standard_normal(rows).astype(np.float32)
+        for threads in (1, 2):
+            y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=backend)
+            assert_close(y, *exact(m, x, bias, "relu"))
+    codes = np.zeros((rows, 40), np.uint8)
+    codes[:, 1::2] = 3  # every other column; column 0 (all zero weights) meets an inf
+    m = EIEMatrix.from_codes(codes, CODEBOOK, num_pes=2)
+    x = np.ones(40, np.float32)
+    x[0] = np.inf
+    y = _kernels.matmul(_layout.build(codes, CODEBOOK, "sparse", threads=1), x, isa=backend)
+    np.testing.assert_allclose(y, np.full(rows, 20 * CODEBOOK[3]), rtol=1e-6)
+
+
+def test_row_view_built_only_for_wide_4bit_sparse_layers(
+        row_view_threshold: Callable[[float], None]) -> None:
+    cb4, cb8 = CODEBOOKS["4bit"], CODEBOOKS["8bit"]
+    wide = np.ones((100, 300), np.uint8)
+    assert _layout.build(wide, cb4, "sparse").has_row_view
+    assert not _layout.build(wide, cb4, "dense").has_row_view
+    assert not _layout.build(wide, cb8, "sparse").has_row_view
+    assert not _layout.build(np.ones((300, 300), np.uint8), cb4, "sparse").has_row_view
+    assert not _layout.build(np.ones((10, 5000), np.uint8), cb4, "sparse").has_row_view
+    assert not _layout.build(np.ones((3000, 4096), np.uint8), cb4, "sparse").has_row_view
+    with pytest.raises(ValueError, match="threshold"):
+        row_view_threshold(-0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        row_view_threshold(float("nan"))

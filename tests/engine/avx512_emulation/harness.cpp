@@ -160,6 +160,16 @@ int main() {
     for (int threads : {1, 2})
       run_case({200, 100, batch, 16, 0.0, 0.8, LayoutKind::sparse, false, false, false, threads,
                 10}, rng);
+  for (double min_act : {0.0, 2.0}) {  // row view always / never (wide 4-bit sparse layers)
+    set_row_view_min_act(min_act);
+    for (int64_t rows : {1, 17, 300})
+      for (int64_t cols : {2 * rows + 5, int64_t{4096}})
+        for (int64_t batch : {1, 3})
+          for (int threads : {1, 2})
+            run_case({rows, cols, batch, 16, rows == 300 ? 0.05 : 0.4, 0.9, LayoutKind::sparse,
+                      true, true, false, threads, 0}, rng);
+  }
+  set_row_view_min_act(0.0);
   infinite_activation();
   std::printf("cases %d failures %d\n", g_cases, g_failures);
   return g_failures != 0;

@@ -1,0 +1,54 @@
+// The row-view kernel (layout.h, "ROW VIEW"), shared by the scalar and AVX2 kernel tables: the
+// same C++ compiled with each unit's ISA flags (internal linkage, as in prefetch.h). Per output
+// row, in registers: a grouped run of four entries of one code adds the code's weight times the
+// sum of their four activations; tail entries add weight times activation. Two accumulators
+// alternate so consecutive runs do not wait on each other's add.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "engine/layout.h"
+
+namespace eie::engine {
+namespace {
+
+inline void rows1_impl(const Layout& L, int64_t r_begin, int64_t r_end, const float* x,
+                       const float* bias, bool relu, float* y) {
+  const uint16_t* ent = L.row_entries.data();
+  const float* cb = L.codebook;
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    uint32_t e = L.row_ptr[r];
+    const uint32_t gend = L.row_mid[r], end = L.row_ptr[r + 1];
+    float a0 = 0.0f, a1 = 0.0f;
+    for (; e + 8 <= gend; e += 8) {  // two runs of four
+      uint64_t q0, q1;
+      std::memcpy(&q0, ent + e, 8);
+      std::memcpy(&q1, ent + e + 4, 8);
+      const float s0 = (x[q0 & 0xfff] + x[(q0 >> 16) & 0xfff]) +
+                       (x[(q0 >> 32) & 0xfff] + x[(q0 >> 48) & 0xfff]);
+      const float s1 = (x[q1 & 0xfff] + x[(q1 >> 16) & 0xfff]) +
+                       (x[(q1 >> 32) & 0xfff] + x[(q1 >> 48) & 0xfff]);
+      a0 += cb[(q0 >> 12) & 15] * s0;
+      a1 += cb[(q1 >> 12) & 15] * s1;
+    }
+    if (e < gend) {
+      uint64_t q;
+      std::memcpy(&q, ent + e, 8);
+      const float s = (x[q & 0xfff] + x[(q >> 16) & 0xfff]) +
+                      (x[(q >> 32) & 0xfff] + x[(q >> 48) & 0xfff]);
+      a0 += cb[(q >> 12) & 15] * s;
+      e += 4;
+    }
+    for (; e < end; ++e) {
+      const uint16_t u = ent[e];
+      a1 += cb[u >> 12] * x[u & 0xfff];
+    }
+    float v = a0 + a1;
+    if (bias != nullptr) v += bias[r];
+    if (relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+    y[r] = v;
+  }
+}
+
+}  // namespace
+}  // namespace eie::engine
