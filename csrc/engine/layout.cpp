@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -150,34 +151,42 @@ int64_t Layout::bytes() const {
 
 namespace {
 
-// The row view (layout.h): per row, the first 4 * floor(n / 4) entries of each code (columns
-// increasing) in code order, then the rest in column order.
+// The grouped order of one column (or row) of 4-bit codes (layout.h): for each code k = 1..15 in
+// turn, its first 4 * floor(count[k] / 4) entries (in line order), then all the others (in line
+// order). grouped_slots sets slot[k] to code k's first grouped position for a line whose entries
+// start at `start`, and returns where its tail starts; next_slot then gives each entry's position
+// as the line is scanned in order.
+inline uint32_t grouped_slots(const uint32_t* count, uint32_t start, uint32_t* slot) {
+  for (int k = 1; k < kCodebookSize; ++k) {
+    slot[k] = start;
+    start += count[k] / 4 * 4;
+  }
+  return start;
+}
+
+inline uint32_t next_slot(uint32_t& placed, uint32_t count, uint32_t& slot, uint32_t& tail) {
+  return placed++ < count / 4 * 4 ? slot++ : tail++;
+}
+
+// The row view (layout.h): each row in the grouped order.
 void build_row_view(Layout& L, const uint8_t* codes) {
   const int64_t rows = L.rows, cols = L.cols;
   L.row_ptr.assign(static_cast<size_t>(rows + 1), 0);
   L.row_mid.assign(static_cast<size_t>(rows), 0);
   L.row_entries.resize(static_cast<size_t>(L.nnz));
-  uint32_t pos = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* row = codes + r * cols;
     uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
     for (int64_t c = 0; c < cols; ++c) ++count[row[c]];
-    uint32_t g = 0, n = 0;
-    for (int k = 1; k < kCodebookSize; ++k) {
-      slot[k] = pos + g;
-      g += count[k] / 4 * 4;
-      n += count[k];
-    }
-    uint32_t tail = pos + g;
+    uint32_t tail = grouped_slots(count, L.row_ptr[r], slot);
+    L.row_mid[r] = tail;
+    L.row_ptr[r + 1] = L.row_ptr[r] + static_cast<uint32_t>(cols) - count[0];
     for (int64_t c = 0; c < cols; ++c) {
       const uint8_t k = row[c];
-      if (k == 0) continue;
-      const uint16_t e = static_cast<uint16_t>(k << 12 | c);
-      L.row_entries[placed[k]++ < count[k] / 4 * 4 ? slot[k]++ : tail++] = e;
+      if (k != 0)
+        L.row_entries[next_slot(placed[k], count[k], slot[k], tail)] =
+            static_cast<uint16_t>(k << 12 | c);
     }
-    L.row_mid[r] = pos + g;
-    pos += n;
-    L.row_ptr[r + 1] = pos;
   }
 }
 
@@ -219,35 +228,27 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     L.entries.resize(static_cast<size_t>(nnz));
     if (wide) L.codes8.resize(static_cast<size_t>(nnz));
     int64_t base = 0;
-    // Per (column, code) of one block: entries counted, then the next grouped slot and how many
-    // of the code's entries (in row order) go to the grouped part. 8-bit codes: code slot 0 only.
+    // Per (column, code) of one block: entries, entries placed so far, next grouped position;
+    // per column: next tail position. 8-bit codes: one code slot per column, no grouped part.
     const int64_t nk = wide ? 1 : kCodebookSize;
-    std::vector<uint32_t> count(static_cast<size_t>(cols * nk)), slot(count.size()),
-        grouped(count.size()), tail(static_cast<size_t>(cols));
+    std::vector<uint32_t> count(static_cast<size_t>(cols * nk)), placed(count.size()),
+        slot(count.size()), tail(static_cast<size_t>(cols));
     for (int64_t b = 0; b < nb; ++b) {
       uint32_t* ptr = L.col_ptr.data() + b * (cols + 1);
       L.entry_base[b] = base;
       std::fill(count.begin(), count.end(), 0);
+      std::fill(placed.begin(), placed.end(), 0);
       for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)  // count per (column, code)
         for (int64_t c = 0; c < cols; ++c) {
           const uint8_t code = codes[r * cols + c];
           if (code != 0) ++count[c * nk + (wide ? 0 : code)];
         }
       for (int64_t c = 0; c < cols; ++c) {
-        uint32_t n = 0, g = 0;
-        for (int64_t k = 0; k < nk; ++k) {
-          const uint32_t cnt = count[c * nk + k];
-          grouped[c * nk + k] = wide ? 0 : cnt / 4 * 4;
-          slot[c * nk + k] = g;  // relative to the column start for now
-          g += grouped[c * nk + k];
-          n += cnt;
-        }
-        ptr[c + 1] = ptr[c] + n;
-        for (int64_t k = 0; k < nk; ++k) slot[c * nk + k] += ptr[c];
-        tail[c] = ptr[c] + g;
+        const uint32_t* n = count.data() + c * nk;
+        ptr[c + 1] = ptr[c] + std::accumulate(n, n + nk, uint32_t{0});
+        tail[c] = wide ? ptr[c] : grouped_slots(n, ptr[c], slot.data() + c * nk);
         if (!wide) L.col_mid[b * cols + c] = tail[c];
       }
-      std::fill(count.begin(), count.end(), 0);  // now: entries of (column, code) placed so far
       uint16_t* ent = L.entries.data() + base;
       uint8_t* c8 = wide ? L.codes8.data() + base : nullptr;
       for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {  // fill, rows increasing
@@ -258,11 +259,11 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
           if (wide) {
             c8[tail[c]] = code;
             ent[tail[c]++] = local;
-            continue;
+          } else {
+            const int64_t i = c * nk + code;
+            ent[next_slot(placed[i], count[i], slot[i], tail[c])] =
+                static_cast<uint16_t>(code << 12 | local);
           }
-          const int64_t i = c * nk + code;
-          const uint32_t at = count[i]++ < grouped[i] ? slot[i]++ : tail[c]++;
-          ent[at] = static_cast<uint16_t>(code << 12 | local);
         }
       }
       base += ptr[cols];
@@ -306,31 +307,18 @@ std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
 // (1536x384: 86 vs 72 at 100%), hence the view only for layers at least twice as wide as tall.
 std::atomic<double> g_row_view_min_act{0.7};
 
-inline bool nonzero(const void* x, InKind k, int64_t i) {
-  if (k == InKind::f32) return static_cast<const float*>(x)[i] != 0.0f;
-  return (static_cast<const uint16_t*>(x)[i] & 0x7fff) != 0;  // fp16 / bf16: not +-0
-}
-
 // Batch 2..16 with 4-bit codes: the batch kernels visit the *union* of the inputs' active
-// columns and update a whole vector (8 or 16 lanes) per entry; a loop of batch-1 multiplies
-// visits each input's own active columns. With sparse activations the union is much larger than
-// each input's share, so the loop wins. Cost model fitted on 4096x9216 (sparse, 9%) and
-// 4096x4096 (dense), 1 thread, batch 2..16, activations 35% and 100% (docs/benchmarks.md):
-// sparse batch = 1.9x (batch <= 8) or 2.8x (9..16) a batch-1 visit per entry of an active
-// column; dense batch (register-blocked GEMM) ~ 1.6 sqrt(batch) batch-1 visits per active
-// column (batch/loop time per input at 100% activations: 1.1, 0.75, 0.55, 0.42 at batch 2, 4,
-// 8, 16).
-bool loop_beats_batch(const Layout& L, const void* x, InKind k, int64_t batch) {
-  const int64_t cols = L.cols;
-  int64_t each = 0, any = 0;  // sum over inputs of active columns; columns active in any input
-  for (int64_t c = 0; c < cols; ++c) {
-    int64_t n = 0;
-    for (int64_t b = 0; b < batch; ++b) n += nonzero(x, k, b * cols + c);
-    each += n;
-    any += n != 0;
-  }
-  const double factor = L.kind == LayoutKind::sparse ? (batch <= 8 ? 1.9 : 2.8)
-                                                     : 1.6 * std::sqrt(static_cast<double>(batch));
+// columns (`any` of them) and update a whole vector (8 or 16 lanes) per entry; a loop of batch-1
+// multiplies visits each input's own active columns (`each`, summed over the inputs). With
+// sparse activations the union is much larger than each input's share, so the loop wins. Cost
+// model fitted on 4096x9216 (sparse, 9%) and 4096x4096 (dense), 1 thread, batch 2..16,
+// activations 35% and 100% (docs/benchmarks.md): sparse batch = 1.9x (batch <= 8) or 2.8x
+// (9..16) a batch-1 visit per entry of an active column; dense batch (register-blocked GEMM)
+// ~ 1.6 sqrt(batch) batch-1 visits per active column (batch/loop time per input at 100%
+// activations: 1.1, 0.75, 0.55, 0.42 at batch 2, 4, 8, 16).
+bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any) {
+  const double factor = kind == LayoutKind::sparse ? (batch <= 8 ? 1.9 : 2.8)
+                                                   : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
 }  // namespace
@@ -345,13 +333,6 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                 bool relu, float* out, int threads, Isa isa) {
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
-  if (batch > 1 && L.code_bits == 4 && loop_beats_batch(L, x, in_kind, batch)) {
-    const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
-    for (int64_t b = 0; b < batch; ++b)
-      run_layout(L, static_cast<const char*>(x) + static_cast<size_t>(b * cols) * in_elem, in_kind,
-                 1, bias, relu, out + b * rows, threads, isa);
-    return;
-  }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
   const float* xt;
   if (in_kind == InKind::f32 && batch == 1) {
@@ -380,11 +361,20 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       nact += xt[c] != 0.0f;
     }
   } else {
+    int64_t each = 0;  // active columns summed over the inputs
     for (int64_t c = 0; c < cols; ++c) {
-      bool any = false;
-      for (int64_t b = 0; b < batch; ++b) any |= xt[c * batch + b] != 0.0f;
+      int64_t n = 0;
+      for (int64_t b = 0; b < batch; ++b) n += xt[c * batch + b] != 0.0f;
+      each += n;
       act[nact] = static_cast<uint32_t>(c);
-      nact += any;
+      nact += n != 0;
+    }
+    if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact)) {
+      const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
+      for (int64_t b = 0; b < batch; ++b)  // reuses the scratch buffers: x itself is read
+        run_layout(L, static_cast<const char*>(x) + static_cast<size_t>(b * cols) * in_elem,
+                   in_kind, 1, bias, relu, out + b * rows, threads, isa);
+      return;
     }
   }
   // 3. blocks over threads. Tiny multiplies stay on the calling thread (waking a worker costs

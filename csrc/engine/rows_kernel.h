@@ -12,6 +12,11 @@
 namespace eie::engine {
 namespace {
 
+// The sum of the four activations of one grouped run (entries packed in q).
+inline float sum4(const float* x, uint64_t q) {
+  return (x[q & 0xfff] + x[(q >> 16) & 0xfff]) + (x[(q >> 32) & 0xfff] + x[(q >> 48) & 0xfff]);
+}
+
 inline void rows1_impl(const Layout& L, int64_t r_begin, int64_t r_end, const float* x,
                        const float* bias, bool relu, float* y) {
   const uint16_t* ent = L.row_entries.data();
@@ -24,19 +29,13 @@ inline void rows1_impl(const Layout& L, int64_t r_begin, int64_t r_end, const fl
       uint64_t q0, q1;
       std::memcpy(&q0, ent + e, 8);
       std::memcpy(&q1, ent + e + 4, 8);
-      const float s0 = (x[q0 & 0xfff] + x[(q0 >> 16) & 0xfff]) +
-                       (x[(q0 >> 32) & 0xfff] + x[(q0 >> 48) & 0xfff]);
-      const float s1 = (x[q1 & 0xfff] + x[(q1 >> 16) & 0xfff]) +
-                       (x[(q1 >> 32) & 0xfff] + x[(q1 >> 48) & 0xfff]);
-      a0 += cb[(q0 >> 12) & 15] * s0;
-      a1 += cb[(q1 >> 12) & 15] * s1;
+      a0 += cb[(q0 >> 12) & 15] * sum4(x, q0);
+      a1 += cb[(q1 >> 12) & 15] * sum4(x, q1);
     }
     if (e < gend) {
       uint64_t q;
       std::memcpy(&q, ent + e, 8);
-      const float s = (x[q & 0xfff] + x[(q >> 16) & 0xfff]) +
-                      (x[(q >> 32) & 0xfff] + x[(q >> 48) & 0xfff]);
-      a0 += cb[(q >> 12) & 15] * s;
+      a0 += cb[(q >> 12) & 15] * sum4(x, q);
       e += 4;
     }
     for (; e < end; ++e) {
