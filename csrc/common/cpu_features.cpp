@@ -37,6 +37,7 @@ CpuFeatures detect() {
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const bool avx2 = b & (1u << 5);
+  const bool bmi1 = b & (1u << 3);
   const bool bmi2 = b & (1u << 8);
   const bool avx512f = b & (1u << 16);
   const bool avx512dq = b & (1u << 17);
@@ -44,7 +45,7 @@ CpuFeatures detect() {
   const bool avx512vl = b & (1u << 31);
   const bool avx512vbmi = c & (1u << 1);
   const bool avx512vnni = c & (1u << 11);
-  f.avx2 = ymm_state && avx2 && fma && f16c && bmi2;
+  f.avx2 = ymm_state && avx2 && fma && f16c && bmi1 && bmi2;
   f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl && avx512vbmi;
   f.avx512_vnni = f.avx512 && avx512vnni;
   __cpuid_count(7, 1, a, b, c, d);

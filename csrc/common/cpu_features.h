@@ -12,7 +12,7 @@ namespace eie {
 enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
 
 struct CpuFeatures {
-  bool avx2 = false;      // AVX2 + FMA + F16C + BMI2 (what our *_avx2.cpp files are built for)
+  bool avx2 = false;      // AVX2 + FMA + F16C + BMI1/2 (what our *_avx2.cpp files are built for)
   bool avx512 = false;    // AVX-512 F/BW/VL/DQ/VBMI (what our *_avx512.cpp files are built for)
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
