@@ -33,16 +33,18 @@ inline void rmw_add(float* acc, uint64_t r, __m128 w) {
 // Sparse, batch 1. AVX2 has gathers but no scatters, so these are scalar read-modify-writes
 // (rows inside one column are distinct, so they are independent) on a stack copy of the codebook
 // scaled by x[c]. The grouped part of a column (layout.h) shares one code per 4 entries: one
-// table lookup per 4 read-modify-writes, two groups per iteration. The tail looks each entry's
+// table lookup per 4 read-modify-writes. The tail looks each entry's
 // weight up. Row and code fields come out of a 64-bit load of four entries with BEXTR (one op
 // each, where shift + and is two; the controls are pinned in registers, or GCC turns a constant
 // BEXTR back into shift + and).
 // Measured (4096x9216, 9% weights, 35% activations, 1 thread, ns per touched nonzero): per-entry
 // lookup everywhere 0.81 -> grouped 0.55; then, interleaved in one process on the same layout,
 // shift + and + lea addressing 0.60 -> BEXTR 0.53 -> BEXTR + indexed vaddss/vmovss (rmw_add)
-// 0.48 -> two groups per iteration 0.47 (a bare RMW scatter over the same entries with a constant
-// weight, C++: 0.52). The loop is bound by ops per entry: ~4 now (a 64-bit entry load, BEXTR,
-// vaddss, vmovss, shared lookup and loop), 5.5 before.
+// 0.48 (a bare RMW scatter over the same entries with a constant weight, C++: 0.52). Ops per
+// entry: ~4 now (64-bit entry load, BEXTR, vaddss, vmovss, shared lookup and loop), 5.5 before.
+// Two groups per iteration (after an odd one) measured 1-5% slower: the odd-group branch is
+// unpredictable. What remains above a store-bound scatter (fixed-length columns in L1: 0.33 ns):
+// streaming the entries from L3 (~0.1 ns) and per-column costs, loop exits and tails (~0.07 ns).
 void sparse1(const BlockTask& t) {
   const Layout& L = *t.layout;
   const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
@@ -70,18 +72,10 @@ void sparse1(const BlockTask& t) {
     const uint16_t* e = ent + ptr[c];
     const uint16_t* const gend = ent + mid[c];
     const uint16_t* const end = ent + ptr[c + 1];
-    uint64_t q, p;
-    if ((gend - e) & 4) {  // an odd group first, then two per iteration
+    uint64_t q;
+    for (; e < gend; e += 4) {
       std::memcpy(&q, e, 8);
       quad(q, _mm_load_ss(s + __bextr_u64(q, kc)));
-      e += 4;
-    }
-    for (; e < gend; e += 8) {
-      std::memcpy(&q, e, 8);
-      std::memcpy(&p, e + 4, 8);
-      const __m128 wq = _mm_load_ss(s + __bextr_u64(q, kc)), wp = _mm_load_ss(s + __bextr_u64(p, kc));
-      quad(q, wq);
-      quad(p, wp);
     }
     for (; e + 4 <= end; e += 4) {  // tail: a lookup per entry
       std::memcpy(&q, e, 8);
