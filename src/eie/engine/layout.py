@@ -47,16 +47,16 @@ from eie.formats.eie_matrix import EIEMatrix
 LayoutName = Literal["auto", "sparse", "dense"]
 LAYOUTS = ("auto", "sparse", "dense")
 
-DENSE_CROSSOVER_DENSITY = 0.18
+DENSE_CROSSOVER_DENSITY = 0.21
 """Weight density at and above which ``layout="auto"`` picks the dense layout.
 
-Measured on 4096x9216 (AVX2, one thread, both layouts timed in the same ``eie bench --groups
-sweep`` run, interleaved medians), with the code-grouped sparse kernel: the sparse/dense time
-ratio at weight density 0.10 / 0.15 / 0.20 / 0.30 was 0.41 / 0.59 / 0.96 / 1.48 with 35%
-activations and 0.59 / 0.83 / 1.11 / 1.70 with dense activations (before the grouping, the
-crossover was 12-14%). The sparse layout costs ~0.55-1 ns per touched nonzero, the dense one
-~0.1-0.2 ns per weight of an active column, and both skip the same zero activations, so the
-crossover hardly depends on the activations: 18-20%. See docs/benchmarks.md ("CPU engine")."""
+Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, interleaved medians), with
+the code-grouped sparse kernel and its BEXTR / indexed read-modify-write loop: the sparse/dense
+time ratio at weight density 0.18 / 0.20 / 0.22 / 0.25 was 0.76 / 0.85 / 0.92 / 1.17 with 35%
+activations and 0.86 / 0.95 / 1.07 / 1.19 with dense activations (0.18 with the previous sparse
+loop, 0.13 before the grouping). The sparse layout costs ~0.5-1 ns per touched nonzero, the dense
+one ~0.09-0.2 ns per weight of an active column, and both skip the same zero activations, so the
+crossover hardly depends on the activations: 21-23%. See docs/benchmarks.md ("CPU engine")."""
 
 MAX_CODEBOOK = 256
 """The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes
@@ -68,11 +68,12 @@ def check_layout_name(layout: str) -> None:
         raise ConfigError(f"layout should be one of {LAYOUTS}, found {layout!r}")
 
 
-DENSE8_CROSSOVER_DENSITY = 0.4
+DENSE8_CROSSOVER_DENSITY = 0.45
 """The same for 8-bit codes (codebooks of 17..256 entries). Measured on 2048x4096 (AVX2, one
-thread, 35% activations, interleaved medians): sparse/dense time ratio at weight density
-0.05 / 0.1 / 0.15 / 0.2 / 0.3 / 0.5 was 0.12 / 0.24 / 0.32 / 0.45 / 0.69 / 1.27: one byte per
-weight but a table lookup per weight (~0.5 ns) against ~1 ns per touched nonzero."""
+thread, 35% activations, 64-entry codebook, interleaved medians): sparse/dense time ratio at weight
+density 0.3 / 0.4 / 0.45 / 0.5 was 0.67 / 0.88 / 0.99 / 1.10 with the BEXTR / indexed
+read-modify-write sparse loop (0.69 / - / - / 1.27 before it, when the threshold was 0.4): one byte
+per weight but a table lookup per weight (~0.2 ns) against ~0.65 ns per touched nonzero."""
 
 
 def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
