@@ -73,7 +73,7 @@ DENSE8_CROSSOVER_DENSITY = 0.45
 thread, 35% activations, 64-entry codebook, interleaved medians): sparse/dense time ratio at weight
 density 0.3 / 0.4 / 0.45 / 0.5 was 0.67 / 0.88 / 0.99 / 1.10 with the BEXTR / indexed
 read-modify-write sparse loop (0.69 / - / - / 1.27 before it, when the threshold was 0.4): one byte
-per weight but a table lookup per weight (~0.2 ns) against ~0.65 ns per touched nonzero."""
+per weight but a table lookup per weight (~0.3 ns) against ~0.65 ns per touched nonzero."""
 
 
 def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
