@@ -312,12 +312,14 @@ std::atomic<double> g_row_view_min_act{0.7};
 // multiplies visits each input's own active columns (`each`, summed over the inputs). With
 // sparse activations the union is much larger than each input's share, so the loop wins. Cost
 // model fitted on 4096x9216 (sparse, 9%) and 4096x4096 (dense), 1 thread, batch 2..16,
-// activations 35% and 100% (docs/benchmarks.md): sparse batch = 1.9x (batch <= 8) or 2.8x
-// (9..16) a batch-1 visit per entry of an active column; dense batch (register-blocked GEMM)
+// activations 35% and 100% (docs/benchmarks.md): sparse batch = 2.4x (batch <= 8) or 3.7x
+// (9..16) a batch-1 visit per entry of an active column (refitted after the batch-1 loop's BEXTR
+// change: batch/loop time x each/any = 2.34-2.5 at batch 2, 3, 4, 6, 8 and 3.25-4.3 at 10, 12,
+// 16; 1.9 and 2.8 before); dense batch (register-blocked GEMM)
 // ~ 1.6 sqrt(batch) batch-1 visits per active column (batch/loop time per input at 100%
 // activations: 1.1, 0.75, 0.55, 0.42 at batch 2, 4, 8, 16).
 bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any) {
-  const double factor = kind == LayoutKind::sparse ? (batch <= 8 ? 1.9 : 2.8)
+  const double factor = kind == LayoutKind::sparse ? (batch <= 8 ? 2.4 : 3.7)
                                                    : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
