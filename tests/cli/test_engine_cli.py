@@ -96,6 +96,22 @@ def test_bench_checks_eie_against_numpy() -> None:
         bench.check_agreement(y, w, x, "bad")
 
 
+def test_interleaved_timing_varies_the_order() -> None:
+    """Every contender gets one block of calls per round, and the rounds take them in different
+    orders, so none always runs right after the same one."""
+    from eie.engine import bench
+
+    log: list[str] = []
+    fns = {k: (lambda k=k: log.append(k)) for k in ("a", "b", "c", "d")}
+    med = bench.interleaved_medians_us(fns, budget_s=0.0, min_reps=9, max_reps=9, rounds=3)
+    assert set(med) == set(fns) and all(v >= 0.0 for v in med.values())
+    blocks = [log[i] for i in range(0, len(log), 3)]  # 3 calls per block
+    assert all(log[i:i + 3] == [log[i]] * 3 for i in range(0, len(log), 3))
+    assert blocks == ["a", "b", "c", "d", "c", "b", "a", "d", "c", "d", "a", "b"]
+    preceding = {k: {blocks[i - 1] for i in range(1, len(blocks)) if blocks[i] == k} for k in fns}
+    assert all(len(p) >= 2 for p in preceding.values())
+
+
 def test_bench_lenet300_per_image(capsys: pytest.CaptureFixture[str]) -> None:
     """The whole-model case: a 4-bit and a 4/5/6-bit LeNet-300-100, eie against dense baselines
     (the run itself checks eie's output against numpy's)."""

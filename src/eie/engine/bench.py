@@ -105,13 +105,20 @@ def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float
     turn: ``rounds`` rounds, each giving every function a block of ``budget_s / rounds`` seconds
     (at least ``min_reps / rounds`` calls). The first third of each block is dropped: the
     previous contender's thread pool (OpenBLAS, OpenMP, ours) may still be spinning on the cores.
+    Each round takes the contenders in its own order (round ``r``: reversed when ``r`` is odd,
+    then rotated by ``r``), so no contender always follows the same one: on a shared VM a 2-thread call can run up to 2x
+    slower for tens of ms after the second vCPU sat idle or another pool spun on it, and that
+    cost falls on whichever contender comes next.
     """
     per_block = budget_s / rounds
     min_block = max(2, -(-min_reps // rounds))
     max_block = max(min_block, max_reps // rounds)
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
+    for r in range(rounds):
+        order = list(fns) if r % 2 == 0 else list(reversed(fns))
+        order = order[r % len(order):] + order[:r % len(order)]
+        for k in order:
+            fn = fns[k]
             block: list[float] = []
             start = time.perf_counter()
             while len(block) < max_block and (len(block) < min_block
