@@ -100,6 +100,8 @@ struct Scratch {
   }
 };
 
+constexpr size_t kPartialGap = 256;  // floats between a column split's partial accumulators
+
 thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1;  // t_h*: activations between layers;
 // t_part: a column split's per-thread accumulators (owned by the calling thread)
 thread_local std::vector<uint32_t> t_act;
@@ -449,7 +451,11 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     if (L.block_rows(blk) == 0) continue;
     int64_t stride;
     const size_t n_acc = acc_shape(blk, stride);
-    const size_t n_pad = (n_acc + 15) & ~size_t{15};  // 64-byte aligned partials
+    // 64-byte aligned partials, 1 KiB apart beyond their size: back to back (a 16 KiB partial
+    // right after another), the task writing the second one ran 1.3-1.5x slower on alex6's shape
+    // whichever thread ran it (some address-keyed structure of the core aliases the two; a gap
+    // of 64 B helped partly, 256 B and more fully: 2-thread call 700 -> 530 us, interleaved).
+    const size_t n_pad = ((n_acc + 15) & ~size_t{15}) + kPartialGap;
     float* part = t_part.get(n_pad * static_cast<size_t>(nt));
     parallel_for(nt, nt, [&](int64_t i) {
       float* acc = part + n_pad * static_cast<size_t>(i);
