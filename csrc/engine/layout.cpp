@@ -32,23 +32,31 @@ inline double full_work(const Layout& L) {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// Row blocks: at most kMaxBlockRows rows; a multiple of `threads` blocks when every block keeps
-// at least kMinSplitRows rows (so each thread owns whole blocks: a row split), else as few blocks
-// as the row limit allows and run_layout splits the active columns between the threads (a
-// column split). Short half-columns pay the per-column overhead twice; partial sums cost a
-// reduction. Measured, 2 threads, row split vs column split (us, medians, interleaved):
-// 4096x9216 9% sparse 683 vs 743, 4096x4096 dense 1087 vs 1165, 2400x1201 10% sparse 178-184
-// vs 197-205, 2048x4096 9% sparse 129 vs 122, 2048x2048 dense 261 vs 237, 1000x4096 25% dense
-// 148 vs 156, 8791x600 11% sparse 328 vs 325, 600x4096 10% sparse 243 vs 202.
+// Row blocks: at most kMaxBlockRows rows. Dense layouts get a multiple of `threads` blocks when
+// every block keeps at least kMinSplitRows rows (so each thread owns whole blocks: a row split),
+// else as few blocks as the row limit allows and run_layout splits the active columns between
+// the threads (a column split). Sparse layouts are never cut for threads: they take the column
+// split, whose whole columns pay the per-column costs once where half-height ones pay them
+// twice. That favours batch 1 (EIE's case); batch kernels, whose per-thread partials are batch x
+// rows floats, lose some (numbers below).
+// Measured, 2 threads, row split vs column split (us, medians, interleaved), after the column
+// split's partials were spaced apart (see run_layout): sparse 4096x9216 9% 490 vs 444, 4096x4096
+// 9% 173 vs 158, 4096x25088 4% 431 vs 360, 4096x4096 4% 121 vs 112, 2400x1201 10% 118 vs 110,
+// 8791x600 11% 202 vs 191; dense 4096x4096 807 vs 799. 4096x9216 9% batches, us per input:
+// batch 2 / 4 (35% activations: batch-1 loop) 522 / 503 vs 498 / 382, batch 8 / 16 (batch
+// kernel) 320 / 288 vs 353 / 357 at 35% activations and 362 / 271 vs 373 / 311 at 100%.
+// Earlier (partials back to back, which slowed the column split): 2048x2048 dense 261 vs 237,
+// 1000x4096 25% dense 148 vs 156, 600x4096 10% sparse 243 vs 202.
 // A layer whose whole work (all activations nonzero) is below kInlineWork never wakes the pool
 // (run_layout), so it is not split for threads either: one block visits each column once.
 constexpr int64_t kMinSplitRows = 1024;
 
-std::vector<int64_t> block_starts(int64_t rows, int threads, double full_work) {
+std::vector<int64_t> block_starts(int64_t rows, int threads, double full_work, LayoutKind kind) {
   int64_t nb = std::max<int64_t>(1, (rows + kMaxBlockRows - 1) / kMaxBlockRows);
   const int64_t t = std::max(threads, 1);
   const int64_t split = (nb + t - 1) / t * t;
-  if (full_work >= kInlineWork && rows / split >= kMinSplitRows) nb = split;
+  if (kind == LayoutKind::dense && full_work >= kInlineWork && rows / split >= kMinSplitRows)
+    nb = split;
   int64_t step = Layout::padded((rows + nb - 1) / nb);
   std::vector<int64_t> r0(nb + 1);
   for (int64_t b = 0; b <= nb; ++b) r0[b] = std::min(b * step, rows);
@@ -220,7 +228,7 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     nnz += c != 0;
   }
   L.nnz = nnz;
-  L.row0 = block_starts(rows, threads, full_work(L));
+  L.row0 = block_starts(rows, threads, full_work(L), kind);
   const int64_t nb = L.nblocks();
   if (kind == LayoutKind::sparse) {
     if (nnz >= (int64_t{1} << 32)) fail("too many nonzeros for 32-bit column pointers");

@@ -4,10 +4,11 @@
 // Both layouts cut the rows into *row blocks* of at most kMaxBlockRows rows (a multiple of 32
 // except the last), whose fp32 accumulators (<= 16 KiB at batch 1) stay in L1. Threads split the
 // work by rows when the layout has a multiple of their count of blocks (each thread owns whole
-// blocks, i.e. output rows: no shared accumulator, results independent of the thread count): the
-// layout is prepared that way when each block keeps >= 1024 rows. Otherwise (small layers, or
-// another thread count at run time) they split each block's active columns and add their
-// partial accumulators (see block_starts and run_layout in layout.cpp).
+// blocks, i.e. output rows: no shared accumulator, results independent of the thread count): a
+// dense layout is prepared that way when each block keeps >= 1024 rows. Otherwise (sparse
+// layouts, small dense ones, or another thread count at run time) they split each block's active
+// columns and add their partial accumulators, so results depend on the thread count by rounding
+// (see block_starts and run_layout in layout.cpp).
 //
 // Both layouts are column-major inside a block, so a multiply scans x once, keeps the list of
 // nonzero activations ("active columns"), and each block visits only those columns: the zero

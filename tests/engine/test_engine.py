@@ -210,6 +210,13 @@ def test_row_blocks_balance_threads() -> None:
     big = layout.build(np.ones((300, 70), np.uint8), np.array([0.0, 1.0], np.float32),
                        "sparse", threads=2)
     assert big.row_blocks == [0, 300]
+    # sparse layouts are never cut for threads (their threads split the columns): only the
+    # 4096-row limit makes blocks
+    one = np.array([0.0, 1.0], np.float32)
+    assert layout.build(np.ones((4096, 64), np.uint8), one, "sparse", threads=2).row_blocks == [
+        0, 4096]
+    assert len(layout.build(np.ones((5000, 64), np.uint8), one, "sparse", threads=4)
+               .row_blocks) == 3
 
 
 @pytest.mark.parametrize("isa", available_isas())

@@ -7,8 +7,9 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
 
 ``sparse``
     Rows cut into *row blocks* of at most 4096 rows (a block's fp32 accumulators stay in L1);
-    threads take whole blocks (rows) when each keeps >= 1024 rows, else each takes a share of a
-    block's active columns and their partial sums are added.
+    threads take a share of a block's active columns each and their partial sums are added (whole
+    columns cost less per entry than half-height ones; results depend on the thread count by
+    rounding).
     Inside a block, compressed sparse columns whose entries are ``uint16 (code << 12) | row``:
     the 12-bit absolute in-block row replaces the relative index, so entries decode
     independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight. Each
@@ -18,12 +19,14 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
     Every weight a 4-bit code (code 0 = 0.0), two per byte, column-major inside each row block,
     each 16-byte group holding 32 consecutive rows. 0.5 byte per weight and no index at all: the
     layout for layers dense enough that indices cost more than they save (and for W4A16 LLM
-    layers). Decoded with SIMD table lookups (``vpermps`` on the codebook held in registers).
+    layers). Decoded with SIMD table lookups on the codebook held in registers (AVX2: ``vpshufb``
+    on its byte planes; AVX-512: ``vpermps``). Threads take whole row blocks when each keeps
+    >= 1024 rows, else a share of the active columns.
 
 Codebooks of 17..256 entries (5- to 8-bit codes, as in Deep Compression's LeNet recipes) get the
 same two layouts with 8-bit codes: ``sparse`` keeps the 12-bit row in the uint16 entry and a uint8
 code beside it (3 bytes per nonzero), ``dense`` stores one byte per weight; the 1 KiB codebook is
-looked up from L1 (AVX2 gathers in the dense kernels).
+looked up from L1, one scalar load per weight (AVX2 gathers measured slower).
 
 Both layouts skip zero activations: a multiply scans ``x`` once into a list of nonzero columns and
 each block visits only those columns.
