@@ -329,7 +329,9 @@ void sparse8_1(const BlockTask& t) {
   const float* cb = L.codebook;
   float* acc = t.acc;
   uint64_t k0 = 0 | 12 << 8, k1 = 16 | 12 << 8, k2 = 32 | 12 << 8, k3 = 48 | 12 << 8;
-  __asm__("" : "+r"(k0), "+r"(k1), "+r"(k2), "+r"(k3));  // BEXTR controls, as in sparse1
+  // BEXTR controls, as in sparse1. Declared in each kernel on purpose: held in a helper struct
+  // (constructed or returned), GCC kept them in memory and reloaded them for every field.
+  __asm__("" : "+r"(k0), "+r"(k1), "+r"(k2), "+r"(k3));
   for (int64_t k = 0; k < t.nact; ++k) {
     const uint32_t c = t.act[k];
     if (k + kPrefetchCols < t.nact) {
