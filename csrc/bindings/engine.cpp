@@ -57,6 +57,38 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
   return new Layout(std::move(L));
 }
 
+// The same from validated EIE arrays, through their CSC / CSR triples (no dense matrix).
+Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
+                  In2<int64_t> col_ptr, int64_t rows, int64_t cols, In1<float> codebook,
+                  const std::string& kind, int threads) {
+  EIE_CHECK(kind == "sparse" || kind == "dense",
+        "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
+  const int64_t pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
+  EIE_CHECK(pes >= 1 && rel_index.shape(0) == codes.shape(0) &&
+                static_cast<int64_t>(col_ptr.shape(0)) == pes &&
+                static_cast<int64_t>(col_ptr.shape(1)) == cols + 1 && rows >= 0 && cols >= 0,
+            "inconsistent EIE array shapes");
+  const int t = threads > 0 ? threads : engine::default_threads();
+  const format::EntryArrays a{codes.data(), rel_index.data(), static_cast<int64_t>(codes.shape(0)),
+                              pe_offset.data(), col_ptr.data(), pes, rows, cols};
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    const int64_t n = static_cast<int64_t>(codebook.shape(0));
+    if (kind == "dense") {
+      L = engine::build_layout_dense(a, codebook.data(), n, t);
+    } else {
+      format::Triples csr;
+      const bool view = engine::wants_row_view(rows, cols, n > engine::kCodebookSize,
+                                               LayoutKind::sparse);
+      const format::Triples csc = format::to_csc(a, view ? &csr : nullptr);
+      L = engine::build_layout(csc, view ? &csr : nullptr, codebook.data(), n, LayoutKind::sparse,
+                               t);
+    }
+  }
+  return new Layout(std::move(L));
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
          const std::string& isa) {
@@ -243,6 +275,13 @@ void register_engine(nb::module_& m) {
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
         "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
+        nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
+        nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
+        nb::arg("codebook").noconvert(), nb::arg("kind"), nb::arg("threads") = 0,
+        nb::rv_policy::take_ownership,
+        "build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. "
+        "ValueError on inconsistent arrays or bad codes.");
   m.def(
       "engine_isa_cap", [] { return std::string(isa_name(engine::engine_isa_cap())); },
       "The widest ISA the engine kernels may use in this process.");

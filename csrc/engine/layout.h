@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "format/encode.h"
 
 namespace eie::engine {
 
@@ -124,6 +125,19 @@ struct Layout {
 // `threads` is the thread count the blocks are balanced for.
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads);
+
+// The same from the layer's real weights as CSC triples (rows increasing per column) and, when
+// the layout gets a row view (sparse, 4-bit, see ROW VIEW), the CSR triples: linear in the
+// nonzeros (plus the dense layout's zero fill), no (rows, cols) matrix.
+Layout build_layout(const format::Triples& csc, const format::Triples* csr,
+                    const float* codebook, int64_t codebook_len, LayoutKind kind, int threads);
+
+// The dense layout straight from EIE entry arrays (validated here), one walk over the entries.
+Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
+                          int64_t codebook_len, int threads);
+
+// Whether a layout of this shape gets a row view (and so needs the CSR triples).
+bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind);
 
 // What a block kernel sees. `act` lists the active columns (increasing), `xt` holds the fp32
 // activations transposed to (cols, batch). `acc` is zeroed and holds, for the block's rows,

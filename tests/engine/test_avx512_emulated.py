@@ -35,6 +35,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     units = {
         "cpu_features": (CSRC / "common" / "cpu_features.cpp", []),
         "layout": (CSRC / "engine" / "layout.cpp", []),
+        "encode": (CSRC / "format" / "encode.cpp", []),
+        "decode": (CSRC / "format" / "decode.cpp", []),
+        "max_u8_avx2": (CSRC / "format" / "max_u8_avx2.cpp", AVX2),
+        # linked for decode.cpp's dispatch, never called by the harness
+        "max_u8_avx512": (CSRC / "format" / "max_u8_avx512.cpp",
+                          ["-mavx512f", "-mavx512bw", "-mavx512vl", *AVX2]),
         "thread_pool": (CSRC / "engine" / "thread_pool.cpp", []),
         "kernels_scalar": (CSRC / "engine" / "kernels_scalar.cpp", []),
         # EIE_PLAIN_RMW: the C++ form of the AVX2 scatter, whose accesses ASan can see (the

@@ -105,20 +105,38 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
     >>> lay.kind, lay.nnz
     ('sparse', 2)
     """
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
     cb = np.ascontiguousarray(codebook, dtype=np.float32)
-    if codes.ndim != 2:
-        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {codes.shape}")
     if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
         raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries "
                           f"(up to 8-bit codes), found shape {cb.shape}; use "
                           "eie.engine.reference for wider codes")
+    if not np.all(np.isfinite(cb)):
+        raise FormatError("codebook contains NaN or infinity; every entry should be finite")
+    codes = _as_codes(codes, len(cb))
     density = np.count_nonzero(codes) / codes.size if codes.size else 0.0
     kind = choose_layout(density, layout, len(cb))
+    nthreads = _threads_hint(threads)
     try:
-        return _core.build_cpu_layout(codes, cb, kind, _threads_hint(threads))
+        return _core.build_cpu_layout(codes, cb, kind, nthreads)
     except ValueError as e:
         raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
+
+
+def _as_codes(codes: npt.ArrayLike, codebook_len: int) -> npt.NDArray[np.uint8]:
+    """``codes`` as a C-contiguous uint8 matrix, refusing values a cast would wrap around."""
+    arr = np.asarray(codes)
+    if arr.ndim != 2:
+        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise FormatError(f"codes should be integers, found dtype {arr.dtype}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= codebook_len:
+            raise FormatError(f"codes should be in [0, {codebook_len}) for a codebook of "
+                              f"{codebook_len} entries, found values in [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
 def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
@@ -126,12 +144,19 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
     """Transcode an ``EIEMatrix`` (already validated) into a ``CpuLayout``."""
     check_layout_name(layout)
     kind = choose_layout(m.density, layout, len(m.codebook))
-    return build(m.to_codes(), m.codebook, kind, threads)
+    cb = np.ascontiguousarray(m.codebook, dtype=np.float32)
+    if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
+        raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries, "
+                          f"found shape {cb.shape}; use eie.engine.reference")
+    nthreads = _threads_hint(threads)
+    try:  # from the entries: no (rows, cols) code matrix
+        return _core.build_cpu_layout_eie(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows,
+                                          m.cols, cb, kind, nthreads)
+    except ValueError as e:
+        raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
 
 
 def _threads_hint(threads: int | None) -> int:
-    if threads is None:
-        return 0
-    if not isinstance(threads, int | np.integer) or int(threads) < 1:
-        raise ConfigError(f"threads should be a positive integer, found {threads!r}")
-    return int(threads)
+    from eie.engine.kernels import check_threads
+
+    return 0 if threads is None else check_threads(threads)

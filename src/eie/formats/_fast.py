@@ -35,3 +35,14 @@ def decode_to_codes(m: EIEMatrix) -> npt.NDArray[np.uint8]:
     except ValueError as e:
         raise FormatError(f"inconsistent EIE arrays: {e}") from None
     return out
+
+
+def reencode(m: EIEMatrix, num_pes: int, index_bits: int
+             ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]:
+    """m's weights as EIE arrays over another PE count / index width, computed on the entries."""
+    try:
+        return _core.reencode(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
+                              num_pes, index_bits)
+    except ValueError as e:
+        raise FormatError(f"inconsistent EIE arrays: {e}") from None

@@ -31,6 +31,7 @@ Worked example (rows=4, cols=2, 2 PEs, index_bits=2)::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -95,7 +96,7 @@ class EIEMatrix:
         codes_arr = _validate.as_code_matrix(codes, len(codebook_arr))
         _validate.check_layout_params(num_pes, index_bits, wbits)
         rows, cols = codes_arr.shape
-        enc_codes, enc_rel, pe_offset, col_ptr = encode(codes_arr, num_pes, index_bits)
+        enc_codes, enc_rel, pe_offset, col_ptr = encode_fast(codes_arr, num_pes, index_bits)
         return cls(enc_codes, enc_rel, pe_offset, col_ptr, codebook_arr, (rows, cols), num_pes,
                    index_bits, wbits)
 
@@ -123,9 +124,13 @@ class EIEMatrix:
         """The same weights re-laid over another PE count (and optionally index width)."""
         if num_pes == self.num_pes and index_bits in (None, self.index_bits):
             return self
-        return EIEMatrix.from_codes(self.to_codes(), self.codebook, num_pes,
-                                    self.index_bits if index_bits is None else index_bits,
-                                    self.weight_bits)
+        ibits = self.index_bits if index_bits is None else index_bits
+        _validate.check_layout_params(num_pes, ibits, self.weight_bits)
+        from eie.formats._fast import reencode
+
+        arrays = reencode(self, int(num_pes), int(ibits))
+        return EIEMatrix(*arrays, self.codebook, self.shape, int(num_pes), int(ibits),
+                         self.weight_bits)
 
     # ------------------------------------------------------------------------------- accessors
     @property
@@ -152,9 +157,9 @@ class EIEMatrix:
         """Stored entries, fillers included."""
         return int(self.codes.shape[0])
 
-    @property
+    @functools.cached_property
     def nnz(self) -> int:
-        """Real (nonzero-code) entries."""
+        """Real (nonzero-code) entries (counted once: the arrays are immutable)."""
         return int(np.count_nonzero(self.codes))
 
     @property
@@ -220,6 +225,16 @@ def nearest_codes(weights: npt.NDArray[np.float64], codebook: npt.NDArray[np.flo
     out = order[pos] + 1
     out[flat == 0] = 0
     return out.reshape(weights.shape)
+
+
+def encode_fast(codes: npt.NDArray[np.uint8], num_pes: int, index_bits: int
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                           npt.NDArray[np.int64]]:
+    """The C++ encoder (linear time, two row-major passes; same arrays as ``encode``)."""
+    import eie._core as _core
+
+    return _core.encode_codes(np.ascontiguousarray(codes, dtype=np.uint8), int(num_pes),
+                              int(index_bits))
 
 
 def encode(codes: npt.NDArray[np.uint8], num_pes: int, index_bits: int
