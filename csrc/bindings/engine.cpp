@@ -89,6 +89,20 @@ Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_of
   return new Layout(std::move(L));
 }
 
+// Rowwise: codes (rows, cols) uint8 and codebooks (groups, k) float32.
+Layout* build_rowwise(In2<uint8_t> codes, In2<float> codebooks, int64_t group_rows) {
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_rowwise(codes.data(), rows, cols, codebooks.data(),
+                              static_cast<int64_t>(codebooks.shape(0)),
+                              static_cast<int64_t>(codebooks.shape(1)), group_rows);
+  }
+  return new Layout(std::move(L));
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
          const std::string& isa) {
@@ -204,8 +218,12 @@ void register_engine(nb::module_& m) {
                      "codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per "
                      "sparse entry, one byte per dense weight). Built once, immutable.")
       .def_prop_ro("kind", [](const Layout& L) {
-        return std::string(L.kind == LayoutKind::sparse ? "sparse" : "dense");
+        return std::string(L.kind == LayoutKind::sparse  ? "sparse"
+                           : L.kind == LayoutKind::dense ? "dense"
+                                                         : "rowwise");
       })
+      .def_prop_ro("group_rows", [](const Layout& L) { return L.group_rows; },
+                   "Rowwise layouts: rows per codebook (0: one shared codebook).")
       .def_prop_ro("rows", [](const Layout& L) { return L.rows; })
       .def_prop_ro("cols", [](const Layout& L) { return L.cols; })
       .def_prop_ro("nnz", [](const Layout& L) { return L.nnz; })
@@ -275,6 +293,12 @@ void register_engine(nb::module_& m) {
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
         "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def("build_rowwise_layout", &build_rowwise, nb::arg("codes").noconvert(),
+        nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
+        "A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) "
+        "float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared "
+        "codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad "
+        "input.");
   m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),

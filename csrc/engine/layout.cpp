@@ -157,7 +157,7 @@ void free_huge(void* p) noexcept { std::free(p); }
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
-                              (row_ptr.size() + row_mid.size()) * 4);
+                              (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4);
 }
 
 namespace {
@@ -432,6 +432,57 @@ Layout build_layout(const format::Triples& csc, const format::Triples* csr,
   return L;
 }
 
+Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
+                     int64_t groups, int64_t k, int64_t group_rows) {
+  if (rows < 0 || cols < 0) fail("shape should be non-negative");
+  if (k < 1 || k > kCodebookSize)
+    fail("the rowwise layout takes codebooks of 1..16 entries (4-bit codes), found " +
+         std::to_string(k));
+  if (group_rows < 0) fail("group_rows should be >= 0");
+  const int64_t need = group_rows == 0 ? 1 : (rows + group_rows - 1) / group_rows;
+  if (groups != need)
+    fail(std::to_string(rows) + " rows in groups of " + std::to_string(group_rows) + " need " +
+         std::to_string(need) + " codebooks, found " + std::to_string(groups));
+  for (int64_t i = 0; i < groups * k; ++i)
+    if (!std::isfinite(codebooks[i]))
+      fail("codebook " + std::to_string(i / k) + " entry " + std::to_string(i % k) +
+           " is NaN or infinite; entries should be finite");
+  Layout L;
+  L.kind = LayoutKind::rowwise;
+  L.rows = rows;
+  L.cols = cols;
+  L.codebook_len = k;
+  L.code_bits = 4;
+  L.group_rows = group_rows;
+  if (group_rows == 0) {
+    for (int64_t i = 0; i < k; ++i) L.codebook[i] = codebooks[i];
+  } else {
+    L.row_cb.assign(static_cast<size_t>(groups * kCodebookSize), 0.0f);
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t i = 0; i < k; ++i) L.row_cb[g * kCodebookSize + i] = codebooks[g * k + i];
+  }
+  L.row0 = {0, rows};
+  L.row_stride = L.padded_cols() / 2;
+  L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
+  int64_t nnz = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* in = codes + r * cols;
+    uint8_t* out = L.codes.data() + r * L.row_stride;
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint8_t code = in[c];
+      if (code >= k)
+        fail("code " + std::to_string(code) + " at (" + std::to_string(r) + ", " +
+             std::to_string(c) + ") is outside the codebook of " + std::to_string(k) +
+             " entries");
+      nnz += code != 0;
+      const int64_t t = c / 128, j = (c % 128) / 16, i = c % 16;
+      out[t * 64 + 4 * i + j / 2] |= static_cast<uint8_t>(code << (4 * (j % 2)));
+    }
+  }
+  L.nnz = nnz;
+  return L;
+}
+
 namespace {
 std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
 // Row view vs columns, 1 thread, us (docs/benchmarks.md, "Row view"): 600x4096 10% at 50 / 70 /
@@ -456,6 +507,42 @@ bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any)
                                                    : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
+// Rowwise: inputs converted to fp32 and zero-padded to padded_cols, rows split evenly over the
+// threads (each writes its own outputs: results do not depend on the thread count), then the
+// epilogue on each thread's rows.
+void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
+                 const float* bias, bool relu, float* out, int threads, const KernelSet& ks) {
+  const int64_t cols = L.cols, rows = L.rows, pc = L.padded_cols();
+  float* xp = t_xt.get(static_cast<size_t>(pc * batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    float* dst = xp + b * pc;
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t i = b * cols + c;
+      if (in_kind == InKind::f32) dst[c] = static_cast<const float*>(x)[i];
+      else if (in_kind == InKind::f16) dst[c] = half_to_float(static_cast<const uint16_t*>(x)[i]);
+      else dst[c] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+    }
+    for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
+  }
+  const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
+                      static_cast<double>(batch);
+  int nt = threads > 0 ? threads : default_threads();
+  if (work < kInlineWork) nt = 1;
+  nt = static_cast<int>(std::min<int64_t>(nt, std::max<int64_t>(rows / 16, 1)));
+  parallel_for(nt, nt, [&](int64_t i) {
+    // 16-row aligned shares, so threads never write the same cache line of out
+    const int64_t r0 = rows * i / nt / 16 * 16, r1 = i + 1 == nt ? rows : rows * (i + 1) / nt / 16 * 16;
+    if (r1 <= r0) return;
+    ks.rowwise(L, r0, r1, xp, batch, out);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = r0; r < r1; ++r) {
+        float v = out[b * rows + r];
+        if (bias != nullptr) v += bias[r];
+        if (relu) v = v < 0.0f ? 0.0f : v;
+        out[b * rows + r] = v;
+      }
+  });
+}
 }  // namespace
 
 double row_view_min_act() { return g_row_view_min_act.load(std::memory_order_relaxed); }
@@ -468,6 +555,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                 bool relu, float* out, int threads, Isa isa) {
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
+  if (L.kind == LayoutKind::rowwise) {
+    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, kernel_set(isa));
+    return;
+  }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
   const float* xt;
   if (in_kind == InKind::f32 && batch == 1) {

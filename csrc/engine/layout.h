@@ -49,6 +49,16 @@
 //            grouped part (col_mid is empty).
 //   dense:   codes holds one byte per weight: per column, padded(R) bytes in row order.
 //   The 256-entry codebook (1 KiB) is looked up from L1 (scalar loads or AVX2 gathers).
+// ROWWISE (4-bit codes, one 16-entry codebook per row or per group of rows, or the shared one):
+//   codes    uint8   per row, ceil(cols / 128) chunks of 64 bytes; in chunk t, 32-bit word i
+//            (i = 0..15) holds the codes of columns 128t + 16j + i for j = 0..7, code j in bits
+//            4j..4j+3. So one 64-byte load gives 8 vectors of 16 codes for 16 consecutive
+//            columns each, split by shifts (vpermps reads only an index's low 4 bits): one
+//            permute per 16 weights, no byte shuffles. Columns past cols hold code 0.
+//   row_cb   float   (groups, 16): the codebooks (group g covers rows [g*G, (g+1)*G); G =
+//            group_rows, 0 = one shared codebook in `codebook`). Entries past K are 0.
+//   Row-major: every output is a dot product finished in registers; the kernels cannot skip zero
+//   activations (the layout for dense layers: transformer weights quantized row by row).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +76,7 @@ constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
 constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
 
-enum class LayoutKind : int { sparse = 0, dense = 1 };
+enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2 };
 
 // Large layout arrays live on 2 MiB pages where the OS allows it (madvise; transparent huge pages
 // are "madvise" here): the sparse kernels jump between columns, and with 4 KiB pages a
@@ -109,7 +119,15 @@ struct Layout {
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
-  HugeVector<uint8_t> codes;
+  HugeVector<uint8_t> codes;                       // dense and rowwise
+  // rowwise
+  int64_t group_rows = 0;                          // 0: the shared codebook
+  int64_t row_stride = 0;                          // bytes per row of codes (64 per 128 cols)
+  HugeVector<float> row_cb;                        // (groups, 16)
+  const float* row_codebook(int64_t r) const {
+    return group_rows == 0 ? codebook : row_cb.data() + (r / group_rows) * kCodebookSize;
+  }
+  int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   bool has_row_view() const { return !row_ptr.empty(); }
@@ -163,11 +181,24 @@ using BlockKernel = void (*)(const BlockTask&);
 using RowKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* x,
                            const float* bias, bool relu, float* y);
 
+// Rowwise, rows [r_begin, r_end): acc[b * rows + r] = sum over columns of the row's weights
+// times xp[b * padded_cols + c], for b < batch; xp holds fp32 inputs padded with zeros to
+// padded_cols. acc is the caller's (batch, rows) output before the epilogue.
+using RowwiseKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* xp,
+                               int64_t batch, float* acc);
+
 struct KernelSet {
   BlockKernel sparse1, sparse_batch, dense1, dense_batch;          // 4-bit codes
   BlockKernel sparse8_1, sparse8_batch, dense8_1, dense8_batch;    // 8-bit codes
   RowKernel rows1;                                                 // row view, 4-bit codes
+  RowwiseKernel rowwise;                                           // rowwise, any batch
 };
+
+// Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
+// floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
+// groups = 1). No zero-code rule: every code indexes its row's codebook.
+Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
+                     int64_t groups, int64_t k, int64_t group_rows);
 
 KernelSet kernels_scalar();
 KernelSet kernels_avx2();

@@ -55,6 +55,10 @@ class CpuLayout:
     def kind(self) -> str: ...
 
     @property
+    def group_rows(self) -> int:
+        """Rowwise layouts: rows per codebook (0: one shared codebook)."""
+
+    @property
     def rows(self) -> int: ...
 
     @property
@@ -116,6 +120,11 @@ class CpuNetwork:
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
+    """
+
+def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int) -> CpuLayout:
+    """
+    A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad input.
     """
 
 def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
