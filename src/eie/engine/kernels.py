@@ -77,6 +77,12 @@ MAX_THREADS = 256
 life of the process, so a runaway count would leave that many OS threads behind."""
 
 
+def active_isa_name() -> str:
+    """The ISA a call without ``isa=`` runs now (the active one, capped by the self-test)."""
+    active, cap = _core.active_isa(), _core.engine_isa_cap()
+    return active if ISAS.index(active) <= ISAS.index(cap) else cap
+
+
 def check_threads(threads: int | None) -> int:
     """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``
     (1..``MAX_THREADS``)."""

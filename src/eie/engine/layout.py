@@ -51,7 +51,8 @@ LayoutName = Literal["auto", "sparse", "dense", "rowwise"]
 LAYOUTS = ("auto", "sparse", "dense", "rowwise")
 
 DENSE_CROSSOVER_DENSITY = 0.21
-"""Weight density at and above which ``layout="auto"`` picks the dense layout.
+"""Weight density at and above which ``layout="auto"`` picks the dense layout on ISAs the tuning
+table (``eie.engine.tuning``) lacks.
 
 Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, interleaved medians), with
 the code-grouped sparse kernel and its BEXTR / indexed read-modify-write loop: the sparse/dense
@@ -80,8 +81,9 @@ per weight but a table lookup per weight (~0.3 ns) against ~0.65 ns per touched 
 
 
 def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
-    """``"sparse"`` or ``"dense"`` for a layer of this weight density and codebook size
-    (``layout`` forces it, "rowwise" included)."""
+    """``"sparse"`` or ``"dense"`` for a layer of this weight density and codebook size on the
+    active ISA, from the tuning table (``eie.engine.tuning``); ``layout`` forces it, "rowwise"
+    included."""
     check_layout_name(layout)
     if layout != "auto":
         if layout == "rowwise" and codebook_len > ROWWISE_MAX_CODEBOOK:
@@ -89,7 +91,9 @@ def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) 
                               f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
                               f"{codebook_len}")
         return layout
-    crossover = DENSE_CROSSOVER_DENSITY if codebook_len <= 16 else DENSE8_CROSSOVER_DENSITY
+    from eie.engine import kernels, tuning
+
+    crossover = tuning.crossover(kernels.active_isa_name(), codebook_len)
     return "dense" if density >= crossover else "sparse"
 
 
