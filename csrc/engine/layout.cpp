@@ -528,10 +528,14 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
                       static_cast<double>(batch);
   int nt = threads > 0 ? threads : default_threads();
   if (work < kInlineWork) nt = 1;
-  nt = static_cast<int>(std::min<int64_t>(nt, std::max<int64_t>(rows / 16, 1)));
-  parallel_for(nt, nt, [&](int64_t i) {
-    // 16-row aligned shares, so threads never write the same cache line of out
-    const int64_t r0 = rows * i / nt / 16 * 16, r1 = i + 1 == nt ? rows : rows * (i + 1) / nt / 16 * 16;
+  // Tasks of whole 16-row groups (threads never write the same cache line of out), several per
+  // thread and claimed dynamically: a helper whose core is busy holds up at most one small task
+  // while the calling thread takes the rest, so a 2-thread call stays near the 1-thread time.
+  const int64_t groups = (rows + 15) / 16;
+  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(groups, 8 * static_cast<int64_t>(nt));
+  parallel_for(ntasks, nt, [&](int64_t i) {
+    const int64_t r0 = std::min(rows, groups * i / ntasks * 16);
+    const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
     if (r1 <= r0) return;
     ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
