@@ -293,6 +293,9 @@ void register_engine(nb::module_& m) {
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
         "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def("amx_ready", &engine::amx_ready,
+        "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
+        "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
   m.def("build_rowwise_layout", &build_rowwise, nb::arg("codes").noconvert(),
         nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
         "A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) "

@@ -461,6 +461,12 @@ Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const flo
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t i = 0; i < k; ++i) L.row_cb[g * kCodebookSize + i] = codebooks[g * k + i];
   }
+  L.cb_bf16_exact = true;  // then the AMX kernel's bf16 weights are the codebook's exactly
+  for (int64_t i = 0; i < groups * k; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, codebooks + i, 4);
+    L.cb_bf16_exact = L.cb_bf16_exact && (bits & 0xffffu) == 0;
+  }
   L.row0 = {0, rows};
   L.row_stride = L.padded_cols() / 2;
   L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
@@ -511,10 +517,16 @@ bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any)
 // threads (each writes its own outputs: results do not depend on the thread count), then the
 // epilogue on each thread's rows.
 void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
-                 const float* bias, bool relu, float* out, int threads, const KernelSet& ks) {
+                 const float* bias, bool relu, float* out, int threads, Isa isa) {
+  const KernelSet& ks = kernel_set(isa);
   const int64_t cols = L.cols, rows = L.rows, pc = L.padded_cols();
+  // bf16 inputs, bf16 codebooks, a batch: AMX tiles, exact products accumulated in fp32.
+  const bool amx = batch >= 2 && in_kind == InKind::bf16 && L.cb_bf16_exact &&
+                   isa == Isa::avx512 && amx_ready();
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
-  for (int64_t b = 0; b < batch; ++b) {
+  if (amx) amx_pack_inputs(static_cast<const uint16_t*>(x), batch, cols, pc,
+                           reinterpret_cast<uint16_t*>(xp));
+  for (int64_t b = 0; b < batch && !amx; ++b) {
     float* dst = xp + b * pc;
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = b * cols + c;
@@ -537,7 +549,8 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     const int64_t r0 = std::min(rows, groups * i / ntasks * 16);
     const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
     if (r1 <= r0) return;
-    ks.rowwise(L, r0, r1, xp, batch, out);
+    if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
+    else ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t r = r0; r < r1; ++r) {
         float v = out[b * rows + r];
@@ -560,7 +573,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
   if (L.kind == LayoutKind::rowwise) {
-    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, kernel_set(isa));
+    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa);
     return;
   }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.

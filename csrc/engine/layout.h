@@ -128,6 +128,7 @@ struct Layout {
     return group_rows == 0 ? codebook : row_cb.data() + (r / group_rows) * kCodebookSize;
   }
   int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
+  bool cb_bf16_exact = false;                      // every codebook value is a bfloat16 value
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   bool has_row_view() const { return !row_ptr.empty(); }
@@ -193,6 +194,13 @@ struct KernelSet {
   RowKernel rows1;                                                 // row view, 4-bit codes
   RowwiseKernel rowwise;                                           // rowwise, any batch
 };
+
+// AMX (kernels_amx.cpp): whether this process may use tiles (CPUID + the OS granted the tile data
+// state on first call); the bf16-input batch kernel of the rowwise layout and its input packing.
+bool amx_ready();
+void amx_pack_inputs(const uint16_t* x, int64_t batch, int64_t cols, int64_t pc, uint16_t* out);
+void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
+                 int64_t batch, float* acc);
 
 // Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
 // floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,

@@ -122,6 +122,11 @@ def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, No
     Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
     """
 
+def amx_ready() -> bool:
+    """
+    Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.
+    """
+
 def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int) -> CpuLayout:
     """
     A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad input.

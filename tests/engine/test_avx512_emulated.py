@@ -49,6 +49,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the shim directory first: this unit alone sees the SIMDe immintrin.h
         "kernels_avx512": (CSRC / "engine" / "kernels_avx512.cpp",
                            [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        # linked for layout.cpp's dispatch; the harness never reaches it (no bf16 batches)
+        "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
+                        ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
+                         "-mavx512dq", "-mavx512bf16", *AVX2]),
         "harness": (HERE / "harness.cpp", []),
     }
     procs = [(name, subprocess.Popen([cxx, *FLAGS, *extra, "-c", str(src), "-o",

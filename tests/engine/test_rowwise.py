@@ -100,3 +100,28 @@ def test_engine_file_and_torch_module(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mod(xt).numpy(),
                                   spmv(m1, xt.numpy().reshape(-1, 64),
                                        activation="relu").reshape(2, 3, 48))
+
+
+def _bf16(a: np.ndarray) -> np.ndarray:
+    return (np.ascontiguousarray(a, np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (15, 31), (16, 32), (33, 129), (100, 1000)])
+@pytest.mark.parametrize("batch", [2, 7, 16])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bf16_batches_on_bf16_codebooks(rows: int, cols: int, batch: int, threads: int) -> None:
+    """With bfloat16 inputs and codebooks holding bfloat16 values, AMX tiles run the batch where
+    the process may use them (``_core.amx_ready()``): exact products, fp32 sums."""
+    from eie import _core
+
+    rng = np.random.default_rng(rows + cols + batch)
+    codes = rng.integers(0, 16, (rows, cols))
+    cb = _bf16(rng.standard_normal((rows, 16)))
+    m = EIEMatrix.from_group_codes(codes, cb, 1, zero_code=False)
+    x = _bf16(rng.standard_normal((batch, cols)))
+    bits = (x.view(np.uint32) >> 16).astype(np.uint16)
+    bias = rng.standard_normal(rows).astype(np.float32)
+    y = spmv(m, bits, bias, "relu", threads=threads, input_dtype="bfloat16")
+    assert_close(y, *exact(m, x, bias, "relu"))
+    if _core.cpu_features()["amx_bf16"]:
+        assert _core.amx_ready()  # Linux grants the tile state to a process that asks
