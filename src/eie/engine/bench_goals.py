@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from eie import _core
 from eie.engine import bench, kernels, layout, spmv
 
 Fn = Callable[[], object]
@@ -39,6 +40,22 @@ def _x(rng: np.random.Generator, batch: int, cols: int, density: float
     x = rng.standard_normal((batch, cols), dtype=np.float32)
     x[rng.random((batch, cols)) >= density] = 0.0
     return x[0] if batch == 1 else x
+
+
+def _bf16(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Values rounded toward zero to bfloat16 (so they are exactly bf16)."""
+    return (np.ascontiguousarray(a, np.float32).view(np.uint32) & np.uint32(0xFFFF0000)
+            ).view(np.float32)
+
+
+def _eie_call(case: dict[str, Any], threads: int) -> Fn:
+    """eie's public call for a case: bf16 cases hand over the raw bf16 bits."""
+    m, x = case["m"], case["x"]
+    if case["bf16"]:
+        bits = (x.view(np.uint32) >> 16).astype(np.uint16)
+        return functools.partial(spmv, m, bits, threads=threads, layout=case["layout"],
+                                 input_dtype="bfloat16")
+    return functools.partial(spmv, m, x, threads=threads)
 
 
 def _peers(w: npt.NDArray[np.float32], x: npt.NDArray[np.float32], names: tuple[str, ...]
@@ -87,27 +104,43 @@ def goal_cases(rng: np.random.Generator, quick: bool) -> list[dict[str, Any]]:
         ("per-row cb 4096x4096 b8", (4096, 4096), 1.0, 1.0, 8, "rows", ("torch_bf16",)),
         ("per-row cb 11008x4096 b8", (11008, 4096), 1.0, 1.0, 8, "rows", ("torch_bf16",)),
     ]
+    cases += [
+        ("dense 4-bit 4096x4096 b8, bf16 in", (4096, 4096), 1.0, 1.0, 8, "shared-bf16",
+         ("torch_bf16",)),
+        ("dense 4-bit 11008x4096 b8, bf16 in", (11008, 4096), 1.0, 1.0, 8, "shared-bf16",
+         ("torch_bf16",)),
+        ("per-row cb 4096x4096 b8, bf16 in", (4096, 4096), 1.0, 1.0, 8, "rows-bf16",
+         ("torch_bf16",)),
+        ("per-row cb 11008x4096 b8, bf16 in", (11008, 4096), 1.0, 1.0, 8, "rows-bf16",
+         ("torch_bf16",))]
     for r, c in bench.SMOLLM2_SHAPES:
         for b in (1, 8):
             cases.append((f"SmolLM2 {r}x{c} per-row b{b}", (r, c), 1.0, 1.0, b, "rows",
                           ("torch_bf16",)))
+        cases.append((f"SmolLM2 {r}x{c} per-row b8, bf16 in", (r, c), 1.0, 1.0, 8, "rows-bf16",
+                       ("torch_bf16",)))
     out = []
     for name, (rows, cols), wd, ad, batch, cbk, peers in cases:
         rows, cols = max(16, rows // s), max(16, cols // s)
         from eie.formats import EIEMatrix
 
-        if cbk == "rows":
+        bf16 = cbk.endswith("-bf16")
+        if cbk.startswith("rows"):
             codes = _codes(rng, rows, cols, 1.0, zero=False)
             rcb = np.sort(rng.standard_normal((rows, 16), dtype=np.float32), axis=1) * 0.02
+            rcb = _bf16(rcb) if bf16 else rcb
             m = EIEMatrix.from_group_codes(codes, rcb, 1, num_pes=1, zero_code=False)
             w = np.take_along_axis(rcb, codes.astype(np.intp), axis=1)
         else:
             codes = _codes(rng, rows, cols, wd)
             cb = np.linspace(-1, 1, 16).astype(np.float32)
             cb[0] = 0.0
+            cb = _bf16(cb) if bf16 else cb
             m = EIEMatrix.from_codes(codes, cb, num_pes=64)
             w = cb[codes]
-        out.append({"name": name, "m": m, "w": w, "x": _x(rng, batch, cols, ad),
+        x = _x(rng, batch, cols, ad)
+        out.append({"name": name, "m": m, "w": w, "x": _bf16(x) if bf16 else x, "bf16": bf16,
+                    "layout": "rowwise" if bf16 else "auto",
                     "peers": peers, "shape": (rows, cols), "wd": wd, "ad": ad, "batch": batch})
     return out
 
@@ -119,11 +152,13 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int) -> str:
     with bench.thread_limits(threads):
         for case in goal_cases(rng, quick):
             m, x = case["m"], case["x"]
-            fns: dict[str, Fn] = {"eie": functools.partial(spmv, m, x, threads=threads)}
-            lay = layout.from_matrix(m) if not layout.is_grouped(m) else None
-            kind = lay.kind if lay is not None else "rowwise"
+            fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
+            kind = "rowwise" if layout.is_grouped(m) or case["layout"] == "rowwise" \
+                else layout.choose_layout(m.density)
+            if case["bf16"] and _core.amx_ready():
+                kind += " (AMX)"
             fns.update(_peers(case["w"], x, case["peers"]))
-            bench.check_agreement(spmv(m, x, threads=threads), case["w"], x, case["name"])
+            bench.check_agreement(np.asarray(fns["eie"]()), case["w"], x, case["name"])
             wall, cpu = _time(fns, budget)
             peers = [k for k in fns if k != "eie"]
             best = min(peers, key=lambda k: cpu[k])
@@ -151,8 +186,8 @@ def run_sweep(threads: int, quick: bool, budget: float, seed: int) -> str:
         for d in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0):
             codes = np.where(u < d, vals, np.uint8(0)).astype(np.uint8)
             m = EIEMatrix.from_codes(codes, cb, num_pes=64)
-            fns = {"eie": functools.partial(spmv, m, x, threads=threads),
-                   **_peers(cb[codes], x, ("numpy_fp32", "torch_bf16"))}
+            fns: dict[str, Fn] = {"eie": functools.partial(spmv, m, x, threads=threads),
+                                  **_peers(cb[codes], x, ("numpy_fp32", "torch_bf16"))}
             _, cpu = _time(fns, budget)
             lines.append(f"| {100 * d:g} | {layout.choose_layout(m.density)} | {cpu['eie']:.0f} "
                          f"| {cpu['numpy_fp32']:.0f} | {cpu['torch_bf16']:.0f} | "
@@ -186,7 +221,7 @@ def run_overheads(budget: float) -> str:
         "Engine": functools.partial(eng, x),
         "EIELinear": functools.partial(lin, xt)}
     with torch.inference_mode():
-        wall, cpu = bench.interleaved_medians(fns, budget, min_reps=300, max_reps=30000)
+        _, cpu = bench.interleaved_medians(fns, budget, min_reps=300, max_reps=30000)
     k = cpu["kernel (CpuLayout.run_f32)"]
     lines = ["| call | CPU µs | over the kernel µs |", "|---|---|---|"]
     lines += [f"| {n} | {cpu[n]:.2f} | {cpu[n] - k:.2f} |" for n in fns]
@@ -216,22 +251,22 @@ def run_encoder(quick: bool) -> str:
 
         m = EIEMatrix.from_codes(codes, cb, num_pes=64)
         n = rows * cols / 1e6
-        lines.append(f"| {rows}x{cols} | {100 * d:g} | "
-                     f"{n / cpu_s(lambda: EIEMatrix.from_codes(codes, cb, num_pes=64)):.0f} | "
-                     f"{n / cpu_s(lambda: layout.from_matrix(m, threads=1)):.0f} | "
-                     f"{n / cpu_s(lambda: m.with_num_pes(32)):.0f} |")
+        enc = cpu_s(functools.partial(EIEMatrix.from_codes, codes, cb, num_pes=64))
+        lay = cpu_s(functools.partial(layout.from_matrix, m, threads=1))
+        re = cpu_s(functools.partial(m.with_num_pes, 32))
+        lines.append(f"| {rows}x{cols} | {100 * d:g} | {n / enc:.0f} | {n / lay:.0f} | "
+                     f"{n / re:.0f} |")
     return "\n".join(lines)
 
 
 def run_threads(budget: float, seed: int) -> str:
     rng = np.random.default_rng(seed)
     lines = ["| case | 1 thread wall µs | 2 threads wall µs | 2 / 1 |", "|---|---|---|---|"]
-    for case in goal_cases(rng, False)[:8]:
-        m, x = case["m"], case["x"]
-        fns: dict[str, Fn] = {t: functools.partial(spmv, m, x, threads=t) for t in (1, 2)}
+    for case in goal_cases(rng, False)[:12]:
+        fns: dict[str, Fn] = {str(t): _eie_call(case, t) for t in (1, 2)}
         wall, _ = bench.interleaved_medians(fns, budget)
-        lines.append(f"| {case['name']} | {wall[1]:.0f} | {wall[2]:.0f} | "
-                     f"{wall[2] / wall[1]:.2f} |")
+        lines.append(f"| {case['name']} | {wall['1']:.0f} | {wall['2']:.0f} | "
+                     f"{wall['2'] / wall['1']:.2f} |")
         print(lines[-1], flush=True)
     return "\n".join(lines)
 
