@@ -56,22 +56,32 @@ void amx_pack_inputs(const uint16_t* x, int64_t batch, int64_t cols, int64_t pc,
 // Rows [r_begin, r_end) (r_begin a multiple of 16): acc[n * rows + r] = sum_c W[r, c] x[n, c].
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc) {
+  // Tiles 0..3: C, one per 32-column group of a chunk (four independent accumulation chains:
+  // one TDPBF16PS waits for the previous one on the same C), summed at the end; tile 4: A,
+  // tile 5: B. The decoded A tiles alternate between two buffers by chunk, so decoding chunk
+  // t + 1 does not wait for the tile loads of chunk t.
   TileConfig cfg;
-  cfg.rows[0] = 16;  // C: 16 rows x batch fp32
-  cfg.colsb[0] = static_cast<uint16_t>(batch * 4);
-  cfg.rows[1] = 16;  // A: 16 rows x 32 bf16
-  cfg.colsb[1] = 64;
-  cfg.rows[2] = 16;  // B: 16 pair rows x batch bf16 pairs
-  cfg.colsb[2] = static_cast<uint16_t>(batch * 4);
+  for (int i = 0; i < 4; ++i) {
+    cfg.rows[i] = 16;
+    cfg.colsb[i] = static_cast<uint16_t>(batch * 4);
+  }
+  cfg.rows[4] = 16;  // A: 16 rows x 32 bf16
+  cfg.colsb[4] = 64;
+  cfg.rows[5] = 16;  // B: 16 pair rows x batch bf16 pairs
+  cfg.colsb[5] = static_cast<uint16_t>(batch * 4);
   _tile_loadconfig(&cfg);
   const int64_t pc = L.padded_cols(), nchunks = pc / 128;
-  alignas(64) uint16_t abuf[4][16][32];  // one chunk's four A tiles (4 KiB)
-  alignas(64) float cbuf[16][16];
+  alignas(64) uint16_t abuf[2][4][16][32];  // two chunks' four A tiles (2 x 4 KiB)
+  alignas(64) float cbuf[4][16][16];
   for (int64_t r0 = r_begin; r0 < r_end; r0 += 16) {
     const int64_t nr = r_end - r0 < 16 ? r_end - r0 : 16;
     if (nr < 16) std::memset(abuf, 0, sizeof(abuf));  // rows past the end multiply to zero
     _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
     for (int64_t t = 0; t < nchunks; ++t) {
+      uint16_t(*a)[16][32] = abuf[t & 1];
       for (int64_t m = 0; m < nr; ++m) {
         const int64_t r = r0 + m;
         const __m512 cb = _mm512_loadu_ps(L.row_codebook(r));
@@ -79,18 +89,31 @@ void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t
         for (int g = 0; g < 4; ++g) {
           const __m512 w0 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * g), cb);
           const __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * g + 4), cb);
-          _mm512_store_si512(abuf[g][m], reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(w1, w0)));
+          _mm512_store_si512(a[g][m], reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(w1, w0)));
         }
       }
-      for (int g = 0; g < 4; ++g) {
-        _tile_loadd(1, abuf[g], 64);
-        _tile_loadd(2, xpack + (4 * t + g) * 16 * batch * 2, static_cast<int>(batch * 4));
-        _tile_dpbf16ps(0, 1, 2);
-      }
+      const uint16_t* xb = xpack + 4 * t * 16 * batch * 2;
+      const int bstride = static_cast<int>(batch * 4);
+      _tile_loadd(4, a[0], 64);
+      _tile_loadd(5, xb, bstride);
+      _tile_dpbf16ps(0, 4, 5);
+      _tile_loadd(4, a[1], 64);
+      _tile_loadd(5, xb + 16 * batch * 2, bstride);
+      _tile_dpbf16ps(1, 4, 5);
+      _tile_loadd(4, a[2], 64);
+      _tile_loadd(5, xb + 2 * 16 * batch * 2, bstride);
+      _tile_dpbf16ps(2, 4, 5);
+      _tile_loadd(4, a[3], 64);
+      _tile_loadd(5, xb + 3 * 16 * batch * 2, bstride);
+      _tile_dpbf16ps(3, 4, 5);
     }
-    _tile_stored(0, cbuf, 64);
+    _tile_stored(0, cbuf[0], 64);
+    _tile_stored(1, cbuf[1], 64);
+    _tile_stored(2, cbuf[2], 64);
+    _tile_stored(3, cbuf[3], 64);
     for (int64_t m = 0; m < nr; ++m)
-      for (int64_t n = 0; n < batch; ++n) acc[n * L.rows + r0 + m] = cbuf[m][n];
+      for (int64_t n = 0; n < batch; ++n)
+        acc[n * L.rows + r0 + m] = (cbuf[0][m][n] + cbuf[1][m][n]) + (cbuf[2][m][n] + cbuf[3][m][n]);
   }
   _tile_release();
 }
