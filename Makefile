@@ -10,7 +10,7 @@ STAMP   := $(VENV)/.installed
 BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4" "cmake>=3.18" "ninja>=1.11" \
               "setuptools>=80" "setuptools_scm>=9"
 
-.PHONY: install build stubs demo test test-fast lint bench clean
+.PHONY: install build stubs demo test test-fast lint bench clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,16 @@ lint:
 
 bench: build
 	$(BIN)/eie bench
+
+# Long fuzz run over mutated .eie files and simulator folders (docs/format.md, "Threat model");
+# failing inputs land in FUZZ_OUT, to be kept under tests/fuzz/corpus/.
+FUZZ_EIE  ?= 100000
+FUZZ_SIM  ?= 10000
+FUZZ_SEED ?= 1
+FUZZ_OUT  ?= build/fuzz-failures
+fuzz: build
+	nice $(BIN)/python tests/fuzz/harness.py --eie $(FUZZ_EIE) --sim $(FUZZ_SIM) \
+	    --seed $(FUZZ_SEED) --save-failures $(FUZZ_OUT)
 
 clean:
 	rm -rf build dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

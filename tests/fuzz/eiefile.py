@@ -55,7 +55,8 @@ class EieFile:
 
     def fix_crcs(self) -> None:
         """Every stream CRC in the eie header recomputed from the tensor bytes."""
-        for i, lh in enumerate(self.header.get("layers", [])):
+        layers = self.header.get("layers") if isinstance(self.header, dict) else None
+        for i, lh in enumerate(layers if isinstance(layers, list) else []):
             if not isinstance(lh, dict) or not isinstance(lh.get("streams"), dict):
                 continue
             for key, info in lh["streams"].items():
