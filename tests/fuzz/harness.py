@@ -88,8 +88,11 @@ def target_folder(path: Path) -> int:
 
 
 def _child(fn: Callable[[], int], input_bytes: int, wfd: int) -> None:
+    import faulthandler
+
     from eie.errors import EIEError
 
+    faulthandler.disable()  # a crash is reported by the parent, not dumped by the child
     code = OK
     msg = ""
     try:
@@ -159,16 +162,21 @@ class Report:
 
 
 def fuzz(n_eie: int, n_sim: int, seed: int, save_failures: Path | None = None,
-         progress: bool = False) -> Report:
+         progress: bool = False, max_seconds: float = float("inf")) -> Report:
+    """``n_eie`` mutated files then ``n_sim`` mutated folders (each loop stops early once
+    ``max_seconds`` have passed since the start)."""
     import mutate
 
     rng = random.Random(seed)
     report = Report()
+    start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="eie-fuzz-") as tmp_s:
         tmp = Path(tmp_s)
         seeds = mutate.seed_models(rng, tmp)
         t0 = time.monotonic()
         for i in range(n_eie):
+            if time.monotonic() - start > max_seconds:
+                break
             data = mutate.mutate_eie(rng.choice(seeds), rng)
             outcome, detail = run_isolated(lambda d=data: target_eie(d), len(data))
             report.counts[f"eie:{outcome}"] += 1
@@ -182,6 +190,8 @@ def fuzz(n_eie: int, n_sim: int, seed: int, save_failures: Path | None = None,
                       flush=True)
         folders = mutate.seed_folders(rng, tmp / "seeds")
         for i in range(n_sim):
+            if time.monotonic() - start > max_seconds:
+                break
             dest = tmp / f"in{i}"
             mutate.mutate_folder(rng.choice(folders), dest, rng)
             size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
@@ -208,12 +218,17 @@ def main() -> int:
     p.add_argument("--sim", type=int, default=1000, help="simulator folders")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--save-failures", type=Path, default=None, help="folder for failing inputs")
+    p.add_argument("--max-seconds", type=float, default=float("inf"),
+                   help="stop early after this long (the counts say how far it got)")
     args = p.parse_args()
     t0 = time.monotonic()
     cpu0 = time.process_time()
-    report = fuzz(args.eie, args.sim, args.seed, args.save_failures, progress=True)
+    report = fuzz(args.eie, args.sim, args.seed, args.save_failures, progress=True,
+                  max_seconds=args.max_seconds)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"seed {args.seed}: {args.eie} .eie inputs, {args.sim} simulator folders in "
+    n_eie = sum(v for k, v in report.counts.items() if k.startswith("eie:"))
+    n_sim = sum(v for k, v in report.counts.items() if k.startswith("sim:"))
+    print(f"seed {args.seed}: {n_eie} .eie inputs, {n_sim} simulator folders in "
           f"{time.monotonic() - t0:.0f} s wall ({time.process_time() - cpu0:.0f} s CPU parent, "
           f"{children.ru_utime + children.ru_stime:.0f} s CPU children, peak child RSS "
           f"{children.ru_maxrss // 1024} MiB)")
