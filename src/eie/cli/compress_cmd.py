@@ -65,6 +65,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output], dirs=[args.checkpoint_dir])  # before any work
     from eie.cli.progress import progress_bar
     from eie.compress import ProgressEvent, compress
     from eie.compress.data import mnist_split
