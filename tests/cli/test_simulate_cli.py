@@ -94,7 +94,9 @@ def test_convert_then_simulate_fixture(fixture_dir: Path, tmp_path: Path,
     act = np.load(tmp_path / "fc8.input.npy")
     fmt = FixedPointFormat(**r["fixed_point"])
     ref = spmv_fixed(layer.matrix, fmt.quantize_act(act), layer.bias, layer.activation, fmt)
-    assert r["macs"] == int(np.count_nonzero(layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0]))
+    bias_macs = int(np.count_nonzero(fmt.quantize_bias(layer.bias)))  # the bias column
+    assert r["macs"] == int(np.count_nonzero(
+        layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0])) + bias_macs
     # The folder simulates the same as the converted file.
     recs_dir = run_json(["simulate", str(fixture_dir), "--json"], capsys)
     assert recs_dir[0]["cycles"] == r["cycles"]

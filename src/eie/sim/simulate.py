@@ -20,6 +20,7 @@ from eie.errors import ConfigError, EngineError
 from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
 from eie.sim import pe as pe_block
+from eie.sim.bias import with_bias_column
 from eie.sim.ccu import lnzd_levels, lnzd_nodes
 from eie.sim.config import HardwareConfig
 from eie.sim.cycle_ref import LoopCounters, LoopParams, run_loop
@@ -50,11 +51,13 @@ def loop_params(config: HardwareConfig) -> LoopParams:
         load_cycles=config.batch_load_cycles,
         dst_rf_entries=config.act_regfile_entries,
         bypass=config.arith_bypass,
+        lnzd_group=config.num_pes,
+        lnzd_bubble=config.lnzd_group_bubble,
     )
 
 
 def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
-             p: LoopParams) -> LoopCounters:
+             p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None) -> LoopCounters:
     """The C++ cycle loop (same contract as ``cycle_ref.run_loop``)."""
     from eie import _core
 
@@ -68,7 +71,11 @@ def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                         np.ascontiguousarray(x_q, np.int16),
                         np.ascontiguousarray(weight_q, np.int16), p.fifo_depth,
                         p.entries_per_line, p.ptr_read_cycles, p.batch_cols, p.lnzd_latency,
-                        p.load_cycles, p.dst_rf_entries, p.bypass, out.acc, out.pe_counters,
+                        p.load_cycles, p.dst_rf_entries, p.bypass, p.lnzd_group, p.lnzd_bubble,
+                        p.bias_col,
+                        np.ascontiguousarray(np.zeros(0, np.int64) if bias_acc is None
+                                             else bias_acc, np.int64),
+                        out.acc, out.pe_counters,
                         out.fifo_hist, out.actions, out.globals)
     except ValueError as e:
         raise EngineError(f"simulator core rejected the layer: {e}") from None
@@ -95,12 +102,21 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
                   bias: npt.NDArray[np.float32] | None, activation: str | None,
                   config: HardwareConfig, fmt: FixedPointFormat, table: EnergyTable,
                   engine: Engine) -> SimResult:
-    weight_q = fmt.quantize_weights(m.codebook)
     p = loop_params(config)
-    c = run_core(m, x_q, weight_q, p) if engine == "core" else run_loop(m, x_q, weight_q, p)
+    shape = m.shape  # the layer's, without the bias column
+    bias_q = None if bias is None else fmt.quantize_bias(bias)
+    if bias_q is not None and config.bias_column:
+        # The bias rides as the last column, broadcast like an activation of 1.0; the core adds
+        # bias_q (the accumulator's scale) for its entries. Its x is only a nonzero marker.
+        m = with_bias_column(m, bias_q != 0)
+        x_q = np.concatenate([x_q, np.ones(1, np.int16)])
+        p.bias_col = m.cols - 1
+    weight_q = fmt.quantize_weights(m.codebook)
+    c = (run_core(m, x_q, weight_q, p, bias_q) if engine == "core"
+         else run_loop(m, x_q, weight_q, p, bias_q))
     acc = c.acc
-    if bias is not None:
-        acc = acc + fmt.quantize_bias(bias)
+    if bias_q is not None and not config.bias_column:
+        acc = acc + bias_q
     out_q = fmt.narrow(acc, relu=activation == "relu")
     loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
     fill = pe_block.fill_drain_cycles(config)
@@ -111,7 +127,7 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
     pc = c.pe_counters
     col = pe_block.PE_COUNTERS.index
     return SimResult(
-        name=name, config=config, fmt=fmt, output_q=out_q, shape=m.shape, cycles=cycles,
+        name=name, config=config, fmt=fmt, output_q=out_q, shape=shape, cycles=cycles,
         loop_cycles=loop_cycles, fill_drain_cycles=fill,
         pe_busy=pc[:, col("busy")].copy(), pe_starved=pc[:, col("starved")].copy(),
         pe_blocked=pc[:, col("blocked")].copy(),
