@@ -91,8 +91,10 @@ def _default_format(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
 
     max_act = float(np.max(np.abs(x), initial=0.0))
     h = x.astype(np.float32)
-    for m, b, a in zip(matrices, biases, activations, strict=True):
+    for i, (m, b, a) in enumerate(zip(matrices, biases, activations, strict=True)):
         h = spmv(m, h, b, a)
+        _check_finite(f"layer {i}'s float output (used to choose the fixed-point format; "
+                      f"pass fmt= to choose it yourself)", h)
         max_act = max(max_act, float(np.max(np.abs(h), initial=0.0)))
     max_w = max(float(np.max(np.abs(m.codebook), initial=0.0)) for m in matrices)
     return FixedPointFormat.for_data(max_act, max_w)
@@ -151,9 +153,18 @@ def _as_input(x: npt.ArrayLike, cols: int, fmt: FixedPointFormat | None
             raise EngineError("x is int16 (fixed point): pass fmt= to say its fraction bits")
         return None, xa
     xf = xa.astype(np.float64)
-    if not np.all(np.isfinite(xf)):
-        raise EngineError("x contains NaN or infinity")
+    _check_finite("the input activations x", xf)
     return xf, None
+
+
+def _check_finite(what: str, a: npt.NDArray[np.floating]) -> None:
+    """Refuse NaN and infinity: fixed point has no encoding for them (they would saturate or
+    wrap silently)."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise EngineError(f"{what} should be finite numbers, found {a.ravel()[i]} at index {i} "
+                          f"({int(bad.sum())} non-finite values)")
 
 
 @overload
@@ -207,6 +218,10 @@ def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
     else:
         raise EngineError(f"simulate() takes an EIEMatrix or an eie.Model, found "
                           f"{type(matrix_or_model).__name__}")
+    for lname, m, b, _ in layers:
+        _check_finite(f"the codebook of layer {lname!r}", m.codebook)
+        if b is not None:
+            _check_finite(f"the bias of layer {lname!r}", b)
     matrices = [fit_matrix(m, config) for _, m, _, _ in layers]
     xf, x_q = _as_input(x, matrices[0].cols, fmt)
     if fmt is None:
