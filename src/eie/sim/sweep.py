@@ -9,10 +9,15 @@ what is already there, so nothing finished is lost).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import json
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -76,6 +81,32 @@ def _format(name: str, seed: int, codebook_entries: int) -> Any:
 
     m, x = _layer(name, 64, seed, 4, codebook_entries)
     return _default_format([m], x.astype("float64"), [None], [None])
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the worker ends when the sweep's process dies, even by SIGKILL (which
+    runs no clean-up). Without this, a worker blocks forever on the dead parent's job queue.
+    Linux: the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); everywhere: a
+    daemon thread exits once the worker has been re-parented."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="eie-sweep-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
 
 
 def run_point(layer: str, seed: int, config_dict: dict[str, Any]) -> Record:
@@ -157,7 +188,8 @@ def sweep(axes: Mapping[str, Sequence[Any]], layers: Iterable[str], out: str | o
             finish(job, run_point(job[1], job[2], job[3].to_dict()))
     else:
         # Jobs come layer by layer, so a worker often reuses its cached layer.
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pending: dict[Future[Record], tuple[str, str, int, HardwareConfig,
                                                 dict[str, Any]]] = {
                 pool.submit(run_point, j[1], j[2], j[3].to_dict()): j for j in todo}
