@@ -17,7 +17,8 @@ int64_t simulate_layer(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> 
                        int64_t ptr_read_cycles, int64_t batch_cols, int64_t lnzd_latency,
                        int64_t load_cycles, int64_t dst_rf_entries, bool bypass,
                        int64_t lnzd_group, int64_t lnzd_bubble, int64_t bias_col,
-                       In1<int64_t> bias_acc, Out1<int64_t> acc,
+                       In1<int64_t> bias_acc, int64_t acc_bits, int64_t acc_shift,
+                       Out1<int64_t> acc,
                        Out2<int64_t> pe_counters, Out1<int64_t> fifo_hist, Out1<int64_t> actions,
                        Out1<int64_t> globals) {
   const int64_t num_pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
@@ -45,7 +46,8 @@ int64_t simulate_layer(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> 
                               rows,             cols};
   const sim::Params p{fifo_depth,   entries_per_line, ptr_read_cycles, batch_cols,
                       lnzd_latency, load_cycles,      dst_rf_entries,  bypass,
-                      lnzd_group,   lnzd_bubble,      bias_col};
+                      lnzd_group,   lnzd_bubble,      bias_col,        acc_bits,
+                      acc_shift};
   const sim::Outputs o{acc.data(), pe_counters.data(), fifo_hist.data(), actions.data(),
                        globals.data()};
   const int16_t* wq = weight_q.data();
@@ -65,7 +67,8 @@ void register_sim(nb::module_& m) {
         nb::arg("entries_per_line"), nb::arg("ptr_read_cycles"), nb::arg("batch_cols"),
         nb::arg("lnzd_latency"), nb::arg("load_cycles"), nb::arg("dst_rf_entries"),
         nb::arg("bypass"), nb::arg("lnzd_group"), nb::arg("lnzd_bubble"), nb::arg("bias_col"),
-        nb::arg("bias_acc").noconvert(), nb::arg("acc").noconvert(), nb::arg("pe_counters").noconvert(),
+        nb::arg("bias_acc").noconvert(), nb::arg("acc_bits"), nb::arg("acc_shift"),
+        nb::arg("acc").noconvert(), nb::arg("pe_counters").noconvert(),
         nb::arg("fifo_hist").noconvert(), nb::arg("actions").noconvert(),
         nb::arg("globals").noconvert(),
         "Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed "

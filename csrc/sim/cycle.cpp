@@ -36,6 +36,9 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
   if (p.lnzd_latency < 0 || p.load_cycles < 0) fail("latencies should be >= 0");
   if (p.dst_rf_entries < 0) fail("dst_rf_entries should be >= 0");
   if (p.lnzd_group < 1 || p.lnzd_bubble < 0) fail("lnzd_group should be >= 1, lnzd_bubble >= 0");
+  if (p.acc_bits < 2 || p.acc_bits > 64) fail("acc_bits should be in 2..64");
+  if (p.acc_bits < 64 && (p.acc_shift < 0 || p.acc_shift > 62))
+    fail("acc_shift should be in 0..62");
   if (p.bias_col >= 0 && (p.bias_col != a.cols - 1 || bias_acc == nullptr))
     fail("the bias column should be the last column, with its addends given");
   format::decode_to_codes(a, nullptr);  // validates pointers and rows
@@ -113,6 +116,11 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
     if (first < batch_end[b]) return t0 + overhead + gap[first];
     return t0 + overhead + (tail[b] > 0 ? tail[b] - 1 : 0);
   };
+  // Accumulator arithmetic (see Params::acc_bits).
+  const bool exact = p.acc_bits == 64;
+  const int64_t acc_max = exact ? 0 : (int64_t{1} << (p.acc_bits - 1)) - 1;
+  const int64_t acc_min = exact ? 0 : -acc_max - 1;
+  const int64_t round_half = exact || p.acc_shift == 0 ? 0 : int64_t{1} << (p.acc_shift - 1);
   // Ring buffer slots per PE: the queue beside the head (at least one slot for lockstep).
   const int64_t slots = depth > 1 ? depth - 1 : 1;
 
@@ -180,7 +188,14 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
             act[kCodebookLookup] += 1;
             act[kMac] += 1;
             const int64_t g = r * n + k;
-            out.acc[g] += s.bias ? bias_acc[g] : static_cast<int64_t>(weight_q[code]) * s.xval;
+            if (exact) {
+              out.acc[g] += s.bias ? bias_acc[g] : static_cast<int64_t>(weight_q[code]) * s.xval;
+            } else {
+              const int64_t prod = static_cast<int64_t>(weight_q[code]) * s.xval;
+              const int64_t add = s.bias ? bias_acc[g] : (prod + round_half) >> p.acc_shift;
+              const int64_t v = out.acc[g] + add;  // |acc|, |add| < 2^62: no overflow
+              out.acc[g] = v > acc_max ? acc_max : (v < acc_min ? acc_min : v);
+            }
             const bool in_rf = r < p.dst_rf_entries;
             if (same_acc) {
               act[kBypass] += 1;

@@ -17,7 +17,10 @@
 //   prefetched, so a column occupies max(ptr_read_cycles, entries) cycles; one entry per cycle;
 //   a filler costs its cycle but does no work; without the bypass, a real entry updating the same
 //   accumulator as the real entry issued in the previous cycle waits one cycle.
-// - Values: exact int64 accumulators (weight_q[code] * x_q), narrowed by the caller.
+// - Values: with acc_bits = 64, exact int64 accumulators (weight_q[code] * x_q), narrowed by the
+//   caller. With fewer bits (the paper's 16-bit destination registers) each product is rounded
+//   (half up) to the output's scale (>> acc_shift) and added with saturation to acc_bits; the
+//   caller's initial acc (the bias, when not a column) is at that scale too.
 #pragma once
 #include <cstdint>
 
@@ -75,10 +78,12 @@ struct Params {
   int64_t lnzd_group;        // activations per LNZD scan group (one register-file row), >= 1
   int64_t lnzd_bubble;       // cycles lost leaving a group whose last activation is zero, >= 0
   int64_t bias_col;          // index of the bias column (the last column), or -1 for none
+  int64_t acc_bits;          // accumulator width: 64 exact; 2..63 saturating, products rounded
+  int64_t acc_shift;         // for acc_bits < 64: product fraction bits minus the output's
 };
 
 struct Outputs {
-  int64_t* acc;          // (rows,) zeroed by the caller
+  int64_t* acc;          // (rows,) initial values from the caller (zero, or the bias)
   int64_t* pe_counters;  // (num_pes, kNumPeCounters) zeroed
   int64_t* fifo_hist;    // (fifo_depth + 1,) zeroed: PE-cycles with each occupancy (head included)
   int64_t* actions;      // (kNumActions,) zeroed

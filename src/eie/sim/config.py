@@ -52,6 +52,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "arith_pipeline_stages": (1, 64),
     "lnzd_fanin": (1, 64),
     "lnzd_group_bubble": (0, 1024),
+    "acc_bits": (16, 64),
 }
 MAX_FIFO_SLOTS = 1 << 24
 """num_pes x fifo_depth: FIFO storage of 16 M column indices (128 MiB)."""
@@ -106,6 +107,9 @@ class HardwareConfig:
     lnzd_group_bubble: int = 1
     """Cycles the LNZD loses leaving a group of ``num_pes`` activations (one register-file row)
     whose last activation is zero: 1 in the authors' detector; 0 skips zeros for free."""
+    acc_bits: int = 64
+    """Accumulator width. 64 accumulates exactly (products at full precision); fewer bits (16:
+    the paper's destination registers) round each product to the output's scale and saturate."""
     bias_column: bool = True
     """Broadcast the bias as one more column with activation 1.0 (the hardware's way: a broadcast,
     an entry per nonzero bias, their cycles and energy); False adds it to the accumulators free."""

@@ -28,6 +28,8 @@ class LoopParams:
     lnzd_group: int = 1
     lnzd_bubble: int = 0
     bias_col: int = -1  # the bias column (the last column), or -1
+    acc_bits: int = 64  # 64: exact; fewer: products rounded (>> acc_shift), saturating
+    acc_shift: int = 0
 
 
 @dataclass
@@ -60,9 +62,14 @@ _C = {name: i for i, name in enumerate(PE_COUNTERS)}
 
 
 def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
-             p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None) -> LoopCounters:
+             p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None,
+             acc0: npt.NDArray[np.int64] | None = None) -> LoopCounters:
     """One layer, cycle by cycle (see the C++ twin for the commented version)."""
     n, cols = m.num_pes, m.cols
+    acc = [0] * m.rows if acc0 is None else [int(v) for v in acc0]
+    exact = p.acc_bits == 64
+    acc_max = (1 << (p.acc_bits - 1)) - 1
+    half = 0 if exact or p.acc_shift == 0 else 1 << (p.acc_shift - 1)
     out = LoopCounters(np.zeros(m.rows, np.int64), np.zeros((n, len(PE_COUNTERS)), np.int64),
                        np.zeros(p.fifo_depth + 1, np.int64), np.zeros(len(ACTIONS), np.int64),
                        np.zeros(len(GLOBALS), np.int64))
@@ -168,11 +175,17 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                         cnt[k, _C["real_entries"]] += 1
                         act[_A["codebook", "lookup"]] += 1
                         act[_A["arith", "mac"]] += 1
+                        g = r * n + k
                         if s.bias:
                             assert bias_acc is not None
-                            out.acc[r * n + k] += int(bias_acc[r * n + k])
+                            add = int(bias_acc[g])
+                        elif exact:
+                            add = wq[code] * s.xval
                         else:
-                            out.acc[r * n + k] += wq[code] * s.xval
+                            add = (wq[code] * s.xval + half) >> p.acc_shift
+                        acc[g] += add
+                        if not exact:
+                            acc[g] = max(-acc_max - 1, min(acc_max, acc[g]))
                         where = "dst_regfile" if r < p.dst_rf_entries else "act_sram"
                         if same_acc:
                             act[_A["arith", "bypass"]] += 1
@@ -211,6 +224,7 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                     ccu_ready = batch_ready(ccu_batch, t + 1)
                     act[_A["act_sram", "read"]] += batch_size(ccu_batch)
         t += 1
+    out.acc[:] = acc
     out.globals[GLOBALS.index("loop_cycles")] = t
     out.globals[GLOBALS.index("batches")] = nb
     return out

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from eie.engine.fixed_point import FixedPointFormat
 from eie.sim.config import HardwareConfig
+from eie.sim.qformat import LayerFormat
 
 Key = tuple[str, str]
 
@@ -28,7 +29,7 @@ class SimResult:
 
     name: str
     config: HardwareConfig
-    fmt: FixedPointFormat
+    fmt: FixedPointFormat | LayerFormat
     output_q: npt.NDArray[np.int16]
     """``(rows,)`` the layer's outputs in fixed point (``fmt.act_frac_bits``), bit-exact with
     ``eie.engine.reference.spmv_fixed``."""
@@ -52,6 +53,8 @@ class SimResult:
     """pJ per (component, action)."""
     energy_table: str
     activation: str | None = None
+    sqnr_db: float | None = None
+    """Output SQNR (dB) against the float layer on the float input, when it was computed."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------ figures
@@ -139,8 +142,10 @@ class SimResult:
             "energy_breakdown_pj": {f"{c}.{a}": v for (c, a), v in self.energy_breakdown.items()},
             "energy_by_module_pj": self.energy_by_module(),
             "energy_table": self.energy_table,
-            "fixed_point": {"act_frac_bits": self.fmt.act_frac_bits,
-                            "weight_frac_bits": self.fmt.weight_frac_bits},
+            "fixed_point": (self.fmt.to_json() if isinstance(self.fmt, LayerFormat) else
+                            {"act_frac_bits": self.fmt.act_frac_bits,
+                             "weight_frac_bits": self.fmt.weight_frac_bits}),
+            "sqnr_db": self.sqnr_db,
             "activation": self.activation,
             "config": self.config.to_json(),
             **self.extra,
