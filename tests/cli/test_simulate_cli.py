@@ -121,3 +121,15 @@ def test_sweep_cli_resumes_and_plots(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(out.read_text().splitlines()) == 3
     assert main(["sweep", "--benchmark", "nt_lstm", "--out", str(out)]) == 2
     assert main(["sweep", "--vary", "fifo_depth", "--out", str(out)]) == 2
+
+
+def test_per_layer_formats_and_sqnr(fixture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = run_json(["simulate", str(fixture_dir), "--json"], capsys)[0]
+    per_layer = run_json(["simulate", str(fixture_dir), "--json", "--formats", "per-layer"],
+                         capsys)[0]
+    assert shared["fixed_point"] == {"act_frac_bits": 11, "weight_frac_bits": 15}
+    assert per_layer["fixed_point"] == {"in_frac_bits": 11, "weight_frac_bits": 19,
+                                        "out_frac_bits": 11}
+    assert shared["sqnr_db"] == pytest.approx(66.16, abs=0.05)
+    assert per_layer["sqnr_db"] == pytest.approx(83.89, abs=0.05)
+    assert per_layer["cycles"] == shared["cycles"]
