@@ -53,6 +53,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "lnzd_fanin": (1, 64),
     "lnzd_group_bubble": (0, 1024),
     "acc_bits": (16, 64),
+    "dram_gbps": (0, 100_000.0),
 }
 MAX_FIFO_SLOTS = 1 << 24
 """num_pes x fifo_depth: FIFO storage of 16 M column indices (128 MiB)."""
@@ -107,6 +108,9 @@ class HardwareConfig:
     lnzd_group_bubble: int = 1
     """Cycles the LNZD loses leaving a group of ``num_pes`` activations (one register-file row)
     whose last activation is zero: 1 in the authors' detector; 0 skips zeros for free."""
+    dram_gbps: float = 12.8
+    """DRAM bandwidth (GB/s) for layers larger than the on-chip SRAM (``eie.sim.dram``): one
+    64-bit DDR3-1600 channel, 1600 MT/s x 8 bytes (JEDEC JESD79-3)."""
     acc_bits: int = 64
     """Accumulator width. 64 accumulates exactly (products at full precision); fewer bits (16:
     the paper's destination registers) round each product to the output's scale and saturate."""
@@ -122,10 +126,10 @@ class HardwareConfig:
                     raise ConfigError(f"{f.name} should be true or false, found {v!r}")
                 continue
             lo, hi = BOUNDS[f.name]
-            if f.name == "clock_mhz":
+            if f.name in ("clock_mhz", "dram_gbps"):
                 if (isinstance(v, bool) or not isinstance(v, int | float)
                         or not math.isfinite(v) or not lo < v <= hi):
-                    raise ConfigError(f"clock_mhz should be a finite number in (0, {hi:g}], "
+                    raise ConfigError(f"{f.name} should be a finite number in (0, {hi:g}], "
                                       f"found {v!r}")
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:

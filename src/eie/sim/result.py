@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from eie.engine.fixed_point import FixedPointFormat
 from eie.sim.config import HardwareConfig
+from eie.sim.dram import DramStream
 from eie.sim.qformat import LayerFormat
 
 Key = tuple[str, str]
@@ -53,6 +54,8 @@ class SimResult:
     """pJ per (component, action)."""
     energy_table: str
     activation: str | None = None
+    dram: DramStream | None = None
+    """DRAM streaming of a layer larger than the on-chip SRAM (``cycles`` includes it)."""
     sqnr_db: float | None = None
     """Output SQNR (dB) against the float layer on the float input, when it was computed."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +149,7 @@ class SimResult:
                             {"act_frac_bits": self.fmt.act_frac_bits,
                              "weight_frac_bits": self.fmt.weight_frac_bits}),
             "sqnr_db": self.sqnr_db,
+            **(self.dram.to_json() if self.dram is not None else {}),
             "activation": self.activation,
             "config": self.config.to_json(),
             **self.extra,

@@ -19,8 +19,8 @@ from eie.engine.fixed_point import INT16_MAX, INT16_MIN, FixedPointFormat, sqnr_
 from eie.errors import ConfigError, EngineError
 from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
+from eie.sim import dram, qformat
 from eie.sim import pe as pe_block
-from eie.sim import qformat
 from eie.sim.bias import with_bias_column
 from eie.sim.ccu import lnzd_levels, lnzd_nodes
 from eie.sim.config import HardwareConfig
@@ -189,8 +189,11 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
     sqnr = None if reference is None else sqnr_db(reference, fmt.dequantize_act(out_q))
     loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
     fill = pe_block.fill_drain_cycles(config)
-    cycles = loop_cycles + fill
+    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill)
+    cycles = stream.cycles
     actions = {key: int(n) for key, n in zip(pe_block.ACTIONS, c.actions, strict=True)}
+    if not stream.fits:
+        actions["dram", "read_bit"] = stream.bits
     actions["pe", "cycle"] = config.num_pes * cycles
     actions["lnzd_node", "cycle"] = lnzd_nodes(config.num_pes, config.lnzd_fanin) * cycles
     pc = c.pe_counters
@@ -207,7 +210,8 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
         ccu_stall_cycles=int(c.globals[pe_block.GLOBALS.index("ccu_stall_cycles")]),
         batches=int(c.globals[pe_block.GLOBALS.index("batches")]),
         energy_breakdown=energy_breakdown(actions, table, config),
-        energy_table=f"{table.name} v{table.version}", activation=activation, sqnr_db=sqnr)
+        energy_table=f"{table.name} v{table.version}", activation=activation, sqnr_db=sqnr,
+        dram=stream)
 
 
 def _as_input(x: npt.ArrayLike, cols: int, fmt: FixedPointFormat | None
