@@ -19,7 +19,7 @@ struct PeState {
   int64_t xval = 0;              // activation of the current column
   int64_t last_real_cycle = -2;  // cycle and local row of the last real entry (hazard check)
   int64_t last_row = -1;
-  int64_t line = -1;             // spmat SRAM line held in the read buffer (PE-local)
+  int64_t line_end = -1;         // first entry address past the line held in the read buffer
   bool open = false;             // a popped column is not finished yet
   bool bias = false;             // the current column is the bias column
 };
@@ -173,10 +173,11 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
         if (same_acc && !p.bypass) {
           cnt[kBlocked] += 1;  // wait for the previous update's write-back
         } else {
-          const int64_t line = (s.cur - s.base) / epl;
-          if (line != s.line) {
+          // Entry addresses only grow within a PE (columns in order, entries packed by
+          // column), so a new line is needed exactly when the address passes the held one.
+          if (s.cur >= s.line_end) {
             act[kSpmatLineRead] += 1;
-            s.line = line;
+            s.line_end = s.base + ((s.cur - s.base) / epl + 1) * epl;
           }
           s.row = r;
           s.cur += 1;
