@@ -80,3 +80,16 @@ def test_lockstep_is_about_half_idle(fc8: tuple) -> None:
     assert 0.40 < r.load_efficiency < 0.55
     deep = simulate(m, act, bias, HardwareConfig(fifo_depth=8), activation="relu")
     assert deep.load_efficiency > 0.89
+
+
+def test_real_layer_is_less_even_than_a_synthetic_one(fc8: tuple) -> None:
+    # Max/mean PE work: the real pruned fc8 1.097 (bias column included) against 1.060 for a
+    # uniform-random layer of its shape and density (alex8).
+    from eie.benchmark_layers import make_layer
+
+    m, bias, act = fc8
+    real = simulate(m, act, bias, activation="relu")
+    synthetic = simulate(*make_layer("alex8", seed=0))
+    assert real.pe_imbalance == pytest.approx(1.097, abs=0.001)
+    assert synthetic.pe_imbalance == pytest.approx(1.060, abs=0.001)
+    assert real.to_json()["pe_imbalance"] == real.pe_imbalance

@@ -87,6 +87,13 @@ class SimResult:
         return float(self.pe_real_entries.sum()) / busy if busy else 1.0
 
     @property
+    def pe_imbalance(self) -> float:
+        """Max / mean entries issued per PE (real and filler): 1.0 is a perfectly even load."""
+        work = self.pe_real_entries + self.pe_filler_entries
+        mean = float(work.mean()) if work.size else 0.0
+        return float(work.max()) / mean if mean else 1.0
+
+    @property
     def macs(self) -> int:
         return int(self.pe_real_entries.sum())
 
@@ -126,6 +133,7 @@ class SimResult:
             "loop_cycles": self.loop_cycles,
             "latency_us": self.latency_us,
             "load_efficiency": self.load_efficiency,
+            "pe_imbalance": self.pe_imbalance,
             "real_work_fraction": self.real_work_fraction,
             "energy_pj": self.energy_pj,
             "energy_uj": self.energy_pj * 1e-6,
