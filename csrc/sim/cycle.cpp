@@ -1,5 +1,8 @@
 #include "sim/cycle.h"
 
+#include "common/cpu_features.h"
+
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -9,20 +12,8 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// State of one PE between cycles.
-struct PeState {
-  int64_t head = 0, count = 0;   // activation FIFO (ring buffer of column indices)
-  int64_t cur = 0, end = 0;      // entries of the current column still to issue: [cur, end)
-  int64_t base = 0;              // first entry of this PE (global address)
-  int64_t row = -1;              // local row of the last issued entry of the current column
-  int64_t busy_until = 0;        // first cycle the next column may be popped (pointer read)
-  int64_t xval = 0;              // activation of the current column
-  int64_t last_real_cycle = -2;  // cycle and local row of the last real entry (hazard check)
-  int64_t last_row = -1;
-  int64_t line_end = -1;         // first entry address past the line held in the read buffer
-  bool open = false;             // a popped column is not finished yet
-  bool bias = false;             // the current column is the bias column
-};
+
+inline int64_t s_base(const format::EntryArrays& a, int64_t k) { return a.pe_offset[k]; }
 
 }  // namespace
 
@@ -42,10 +33,13 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
   if (p.bias_col >= 0 && (p.bias_col != a.cols - 1 || bias_acc == nullptr))
     fail("the bias column should be the last column, with its addends given");
   format::decode_to_codes(a, nullptr);  // validates pointers and rows
-  for (int64_t i = 0; i < a.num_entries; ++i)
-    if (a.codes[i] >= codebook_size)
-      fail("entry " + std::to_string(i) + " has code " + std::to_string(a.codes[i]) +
-           " but the codebook has " + std::to_string(codebook_size) + " entries");
+  if (a.num_entries > 0 &&
+      format::max_u8(a.codes, a.num_entries, active_isa()) >= codebook_size) {
+    for (int64_t i = 0; i < a.num_entries; ++i)
+      if (a.codes[i] >= codebook_size)
+        fail("entry " + std::to_string(i) + " has code " + std::to_string(a.codes[i]) +
+             " but the codebook has " + std::to_string(codebook_size) + " entries");
+  }
 
   const int64_t n = a.num_pes, cols = a.cols, depth = p.fifo_depth;
   const int64_t epl = p.entries_per_line;
@@ -121,137 +115,177 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
   const int64_t acc_max = exact ? 0 : (int64_t{1} << (p.acc_bits - 1)) - 1;
   const int64_t acc_min = exact ? 0 : -acc_max - 1;
   const int64_t round_half = exact || p.acc_shift == 0 ? 0 : int64_t{1} << (p.acc_shift - 1);
-  // Ring buffer slots per PE: the queue beside the head (at least one slot for lockstep).
-  const int64_t slots = depth > 1 ? depth - 1 : 1;
+  // The loop is computed column by column rather than cycle by cycle (same counts as the
+  // cycle-stepped reference model, src/eie/sim/cycle_ref.py). For broadcast j (push cycle P[j])
+  // and PE k: the PE pops it at S = max(P[j] + 1, F) (F: the first cycle the PE is free), stalls
+  // `b` cycles on a hazard, and holds it L = max(ptr_read_cycles, entries + b) cycles; F = S + L.
+  // The CCU may push j only once no PE's queue is full at the start of the cycle: every PE has
+  // popped column j - (d - 1) (d >= 2), or closed column j - 1 (lockstep, d = 1).
+  const int64_t prc = p.ptr_read_cycles;
+  std::vector<int64_t> push(nnz), max_pop(nnz, 0), max_free(nnz, 0);
+  struct Pe {
+    int64_t free_at = 0;          // F: first cycle with no column held
+    int64_t last_real_cycle = -2; // cycle and local row of the last real entry (hazards)
+    int64_t last_row = -1;
+    int64_t line_end = -1;        // first entry address past the line held in the read buffer
+    int64_t busy = 0, blocked = 0, real = 0, fillers = 0, columns = 0;
+    // Occupancy histogram sweep: time cursor, occupancy, pending close times (ring).
+    int64_t tc = 0, occ = 0, head = 0, count = 0;
+  };
+  std::vector<Pe> pe(n);
+  const int64_t ring = depth + 2;  // columns held or queued never exceed depth
+  std::vector<int64_t> closes(n * ring);
+  auto sweep_to = [&](Pe& s, int64_t* hist, int64_t* ring_k, int64_t t) {
+    // Apply close events <= t (each lowers the occupancy from its cycle on).
+    while (s.count > 0 && ring_k[s.head] <= t) {
+      const int64_t e = ring_k[s.head];
+      hist[s.occ] += e - s.tc;
+      s.tc = e;
+      s.occ -= 1;
+      s.head = s.head + 1 == ring ? 0 : s.head + 1;
+      s.count -= 1;
+    }
+  };
+  int64_t* const hist = out.fifo_hist;
+  // Per-PE histograms are summed into one; keep each PE's sweep separate, then add.
+  std::vector<int64_t> pe_hist(n * (depth + 1), 0);
 
-  std::vector<PeState> pe(n);
-  std::vector<int64_t> fifo(n * slots);
-  for (int64_t k = 0; k < n; ++k) pe[k].base = a.pe_offset[k];
-
-  int64_t ccu_batch = 0, ccu_ready = batch_ready(0, 0), nzi = 0, outstanding = 0;
   if (multi) act[kActSramRead] += batch_cols_of(0);
-  int64_t t = 0;
-  for (;; ++t) {
-    if (ccu_batch >= nb && outstanding == 0) break;
-    bool any_full = false;  // sampled at the start of the cycle
-    for (int64_t k = 0; k < n; ++k) {
-      PeState& s = pe[k];
-      int64_t* cnt = out.pe_counters + k * kNumPeCounters;
-      out.fifo_hist[s.count + (s.open ? 1 : 0)] += 1;
-      // Full: d - 1 columns queued beside the head; lockstep (d = 1): any column held.
-      if (depth > 1 ? s.count >= depth - 1 : (s.open || s.count > 0)) any_full = true;
-      if (s.cur == s.end) {
-        if (s.open) {
-          // Entries done, pointer read of a short column still in progress.
-          cnt[kBusy] += 1;
-        } else if (s.count == 0) {
-          cnt[kStarved] += 1;
-          continue;
-        } else {
-          // Pop the next column; its pointers were prefetched (see ptr_read_cycles).
-          const int64_t col = fifo[k * slots + s.head];
-          s.head = s.head + 1 == slots ? 0 : s.head + 1;
-          s.count -= 1;
-          act[kQueuePop] += 1;
-          act[kPtrRead] += 2;  // start and end pointer
-          cnt[kColumns] += 1;
-          const int64_t* ptr = a.col_ptr + k * (cols + 1);
-          s.cur = s.base + ptr[col];
-          s.end = s.base + ptr[col + 1];
-          s.row = -1;
-          s.xval = x[col];
-          s.bias = col == p.bias_col;
-          s.busy_until = t + p.ptr_read_cycles;
-          s.open = true;
-          if (s.cur == s.end) cnt[kBusy] += 1;  // an empty column: a pointer read only
-        }
+  int64_t ccu_stall = 0;
+  int64_t t_ccu_done = 0;  // the cycle in which the CCU finishes the last batch
+  int64_t j = 0;           // broadcast index
+  int64_t t0 = 0;          // start cycle of the current batch
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b > 0) act[kActSramRead] += batch_cols_of(b);
+    const int64_t first = b == 0 ? 0 : batch_end[b - 1];
+    int64_t ready = batch_ready(b, t0);
+    if (first == batch_end[b]) {
+      // No nonzeros: the detector reports "none" in cycle `ready`.
+      t0 = ready + 1;
+      t_ccu_done = ready;
+      continue;
+    }
+    for (; j < batch_end[b]; ++j) {
+      int64_t pj = ready;
+      if (depth > 1) {
+        if (j - (depth - 1) >= 0) pj = std::max(pj, max_pop[j - (depth - 1)] + 1);
+      } else if (j > 0) {
+        pj = std::max(pj, max_free[j - 1]);
       }
-      if (s.cur < s.end) {
-        const uint8_t code = a.codes[s.cur];
-        const int64_t r = s.row + static_cast<int64_t>(a.rel_index[s.cur]) + 1;
-        const bool same_acc = code != 0 && s.last_real_cycle == t - 1 && s.last_row == r;
-        if (same_acc && !p.bypass) {
-          cnt[kBlocked] += 1;  // wait for the previous update's write-back
-        } else {
-          // Entry addresses only grow within a PE (columns in order, entries packed by
-          // column), so a new line is needed exactly when the address passes the held one.
-          if (s.cur >= s.line_end) {
+      ccu_stall += pj - ready;
+      push[j] = pj;
+      const int64_t col = nz[j];
+      const bool is_bias = col == p.bias_col;
+      const int64_t xval = x[col];
+      int64_t mp = 0, mf = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        Pe& s = pe[k];
+        int64_t* ring_k = closes.data() + k * ring;
+        int64_t* hk = pe_hist.data() + k * (depth + 1);
+        // Occupancy: everything up to the push's effect at P + 1 is known now.
+        sweep_to(s, hk, ring_k, pj + 1);
+        hk[s.occ] += pj + 1 - s.tc;
+        s.tc = pj + 1;
+        s.occ += 1;
+        const int64_t start = std::max(pj + 1, s.free_at);
+        const int64_t* ptr = a.col_ptr + k * (cols + 1);
+        int64_t cur = s_base(a, k) + ptr[col];
+        const int64_t end = s_base(a, k) + ptr[col + 1];
+        const int64_t cnt = end - cur;
+        int64_t stall = 0;
+        if (cnt > 0) {
+          const uint8_t code0 = a.codes[cur];
+          const int64_t r0 = static_cast<int64_t>(a.rel_index[cur]);
+          const bool same0 = code0 != 0 && s.last_real_cycle == start - 1 && s.last_row == r0;
+          if (same0 && !p.bypass) stall = 1;
+          // Line reads: addresses only grow within a PE.
+          if (cur >= s.line_end) {
             act[kSpmatLineRead] += 1;
-            s.line_end = s.base + ((s.cur - s.base) / epl + 1) * epl;
+            s.line_end = s_base(a, k) + ((cur - s_base(a, k)) / epl + 1) * epl;
           }
-          s.row = r;
-          s.cur += 1;
-          cnt[kBusy] += 1;
-          if (code == 0) {
-            cnt[kFillerEntries] += 1;
-          } else {
-            cnt[kRealEntries] += 1;
-            act[kCodebookLookup] += 1;
-            act[kMac] += 1;
-            const int64_t g = r * n + k;
+          if (end - 1 >= s.line_end) {
+            const int64_t last_line_end = s_base(a, k) + ((end - 1 - s_base(a, k)) / epl + 1) * epl;
+            act[kSpmatLineRead] += (last_line_end - s.line_end) / epl;
+            s.line_end = last_line_end;
+          }
+          int64_t row = -1, t_issue = start + stall;
+          for (int64_t e = cur; e < end; ++e, ++t_issue) {
+            const uint8_t code = a.codes[e];
+            row += static_cast<int64_t>(a.rel_index[e]) + 1;
+            if (code == 0) {
+              s.fillers += 1;
+              continue;
+            }
+            s.real += 1;
+            const int64_t g = row * n + k;
             if (exact) {
-              out.acc[g] += s.bias ? bias_acc[g] : static_cast<int64_t>(weight_q[code]) * s.xval;
+              out.acc[g] += is_bias ? bias_acc[g] : static_cast<int64_t>(weight_q[code]) * xval;
             } else {
-              const int64_t prod = static_cast<int64_t>(weight_q[code]) * s.xval;
-              const int64_t add = s.bias ? bias_acc[g] : (prod + round_half) >> p.acc_shift;
+              const int64_t prod = static_cast<int64_t>(weight_q[code]) * xval;
+              const int64_t add = is_bias ? bias_acc[g] : (prod + round_half) >> p.acc_shift;
               const int64_t v = out.acc[g] + add;  // |acc|, |add| < 2^62: no overflow
               out.acc[g] = v > acc_max ? acc_max : (v < acc_min ? acc_min : v);
             }
-            const bool in_rf = r < p.dst_rf_entries;
-            if (same_acc) {
+            const bool in_rf = row < p.dst_rf_entries;
+            const bool same = e == cur && same0 && p.bypass;
+            if (same) {
               act[kBypass] += 1;
             } else {
               act[in_rf ? kDstRfRead : kActSramRead] += 1;
             }
             act[in_rf ? kDstRfWrite : kActSramWrite] += 1;
-            s.last_real_cycle = t;
-            s.last_row = r;
+            s.last_real_cycle = t_issue;
+            s.last_row = row;
           }
         }
+        const int64_t len = std::max(prc, cnt + stall);
+        s.busy += len - stall;
+        s.blocked += stall;
+        s.columns += 1;
+        s.free_at = start + len;
+        // Close event at free_at (occupancy drops from that cycle on).
+        int64_t pos = s.head + s.count;
+        if (pos >= ring) pos -= ring;
+        ring_k[pos] = s.free_at;
+        s.count += 1;
+        mp = std::max(mp, start);
+        mf = std::max(mf, s.free_at);
       }
-      if (s.open && s.cur == s.end && t + 1 >= s.busy_until) {
-        s.open = false;
-        outstanding -= 1;
-      }
+      max_pop[j] = mp;
+      max_free[j] = mf;
+      act[kBroadcast] += 1;
+      act[kSrcRfRead] += 1;
+      act[kQueuePush] += n;
+      act[kQueuePop] += n;
+      act[kPtrRead] += 2 * n;
+      ready = pj + 1 + (j + 1 < batch_end[b] ? gap[j + 1] : 0);
     }
-    // CCU: broadcast the next nonzero activation of the current batch, if every FIFO has room.
-    if (ccu_batch < nb && t >= ccu_ready) {
-      bool next_batch = false;
-      if (nzi < batch_end[ccu_batch]) {
-        if (any_full) {
-          out.globals[kCcuStallCycles] += 1;
-        } else {
-          const int64_t col = nz[nzi++];
-          for (int64_t k = 0; k < n; ++k) {
-            PeState& s = pe[k];
-            int64_t pos = s.head + s.count;
-            if (pos >= slots) pos -= slots;
-            fifo[k * slots + pos] = col;
-            s.count += 1;
-          }
-          outstanding += n;
-          act[kBroadcast] += 1;
-          act[kSrcRfRead] += 1;
-          act[kQueuePush] += n;
-          if (nzi < batch_end[ccu_batch]) {
-            ccu_ready = t + 1 + gap[nzi];
-          } else if (tail[ccu_batch] > 0) {
-            ccu_ready = t + tail[ccu_batch];  // the LNZD scans the rest of the batch
-          } else {
-            next_batch = true;
-          }
-        }
-      } else {
-        next_batch = true;  // the LNZD found no (more) nonzeros in this batch
-      }
-      if (next_batch) {
-        ccu_batch += 1;
-        if (ccu_batch < nb) {
-          ccu_ready = batch_ready(ccu_batch, t + 1);
-          act[kActSramRead] += batch_cols_of(ccu_batch);
-        }
-      }
-    }
+    // After the batch's last broadcast: the detector scans the rest of the batch.
+    const int64_t last = push[batch_end[b] - 1];
+    const int64_t done = tail[b] > 0 ? last + tail[b] : last;
+    t_ccu_done = done;
+    t0 = done + 1;
+  }
+  int64_t t = t_ccu_done + 1;
+  for (int64_t k = 0; k < n; ++k) t = std::max(t, pe[k].free_at);
+  out.globals[kCcuStallCycles] = ccu_stall;
+  for (int64_t k = 0; k < n; ++k) {
+    Pe& s = pe[k];
+    int64_t* hk = pe_hist.data() + k * (depth + 1);
+    sweep_to(s, hk, closes.data() + k * ring, t);
+    hk[s.occ] += t - s.tc;
+    for (int64_t v = 0; v <= depth; ++v) hist[v] += hk[v];
+    int64_t* c = out.pe_counters + k * kNumPeCounters;
+    c[kBusy] = s.busy;
+    c[kBlocked] = s.blocked;
+    c[kStarved] = t - s.busy - s.blocked;
+    c[kRealEntries] = s.real;
+    c[kFillerEntries] = s.fillers;
+    c[kColumns] = s.columns;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    act[kCodebookLookup] += pe[k].real;
+    act[kMac] += pe[k].real;
   }
   out.globals[kLoopCycles] = t;
   out.globals[kBatches] = nb;

@@ -1,7 +1,8 @@
 // EIE cycle-level simulator: the inner loop (one layer, one input vector).
 //
-// The model (documented in docs/simulator.md and src/eie/sim/pe.py, mirrored line by line by the
-// Python reference model src/eie/sim/cycle_ref.py) in brief:
+// The model (documented in docs/simulator.md and src/eie/sim/pe.py; the Python reference model
+// src/eie/sim/cycle_ref.py steps it cycle by cycle, this core computes the same counts column by
+// column) in brief:
 // - CCU: per input batch, `batch_overhead` cycles (source-register-file load from the activation
 //   SRAM when the input spans several batches, plus the LNZD tree's latency), then at most one
 //   broadcast of a nonzero activation per cycle, in increasing column order, disabled while any

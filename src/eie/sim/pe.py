@@ -1,6 +1,6 @@
 """The processing element (PE): what each block does and how the simulator times it.
 
-The cycle loop itself runs in the C++ core (``csrc/sim/cycle.cpp``) and is mirrored line by line
+The cycle loop itself runs in the C++ core (``csrc/sim/cycle.cpp``, column by column) and is mirrored
 by the Python reference model ``eie.sim.cycle_ref``; this module names the blocks and their
 per-cycle behaviour, with the choices made where the paper is silent.
 
