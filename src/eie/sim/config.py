@@ -27,7 +27,10 @@ from typing import Any
 from eie.errors import ConfigError
 
 CONFIG_TYPE = "eie.sim.HardwareConfig"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+"""2: ``fifo_depth`` counts the column a PE works on; the bias column and the LNZD group bubble
+exist. A version-1 mapping is read as the same hardware: ``fifo_depth + 1``, no bias column, no
+bubble (``from_dict``)."""
 
 # Inclusive (minimum, maximum) of each numeric field. The maxima keep every size a config implies
 # (FIFO ring buffers, histograms, register files, LNZD trees, SRAM areas) in memory and in int64:
@@ -209,8 +212,16 @@ class HardwareConfig:
         v = d.pop("version", CONFIG_VERSION)
         if t != CONFIG_TYPE:
             raise ConfigError(f"config type should be {CONFIG_TYPE!r}, found {t!r}")
-        if v != CONFIG_VERSION:
-            raise ConfigError(f"config version should be {CONFIG_VERSION}, found {v!r}")
+        if v == 1:
+            # Version 1 counted only the queue beside the column being worked on, added the bias
+            # for free and had a detector without bubbles: the same hardware in version 2.
+            fd = d.get("fifo_depth", 8)
+            if isinstance(fd, int) and not isinstance(fd, bool):
+                d["fifo_depth"] = fd + 1  # anything else is rejected below as it is
+            d.setdefault("bias_column", False)
+            d.setdefault("lnzd_group_bubble", 0)
+        elif v != CONFIG_VERSION:
+            raise ConfigError(f"config version should be 1 or {CONFIG_VERSION}, found {v!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
