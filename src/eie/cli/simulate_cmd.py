@@ -92,7 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
-                        energy_table: Path | None = None) -> list[dict[str, Any]]:
+                        energy_table: Path | None = None, fmt: str | None = None
+                        ) -> list[dict[str, Any]]:
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
     from eie.benchmark_layers import make_layer
     from eie.sim import load_energy_table, simulate
@@ -104,7 +105,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
                           index_bits=config.index_bits,
                           codebook_entries=config.codebook_entries)
         t0 = time.perf_counter()
-        r = simulate(m, x, config=config, energy_table=table, name=name)
+        r = simulate(m, x, config=config, energy_table=table, name=name, fmt=fmt)
         wall = time.perf_counter() - t0
         records.append({**r.to_json(), "benchmark": name, "seed": seed, "sim_wall_s": wall})
     return records
@@ -158,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
     if args.benchmark is not None:
         records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
-                                      args.energy_table)
+                                      args.energy_table,
+                                      "per_layer" if args.formats == "per-layer" else None)
     else:
         model, x = _load_file(args.file, args.input)
         table = load_energy_table(args.energy_table) if args.energy_table else None
