@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt $(BUILD_DEPS)
-	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev]"
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev,dask]"
 	touch $(STAMP)
 
 install: $(STAMP)
