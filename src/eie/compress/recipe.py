@@ -196,6 +196,14 @@ class Recipe:
             _check("quantize" in kinds[:kinds.index("huffman")],
                    "the huffman stage needs a quantize stage before it")
 
+    def one_shot(self) -> Recipe:
+        """This recipe without retraining: every stage's ``epochs`` set to 0 (prune and
+        quantize from the weights alone; the data is only used to measure)."""
+        stages = tuple(s if isinstance(s, HuffmanStage) else
+                       dataclasses.replace(s, epochs=0)  # type: ignore[arg-type]
+                       for s in self.stages)
+        return dataclasses.replace(self, stages=stages)
+
     def index_bits_for(self, layer: str) -> int:
         return int(self.layer_index_bits.get(layer, self.index_bits))
 
