@@ -9,11 +9,18 @@ Stages run in order on a copy of ``model``:
 - ``huffman``: the storage with Huffman-coded streams (the model is unchanged).
 
 After every stage: the accuracy (``eval_fn``), the density, the storage and compression ratio of
-what would be stored at that point, and the stage's time go into a ``StageReport``; with
-``checkpoint_dir`` the whole state is written to ``stage-<i>.pt`` so a rerun with the same recipe
-resumes after the last finished stage (stage i is seeded with ``recipe.seed * 1000 + i``, so a
-resumed run gives the same result as an uninterrupted one when ``train_fn`` draws its randomness
-from torch's global generator, as ``make_train_fn`` does).
+what would be stored at that point, and the stage's time go into a ``StageReport``.
+
+Checkpoints (``checkpoint_dir``): the whole state (model, masks, codebooks, report rows) is
+written to ``stage-<i>.pt`` after every stage and to ``stage-<i>.round-<r>.pt`` after every
+pruning round but the last (pruning is most of the time), atomically (a temporary name, then a
+rename; removed on failure), and read back with ``torch.load(weights_only=True)``. A rerun with
+the same recipe on the same model (a SHA-256 of its state_dict) resumes after the last saved
+point, bit-identical to an uninterrupted run: stage i is seeded with ``recipe.seed * 1000 + i``
+and each pruning round with ``round_seed``, each round's schedule starts from the densities the
+stage started with (saved), and ``train_fn`` must draw its randomness from torch's global
+generator and build its optimizer per call (as ``make_train_fn`` and ``eie compress --data`` do),
+so no optimizer state or data order is lost between calls.
 
 ``train_fn(model, epochs, lr, report)`` trains in place with any torch optimizer;
 ``eval_fn(model) -> accuracy``; ``progress(ProgressEvent)`` receives stage, epoch and loss.
@@ -45,7 +52,7 @@ from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.huffman import HuffmanStorage, huffman_storage
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 FP32_BITS = 32
 
 
@@ -233,13 +240,26 @@ def _prune_targets(stage: PruneStage, names: list[str]) -> dict[str, tuple[float
     return out
 
 
+def stage_start_densities(st: _State, stage: PruneStage) -> dict[str, float]:
+    """Each pruned layer's density when the stage starts (its schedule runs from there)."""
+    layers = _layer_map(st.model)
+    return {n: float(torch.count_nonzero(_weight(layers[n]))) / _weight(layers[n]).numel()
+            for n in _prune_targets(stage, list(layers))}
+
+
+def round_seed(recipe: Recipe, stage_index: int, round_index: int) -> int:
+    """The torch seed of one pruning round: a resumed round draws what it drew the first time."""
+    return (recipe.seed * 1000 + stage_index) * 1000 + round_index + 1
+
+
 def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
-               report: Callable[[int, float], None]) -> None:
+               report: Callable[[int, float], None], start: dict[str, float],
+               first_round: int = 0, stage_index: int = 0,
+               after_round: Callable[[int], None] | None = None) -> None:
     layers = _layer_map(st.model)
     targets = _prune_targets(stage, list(layers))
-    start = {n: float(torch.count_nonzero(_weight(layers[n]))) / _weight(layers[n]).numel()
-             for n in targets}
-    for r in range(stage.rounds):
+    for r in range(first_round, stage.rounds):
+        torch.manual_seed(round_seed(recipe, stage_index, r))
         frac = (r + 1) / stage.rounds
         weights = {n: _weight(layers[n]).detach() for n in targets}
         new: dict[str, torch.Tensor] = {}
@@ -274,6 +294,8 @@ def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
         if stage.epochs:
             with enforcer:
                 train_fn(st.model, stage.epochs, stage.lr, report)
+        if after_round is not None and r + 1 < stage.rounds:
+            after_round(r)
 
 
 def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: TrainFn,
@@ -296,41 +318,102 @@ def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: Tr
 
 
 # ------------------------------------------------------------------------------- checkpoints
-def _ckpt_path(d: Path, i: int) -> Path:
-    return d / f"stage-{i}.pt"
+def _ckpt_path(d: Path, i: int, round_index: int | None = None) -> Path:
+    return d / (f"stage-{i}.pt" if round_index is None else f"stage-{i}.round-{round_index}.pt")
 
 
-def _save_checkpoint(d: Path, i: int, st: _State, recipe: Recipe, ref_acc: float) -> None:
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's state_dict (names, shapes, dtypes, bytes): a checkpoint is only
+    resumed for the model it was written for."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _key(recipe: Recipe, fingerprint: str) -> str:
+    return json.dumps({"recipe": recipe.to_dict(), "model": fingerprint}, sort_keys=True)
+
+
+def _save_checkpoint(d: Path, i: int, st: _State, recipe: Recipe, ref_acc: float,
+                     fingerprint: str, round_index: int | None = None,
+                     start: dict[str, float] | None = None) -> None:
+    """Write stage ``i``'s state (or the state after one of its pruning rounds) atomically: to
+    a temporary name in the same folder, then renamed; nothing is left behind on failure."""
     d.mkdir(parents=True, exist_ok=True)
     blob = {
-        "version": CHECKPOINT_VERSION, "recipe": json.dumps(recipe.to_dict(), sort_keys=True),
-        "stage": i, "model": st.model.state_dict(), "masks": st.masks,
+        "version": CHECKPOINT_VERSION, "key": _key(recipe, fingerprint),
+        "stage": i, "round": -1 if round_index is None else round_index,
+        "model": st.model.state_dict(), "masks": st.masks,
         "shared": {n: {"codes": torch.from_numpy(s.codes.copy()),
                        "codebook": torch.from_numpy(s.codebook.copy()), "bits": s.bits}
                    for n, s in st.shared.items()},
         "rows": json.dumps([asdict(r) for r in st.rows]), "accuracy_reference": ref_acc,
+        "start": json.dumps(start or {}),
     }
-    tmp = d / f".stage-{i}.pt.tmp{os.getpid()}"
-    torch.save(blob, tmp)
-    os.replace(tmp, _ckpt_path(d, i))
+    final = _ckpt_path(d, i, round_index)
+    tmp = d / f".{final.name}.tmp{os.getpid()}"
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for p in d.glob(f"stage-{i}.round-*.pt"):  # superseded by the file just written
+        if p != final:
+            p.unlink(missing_ok=True)
 
 
-def _load_checkpoint(d: Path, recipe: Recipe, st: _State) -> tuple[int, float] | None:
-    """Restore the latest finished stage of this recipe; returns (stage, reference acc)."""
-    key = json.dumps(recipe.to_dict(), sort_keys=True)
+@dataclass
+class _Resume:
+    stage: int
+    """Index of the last stage with saved state."""
+    round: int | None
+    """None: that stage finished; else its last finished pruning round."""
+    accuracy_reference: float
+    start: dict[str, float]
+
+
+def _read_checkpoint(p: Path, key: str) -> dict[str, Any] | None:
+    try:
+        blob = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as e:  # a truncated or foreign file is not resumed, and says why
+        raise CompressionError(f"{p}: cannot read this checkpoint ({type(e).__name__}); "
+                               "delete it or use another --checkpoint-dir") from None
+    if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION \
+            or blob.get("key") != key:
+        return None
+    return blob
+
+
+def _load_checkpoint(d: Path, recipe: Recipe, st: _State, fingerprint: str) -> _Resume | None:
+    """Restore the latest saved state of this recipe and model (a finished stage, or a
+    finished round of the stage after it)."""
+    key = _key(recipe, fingerprint)
     for i in range(len(recipe.stages) - 1, -1, -1):
-        p = _ckpt_path(d, i)
-        if not p.is_file():
-            continue
-        blob = torch.load(p, weights_only=True)
-        if blob.get("version") != CHECKPOINT_VERSION or blob.get("recipe") != key:
-            continue
-        st.model.load_state_dict(blob["model"])
-        st.masks = dict(blob["masks"])
-        st.shared = {n: SharedLayer(v["codes"].numpy(), v["codebook"].numpy(), int(v["bits"]))
-                     for n, v in blob["shared"].items()}
-        st.rows = [StageReport(**{**r, "resumed": True}) for r in json.loads(blob["rows"])]
-        return i, float(blob["accuracy_reference"])
+        candidates: list[tuple[Path, int | None]] = [(_ckpt_path(d, i), None)]
+        rounds = sorted((int(p.name.split(".round-")[1][:-3]), p)
+                        for p in d.glob(f"stage-{i}.round-*.pt")
+                        if p.name.split(".round-")[1][:-3].isdigit())
+        candidates += [(p, r) for r, p in reversed(rounds)]
+        for p, r in candidates:
+            if not p.is_file():
+                continue
+            blob = _read_checkpoint(p, key)
+            if blob is None:
+                continue
+            st.model.load_state_dict(blob["model"])
+            st.masks = dict(blob["masks"])
+            st.shared = {n: SharedLayer(v["codes"].numpy(), v["codebook"].numpy(),
+                                        int(v["bits"])) for n, v in blob["shared"].items()}
+            st.rows = [StageReport(**{**row, "resumed": True})
+                       for row in json.loads(blob["rows"])]
+            return _Resume(i, r, float(blob["accuracy_reference"]),
+                           {k: float(v) for k, v in json.loads(blob["start"]).items()})
     return None
 
 
@@ -348,13 +431,20 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
     st.model.eval()
     n_stages = len(recipe.stages)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    first = 0
-    resumed = _load_checkpoint(ckpt, recipe, st) if ckpt is not None else None
+    fingerprint = model_fingerprint(st.model) if ckpt is not None else ""
+    first, first_round, start0 = 0, 0, None
+    resumed = _load_checkpoint(ckpt, recipe, st, fingerprint) if ckpt is not None else None
     if resumed is not None:
-        first, ref_acc = resumed[0] + 1, resumed[1]
+        ref_acc = resumed.accuracy_reference
+        if resumed.round is None:
+            first = resumed.stage + 1
+            where = f"after stage {first} of {n_stages}"
+        else:
+            first, first_round, start0 = resumed.stage, resumed.round + 1, resumed.start
+            where = (f"in stage {first + 1} of {n_stages} after pruning round "
+                     f"{first_round} of {getattr(recipe.stages[first], 'rounds', 1)}")
         if progress:
-            progress(ProgressEvent("resume", first, n_stages,
-                                   message=f"resumed after stage {first} of {n_stages}"))
+            progress(ProgressEvent("resume", first, n_stages, message=f"resumed {where}"))
     else:
         t0 = time.perf_counter()
         ref_acc = float(eval_fn(st.model))
@@ -373,7 +463,16 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message="start"))
         if isinstance(stage, PruneStage):
-            _run_prune(st, stage, recipe, train_fn, report)
+            resuming = i == first and start0 is not None
+            start = start0 if resuming and start0 is not None else \
+                stage_start_densities(st, stage)
+
+            def after_round(r: int, i: int = i, start: dict[str, float] = start) -> None:
+                if ckpt is not None:
+                    _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint, r, start)
+
+            _run_prune(st, stage, recipe, train_fn, report, start,
+                       first_round if resuming else 0, i, after_round)
         elif isinstance(stage, QuantizeStage):
             _run_quantize(st, stage, recipe, train_fn, report, recipe.seed * 1000 + i)
         elif not isinstance(stage, HuffmanStage):
@@ -381,7 +480,7 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
         acc = float(eval_fn(st.model))
         st.rows.append(_row(st, recipe, stage.name, stage.kind, acc, time.perf_counter() - t0))
         if ckpt is not None:
-            _save_checkpoint(ckpt, i, st, recipe, ref_acc)
+            _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint)
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message=f"accuracy {acc:.4f}"))
     return _finish(st, recipe, ref_acc, source)
