@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, description=f"stage {ev.stage}", info=info)
 
         result = compress(model, recipe, data.train_fn(), data.eval_fn(),
-                          checkpoint_dir=args.checkpoint_dir, progress=progress, source=source)
+                          checkpoint_dir=args.checkpoint_dir, progress=progress, source=source,
+                          input_shape=tuple(data.example().shape[1:]))
     if args.output is not None:
         result.save(args.output, huffman=args.huffman)
     out = result.to_json()

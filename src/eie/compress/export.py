@@ -14,13 +14,13 @@ calls them. Layer attributes:
   ``eie.compress.graph``.
 
 ``Model.metadata["graph"]`` says whether the file is such a chain, and if not, which layer breaks
-it. Layers without a codebook (a quantize stage that skipped them) cannot be stored in EIE's
+it, and (when known) ``input_shape``, one sample's shape. Layers without a codebook (a quantize stage that skipped them) cannot be stored in EIE's
 format: the export names them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,8 @@ def conv_attrs(mod: nn.Conv2d) -> dict[str, Any]:
 def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: int = 1,
                  index_bits: int | Mapping[str, int] = 4, source: str = "",
                  metadata: Mapping[str, Any] | None = None,
-                 graph: ModelGraph | None = None) -> Model:
+                 graph: ModelGraph | None = None,
+                 input_shape: Sequence[int] | None = None) -> Model:
     """Every compressible layer of ``model`` (all must be in ``shared``) as an ``eie.Model``."""
     mods = dict(compressible_layers(model))
     missing = [n for n in mods if n not in shared]
@@ -78,5 +79,8 @@ def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: i
                 attrs["before"] = g.before
             attrs["then"] = g.steps.get(name, [])
         out.append(Layer(name, matrix, bias, g.activations[name], attrs))
-    meta = {**dict(metadata or {}), "graph": g.metadata()}
+    gm = g.metadata()
+    if input_shape is not None:  # one sample's shape, for sample inputs (eie simulate)
+        gm["input_shape"] = [int(v) for v in input_shape]
+    meta = {**dict(metadata or {}), "graph": gm}
     return Model(tuple(out), source=source, metadata=meta)

@@ -420,8 +420,10 @@ def _load_checkpoint(d: Path, recipe: Recipe, st: _State, fingerprint: str) -> _
 # ---------------------------------------------------------------------------------- compress
 def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalFn, *,
              checkpoint_dir: str | os.PathLike[str] | None = None,
-             progress: ProgressFn | None = None, source: str = "") -> CompressionResult:
-    """Run ``recipe`` on a copy of ``model``; see the module docstring.
+             progress: ProgressFn | None = None, source: str = "",
+             input_shape: tuple[int, ...] | None = None) -> CompressionResult:
+    """Run ``recipe`` on a copy of ``model``; see the module docstring. ``input_shape`` (one
+    sample's shape) is recorded in the ``.eie`` file when given.
 
     >>> from eie.compress import paper  # doctest: +SKIP
     >>> result = paper.run("lenet300", seed=0, quick=True)  # doctest: +SKIP
@@ -483,10 +485,11 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
             _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint)
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message=f"accuracy {acc:.4f}"))
-    return _finish(st, recipe, ref_acc, source)
+    return _finish(st, recipe, ref_acc, source, input_shape)
 
 
-def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str) -> CompressionResult:
+def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
+            input_shape: tuple[int, ...] | None = None) -> CompressionResult:
     eie_model = None
     summaries: list[LayerSummary] = []
     total: HuffmanStorage | None = None
@@ -507,6 +510,6 @@ def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str) -> Compress
         eie_model = to_eie_model(st.model, st.shared, recipe.num_pes,
                                  {n: recipe.index_bits_for(n) for n in st.shared},
                                  source=source or f"eie.compress recipe {recipe.name}",
-                                 metadata=meta)
+                                 metadata=meta, input_shape=input_shape)
     return CompressionResult(st.model, eie_model, st.rows, ref_acc, st.rows[-1].accuracy,
                              summaries, total, st.shared, st.masks, recipe)
