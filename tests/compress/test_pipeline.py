@@ -274,3 +274,33 @@ def test_failed_checkpoint_write_leaves_nothing(model: nn.Module, tmp_path: Path
     t = Trainer()
     compress(model, RECIPE, t, eval_fn, checkpoint_dir=ckpt)
     assert t.calls == 2  # resumed after round 0 of the prune stage
+
+
+def test_quantize_skip_keeps_a_layer_in_torch(model: nn.Module) -> None:
+    """A layer the quantize stage skips stays float (its mask holds), is left out of the .eie
+    file, and the file says it is not a chain; swap runs the rest."""
+    from eie.compress.recipe import QuantizeLayer
+    from eie.engine import Engine
+    from eie.engine.torch import swap
+    from eie.errors import EngineError
+
+    recipe = Recipe(name="skip", num_pes=2, index_bits=3, seed=1, stages=(
+        PruneStage(density=0.4, rounds=1, epochs=1, lr=0.01),
+        QuantizeStage(bits=3, epochs=1, lr=1e-3, layers={"2": QuantizeLayer(skip=True)})))
+    result = compress(model, recipe, Trainer(), eval_fn)
+    assert sorted(result.shared) == ["0", "4"] and result.eie_model is not None
+    assert [ly.name for ly in result.eie_model.layers] == ["0", "4"]
+    assert "'2'" in result.eie_model.metadata["graph"]["breaks"]
+    assert result.eie_model.metadata["layers_in_torch"] == ["2"]
+    w = result.torch_model[2].weight
+    assert torch.all(w[~result.masks["2"]] == 0) and len(torch.unique(w)) > 9  # float
+    with pytest.raises(EngineError, match="not quantized"):
+        Engine(result.eie_model)
+    import copy
+
+    net = copy.deepcopy(result.torch_model)
+    x = X_TEST[:20]
+    with torch.no_grad():
+        want = result.torch_model(x)
+        swap(net, result.eie_model)
+        torch.testing.assert_close(net(x), want, atol=1e-4, rtol=0)

@@ -21,6 +21,7 @@ format: the export names them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,14 +53,23 @@ def to_eie_model(model: nn.Module, shared: Mapping[str, SharedLayer], num_pes: i
                  index_bits: int | Mapping[str, int] = 4, source: str = "",
                  metadata: Mapping[str, Any] | None = None,
                  graph: ModelGraph | None = None,
-                 input_shape: Sequence[int] | None = None) -> Model:
-    """Every compressible layer of ``model`` (all must be in ``shared``) as an ``eie.Model``."""
+                 input_shape: Sequence[int] | None = None,
+                 allow_missing: bool = False) -> Model:
+    """Every compressible layer of ``model`` as an ``eie.Model``. All must be in ``shared``,
+    unless ``allow_missing``: the others are then left out (they stay in torch, the file is not
+    a chain, ``swap`` runs it)."""
     mods = dict(compressible_layers(model))
     missing = [n for n in mods if n not in shared]
-    if missing:
+    if missing and not allow_missing:
         raise CompressionError(f"layers {missing} have no codebook (EIE's format stores codes); "
                                "quantize them too (remove skip from the quantize stage)")
+    if len(missing) == len(mods):
+        raise CompressionError("no layer has a codebook: the quantize stage skipped them all")
     g = graph or capture(model)
+    if missing:
+        g = replace(g, chain=False, steps={}, before=[],
+                    breaks=f"layers {missing} are not quantized (skipped) and stay in torch")
+        mods = {n: m for n, m in mods.items() if n in shared}
     order = [n for n in g.layers if n in mods] + [n for n in mods if n not in g.layers]
     out = []
     for i, name in enumerate(order):

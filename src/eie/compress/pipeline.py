@@ -252,6 +252,12 @@ def round_seed(recipe: Recipe, stage_index: int, round_index: int) -> int:
     return (recipe.seed * 1000 + stage_index) * 1000 + round_index + 1
 
 
+def _schedule(stage: PruneStage, target: float, start: float) -> list[float]:
+    if stage.schedule == "polynomial":
+        return P.polynomial_densities(target, stage.rounds, start, stage.power)
+    return P.iterative_densities(target, stage.rounds, start)
+
+
 def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
                report: Callable[[int, float], None], start: dict[str, float],
                first_round: int = 0, stage_index: int = 0,
@@ -269,13 +275,11 @@ def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
                 raise CompressionError("global pruning needs a density")
             total0 = sum(start[n] * weights[n].numel() for n in targets) / float(
                 sum(weights[n].numel() for n in targets))
-            new = P.global_magnitude_masks(
-                weights, P.iterative_densities(dens[0], stage.rounds, total0)[r])
+            new = P.global_magnitude_masks(weights, _schedule(stage, dens[0], total0)[r])
         else:
             for n, (density, quality) in targets.items():
                 w = weights[n]
-                d_r = None if density is None else \
-                    P.iterative_densities(density, stage.rounds, start[n])[r]
+                d_r = None if density is None else _schedule(stage, density, start[n])[r]
                 if stage.method == "magnitude":
                     new[n] = P.magnitude_mask(w, d_r, None if quality is None else quality * frac)
                 elif stage.method == "nm":
@@ -308,13 +312,19 @@ def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: Tr
     shared = {}
     for name, mod in layers.items():
         ov = stage.layers.get(name)
+        if ov is not None and ov.skip:
+            continue
         bits = ov.bits if ov is not None and ov.bits is not None else stage.bits
         init = ov.init if ov is not None and ov.init is not None else stage.init
         shared[name] = share_weights(_weight(mod), st.masks.get(name), bits, init,
                                      stage.algorithm, seed)
     apply_shared(st.model, shared)
-    st.shared = finetune_centroids(st.model, shared, train_fn, stage.epochs, stage.lr,
-                                   stage.grad, report)
+    # Layers the stage skips stay float and train with the centroids; their masks still hold.
+    enforcer = P.MaskEnforcer([(_weight(layers[n]), m) for n, m in st.masks.items()
+                               if n not in shared])
+    with enforcer:
+        st.shared = finetune_centroids(st.model, shared, train_fn, stage.epochs, stage.lr,
+                                       stage.grad, report)
 
 
 # ------------------------------------------------------------------------------- checkpoints
@@ -496,6 +506,8 @@ def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
     if st.shared:
         _, _, per = _storage(st, recipe, huffman=True)
         for name, hs in zip(_layer_map(st.model), per, strict=True):
+            if name not in st.shared:  # skipped by the quantize stage: stays in torch
+                continue
             s = st.shared[name]
             assert hs is not None
             nnz = int(np.count_nonzero(s.codes))
@@ -504,12 +516,17 @@ def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
                                           recipe.index_bits_for(name), hs.as_dict()))
             total = hs if total is None else total + hs
         acc = st.rows[-1].accuracy
+        in_torch = [n for n in _layer_map(st.model) if n not in st.shared]
         meta = {"recipe": recipe.to_dict(), "accuracy_reference": ref_acc,
                 "accuracy_compressed": acc, "num_pes": recipe.num_pes,
-                "compression_ratio": total.compression_ratio if total else None}
+                "compression_ratio": total.compression_ratio if total and not in_torch
+                else None, "layers_in_torch": in_torch}
         eie_model = to_eie_model(st.model, st.shared, recipe.num_pes,
                                  {n: recipe.index_bits_for(n) for n in st.shared},
                                  source=source or f"eie.compress recipe {recipe.name}",
-                                 metadata=meta, input_shape=input_shape)
+                                 metadata=meta, input_shape=input_shape,
+                                 allow_missing=bool(in_torch))
+        if in_torch:  # the stored layers alone are not the model: report the whole of it
+            total = None
     return CompressionResult(st.model, eie_model, st.rows, ref_acc, st.rows[-1].accuracy,
                              summaries, total, st.shared, st.masks, recipe)
