@@ -143,9 +143,24 @@ def _pool(h: npt.NDArray[np.float32], step: Mapping[str, Any], op: str
     fill = -np.inf if op == "max_pool2d" else 0.0
     hp = np.pad(h, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill) \
         if p[0] or p[1] else h
-    win = sliding_window_view(hp, k, axis=(2, 3))[:, :, ::s[0], ::s[1]]
-    red = win.max(axis=(4, 5)) if op == "max_pool2d" else win.mean(axis=(4, 5))
-    return np.ascontiguousarray(red, dtype=np.float32)
+    ho = (hp.shape[2] - k[0]) // s[0] + 1
+    wo = (hp.shape[3] - k[1]) // s[1] + 1
+    # One strided slice per kernel offset, reduced in place (a window view reduced over its
+    # last axes measured ~20x slower on LeNet-5's 24x24 maps).
+    out: npt.NDArray[np.float32] | None = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            sl = hp[:, :, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1]]
+            if out is None:
+                out = np.array(sl, dtype=np.float32)
+            elif op == "max_pool2d":
+                np.maximum(out, sl, out=out)
+            else:
+                out += sl
+    assert out is not None
+    if op == "avg_pool2d":  # count_include_pad: zero padding counts in the divisor (torch's)
+        out /= np.float32(k[0] * k[1])
+    return out
 
 
 def apply_step(step: Mapping[str, Any], h: npt.NDArray[np.float32]
