@@ -178,3 +178,21 @@ def test_untraceable_models_must_declare() -> None:
 
     with pytest.raises(CompressionError, match="graph has"):
         capture(Lying())
+
+
+def test_compress_refuses_an_unknown_graph_before_training() -> None:
+    from eie.compress import QuantizeStage, Recipe, compress
+
+    class Dynamic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) if float(x.sum()) > 0 else torch.tanh(self.fc(x))
+
+    calls: list[int] = []
+    with pytest.raises(CompressionError, match="eie_activations"):
+        compress(Dynamic(), Recipe(stages=(QuantizeStage(bits=2, epochs=1),)),
+                 lambda *a: calls.append(1), lambda m: calls.append(2) or 0.0)
+    assert calls == []  # neither trained nor evaluated

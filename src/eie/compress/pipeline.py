@@ -43,6 +43,7 @@ from torch import nn
 
 from eie.compress import prune as P
 from eie.compress.export import to_eie_model
+from eie.compress.graph import ModelGraph, capture
 from eie.compress.models import compressible_layers
 from eie.compress.recipe import HuffmanStage, PruneStage, QuantizeStage, Recipe, Stage
 from eie.compress.share import SharedLayer, apply_shared, finetune_centroids, share_weights
@@ -441,6 +442,9 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
     """
     st = _State(copy.deepcopy(model), {}, {}, [])
     st.model.eval()
+    # Read the graph first: a model whose activations cannot be known fails before training.
+    graph = capture(st.model) if any(isinstance(s, QuantizeStage) for s in recipe.stages) \
+        else None
     n_stages = len(recipe.stages)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     fingerprint = model_fingerprint(st.model) if ckpt is not None else ""
@@ -495,11 +499,12 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
             _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint)
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message=f"accuracy {acc:.4f}"))
-    return _finish(st, recipe, ref_acc, source, input_shape)
+    return _finish(st, recipe, ref_acc, source, input_shape, graph)
 
 
 def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
-            input_shape: tuple[int, ...] | None = None) -> CompressionResult:
+            input_shape: tuple[int, ...] | None = None, graph: ModelGraph | None = None
+            ) -> CompressionResult:
     eie_model = None
     summaries: list[LayerSummary] = []
     total: HuffmanStorage | None = None
@@ -525,7 +530,7 @@ def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
                                  {n: recipe.index_bits_for(n) for n in st.shared},
                                  source=source or f"eie.compress recipe {recipe.name}",
                                  metadata=meta, input_shape=input_shape,
-                                 allow_missing=bool(in_torch))
+                                 allow_missing=bool(in_torch), graph=graph)
         if in_torch:  # the stored layers alone are not the model: report the whole of it
             total = None
     return CompressionResult(st.model, eie_model, st.rows, ref_acc, st.rows[-1].accuracy,
