@@ -78,3 +78,35 @@ def test_overrides_relayout_and_layer(lenet5_file: tuple[Path, torch.nn.Module],
     assert "re-laid out" in text and "input:" in text
     assert main(["simulate", str(path), "--layer", "nope"]) == 2
     assert "conv1" in capsys.readouterr().err
+
+
+def test_lenet5_run_swap_reference_agree(lenet5_file: tuple[Path, torch.nn.Module],
+                                         tmp_path: Path) -> None:
+    """eie run (N, 1, 28, 28) and (N, 784), Engine, swap and the reference engine agree with
+    the compressed torch model."""
+    from eie.compress.data import mnist_split
+    from eie.engine import conv, reference
+    from eie.engine.torch import swap
+
+    path, model = lenet5_file
+    x = mnist_split().x_test[:6]
+    with torch.no_grad():
+        want = model(x).numpy()
+    for shape in ((6, 1, 28, 28), (6, 784)):
+        np.save(tmp_path / "x.npy", x.numpy().reshape(shape))
+        assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "-o",
+                     str(tmp_path / "y.npy")]) == 0
+        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, atol=1e-4)
+    m = eie.load(path)
+    h = x.numpy().reshape(6, 1, 28, 28)
+    for ly in m.layers:  # the reference engine, step by step
+        h = conv.conv2d_reference(ly, h) if ly.attrs["kind"] == "conv2d" else \
+            np.stack([reference.spmv(ly.matrix, v, ly.bias, ly.activation) for v in h])
+        for step in ly.attrs["then"]:
+            h = conv.apply_step(step, h)
+    np.testing.assert_allclose(h, want, atol=1e-4)
+    fresh = LeNet5().eval()
+    fresh.load_state_dict(model.state_dict())
+    assert swap(fresh, m) == ["conv1", "conv2", "fc1", "fc2"]
+    with torch.no_grad():
+        np.testing.assert_allclose(fresh(x).numpy(), want, atol=1e-4)
