@@ -106,6 +106,12 @@ def test_metric_and_one_shot(user: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert one["one_shot"] and one["recipe"]["stages"][0]["epochs"] == 0
     assert one["recipe"]["stages"][1]["epochs"] == 0
     assert one["accuracy_compressed"] > 0.5  # pruned by half and quantized, nothing retrained
+    # The summary names the metric and headlines no Huffman ratio for a recipe without Huffman.
+    assert main(["compress", str(user / "net.pt"), "--arch", "userpkg:Net", "--recipe",
+                 str(user / "r.yaml"), "--data", "userpkg:calibration_only", "--one-shot",
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "(no Huffman stage)" in text and "with Huffman" not in text and "one-shot" in text
     # Without --one-shot, a data function that gives no training set is refused.
     assert main(["compress", str(user / "net.pt"), "--arch", "userpkg:Net", "--data",
                  "userpkg:calibration_only", "--no-progress"]) == 2
