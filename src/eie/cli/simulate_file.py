@@ -168,9 +168,11 @@ def _steps(layers: list[Layer]) -> tuple[list[Any], list[list[Any]]]:
 
 
 def simulate_file(model: Model, x: npt.NDArray[np.float32], config: Any,
-                  energy_table: Any = None, layer: str | None = None) -> FileRun:
+                  energy_table: Any = None, layer: str | None = None,
+                  formats: str | None = None) -> FileRun:
     """Simulate the file (or one layer) on one sample ``x`` (for ``--layer`` in a chain: the
-    model's input; otherwise that layer's input)."""
+    model's input; otherwise that layer's input). ``formats="per_layer"``: each layer gets the
+    fixed-point format of its own input and output ranges instead of one shared format."""
     from eie.engine.conv import apply_step
     from eie.sim import simulate
     from eie.sim.conv import simulate_conv
@@ -181,7 +183,7 @@ def simulate_file(model: Model, x: npt.NDArray[np.float32], config: Any,
                 and "before" not in ly.attrs for ly in layers) and model.is_sequential
     if layer is None and plain:  # a chain of linear layers: the simulator's own model path
         result = simulate(model, np.asarray(x, np.float32).reshape(-1), config=config,
-                          energy_table=energy_table)
+                          energy_table=energy_table, fmt=formats)
         recs = result.to_json()
         for ly, rec in zip(layers, recs, strict=True):
             rec["relaid"] = relaid(ly, config)
@@ -207,6 +209,13 @@ def simulate_file(model: Model, x: npt.NDArray[np.float32], config: Any,
         h = apply_step(step, h)
     records = []
     for i, ly in enumerate(layers):
+        if formats == "per_layer":  # this layer's own ranges: its input and float output
+            from eie.engine.fixed_point import FixedPointFormat
+
+            peak = max(float(np.max(np.abs(h), initial=0.0)),
+                       float(np.max(np.abs(_layer_float(ly, h)), initial=0.0)))
+            fmt = FixedPointFormat.for_data(
+                peak, float(np.max(np.abs(ly.matrix.codebook), initial=0.0)))
         if ly.attrs.get("kind") == "conv2d":
             r = simulate_conv(ly, h[0], config, fmt, energy_table)
             rec = r.to_json()
