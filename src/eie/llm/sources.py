@@ -43,6 +43,7 @@ def set_offline() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # eie draws its own progress bars
 
 
 def require_transformers() -> Any:
