@@ -66,7 +66,7 @@ def test_never_worse_than_lloyd_on_every_row(minilm_dir: Path) -> None:
             codes = codes.reshape(w.shape)
             for r in range(len(w)):
                 exact = weighted_error(w[r], imp[r], c[r], codes[r])
-                _, lc, lerr = lloyd_kmeans1d(w[r], imp[r], k)
+                _, _, lerr = lloyd_kmeans1d(w[r], imp[r], k)
                 assert exact <= lerr * (1 + 1e-6) + 1e-12, (name, k, r, exact, lerr)
 
 
