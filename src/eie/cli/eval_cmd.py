@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", nargs="+", default=None, metavar="SPEC",
                    help="quantize MODEL (a SOURCE) with each SPEC and evaluate them side by "
                         "side, e.g. codebook codebook:bits=3 int4:group=128 nf4 iq4nl "
-                        "(keys: bits, codebook, group, weighting, prune, prune_method)")
+                        "(keys: bits, codebook, group, weighting, prune, prune_method, refine)")
     p.add_argument("--calib", type=Path, default=None,
                    help="calibration text for --act-sparsity and for --compare's weighting")
     p.add_argument("--calib-tokens", type=int, default=4096,
@@ -193,7 +193,8 @@ def _compare(args: argparse.Namespace, loaded: Any, text: str, calib: str | None
                               "TEXT (or weighting=none in the spec)")
         t0 = time.perf_counter()
         cal = calibrate(loaded, calib, max_tokens=args.calib_tokens,
-                        fisher=any(s.weighting == "fisher" for s in specs))
+                        fisher=any(s.weighting == "fisher" for s in specs),
+                        second_moment=any(s.refine for s in specs))
         cal_s = time.perf_counter() - t0
     rows = []
     for i, spec in enumerate(specs):

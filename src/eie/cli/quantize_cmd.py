@@ -48,10 +48,14 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
                         "every M consecutive input weights)")
     p.add_argument("--prune-method", default="magnitude", choices=["magnitude", "wanda"],
                    help="pruning score: |W| or |W| * ||x|| (wanda, needs --calib)")
+    p.add_argument("--refine", action="store_true",
+                   help="refine codebook centroids by least squares on the calibration inputs' "
+                        "E[x x^T] (output error, not weight error; needs --calib; slow for wide "
+                        "layers)")
     p.add_argument("--override", action="append", default=[], metavar="PATTERN=SPEC",
                    help="per-layer override, first match wins: 'PATTERN=keep' (leave in float32) "
                         "or 'PATTERN=bits:3,codebook:group:8' (keys scheme, bits, codebook, "
-                        "group, weighting); PATTERN is a glob over Linear names")
+                        "group, weighting, refine); PATTERN is a glob over Linear names")
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
@@ -72,9 +76,11 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--weighting {weighting} needs --calib TEXT (a calibration text file); "
                           "or give --weighting none")
     prune = parse_prune(args.prune) if args.prune is not None else None
+    if args.refine and args.calib is None:
+        raise ConfigError("--refine needs --calib TEXT (a calibration text file)")
     return QuantSpec(scheme=scheme if scheme not in ("int4", "int3") else "int", bits=bits,
                      codebook=args.codebook, group=args.group, weighting=weighting, prune=prune,
-                     prune_method=args.prune_method)
+                     prune_method=args.prune_method, refine=args.refine)
 
 
 def run(args: argparse.Namespace) -> int:

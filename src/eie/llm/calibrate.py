@@ -76,6 +76,8 @@ class Calibration:
     """Mean squared gradient of the loss per weight entry, float32 (rows, cols)."""
     abs_samples: dict[str, np.ndarray] = field(default_factory=dict)
     """A random subsample of |x| of the layer's inputs (activation-sparsity thresholds)."""
+    second_moment: dict[str, Any] = field(default_factory=dict)
+    """E[x x^T] of the layer's inputs, torch float32 (cols, cols) (centroid refinement)."""
     tokens: int = 0
 
 
@@ -103,11 +105,12 @@ def forward_batches(loaded: Any, text: str, context: int, max_tokens: int | None
 
 
 def calibrate(loaded: Any, text: str, *, context: int = 512, max_tokens: int | None = 4096,
-              fisher: bool = False, samples: bool = False,
+              fisher: bool = False, samples: bool = False, second_moment: bool = False,
               step: Callable[[], None] | None = None) -> Calibration:
     """Run the model over ``text`` and record, for every Linear, E[x^2] per input channel (always),
     the diagonal Fisher of its weight (``fisher=True``: causal LMs only, next-token loss), and a
-    subsample of |x| (``samples=True``). ``step`` is called after each batch (progress)."""
+    subsample of |x| (``samples=True``) and E[x x^T] (``second_moment=True``). ``step`` is called
+    after each batch (progress)."""
     import torch
 
     if not text.strip():
@@ -119,6 +122,7 @@ def calibrate(loaded: Any, text: str, *, context: int = 512, max_tokens: int | N
     linears = linear_modules(model)
     batches = forward_batches(loaded, text, context, max_tokens)
     sums: dict[str, torch.Tensor] = {}
+    outer: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = dict.fromkeys(linears, 0)
     pools: dict[str, list[torch.Tensor]] = {n: [] for n in linears}
     gen = torch.Generator().manual_seed(0)
@@ -134,6 +138,9 @@ def calibrate(loaded: Any, text: str, *, context: int = 512, max_tokens: int | N
                 x2 = x2[am.reshape(-1).bool()]  # padding tokens of an encoder batch do not count
             s = (x2 * x2).sum(dim=0)
             sums[name] = sums[name] + s if name in sums else s
+            if second_moment:
+                xx = x2.T @ x2
+                outer[name] = outer[name] + xx if name in outer else xx
             counts[name] += x2.shape[0]
             if samples and x2.numel():
                 flat = x2.abs().reshape(-1)
@@ -175,6 +182,8 @@ def calibrate(loaded: Any, text: str, *, context: int = 512, max_tokens: int | N
             result.fisher[n] = (fisher_acc[n] / len(batches)).numpy().astype(np.float32)
         if pools[n]:
             result.abs_samples[n] = torch.cat(pools[n]).numpy().astype(np.float32)
+        if n in outer and counts[n]:
+            result.second_moment[n] = outer[n] / counts[n]
     return result
 
 

@@ -50,6 +50,9 @@ class QuantSpec:
     ``fisher`` (diagonal Fisher of the next-token loss)."""
     prune: float | tuple[int, int] | None = None
     prune_method: str = "magnitude"
+    refine: bool = False
+    """Refine the centroids by least squares on E[x x^T] of the calibration inputs
+    (``eie.llm.refine``; codebook scheme, row / group:N / tensor granularity)."""
 
     def __post_init__(self) -> None:
         scheme = self.scheme
@@ -72,6 +75,9 @@ class QuantSpec:
             raise ConfigError(f"prune method should be one of {prune_mod.METHODS}, found "
                               f"{self.prune_method!r}")
         self.codebook_groups(8, 8)  # validates the granularity string
+        if self.refine and (self.scheme != "codebook" or self.codebook.startswith("cols:")):
+            raise ConfigError("refine applies to codebook layers with row, group:N or tensor "
+                              "codebooks")
 
     def codebook_groups(self, rows: int, cols: int) -> tuple[int, int]:
         """``(group_rows, group_cols)`` of the codebook granularity for a (rows, cols) weight."""
@@ -90,11 +96,13 @@ class QuantSpec:
     def needs_calibration(self) -> bool:
         return self.scheme != "keep" and (
             (self.scheme in ("codebook", "iq4nl") and self.weighting != "none")
-            or (self.prune is not None and self.prune_method == "wanda"))
+            or (self.prune is not None and self.prune_method == "wanda") or self.refine)
 
     def label(self) -> str:
         if self.scheme == "codebook":
             s = f"codebook {self.bits}-bit {self.codebook}, weighting {self.weighting}"
+            if self.refine:
+                s += ", refined"
             if self.prune is not None:
                 s += f", prune {prune_mod.prune_label(self.prune) if isinstance(self.prune, tuple) else self.prune} {self.prune_method}"
             return s
@@ -108,7 +116,7 @@ class QuantSpec:
         return {"scheme": self.scheme, "bits": self.bits, "codebook": self.codebook,
                 "group": self.group, "weighting": self.weighting,
                 "prune": list(self.prune) if isinstance(self.prune, tuple) else self.prune,
-                "prune_method": self.prune_method}
+                "prune_method": self.prune_method, "refine": self.refine}
 
 
 def parse_overrides(items: list[str], base: QuantSpec) -> list[tuple[str, QuantSpec]]:
@@ -126,16 +134,16 @@ def parse_overrides(items: list[str], base: QuantSpec) -> list[tuple[str, QuantS
         changes: dict[str, Any] = {}
         for kv in rest.split(","):
             key, sep2, value = kv.partition(":")
-            if not sep2 or key not in ("scheme", "bits", "codebook", "group", "weighting"):
-                raise ConfigError(f"--override key should be scheme, bits, codebook, group or "
-                                  f"weighting as key:value, found {kv!r}")
+            if not sep2 or key not in ("scheme", "bits", "codebook", "group", "weighting",
+                                       "refine"):
+                raise ConfigError(f"--override key should be scheme, bits, codebook, group, "
+                                  f"weighting or refine as key:value, found {kv!r}")
             if key in ("bits", "group"):
                 if not value.isdigit():
                     raise ConfigError(f"--override {key} should be an integer, found {value!r}")
                 changes[key] = int(value)
-            elif key == "codebook":
-                # codebook:group:8 -> granularity "group:8"
-                changes[key] = value
+            elif key == "refine":
+                changes[key] = value in ("1", "yes", "true")
             else:
                 changes[key] = value
         out.append((pattern, replace(base, **changes)))
@@ -150,9 +158,10 @@ def spec_for(name: str, base: QuantSpec, overrides: list[tuple[str, QuantSpec]])
 
 
 def quantize_weight(w: np.ndarray, spec: QuantSpec, sq_mean: np.ndarray | None = None,
-                    fisher: np.ndarray | None = None, threads: int = 0) -> QuantizedWeight:
-    """One (rows, cols) weight by ``spec``; ``sq_mean`` (cols,) and ``fisher`` (rows, cols) are
-    the calibration statistics its weighting needs."""
+                    fisher: np.ndarray | None = None, threads: int = 0,
+                    second_moment: Any = None) -> QuantizedWeight:
+    """One (rows, cols) weight by ``spec``; ``sq_mean`` (cols,), ``fisher`` (rows, cols) and
+    ``second_moment`` (E[x x^T], for ``refine``) are the calibration statistics it needs."""
     rows, cols = w.shape
     importance = None
     if spec.scheme in ("codebook", "iq4nl") and spec.weighting != "none":
@@ -171,7 +180,14 @@ def quantize_weight(w: np.ndarray, spec: QuantSpec, sq_mean: np.ndarray | None =
             mask = prune_mod.mask_for(w, spec.prune, spec.prune_method, sq_mean)
             label = prune_mod.prune_label(spec.prune)
         gr, gc = spec.codebook_groups(rows, cols)
-        return quantize_codebook(w, spec.bits, gr, gc, importance, mask, label, threads)
+        q = quantize_codebook(w, spec.bits, gr, gc, importance, mask, label, threads)
+        if spec.refine:
+            from eie.llm.refine import refine_codebooks
+
+            if second_moment is None:
+                raise ConfigError("refine needs calibration inputs (--calib)")
+            q = refine_codebooks(q, w, second_moment)
+        return q
     if spec.scheme == "int":
         return quantize_int(w, spec.bits, spec.group or DEFAULT_GROUP["int"])
     if spec.scheme == "nf4":
@@ -233,10 +249,13 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
     specs = {n: spec_for(n, spec, overrides) for n in linears}
     need_cal = any(s.needs_calibration for s in specs.values())
     need_fisher = any(s.weighting == "fisher" and s.needs_calibration for s in specs.values())
+    need_h = any(s.refine and s.scheme == "codebook" for s in specs.values())
     cal = calibration
     t0 = time.perf_counter()
     if need_fisher and cal is not None and not cal.fisher:
         raise ConfigError("fisher weighting needs calibration run with fisher=True")
+    if need_h and cal is not None and not cal.second_moment:
+        raise ConfigError("refine needs calibration run with second_moment=True")
     if need_cal and cal is None:
         if calib_text is None:
             raise ConfigError("this scheme weights by calibration statistics: give --calib TEXT "
@@ -250,7 +269,7 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
                 progress("calibrate", done[0], total)
 
         cal = calibrate(loaded, calib_text, context=context, max_tokens=calib_tokens,
-                        fisher=need_fisher, step=step)
+                        fisher=need_fisher, second_moment=need_h, step=step)
     t_cal = time.perf_counter() - t0
     import torch
 
@@ -270,7 +289,8 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
             per_layer[name] = {"scheme": "keep", "bits_per_weight": 32.0}
         else:
             fi = None if cal is None else cal.fisher.get(name)
-            q = quantize_weight(w, s, sq, fi, threads)
+            h = None if cal is None else cal.second_moment.get(name)
+            q = quantize_weight(w, s, sq, fi, threads, h)
             dq = q.dequantize()
             result[name] = q
             total_bits += sum(q.storage_bits().values())
@@ -299,7 +319,7 @@ def layer_error_summary(per_layer: Mapping[str, Any]) -> dict[str, float]:
 def parse_spec(text: str) -> QuantSpec:
     """``NAME[:key=value,...]`` -> QuantSpec, e.g. ``codebook:bits=3``, ``int4:group=128``,
     ``iq4nl``, ``codebook:codebook=tensor,weighting=none``, ``codebook:prune=2:4``.
-    Keys: bits, codebook, group, weighting, prune, prune_method. A codebook's weighting defaults
+    Keys: bits, codebook, group, weighting, prune, prune_method, refine (1/0). A codebook's weighting defaults
     to act; every other scheme's to none."""
     from eie.llm.prune import parse_prune
 
@@ -312,9 +332,9 @@ def parse_spec(text: str) -> QuantSpec:
         for kv in rest.split(","):
             key, sep, value = kv.partition("=")
             if not sep or key not in ("bits", "codebook", "group", "weighting", "prune",
-                                      "prune_method"):
+                                      "prune_method", "refine"):
                 raise ConfigError(f"spec {text!r}: expected key=value with keys bits, codebook, "
-                                  f"group, weighting, prune, prune_method; found {kv!r}")
+                                  f"group, weighting, prune, prune_method, refine; found {kv!r}")
             if key in ("bits", "group"):
                 if not value.isdigit():
                     raise ConfigError(f"spec {text!r}: {key} should be an integer, found "
@@ -322,6 +342,8 @@ def parse_spec(text: str) -> QuantSpec:
                 kwargs[key] = int(value)
             elif key == "prune":
                 kwargs[key] = parse_prune(value)
+            elif key == "refine":
+                kwargs[key] = value in ("1", "yes", "true")
             else:
                 kwargs[key] = value
     if name not in (*SCHEME_NAMES,):
