@@ -204,7 +204,8 @@ def _compare(args: argparse.Namespace, loaded: Any, text: str, calib: str | None
         r = evaluate(model)
         row = {"spec": args.compare[i], "label": spec.label(),
                "bits_per_weight": qm.bits_per_weight, metric: r[metric],
-               "quantize_seconds": qm.report["quantize_seconds"]}
+               "quantize_seconds": qm.report["quantize_seconds"],
+               "quantize_cpu_seconds": qm.report["quantize_cpu_seconds"]}
         if metric == "cosine_mean":
             row["cosine_min"] = r["cosine_min"]
         if reference is not None:

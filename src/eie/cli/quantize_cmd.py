@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         "file_bytes": path.stat().st_size, "load_seconds": load_s,
         "calibration_seconds": r["calibration_seconds"],
         "quantize_seconds": r["quantize_seconds"],
+        "quantize_cpu_seconds": r["quantize_cpu_seconds"],
         "calibration_tokens": r["calibration_tokens"], "layers": r["layers"],
     }
     if args.json:

@@ -47,7 +47,9 @@ def refine_codebooks(q: QuantizedWeight, w: np.ndarray, h: Any, rows_per_batch: 
         a = torch.nn.functional.one_hot(codes[s:s + rows_per_batch], k).float()  # (r, cols, k)
         if keep is not None:
             a = a * keep[s:s + rows_per_batch, :, None]
-        ha = torch.matmul(hf, a)  # (r, cols, k)
+        r = a.shape[0]
+        # One GEMM H @ [A_1 ... A_r]: (cols, cols) x (cols, r * k), then per-row k x k products.
+        ha = (hf @ a.permute(1, 0, 2).reshape(cols, r * k)).reshape(cols, r, k).permute(1, 0, 2)
         g = torch.matmul(a.transpose(1, 2), ha).double()  # (r, k, k)
         b = torch.einsum("rik,ri->rk", ha, wt[s:s + rows_per_batch]).double()
         idx = group_of_row[s:s + rows_per_batch]
