@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="quantize MODEL (a SOURCE) with each SPEC and evaluate them side by "
                         "side, e.g. codebook codebook:bits=3 int4:group=128 nf4 iq4nl "
                         "(keys: bits, codebook, group, weighting, prune, prune_method, refine)")
+    p.add_argument("--override", action="append", default=[], metavar="PATTERN=SPEC",
+                   help="per-layer override applied to every --compare spec (as in eie "
+                        "quantize), e.g. '*.query=codebook:group:2'")
     p.add_argument("--calib", type=Path, default=None,
                    help="calibration text for --act-sparsity and for --compare's weighting")
     p.add_argument("--calib-tokens", type=int, default=4096,
@@ -183,8 +186,9 @@ def _compare(args: argparse.Namespace, loaded: Any, text: str, calib: str | None
              reference: float | None) -> list[dict[str, Any]]:
     from eie.errors import ConfigError
     from eie.llm.calibrate import calibrate
-    from eie.llm.quantize import quantize_model
+    from eie.llm.quantize import parse_overrides, quantize_model
 
+    overrides = [parse_overrides(args.override, spec) for spec in specs]
     cal = None
     cal_s = 0.0
     if any(s.needs_calibration for s in specs):
@@ -192,17 +196,19 @@ def _compare(args: argparse.Namespace, loaded: Any, text: str, calib: str | None
             raise ConfigError("a compared scheme weights by calibration statistics: give --calib "
                               "TEXT (or weighting=none in the spec)")
         t0 = time.perf_counter()
+        every = [s for spec_overrides in overrides for _, s in spec_overrides] + specs
         cal = calibrate(loaded, calib, max_tokens=args.calib_tokens,
-                        fisher=any(s.weighting == "fisher" for s in specs),
-                        second_moment=any(s.refine for s in specs))
+                        fisher=any(s.weighting == "fisher" for s in every),
+                        second_moment=any(s.refine for s in every))
         cal_s = time.perf_counter() - t0
     rows = []
     for i, spec in enumerate(specs):
         model = copy.copy(loaded)
         model.model = copy.deepcopy(loaded.model)
-        qm = quantize_model(model, spec, calib, threads=args.threads, calibration=cal)
+        qm = quantize_model(model, spec, calib, threads=args.threads, calibration=cal,
+                            overrides=overrides[i])
         r = evaluate(model)
-        row = {"spec": args.compare[i], "label": spec.label(),
+        row = {"spec": args.compare[i], "label": spec.label(), "overrides": args.override,
                "bits_per_weight": qm.bits_per_weight, metric: r[metric],
                "quantize_seconds": qm.report["quantize_seconds"],
                "quantize_cpu_seconds": qm.report["quantize_cpu_seconds"]}
