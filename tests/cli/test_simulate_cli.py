@@ -94,7 +94,9 @@ def test_convert_then_simulate_fixture(fixture_dir: Path, tmp_path: Path,
     act = np.load(tmp_path / "fc8.input.npy")
     fmt = FixedPointFormat(**r["fixed_point"])
     ref = spmv_fixed(layer.matrix, fmt.quantize_act(act), layer.bias, layer.activation, fmt)
-    assert r["macs"] == int(np.count_nonzero(layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0]))
+    bias_macs = int(np.count_nonzero(fmt.quantize_bias(layer.bias)))  # the bias column
+    assert r["macs"] == int(np.count_nonzero(
+        layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0])) + bias_macs
     # The folder simulates the same as the converted file.
     recs_dir = run_json(["simulate", str(fixture_dir), "--json"], capsys)
     assert recs_dir[0]["cycles"] == r["cycles"]
@@ -119,3 +121,15 @@ def test_sweep_cli_resumes_and_plots(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(out.read_text().splitlines()) == 3
     assert main(["sweep", "--benchmark", "nt_lstm", "--out", str(out)]) == 2
     assert main(["sweep", "--vary", "fifo_depth", "--out", str(out)]) == 2
+
+
+def test_per_layer_formats_and_sqnr(fixture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = run_json(["simulate", str(fixture_dir), "--json"], capsys)[0]
+    per_layer = run_json(["simulate", str(fixture_dir), "--json", "--formats", "per-layer"],
+                         capsys)[0]
+    assert shared["fixed_point"] == {"act_frac_bits": 11, "weight_frac_bits": 15}
+    assert per_layer["fixed_point"] == {"in_frac_bits": 11, "weight_frac_bits": 19,
+                                        "out_frac_bits": 11}
+    assert shared["sqnr_db"] == pytest.approx(66.16, abs=0.05)
+    assert per_layer["sqnr_db"] == pytest.approx(83.89, abs=0.05)
+    assert per_layer["cycles"] == shared["cycles"]

@@ -62,8 +62,11 @@ def test_core_matches_reference_model(rows: int, cols: int, density: float, act_
     assert np.all(total == core.loop_cycles)
     assert np.all(core.pe_columns == core.actions["ccu", "broadcast"])
     nz_cols = x != 0
-    expected_macs = int(np.count_nonzero(m.to_codes()[:, nz_cols]))
+    # The bias rides as one more column (one MAC per nonzero quantized bias).
+    expected_macs = (int(np.count_nonzero(m.to_codes()[:, nz_cols]))
+                     + int(np.count_nonzero(fmt.quantize_bias(bias))))
     assert core.macs == expected_macs
+    assert core.actions["ccu", "broadcast"] == int(np.count_nonzero(fmt.quantize_act(x))) + 1
 
 
 @pytest.mark.parametrize("name", ["alex8", "nt_lstm"])

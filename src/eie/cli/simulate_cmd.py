@@ -79,6 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulate a benchmark layer of the paper (random weights and inputs at "
                         "its densities) instead of FILE")
     p.add_argument("--seed", type=int, default=0, help="random seed for --benchmark")
+    p.add_argument("--formats", choices=("shared", "per-layer"), default="shared",
+                   help="fixed-point formats: one for every layer (bit-exact with the reference "
+                        "engine), or each layer's own from its data's ranges")
     add_config_arguments(p)
     p.add_argument("--json", action="store_true",
                    help="print a JSON list with one record per layer")
@@ -89,7 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
-                        energy_table: Path | None = None) -> list[dict[str, Any]]:
+                        energy_table: Path | None = None, fmt: str | None = None
+                        ) -> list[dict[str, Any]]:
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
     from eie.benchmark_layers import make_layer
     from eie.sim import load_energy_table, simulate
@@ -101,7 +105,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
                           index_bits=config.index_bits,
                           codebook_entries=config.codebook_entries)
         t0 = time.perf_counter()
-        r = simulate(m, x, config=config, energy_table=table, name=name)
+        r = simulate(m, x, config=config, energy_table=table, name=name, fmt=fmt)
         wall = time.perf_counter() - t0
         records.append({**r.to_json(), "benchmark": name, "seed": seed, "sim_wall_s": wall})
     return records
@@ -155,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
     if args.benchmark is not None:
         records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
-                                      args.energy_table)
+                                      args.energy_table,
+                                      "per_layer" if args.formats == "per-layer" else None)
     else:
         model, x = _load_file(args.file, args.input)
         table = load_energy_table(args.energy_table) if args.energy_table else None
         t0 = time.perf_counter()
-        result = simulate(model, x, config=config, energy_table=table)
+        result = simulate(model, x, config=config, energy_table=table,
+                          fmt="per_layer" if args.formats == "per-layer" else None)
         wall = time.perf_counter() - t0
         records = result.to_json()
         for rec in records:
@@ -187,11 +193,12 @@ def print_table(records: list[dict[str, Any]]) -> None:
     t = Table(title=f"EIE simulation: {cfg.get('num_pes')} PEs, FIFO {cfg.get('fifo_depth')}, "
                     f"{cfg.get('clock_mhz')} MHz")
     for col in ("layer", "shape", "cycles", "latency us", "load eff.", "real work",
-                "energy uJ", "GOP/s", "dense GOP/s"):
+                "energy uJ", "GOP/s", "dense GOP/s", "SQNR dB"):
         t.add_column(col, justify="left" if col in ("layer", "shape") else "right")
     for r in records:
         t.add_row(r["name"], "x".join(map(str, r["shape"])), f"{r['cycles']:,}",
                   f"{r['latency_us']:.2f}", f"{r['load_efficiency']:.3f}",
                   f"{r['real_work_fraction']:.3f}", f"{r['energy_uj']:.3f}", f"{r['gops']:.1f}",
-                  f"{r['dense_gops']:.1f}")
+                  f"{r['dense_gops']:.1f}",
+                  "-" if r.get("sqnr_db") is None else f"{r['sqnr_db']:.1f}")
     Console(width=120).print(t)
