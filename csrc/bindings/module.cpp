@@ -7,4 +7,5 @@ NB_MODULE(_core, m) {
   eie::bindings::register_encode(m);
   eie::bindings::register_engine(m);
   eie::bindings::register_sim(m);
+  eie::bindings::register_llm(m);
 }

@@ -20,16 +20,26 @@ struct EntryArrays {
   int64_t num_pes;
   int64_t rows;
   int64_t cols;
+  int64_t codebook_size = 256;  // every code must be < this (256: any uint8)
+  int64_t index_bits = 8;       // every rel_index must be < 2**index_bits (8: any uint8)
 };
 
-// Number of local rows of PE `pe` for a matrix with `rows` rows over `num_pes` PEs.
+// Number of local rows of PE `pe` (0 <= pe < num_pes) for `rows` rows over `num_pes` PEs:
+// the count of i in [0, rows) with i % num_pes == pe. No intermediate exceeds `rows`.
 inline int64_t local_rows(int64_t rows, int64_t num_pes, int64_t pe) {
-  return pe >= rows ? 0 : (rows - pe + num_pes - 1) / num_pes;
+  return rows / num_pes + (pe < rows % num_pes ? 1 : 0);
 }
 
-// Checks pointers and rows (not codes: see max_u8) and writes every real entry's code into
-// out[row * cols + col]. `out` must hold rows * cols zeros, or be null to validate only. Throws std::invalid_argument naming
-// the first inconsistency (expected vs found); never reads or writes out of bounds.
+// Validates the arrays completely before anything walks them, in one O(num_entries +
+// num_pes * cols) pass: sizes and their products without overflow, pe_offset and every PE's
+// col_ptr row (start, monotonicity, end: so every offset lies inside its PE's entries), codes
+// below codebook_size, rel_index below 2**index_bits, then every entry decoding to a row inside
+// its PE. Throws std::invalid_argument naming the first inconsistency (expected vs found);
+// reads nothing outside the arrays whose sizes `a` states.
+void validate_entries(const EntryArrays& a);
+
+// validate_entries, then writes every real entry's code into out[row * cols + col]. `out` must
+// hold rows * cols zeros, or be null to validate only.
 void decode_to_codes(const EntryArrays& a, uint8_t* out);
 
 // Largest byte in p[0:n] (0 for n == 0). Used to check codes against the codebook size.

@@ -1,16 +1,27 @@
 // EIE cycle-level simulator: the inner loop (one layer, one input vector).
 //
-// The model (documented in docs/simulator.md and src/eie/sim/pe.py, mirrored line by line by the
-// Python reference model src/eie/sim/cycle_ref.py) in brief:
+// The model (documented in docs/simulator.md and src/eie/sim/pe.py; the Python reference model
+// src/eie/sim/cycle_ref.py steps it cycle by cycle, this core computes the same counts column by
+// column) in brief:
 // - CCU: per input batch, `batch_overhead` cycles (source-register-file load from the activation
 //   SRAM when the input spans several batches, plus the LNZD tree's latency), then at most one
 //   broadcast of a nonzero activation per cycle, in increasing column order, disabled while any
-//   PE's activation FIFO is full (the full flags are sampled at the start of the cycle).
+//   PE's activation FIFO is full (the full flags are sampled at the start of the cycle). The
+//   LNZD scans groups of `lnzd_group` activations (one register-file row); leaving a group whose
+//   last activation is zero costs `lnzd_bubble` cycles (the authors' detector).
+// - FIFO: `fifo_depth` counts the column a PE works on: d >= 2 queues d - 1 columns beside it,
+//   d = 1 is lockstep (a PE takes a broadcast only when it holds no column at all).
+// - Bias column: when `bias_col` >= 0, that column's entries add `bias_acc[row]` (the bias at
+//   the accumulator's scale, activation 1.0) instead of weight x activation; it belongs to the
+//   last batch and forms an LNZD group of its own.
 // - PE: pops a column when it has nothing left of the previous one; the pointer read is
 //   prefetched, so a column occupies max(ptr_read_cycles, entries) cycles; one entry per cycle;
 //   a filler costs its cycle but does no work; without the bypass, a real entry updating the same
 //   accumulator as the real entry issued in the previous cycle waits one cycle.
-// - Values: exact int64 accumulators (weight_q[code] * x_q), narrowed by the caller.
+// - Values: with acc_bits = 64, exact int64 accumulators (weight_q[code] * x_q), narrowed by the
+//   caller. With fewer bits (the paper's 16-bit destination registers) each product is rounded
+//   (half up) to the output's scale (>> acc_shift) and added with saturation to acc_bits; the
+//   caller's initial acc (the bias, when not a column) is at that scale too.
 #pragma once
 #include <cstdint>
 
@@ -65,19 +76,26 @@ struct Params {
                              // the activation SRAM (only when the input spans several batches)
   int64_t dst_rf_entries;    // accumulators held in the destination register file per PE
   bool bypass;
+  int64_t lnzd_group;        // activations per LNZD scan group (one register-file row), >= 1
+  int64_t lnzd_bubble;       // cycles lost leaving a group whose last activation is zero, >= 0
+  int64_t bias_col;          // index of the bias column (the last column), or -1 for none
+  int64_t acc_bits;          // accumulator width: 64 exact; 2..63 saturating, products rounded
+  int64_t acc_shift;         // for acc_bits < 64: product fraction bits minus the output's
 };
 
 struct Outputs {
-  int64_t* acc;          // (rows,) zeroed by the caller
+  int64_t* acc;          // (rows,) initial values from the caller (zero, or the bias)
   int64_t* pe_counters;  // (num_pes, kNumPeCounters) zeroed
-  int64_t* fifo_hist;    // (fifo_depth + 1,) zeroed: PE-cycles with each FIFO occupancy
+  int64_t* fifo_hist;    // (fifo_depth + 1,) zeroed: PE-cycles with each occupancy (head included)
   int64_t* actions;      // (kNumActions,) zeroed
   int64_t* globals;      // (kNumGlobalCounters,) zeroed
 };
 
 // Runs one layer. `x` (cols,) int16 activations, `weight_q` (codebook size,) int16 decoded
-// weights. Throws std::invalid_argument on inconsistent input. Returns the loop cycle count.
+// weights, `bias_acc` (rows,) the bias column's addends (read only when p.bias_col >= 0).
+// Throws std::invalid_argument on inconsistent input. Returns the loop cycle count.
 int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int16_t* weight_q,
-                       int64_t codebook_size, const Params& p, const Outputs& out);
+                       int64_t codebook_size, const int64_t* bias_acc, const Params& p,
+                       const Outputs& out);
 
 }  // namespace eie::sim

@@ -21,14 +21,14 @@ def active_isa() -> str:
 def set_active_isa(name: str) -> None:
     """Force 'scalar', 'avx2' or 'avx512'; ValueError if unsupported."""
 
-def decode_to_codes(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, out: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu')]) -> None:
+def decode_to_codes(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, out: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu')], codebook_size: int = 256, index_bits: int = 8) -> None:
     """
     Validate EIE entry arrays and write each real entry's code into out (rows, cols), which must be zeroed. Raises ValueError on inconsistent arrays.
     """
 
-def validate_entries(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int) -> None:
+def validate_entries(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook_size: int = 256, index_bits: int = 8) -> None:
     """
-    decode_to_codes without output: raises ValueError on inconsistent arrays.
+    Every array checked (sizes without overflow, pointers, code and index ranges, rows) before any walk: raises ValueError on inconsistent arrays.
     """
 
 def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], isa: str = '') -> int:
@@ -170,7 +170,7 @@ def stream_sum(a: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C
     Sum of a float32 array read once on the core's threads (a memory-bandwidth probe).
     """
 
-def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, lnzd_group: int, lnzd_bubble: int, bias_col: int, bias_acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], acc_bits: int, acc_shift: int, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
     """
     Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed outputs acc (rows,), pe_counters (num_pes, 6), fifo_hist (fifo_depth + 1,), actions (13,), globals (3,); returns the loop cycle count. ValueError on bad input.
     """
@@ -180,3 +180,8 @@ SIM_NUM_ACTIONS: int = 13
 SIM_NUM_PE_COUNTERS: int = 6
 
 SIM_NUM_GLOBALS: int = 3
+
+def kmeans1d_segments(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, centroids: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], threads: int = 0) -> float:
+    """
+    Exact weighted 1-D k-means of each segment x[offsets[s]:offsets[s+1]] (float32, weights w >= 0): fills centroids (num_segments, k), ascending per segment, and codes (len(x),) uint8; returns the total weighted squared error. threads <= 0: all cores.
+    """

@@ -71,9 +71,11 @@ def test_simulate_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                      "--pes", "4", "--json", "--output", str(tmp_path / "out.json")], capsys)
     assert [r["name"] for r in recs] == ["a", "b"]
     assert json.loads((tmp_path / "out.json").read_text()) == recs
-    # Without an input file next to it and no --input: a clear error.
-    assert main(["simulate", str(tmp_path / "m.eie")]) == 2
-    assert "--input" in capsys.readouterr().err
+    # Without an input file next to it and no --input: a seeded sample input, and it says so;
+    # the hardware follows the file (4 PEs) and nothing is re-laid out.
+    recs = run_json(["simulate", str(tmp_path / "m.eie"), "--json"], capsys)
+    assert "seeded random input" in recs[0]["input"] and recs[0]["config"]["num_pes"] == 4
+    assert recs[0]["relaid"] is None
     # The human-readable table names every layer.
     assert main(["simulate", str(tmp_path / "m.eie"), "--input", str(tmp_path / "x.npy")]) == 0
     out = capsys.readouterr().out
@@ -94,7 +96,9 @@ def test_convert_then_simulate_fixture(fixture_dir: Path, tmp_path: Path,
     act = np.load(tmp_path / "fc8.input.npy")
     fmt = FixedPointFormat(**r["fixed_point"])
     ref = spmv_fixed(layer.matrix, fmt.quantize_act(act), layer.bias, layer.activation, fmt)
-    assert r["macs"] == int(np.count_nonzero(layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0]))
+    bias_macs = int(np.count_nonzero(fmt.quantize_bias(layer.bias)))  # the bias column
+    assert r["macs"] == int(np.count_nonzero(
+        layer.matrix.to_codes()[:, fmt.quantize_act(act) != 0])) + bias_macs
     # The folder simulates the same as the converted file.
     recs_dir = run_json(["simulate", str(fixture_dir), "--json"], capsys)
     assert recs_dir[0]["cycles"] == r["cycles"]
@@ -119,3 +123,15 @@ def test_sweep_cli_resumes_and_plots(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(out.read_text().splitlines()) == 3
     assert main(["sweep", "--benchmark", "nt_lstm", "--out", str(out)]) == 2
     assert main(["sweep", "--vary", "fifo_depth", "--out", str(out)]) == 2
+
+
+def test_per_layer_formats_and_sqnr(fixture_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = run_json(["simulate", str(fixture_dir), "--json"], capsys)[0]
+    per_layer = run_json(["simulate", str(fixture_dir), "--json", "--formats", "per-layer"],
+                         capsys)[0]
+    assert shared["fixed_point"] == {"act_frac_bits": 11, "weight_frac_bits": 15}
+    assert per_layer["fixed_point"] == {"in_frac_bits": 11, "weight_frac_bits": 19,
+                                        "out_frac_bits": 11}
+    assert shared["sqnr_db"] == pytest.approx(66.16, abs=0.05)
+    assert per_layer["sqnr_db"] == pytest.approx(83.89, abs=0.05)
+    assert per_layer["cycles"] == shared["cycles"]

@@ -91,8 +91,12 @@ def test_paper_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert chip["area_mm2"] == pytest.approx(40.8, rel=0.01)
     names = {f["name"] for f in doc["figures"]}
     assert names == {"load_efficiency_vs_fifo", "speedup_vs_pes", "real_work_vs_pes",
-                     "energy_vs_sram_width", "fillers_vs_index_bits"}
-    check_html(out / "report.html", min_images=5)
+                     "energy_vs_sram_width", "fillers_vs_index_bits",
+                     "structured_vs_unstructured", "llm_resident_vs_streamed"}
+    check_html(out / "report.html", min_images=7)
+    structured = {r["pattern"]: r for r in doc["results"]["structured"]}
+    assert structured["block-csc"]["storage_bits"] < structured["block"]["storage_bits"]
+    assert all(r["fits_on_chip"] for r in doc["results"]["llm_scale"])  # pruned, quick
     # A re-run resumes the sweeps from the results file instead of recomputing them.
     lines = (out / "sweep.jsonl").read_text().splitlines()
     assert main(["paper", "--quick", "--no-progress", "--out", str(out)]) == 0

@@ -57,8 +57,8 @@ def test_relaying_reads_every_pe_of_a_tall_layer() -> None:
 def test_reencode_refuses_inconsistent_arrays() -> None:
     m = EIEMatrix.from_codes(np.array([[1, 0], [0, 2]]), np.arange(3, dtype=np.float32), 2)
     col_ptr = m.col_ptr.copy()
-    col_ptr[0, 1] = 2  # column 0 of PE 0 claims both entries: a row past the PE's one row
-    with pytest.raises(ValueError, match="local row 1, but this PE has only 1 rows"):
+    col_ptr[0, 1] = 2  # column 0 of PE 0 claims both entries: pointers no longer monotonic
+    with pytest.raises(ValueError, match="col_ptr of PE 0 should be non-decreasing"):
         _core.reencode(m.codes, m.rel_index, m.pe_offset, col_ptr, 2, 2, 3, 4)
     with pytest.raises(ValueError, match="num_pes"):
         _core.reencode(m.codes, m.rel_index, m.pe_offset, m.col_ptr, 2, 2, 0, 4)

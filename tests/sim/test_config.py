@@ -70,3 +70,17 @@ def test_lnzd_tree() -> None:
     assert lnzd_nodes(1) == 1 and lnzd_levels(4) == 1
     with pytest.raises(ConfigError):
         lnzd_nodes(0)
+
+
+def test_version_1_configs_mean_the_same_hardware(tmp_path: Path) -> None:
+    # Version 1 counted only the queue beside the head, added the bias for free, had no bubble.
+    old = HardwareConfig.from_dict({"type": "eie.sim.HardwareConfig", "version": 1,
+                                    "fifo_depth": 8, "num_pes": 16})
+    assert old == HardwareConfig(num_pes=16, fifo_depth=9, bias_column=False,
+                                 lnzd_group_bubble=0)
+    assert HardwareConfig.from_dict({"version": 1}).fifo_depth == 9  # the old default, 8
+    (tmp_path / "v1.yaml").write_text("version: 1\nfifo_depth: 1\n")
+    assert load_config(tmp_path / "v1.yaml").fifo_depth == 2
+    with pytest.raises(ConfigError, match="config version should be 1 or 2, found 3"):
+        HardwareConfig.from_dict({"version": 3})
+    assert HardwareConfig().to_json()["version"] == 2

@@ -4,7 +4,9 @@ Conventions (eie.sim.pe / eie.sim.ccu): the LNZD tree needs ``levels`` cycles be
 broadcast (1 level for up to 4 PEs); a pushed activation can be popped the next cycle; a PE pops
 a column and issues its first entry in the same cycle; an empty column costs one cycle; FIFO
 full flags are sampled at the start of a cycle; ``cycles = loop_cycles + 5`` (pointer read and
-line read of the first column, 3 more pipeline stages after the last issue).
+line read of the first column, 3 more pipeline stages after the last issue). ``fifo_depth`` counts
+the column a PE works on (d - 1 queued beside it; 1 is lockstep). Most timelines here use
+``TREE_ONLY`` (no LNZD group bubble); the bubble and the bias column have tests of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from eie.sim import HardwareConfig, simulate
 
 FMT = FixedPointFormat(act_frac_bits=8, weight_frac_bits=12)
 ENGINES = ("core", "reference")
+TREE_ONLY = {"lnzd_group_bubble": 0}
 
 
 def sixteen_by_eight() -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +51,8 @@ def test_16x8_on_4_pes_exact(engine: str) -> None:
     # t4: PE0 r2, PE1 r1, PE2 c5 empty, PE3 c5/r1.  t5: PE0 c2/r3, PE1 c5/r0.
     # t6: PE0 c5/r3 (bypass), PE1 r1.  t7: PE1 r2.  t8: PE1 r3.  -> 9 loop cycles.
     m, x = sixteen_by_eight()
-    r = simulate(m, x, config=HardwareConfig(num_pes=4), fmt=FMT, engine=engine)  # type: ignore[arg-type]
+    r = simulate(m, x, config=HardwareConfig(num_pes=4, **TREE_ONLY), fmt=FMT,
+                 engine=engine)  # type: ignore[arg-type]
     assert r.loop_cycles == 9
     assert r.cycles == 14
     assert r.latency_us == pytest.approx(14 / 800)
@@ -59,7 +63,9 @@ def test_16x8_on_4_pes_exact(engine: str) -> None:
     assert r.pe_filler_entries.tolist() == [0, 0, 0, 0]
     assert r.load_efficiency == pytest.approx(18 / 36)
     assert r.real_work_fraction == pytest.approx(13 / 18)
-    assert r.fifo_histogram.tolist() == [21, 13, 2] + [0] * 6
+    # Occupancy (queued + the column held) at the start of t0..t8, PEs 0-3: t0, t1 all 0;
+    # t2 1,1,1,1; t3 2,1,1,1; t4 3,2,1,1; t5 2,1,0,0; t6 1,1,0,0; t7, t8 0,1,0,0.
+    assert r.fifo_histogram.tolist() == [18, 14, 3, 1] + [0] * 5
     a = r.actions
     assert a["ccu", "broadcast"] == 3
     assert a["src_regfile", "read"] == 3
@@ -85,7 +91,7 @@ def test_16x8_on_4_pes_exact(engine: str) -> None:
 def test_bypass_disabled_blocks_one_cycle(engine: str) -> None:
     # Same timeline; PE0's c5/r3 waits at t6 (blocked) and issues at t7. PE1 still ends at t8.
     m, x = sixteen_by_eight()
-    cfg = HardwareConfig(num_pes=4, arith_bypass=False)
+    cfg = HardwareConfig(num_pes=4, arith_bypass=False, **TREE_ONLY)
     r = simulate(m, x, config=cfg, fmt=FMT, engine=engine)  # type: ignore[arg-type]
     assert r.loop_cycles == 9
     assert r.pe_busy.tolist() == [5, 7, 3, 3]
@@ -119,13 +125,16 @@ def imbalanced_pair() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize(("depth", "loop", "stalls"), [(1, 7, 1), (2, 6, 0), (256, 6, 0)])
+@pytest.mark.parametrize(("depth", "loop", "stalls"),
+                         [(1, 9, 3), (2, 7, 1), (3, 6, 0), (256, 6, 0)])
 def test_fifo_back_pressure(engine: str, depth: int, loop: int, stalls: int) -> None:
     # Deep FIFOs: t1 bc c0, t2 bc c1; PE0 c0 at t2-t4, c1 at t5; PE1 c0 at t2, c1 at t3-t5.
-    # Depth 1: t1 bc c0; t2 both FIFOs full -> CCU stalls; t3 bc c1; PE1 starves at t3 and
-    # finishes c1 at t4-t6 -> 7 loop cycles.
+    # Depth 2 (one queued beside the head): t1 bc c0; t2 both queues full -> CCU stalls; t3 bc
+    # c1; PE1 starves at t3 and finishes c1 at t4-t6 -> 7 loop cycles.
+    # Depth 1 (lockstep): t1 bc c0; t2-t4 stall while a PE holds c0 (PE0 until t4); t5 bc c1;
+    # PE0 c1 at t6, PE1 c1 at t6-t8 -> 9 loop cycles, 3 stalls.
     m, x = imbalanced_pair()
-    r = simulate(m, x, config=HardwareConfig(num_pes=2, fifo_depth=depth), fmt=FMT,
+    r = simulate(m, x, config=HardwareConfig(num_pes=2, fifo_depth=depth, **TREE_ONLY), fmt=FMT,
                  engine=engine)  # type: ignore[arg-type]
     assert r.loop_cycles == loop
     assert r.ccu_stall_cycles == stalls
@@ -138,7 +147,8 @@ def test_all_zero_input_no_broadcast(engine: str) -> None:
     # 64 PEs: 3 LNZD levels (t0-t2), t3 the root reports no nonzero -> 4 loop cycles.
     m = matrix_from_pe_rows(128, 5, 64, {(k, j): [0, 1] for k in range(64) for j in range(5)})
     bias = np.linspace(-1, 1, 128).astype(np.float32)
-    r = simulate(m, np.zeros(5, np.float32), bias=bias, fmt=FMT, engine=engine)  # type: ignore[arg-type]
+    cfg = HardwareConfig(bias_column=False, **TREE_ONLY)
+    r = simulate(m, np.zeros(5, np.float32), bias=bias, config=cfg, fmt=FMT, engine=engine)  # type: ignore[arg-type]
     assert r.loop_cycles == 4 and r.cycles == 9
     assert r.actions["ccu", "broadcast"] == 0
     assert r.actions["arith", "mac"] == 0
@@ -204,3 +214,52 @@ def test_accumulators_beyond_register_file_use_act_sram(engine: str) -> None:
     a = r.actions
     assert (a["dst_regfile", "read"], a["dst_regfile", "write"]) == (2, 2)
     assert (a["act_sram", "read"], a["act_sram", "write"]) == (2, 2)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("bubble", "loop"), [(0, 4), (1, 6), (3, 10)])
+def test_lnzd_group_bubble(engine: str, bubble: int, loop: int) -> None:
+    # 2 PEs: LNZD groups of 2 activations (c0 c1 | c2 c3 | c4 c5), nonzeros c0 and c5. Leaving
+    # group 0 (ends in a zero) and group 1 (all zero) costs a bubble each; group 2 ends nonzero.
+    # t0 tree latency, t1 bc c0, t(2 + 2 x bubble) bc c5, popped and issued the cycle after.
+    m = matrix_from_pe_rows(2, 6, 2, {(0, 0): [0], (1, 0): [0], (0, 5): [0], (1, 5): [0]})
+    x = np.array([1.0, 0, 0, 0, 0, 1.0], np.float32)
+    cfg = HardwareConfig(num_pes=2, lnzd_group_bubble=bubble)
+    r = simulate(m, x, config=cfg, fmt=FMT, engine=engine)  # type: ignore[arg-type]
+    assert r.loop_cycles == loop
+    assert r.actions["ccu", "broadcast"] == 2
+    assert r.pe_busy.tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lnzd_tail_bubble_and_empty_groups(engine: str) -> None:
+    # 2 PEs, x = [1, 0 | 0, 0]: after c0 (t1) the detector leaves group 0 (t2) and group 1 (t3)
+    # before the layer ends; PE issues c0 at t2 -> the CCU, not the PEs, ends the loop at t4.
+    m = matrix_from_pe_rows(2, 4, 2, {(0, 0): [0], (1, 0): [0]})
+    x = np.array([1.0, 0, 0, 0], np.float32)
+    r = simulate(m, x, config=HardwareConfig(num_pes=2), fmt=FMT, engine=engine)  # type: ignore[arg-type]
+    assert r.loop_cycles == 4
+    free = simulate(m, x, config=HardwareConfig(num_pes=2, **TREE_ONLY), fmt=FMT,
+                    engine=engine)  # type: ignore[arg-type]
+    assert free.loop_cycles == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bias_column_costs_a_broadcast_and_its_entries(engine: str) -> None:
+    # 1 PE: c0 rows 0,1 | c1 row 3; bias nonzero at rows 0 and 3. t0 tree latency, t1 bc c0,
+    # t2 bc c1, t3 bc the bias column; PE: c0 t2-t3, c1 t4, bias t5-t6 -> 7 loop cycles
+    # (5 when the bias is added to the accumulators for free).
+    m = matrix_from_pe_rows(4, 2, 1, {(0, 0): [0, 1], (0, 1): [3]})
+    x = np.array([1.0, 0.5], np.float32)
+    bias = np.array([0.5, 0, 0, 0.25], np.float32)
+    on = simulate(m, x, bias, HardwareConfig(num_pes=1), fmt=FMT, engine=engine)  # type: ignore[arg-type]
+    off = simulate(m, x, bias, HardwareConfig(num_pes=1, bias_column=False), fmt=FMT,
+                   engine=engine)  # type: ignore[arg-type]
+    assert (on.loop_cycles, off.loop_cycles) == (7, 5)
+    assert on.actions["ccu", "broadcast"] == 3 and off.actions["ccu", "broadcast"] == 2
+    assert on.macs == 5 and off.macs == 3
+    assert on.pe_columns.tolist() == [3]
+    assert on.shape == (4, 2)
+    want = spmv_fixed(m, FMT.quantize_act(x), bias, None, FMT)
+    assert np.array_equal(on.output_q, want) and np.array_equal(off.output_q, want)
+    assert on.energy_pj > off.energy_pj

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["config", "ccu", "energy", "area", "tables", "sweep", "simulate"])
+@pytest.mark.parametrize("name", ["config", "ccu", "energy", "area", "tables", "sweep", "simulate",
+                                  "bias", "qformat", "dram"])
 def test_module_examples(name: str) -> None:
     module = importlib.import_module(f"eie.sim.{name}")
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

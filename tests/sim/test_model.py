@@ -48,9 +48,10 @@ def test_model_chain_is_bit_exact(tmp_path: Path) -> None:
     assert r.energy_pj == pytest.approx(sum(lr.energy_pj for lr in r.layers))
     records = r.to_json()
     assert [d["name"] for d in records] == ["fc1", "fc2", "fc3"]
-    # Hidden activations after ReLU are sparse: the second layer broadcasts only nonzeros.
+    # Hidden activations after ReLU are sparse: the second layer broadcasts only nonzeros (and
+    # its bias column).
     nonzero_hidden = int(np.count_nonzero(r.layers[0].output_q))
-    assert r.layers[1].actions["ccu", "broadcast"] == nonzero_hidden
+    assert r.layers[1].actions["ccu", "broadcast"] == nonzero_hidden + 1
 
 
 def test_default_format_covers_every_layer() -> None:
@@ -87,9 +88,11 @@ def test_authors_fc8_layer(fixture_dir: Path) -> None:
     r = simulate(m, act, bias, activation="relu", fmt=fmt)
     assert np.array_equal(r.output_q, spmv_fixed(m, fmt.quantize_act(act), bias, "relu", fmt))
     nz = int(np.count_nonzero(fmt.quantize_act(act)))
-    assert r.actions["ccu", "broadcast"] == nz
+    assert r.actions["ccu", "broadcast"] == nz + 1  # the bias column
     assert r.pe_filler_entries.sum() == 0  # the README: this layer has no fillers
-    assert r.macs == int(np.count_nonzero(m.to_codes()[:, fmt.quantize_act(act) != 0]))
+    # The bias column holds 959 entries (the dump's pointer files: cols + 2 per PE).
+    assert int(np.count_nonzero(fmt.quantize_bias(bias))) == 959
+    assert r.macs == int(np.count_nonzero(m.to_codes()[:, fmt.quantize_act(act) != 0])) + 959
     # One column of ~4 entries per PE per broadcast: the FIFO hides most of the imbalance.
     assert 0.8 < r.load_efficiency <= 1.0
     assert r.cycles > r.macs / 64

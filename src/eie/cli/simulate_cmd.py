@@ -78,7 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", default=None, metavar="NAME|all",
                    help="simulate a benchmark layer of the paper (random weights and inputs at "
                         "its densities) instead of FILE")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="simulate only this layer of FILE (any file, chain or not)")
     p.add_argument("--seed", type=int, default=0, help="random seed for --benchmark")
+    p.add_argument("--formats", choices=("shared", "per-layer"), default="shared",
+                   help="fixed-point formats: one for every layer (bit-exact with the reference "
+                        "engine), or each layer's own from its data's ranges")
     add_config_arguments(p)
     p.add_argument("--json", action="store_true",
                    help="print a JSON list with one record per layer")
@@ -89,7 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
-                        energy_table: Path | None = None) -> list[dict[str, Any]]:
+                        energy_table: Path | None = None, fmt: str | None = None
+                        ) -> list[dict[str, Any]]:
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
     from eie.benchmark_layers import make_layer
     from eie.sim import load_energy_table, simulate
@@ -101,7 +107,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
                           index_bits=config.index_bits,
                           codebook_entries=config.codebook_entries)
         t0 = time.perf_counter()
-        r = simulate(m, x, config=config, energy_table=table, name=name)
+        r = simulate(m, x, config=config, energy_table=table, name=name, fmt=fmt)
         wall = time.perf_counter() - t0
         records.append({**r.to_json(), "benchmark": name, "seed": seed, "sim_wall_s": wall})
     return records
@@ -113,6 +119,19 @@ def benchmark_names(which: str) -> list[str]:
     if which == "all":
         return list(BENCHMARKS)
     return [get_spec(n.strip()).name for n in which.split(",")]
+
+
+def explicit_fields(args: argparse.Namespace) -> set[str]:
+    """HardwareConfig fields the user set (flags, --set, --config): the file decides the rest."""
+    import yaml
+
+    out = {field for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
+    out |= {parse_assignment(t)[0] for t in args.set}
+    if args.config:
+        data = yaml.safe_load(Path(args.config).read_text()) or {}
+        if isinstance(data, dict):
+            out |= set(data)
+    return out
 
 
 def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
@@ -141,35 +160,58 @@ def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
     elif default_input is not None:
         x = default_input
     else:
-        raise ConfigError(f"no input activations for {path}: pass --input X.npy (a float vector "
-                          f"of {model.layers[0].matrix.cols} values)")
-    return model, np.asarray(x, np.float32).ravel()
+        return model, None
+    return model, np.asarray(x, np.float32)
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output, args.save_output])  # before any work
     from eie.errors import ConfigError
-    from eie.sim import load_energy_table, simulate
+    from eie.sim import load_energy_table
 
     config = build_config(args)
     if (args.file is None) == (args.benchmark is None):
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
     if args.benchmark is not None:
         records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
-                                      args.energy_table)
+                                      args.energy_table,
+                                      "per_layer" if args.formats == "per-layer" else None)
     else:
+        from eie.cli import simulate_file as sf
+
         model, x = _load_file(args.file, args.input)
+        if args.layer is not None and args.layer not in [ly.name for ly in model.layers]:
+            raise ConfigError(f"no layer named {args.layer!r}; the file's layers are "
+                              f"{[ly.name for ly in model.layers]}")
+        config, origin = sf.hardware_for(model, config, explicit_fields(args))
+        note = "the file's input" if args.input is None else f"{args.input}"
+        if x is None:
+            x, note = sf.sample_input(model, None if args.layer is None or sf._chain(model)
+                                      else (model.layer(args.layer).matrix.cols,))
         table = load_energy_table(args.energy_table) if args.energy_table else None
         t0 = time.perf_counter()
-        result = simulate(model, x, config=config, energy_table=table)
+        run_ = sf.simulate_file(model, x, config, table, args.layer,
+                                "per_layer" if args.formats == "per-layer" else None)
         wall = time.perf_counter() - t0
-        records = result.to_json()
+        records = run_.records
+        used = {k: config.to_dict()[k] for k in origin}
         for rec in records:
             rec["file"] = str(args.file)
+            rec["input"] = note
+            rec["hardware_from"] = {k: f"{used[k]} ({v})" for k, v in origin.items()}
         records[-1]["sim_wall_s"] = wall
+        if not args.json:
+            print(f"hardware: {', '.join(f'{k}={used[k]} from {v}' for k, v in origin.items())}"
+                  f"; input: {note}")
+            for rec in records:
+                if rec.get("relaid"):
+                    print(f"layer {rec['name']}: re-laid out, {rec['relaid']}")
         if args.save_output:
             import numpy as np
 
-            np.save(args.save_output, result.output)
+            np.save(args.save_output, run_.output)
     if args.output:
         args.output.write_text(json.dumps(records, indent=1) + "\n")
     if args.json:
@@ -187,11 +229,12 @@ def print_table(records: list[dict[str, Any]]) -> None:
     t = Table(title=f"EIE simulation: {cfg.get('num_pes')} PEs, FIFO {cfg.get('fifo_depth')}, "
                     f"{cfg.get('clock_mhz')} MHz")
     for col in ("layer", "shape", "cycles", "latency us", "load eff.", "real work",
-                "energy uJ", "GOP/s", "dense GOP/s"):
+                "energy uJ", "GOP/s", "dense GOP/s", "SQNR dB"):
         t.add_column(col, justify="left" if col in ("layer", "shape") else "right")
     for r in records:
         t.add_row(r["name"], "x".join(map(str, r["shape"])), f"{r['cycles']:,}",
                   f"{r['latency_us']:.2f}", f"{r['load_efficiency']:.3f}",
                   f"{r['real_work_fraction']:.3f}", f"{r['energy_uj']:.3f}", f"{r['gops']:.1f}",
-                  f"{r['dense_gops']:.1f}")
+                  f"{r['dense_gops']:.1f}",
+                  "-" if r.get("sqnr_db") is None else f"{r['sqnr_db']:.1f}")
     Console(width=120).print(t)

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the paper's figures (PNG) for the swept fields to DIR")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: the local core count)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the points on this Dask distributed scheduler (needs eie[dask])")
+    p.add_argument("--dask-workers", type=int, default=None, metavar="N",
+                   help="start a local Dask cluster of N worker processes and run on it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p)
 
@@ -53,6 +57,9 @@ def parse_axes(texts: list[str]) -> dict[str, list[Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.out], dirs=[args.plots])  # before any work
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -90,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(task, completed=done, total=total)
 
             records += sweep(axes, layers, args.out, base=base, seeds=seeds,
-                             workers=args.workers, progress=tick)
+                             workers=args.workers, progress=tick,
+                             scheduler=args.scheduler, dask_workers=args.dask_workers)
     print(f"{len(records)} points in {args.out}")
     if args.plots:
         for path in paper_figures(records, args.plots):

@@ -6,6 +6,8 @@
 2. The design-space figures (Figures 8-12 of the paper): load efficiency vs FIFO depth, speedup
    and real work vs PE count, energy vs SRAM width, fillers vs index bits.
 3. One PE's and the chip's power and area breakdown (Table II) from the energy and area models.
+4. Beyond the paper: structured vs unstructured sparsity (with a block-CSC variant) and
+   LLM-scale layers, SRAM-resident vs DRAM-streamed.
 
 CPU energy cannot be measured here; it is estimated as time x an assumed CPU power
 (``cpu_power_w``, stated in every caption and table note).
@@ -64,6 +66,7 @@ def nine_layers(opts: PaperOptions, progress: Any = None) -> list[dict[str, Any]
             "weight_density": spec.weight_density, "act_density": spec.act_density,
             "eie_sim_cycles": sim.cycles, "eie_sim_us": sim.latency_us,
             "load_efficiency": sim.load_efficiency, "real_work_fraction": sim.real_work_fraction,
+            "pe_imbalance": sim.pe_imbalance,
             "eie_sim_energy_uj": energy_uj, "eie_cpu_us": eie_us, "numpy_dense_us": numpy_us,
             "speedup_sim_vs_numpy": numpy_us / sim.latency_us,
             "speedup_sim_vs_eie_cpu": eie_us / sim.latency_us,
@@ -192,6 +195,56 @@ def sweep_figures(results: dict[str, list[dict[str, Any]]], opts: PaperOptions,
     return figures
 
 
+def beyond_the_paper(report: Report, opts: PaperOptions, command: str) -> None:
+    """Structured sparsity (with block-CSC) and LLM-scale layers (SRAM-resident vs DRAM-streamed):
+    the retrospective's questions, on the same simulator."""
+    import tempfile
+    from pathlib import Path
+
+    from eie.report import Figure
+    from eie.sim import llm_scale, structured
+
+    report.add_heading("Beyond the paper: structured sparsity and LLM-scale layers")
+    size = 256 if opts.quick else 1024
+    srecs = structured.study(density=0.125, rows=size, cols=size, seed=opts.seed)
+    report.add_table(Table(
+        f"Structured vs unstructured pruning at equal density ({size}x{size}, density 0.125)",
+        ["pattern", "load efficiency (%)", "max/mean PE work", "cycles", "energy (uJ)",
+         "weight + index storage (kbit)", "index overhead (%)"],
+        [[r["pattern"], 100 * r["load_efficiency"], r["imbalance"], r["cycles"],
+          r["energy_uj"], r["storage_bits"] / 1e3, 100 * r["index_overhead"]] for r in srecs],
+        note="Same normal weights and input (35% nonzero) for every pattern; 64 PEs, FIFO 8. "
+             "block-csc: the block-pruned layer on a variant storing one 4-bit index per block "
+             "of 4 weights (eie.sim.structured)."))
+    layers = ({k: llm_scale.LAYERS[k] for k in ("smollm2.q_proj", "smollm2.gate_proj")}
+              if opts.quick else llm_scale.LAYERS)
+    densities = (0.1,) if opts.quick else (1.0, 0.1)
+    lrecs = llm_scale.study(layers, densities, seed=opts.seed)
+    report.add_table(Table(
+        "LLM-scale layers, 4-bit codebooks: SRAM-resident vs DRAM-streamed",
+        ["layer", "shape", "density", "on chip", "memory-bound", "resident (us)",
+         "streamed (us)", "resident (uJ)", "streamed (uJ)"],
+        [[r["layer"], "x".join(map(str, r["shape"])), r["density"], r["fits_on_chip"],
+          r["memory_bound"], r["resident_latency_us"], r["streamed_latency_us"],
+          r["resident_energy_uj"], r["streamed_energy_uj"]] for r in lrecs],
+        note="SmolLM2-135M's layer shapes and a 4096x11008 layer, uniform random codes, dense "
+             "signed inputs; streamed from one DDR3-1600 channel (12.8 GB/s, 20 pJ/bit) when "
+             "the entries exceed 128 KB per PE (eie.sim.dram)."))
+    with tempfile.TemporaryDirectory() as tmp:
+        sp, lp = Path(tmp) / "structured.png", Path(tmp) / "llm.png"
+        structured.plot(srecs, sp)
+        llm_scale.plot(lrecs, lp)
+        report.add_figure(Figure("structured_vs_unstructured",
+                                 "Load efficiency, latency, energy and storage of structured "
+                                 f"and unstructured pruning at equal density. Produced by "
+                                 f"`{command}`.", sp.read_bytes()))
+        report.add_figure(Figure("llm_resident_vs_streamed",
+                                 "Latency and energy of LLM-scale layers, SRAM-resident vs "
+                                 f"DRAM-streamed. Produced by `{command}`.", lp.read_bytes()))
+    report.data["structured"] = srecs
+    report.data["llm_scale"] = lrecs
+
+
 def run_paper(opts: PaperOptions, out_dir: Any, progress: Any = None) -> Report:
     """Everything ``eie paper`` computes, as a Report (written by the caller)."""
     from eie.report import provenance
@@ -221,6 +274,7 @@ def run_paper(opts: PaperOptions, out_dir: Any, progress: Any = None) -> Report:
     report.add_table(pe_table)
     report.add_table(chip_table)
     report.data["breakdown"] = bd
+    beyond_the_paper(report, opts, command)
     report.data["options"] = {"seed": opts.seed, "quick": opts.quick, "threads": opts.threads,
                               "cpu_power_w": opts.cpu_power_w}
     return report

@@ -20,9 +20,11 @@ def max_u8(a: npt.NDArray[np.uint8], isa: str = "") -> int:
 
 
 def validate_entries(m: EIEMatrix) -> None:
-    """Pointer monotonicity and rows within range (a decode without output, in the core)."""
+    """Every array checked before any walk (sizes, pointers, code and index ranges, rows), in the
+    core."""
     try:
-        _core.validate_entries(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols)
+        _core.validate_entries(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
+                               m.codebook.shape[-1], m.index_bits)
     except ValueError as e:
         raise FormatError(f"inconsistent EIE arrays: {e}") from None
 
@@ -31,7 +33,8 @@ def decode_to_codes(m: EIEMatrix) -> npt.NDArray[np.uint8]:
     """The (rows, cols) code matrix; the arrays were validated when m was built."""
     out = np.zeros(m.shape, np.uint8)
     try:
-        _core.decode_to_codes(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols, out)
+        _core.decode_to_codes(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols, out,
+                              m.codebook.shape[-1], m.index_bits)
     except ValueError as e:
         raise FormatError(f"inconsistent EIE arrays: {e}") from None
     return out

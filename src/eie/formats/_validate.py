@@ -14,6 +14,28 @@ if TYPE_CHECKING:
 
 MAX_PES = 4096
 MAX_BITS = 8
+MAX_DIM = 1 << 24
+"""Largest ``rows`` or ``cols`` of a layer (16,777,216). ``rows`` is the one size no array of the
+format describes (trailing zero rows store nothing), so it is bounded by this limit."""
+MAX_WEIGHTS = 1 << 30
+"""Largest ``rows * cols`` of a layer (1,073,741,824 weights, 4 GiB as dense fp32): bounds what
+decoding, the CPU engine and the simulator may allocate for one layer."""
+
+
+def check_shape(shape: object) -> tuple[int, int]:
+    """A ``(rows, cols)`` pair of plain non-negative ints within ``MAX_DIM`` and ``MAX_WEIGHTS``."""
+    if (not isinstance(shape, tuple | list) or len(shape) != 2
+            or not all(isinstance(s, int | np.integer) and not isinstance(s, bool | np.bool_)
+                       for s in shape)):
+        raise FormatError(f"shape should be a pair of non-negative ints, found {shape!r}")
+    rows, cols = int(shape[0]), int(shape[1])
+    if not (0 <= rows <= MAX_DIM and 0 <= cols <= MAX_DIM):
+        raise FormatError(f"shape should be within 0..{MAX_DIM} per dimension, found "
+                          f"({rows}, {cols})")
+    if rows * cols > MAX_WEIGHTS:
+        raise FormatError(f"a layer should hold at most {MAX_WEIGHTS} weights, found "
+                          f"{rows} x {cols} = {rows * cols}")
+    return rows, cols
 
 
 def as_codebook(codebook: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -125,9 +147,9 @@ def check_matrix(m: EIEMatrix) -> None:
     from eie.formats._fast import max_u8, validate_entries
 
     check_layout_params(m.num_pes, m.index_bits, m.weight_bits)
-    if (not isinstance(m.shape, tuple) or len(m.shape) != 2
-            or not all(isinstance(s, int) and s >= 0 for s in m.shape)):
-        raise FormatError(f"shape should be a pair of non-negative ints, found {m.shape!r}")
+    if not isinstance(m.shape, tuple) or not all(type(s) is int for s in m.shape):
+        raise FormatError(f"shape should be a tuple of two ints, found {m.shape!r}")
+    check_shape(m.shape)
     _check_array("codes", m.codes, np.uint8, 1)
     _check_array("rel_index", m.rel_index, np.uint8, 1)
     _check_array("pe_offset", m.pe_offset, np.int64, 1)

@@ -73,6 +73,9 @@ class Layer:
     convolution stored as its (out, in * kh * kw) matrix."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.attrs, Mapping) or not all(isinstance(k, str) for k in self.attrs):
+            raise FormatError(f"layer attrs should be a mapping with string keys, found "
+                              f"{type(self.attrs).__name__}")
         try:
             json.dumps(dict(self.attrs))
         except (TypeError, ValueError) as e:
@@ -129,6 +132,9 @@ class Model:
             json.dumps(dict(self.metadata))
         except (TypeError, ValueError) as e:
             raise FormatError(f"model metadata should be JSON-serializable: {e}") from None
+        if not isinstance(self.metadata, Mapping):
+            raise FormatError(f"model metadata should be a mapping, found "
+                              f"{type(self.metadata).__name__}")
         object.__setattr__(self, "layers", layers)
 
     def layer(self, name: str) -> Layer:
@@ -258,11 +264,19 @@ def _as_model(obj: Model | Layer | EIEMatrix) -> Model:
 
 # --------------------------------------------------------------------------------------- load
 def load(path: str | os.PathLike[str]) -> Model:
-    """Read and fully validate a ``.eie`` file. Raises FormatError on anything wrong with it."""
+    """Read and fully validate a ``.eie`` file. Raises FormatError on anything wrong with it.
+
+    Memory and time are bounded by the file's size and the limits of ``eie.formats._validate``
+    (``MAX_DIM``, ``MAX_WEIGHTS``, ``MAX_PES``; see docs/format.md, "Threat model"): every header field is type- and range-checked and
+    every stream's size is checked against its header before anything is allocated from it.
+    """
     p = Path(path)
     if not p.is_file():
         raise FormatError(f"{p}: no such file; expected a .eie model file")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise FormatError(f"{p}: cannot be read ({e.strerror or e})") from None
     return loads(data, str(p))
 
 
@@ -273,18 +287,40 @@ def loads(data: bytes, name: str = "<bytes>") -> Model:
     header = _read_header(data, name)
     try:
         tensors = st_load(data)
-    except (SafetensorError, ValueError, OSError) as e:
+    except (SafetensorError, ValueError, OSError, OverflowError) as e:
         raise FormatError(f"{name}: not a readable .eie file (truncated or corrupted?): {e}"
                           ) from None
     try:
-        layers = tuple(_load_layer(i, lh, tensors) for i, lh in enumerate(header["layers"]))
-        return Model(layers, source=str(header.get("source", "")),
-                     metadata=header.get("metadata", {}), creator=str(header.get("creator", "")))
+        layers_h = header.get("layers")
+        if not isinstance(layers_h, list) or not layers_h:
+            raise FormatError("header field 'layers' should be a non-empty list")
+        metadata = header.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise FormatError(f"header field 'metadata' should be an object, found "
+                              f"{type(metadata).__name__}")
+        layers = tuple(_load_layer(i, lh, tensors) for i, lh in enumerate(layers_h))
+        return Model(layers, source=str(header.get("source", "")), metadata=metadata,
+                     creator=str(header.get("creator", "")))
     except FormatError as e:
         raise FormatError(f"{name}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError,
+            RecursionError) as e:
         raise FormatError(f"{name}: malformed .eie header or tensors ({type(e).__name__}: {e})"
                           ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook: a key given twice is ambiguous (parsers disagree on which wins)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise FormatError(f"JSON key {key!r} appears more than once")
+        out[key] = value
+    return out
+
+
+def _json(raw: bytes | str) -> Any:
+    return json.loads(raw, object_pairs_hook=_unique_keys)
 
 
 def _read_header(data: bytes, name: str) -> dict[str, Any]:
@@ -296,22 +332,41 @@ def _read_header(data: bytes, name: str) -> dict[str, Any]:
         raise FormatError(f"{name}: header says {n} bytes but the file has {len(data) - 8} "
                           "after it (truncated?)")
     try:
-        st_header = json.loads(data[8:8 + n])
-        header = json.loads(st_header["__metadata__"]["eie"])
-    except (ValueError, KeyError, TypeError):
+        st_header = _json(data[8:8 + n])
+        header = _json(st_header["__metadata__"]["eie"])
+    except FormatError as e:
+        raise FormatError(f"{name}: malformed header: {e}") from None
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise FormatError(f"{name}: not a .eie file (no eie header in its metadata)") from None
     if not isinstance(header, dict) or header.get("magic") != MAGIC:
-        raise FormatError(f"{name}: not a .eie file (magic {header.get('magic')!r} should be "
-                          f"{MAGIC!r})")
+        magic = header.get("magic") if isinstance(header, dict) else None
+        raise FormatError(f"{name}: not a .eie file (magic {magic!r} should be {MAGIC!r})")
     version = header.get("format_version")
-    if version not in READ_VERSIONS:
+    if type(version) is not int or version not in READ_VERSIONS:
         raise FormatError(f"{name}: .eie format version {version!r} is not supported by eie "
                           f"{__version__} (it reads versions {list(READ_VERSIONS)}); upgrade eie "
                           "or re-export the model")
-    if version == 1 and any(isinstance(lh, dict) and "codebooks" in lh
-                            for lh in header.get("layers", [])):
+    layers = header.get("layers")
+    if version == 1 and isinstance(layers, list) and any(
+            isinstance(lh, dict) and "codebooks" in lh for lh in layers):
         raise FormatError(f"{name}: a version 1 file cannot have group codebooks")
     return header
+
+
+def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(obj, Mapping):
+        raise FormatError(f"{where} should be an object, found {type(obj).__name__}")
+    if key not in obj:
+        raise FormatError(f"{where}: field {key!r} is missing")
+    return obj[key]
+
+
+def _int(obj: Mapping[str, Any], key: str, lo: int, hi: int, where: str) -> int:
+    """A JSON integer field within [lo, hi] (floats, infinities, booleans and strings refused)."""
+    v = _field(obj, key, where)
+    if type(v) is not int or not lo <= v <= hi:
+        raise FormatError(f"{where}: {key!r} should be an integer in {lo}..{hi}, found {v!r}")
+    return v
 
 
 def _tensor(tensors: Mapping[str, np.ndarray], key: str, dtype: type, crc: int) -> np.ndarray:
@@ -326,64 +381,98 @@ def _tensor(tensors: Mapping[str, np.ndarray], key: str, dtype: type, crc: int) 
     return t
 
 
-def _huffman_stream(i: int, key: str, info: Mapping[str, Any], raw: np.ndarray, count: int
+def _huffman_stream(where: str, info: Mapping[str, Any], raw: np.ndarray, bits: int, count: int
                     ) -> np.ndarray:
-    lengths = np.asarray(info["lengths"], dtype=np.int64)
-    bits = int(info["bits"])
-    if (lengths.ndim != 1 or len(lengths) != 1 << bits or lengths.min(initial=0) < 0
-            or lengths.max(initial=0) > MAX_CODE_LENGTH or kraft_sum(lengths) > 1.0):
-        raise FormatError(f"layer {i} stream {key!r}: invalid Huffman code lengths (should be "
-                          f"{1 << bits} lengths in 0..{MAX_CODE_LENGTH} forming a prefix code)")
-    return HuffmanCode(lengths).decode(raw, int(info["nbits"]), count)
+    # bits <= 8 here (checked by the caller), so the code table has at most 256 lengths.
+    nbits = _int(info, "nbits", 0, raw.size * 8, where)
+    if count > nbits:  # every code word takes at least one bit
+        raise FormatError(f"{where}: {count} values cannot fit in {nbits} Huffman bits")
+    lengths_list = _field(info, "lengths", where)
+    if (not isinstance(lengths_list, list) or len(lengths_list) != 1 << bits
+            or not all(type(v) is int and 0 <= v <= MAX_CODE_LENGTH for v in lengths_list)):
+        raise FormatError(f"{where}: invalid Huffman code lengths (should be {1 << bits} "
+                          f"integers in 0..{MAX_CODE_LENGTH})")
+    lengths = np.asarray(lengths_list, dtype=np.int64)
+    if kraft_sum(lengths) > 1.0:
+        raise FormatError(f"{where}: Huffman code lengths do not form a prefix code")
+    return HuffmanCode(lengths).decode(raw, nbits, count)
 
 
 def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -> Layer:
-    rows, cols = (int(v) for v in lh["shape"])
-    num_pes, n = int(lh["num_pes"]), int(lh["num_entries"])
-    if rows < 0 or cols < 0 or n < 0 or not 1 <= num_pes <= 4096:
-        raise FormatError(f"layer {i}: bad shape {lh['shape']}, num_pes {num_pes} or entries {n}")
-    s = lh["streams"]
+    from eie.formats._validate import MAX_PES, check_shape
 
-    def stream(key: str, count: int) -> np.ndarray:
-        info = s[key]
-        encoding = info.get("encoding")
+    where = f"layer {i}"
+    shape = _field(lh, "shape", where)
+    if not isinstance(shape, list) or not all(type(v) is int for v in shape):
+        raise FormatError(f"{where}: 'shape' should be a list of two integers, found {shape!r}")
+    rows, cols = check_shape(shape)
+    num_pes = _int(lh, "num_pes", 1, MAX_PES, where)
+    index_bits = _int(lh, "index_bits", 1, 8, where)
+    weight_bits = _int(lh, "weight_bits", 1, 8, where)
+    # Every entry takes at least 2 bits of the file: the stream sizes below bound it further.
+    n = _int(lh, "num_entries", 0, 1 << 62, where)
+    has_bias = _field(lh, "has_bias", where)
+    if type(has_bias) is not bool:
+        raise FormatError(f"{where}: 'has_bias' should be true or false, found {has_bias!r}")
+    attrs = lh.get("attrs", {})
+    if not isinstance(attrs, dict):
+        raise FormatError(f"{where}: 'attrs' should be an object, found {type(attrs).__name__}")
+    s = _field(lh, "streams", where)
+    if not isinstance(s, dict):
+        raise FormatError(f"{where}: 'streams' should be an object, found {type(s).__name__}")
+
+    def crc(key: str) -> int:
+        return _int(_field(s, key, where), "crc32", 0, 0xFFFFFFFF, f"{where} stream {key!r}")
+
+    def stream(key: str, count: int, bits_expected: int | None) -> np.ndarray:
+        sw = f"{where} stream {key!r}"
+        info = _field(s, key, where)
+        encoding = _field(info, "encoding", sw)
         if encoding not in ("packed", "huffman") or (encoding == "huffman" and key == "col_ptr"):
-            raise FormatError(f"layer {i} stream {key!r}: unknown encoding {encoding!r}")
-        if int(info["count"]) != count:
-            raise FormatError(f"layer {i} stream {key!r}: {info['count']} values, expected {count}")
-        raw = _tensor(tensors, f"{i}.{key}", np.uint8, int(info["crc32"]))
+            raise FormatError(f"{sw}: unknown encoding {encoding!r}")
+        bits = _int(info, "bits", 1, 64, sw)
+        if bits_expected is not None and bits != bits_expected:
+            raise FormatError(f"{sw}: 'bits' should be {bits_expected}, found {bits}")
+        if _int(info, "count", 0, 1 << 62, sw) != count:
+            raise FormatError(f"{sw}: {info['count']} values, expected {count}")
+        raw = _tensor(tensors, f"{i}.{key}", np.uint8, crc(key))
         if encoding == "huffman":
-            return _huffman_stream(i, key, info, raw, count)
-        return bitpack.unpack(raw, int(info["bits"]), count)
+            return _huffman_stream(sw, info, raw, bits, count)
+        return bitpack.unpack(raw, bits, count)  # checks raw's size before allocating
 
     groups = lh.get("codebooks", {"group_rows": 0, "zero_code": True})
-    group_rows, zero_code = groups["group_rows"], groups["zero_code"]
-    if (not isinstance(group_rows, int) or isinstance(group_rows, bool) or group_rows < 0
-            or not isinstance(zero_code, bool)):
-        raise FormatError(f"layer {i}: codebooks should be {{'group_rows': int >= 0, "
+    if not isinstance(groups, dict):
+        raise FormatError(f"{where}: 'codebooks' should be an object, found {groups!r}")
+    group_rows, zero_code = groups.get("group_rows"), groups.get("zero_code")
+    if type(group_rows) is not int or group_rows < 0 or type(zero_code) is not bool:
+        raise FormatError(f"{where}: codebooks should be {{'group_rows': int >= 0, "
                           f"'zero_code': bool}}, found {groups!r}")
-    codes = stream("codes", n).astype(np.uint8)
+    codes = stream("codes", n, weight_bits).astype(np.uint8)
     if zero_code:
-        rel = stream("rel_index", n).astype(np.uint8)
+        rel = stream("rel_index", n, index_bits).astype(np.uint8)
     else:
-        if s["rel_index"] != {"encoding": "zeros", "count": n}:
-            raise FormatError(f"layer {i}: a zero_code=False layer's rel_index stream should be "
+        if _field(s, "rel_index", where) != {"encoding": "zeros", "count": n}:
+            raise FormatError(f"{where}: a zero_code=False layer's rel_index stream should be "
                               f"{{'encoding': 'zeros', 'count': {n}}}, found {s['rel_index']!r}")
         rel = np.zeros(n, np.uint8)
-    col_ptr = stream("col_ptr", num_pes * (cols + 1)).astype(np.int64).reshape(num_pes, cols + 1)
+    col_ptr = stream("col_ptr", num_pes * (cols + 1), None)
+    if col_ptr.size and int(col_ptr.max()) > n:
+        raise FormatError(f"{where}: a column pointer is {int(col_ptr.max())}, past the {n} "
+                          "entries")
+    col_ptr = col_ptr.astype(np.int64).reshape(num_pes, cols + 1)
     pe_offset = np.zeros(num_pes + 1, np.int64)
     np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
-    codebook = _tensor(tensors, f"{i}.codebook", np.float32, int(s["codebook"]["crc32"])).copy()
+    codebook = _tensor(tensors, f"{i}.codebook", np.float32, crc("codebook")).copy()
     if group_rows:
         ngroups = -(-rows // group_rows) if rows else 0
         if ngroups == 0 or len(codebook) % ngroups:
-            raise FormatError(f"layer {i}: {len(codebook)} codebook values do not split into "
+            raise FormatError(f"{where}: {len(codebook)} codebook values do not split into "
                               f"{ngroups} group codebooks")
         codebook = codebook.reshape(ngroups, -1)
     matrix = EIEMatrix(np.ascontiguousarray(codes), np.ascontiguousarray(rel), pe_offset, col_ptr,
-                       codebook, (rows, cols), num_pes, int(lh["index_bits"]),
-                       int(lh["weight_bits"]), group_rows, zero_code)
+                       codebook, (rows, cols), num_pes, index_bits, weight_bits, group_rows,
+                       zero_code)
     bias = None
-    if lh["has_bias"]:
-        bias = _tensor(tensors, f"{i}.bias", np.float32, int(s["bias"]["crc32"])).copy()
-    return Layer(str(lh["name"]), matrix, bias, lh["activation"], lh.get("attrs", {}))
+    if has_bias:
+        bias = _tensor(tensors, f"{i}.bias", np.float32, crc("bias")).copy()
+    return Layer(_field(lh, "name", where), matrix, bias, lh.get("activation"), attrs)

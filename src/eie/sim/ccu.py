@@ -8,8 +8,11 @@ it to every PE. For 64 PEs: 16 + 4 + 1 = 21 nodes in 3 levels.
 Timing model (the paper gives the structure, not the timing; documented in docs/simulator.md):
 
 - The tree is pipelined: after a latency of ``lnzd_levels`` cycles at the start of each input
-  batch, it delivers the next nonzero every cycle however many zeros lie between (zeros cost
-  no cycles).
+  batch, it delivers the next nonzero every cycle within a group of ``num_pes`` activations (one
+  register-file row); leaving a group whose last activation is zero costs
+  ``lnzd_group_bubble`` cycles (1: the authors' detector; an all-zero group costs one bubble).
+  Any nonzero value counts (signed activations work; the authors' detector counts only
+  positive ones, the same for ReLU outputs).
 - At most one broadcast per cycle, in increasing index order; no broadcast in a cycle in which
   any PE's activation FIFO is full (the full flags are registered: sampled at the start of the
   cycle, so a slot freed by a pop is usable from the next cycle).

@@ -17,6 +17,7 @@ eie.errors.ConfigError: num_pes should be an integer >= 1, found 0
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,41 @@ from typing import Any
 from eie.errors import ConfigError
 
 CONFIG_TYPE = "eie.sim.HardwareConfig"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+"""2: ``fifo_depth`` counts the column a PE works on; the bias column and the LNZD group bubble
+exist. A version-1 mapping is read as the same hardware: ``fifo_depth + 1``, no bias column, no
+bubble (``from_dict``)."""
+
+# Inclusive (minimum, maximum) of each numeric field. The maxima keep every size a config implies
+# (FIFO ring buffers, histograms, register files, LNZD trees, SRAM areas) in memory and in int64:
+# far beyond any chip (the paper's is 64 PEs, FIFO 8), small enough that a hostile YAML file
+# cannot make the simulator allocate gigabytes or overflow a count.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "num_pes": (1, 4096),
+    "fifo_depth": (1, 65536),
+    "clock_mhz": (0, 100_000.0),
+    "spmat_sram_width_bits": (1, 4096),
+    "spmat_sram_kb": (1, 1 << 20),
+    "ptr_banks": (1, 64),  # 1 or 2: checked below
+    "ptr_bits": (1, 64),
+    "ptr_sram_kb": (1, 1 << 20),
+    "weight_bits": (1, 64),  # <= 8: checked below with the reason
+    "index_bits": (1, 64),
+    "act_bits": (1, 64),
+    "act_regfile_entries": (1, 1 << 16),
+    "act_sram_bytes": (1, 1 << 30),
+    "act_sram_width_bits": (1, 4096),
+    "codebook_entries": (1, 1 << 16),  # <= 2**weight_bits: checked below
+    "arith_pipeline_stages": (1, 64),
+    "lnzd_fanin": (1, 64),
+    "lnzd_group_bubble": (0, 1024),
+    "acc_bits": (16, 64),
+    "dram_gbps": (0, 100_000.0),
+}
+MAX_FIFO_SLOTS = 1 << 24
+"""num_pes x fifo_depth: FIFO storage of 16 M column indices (128 MiB)."""
+MAX_BATCH_COLS = 1 << 26
+"""num_pes x act_regfile_entries: activations per input batch."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +71,9 @@ class HardwareConfig:
     num_pes: int = 64
     """Processing elements; output row i lives on PE i % num_pes."""
     fifo_depth: int = 8
-    """Activation FIFO entries per PE (the paper swept 1..256 and chose 8)."""
+    """Activation FIFO entries per PE, counting the column the PE is working on: 8 is the paper's
+    design point (the authors' simulator's buffer of 8), 1 is lockstep (no queue: a PE takes the
+    next broadcast only once it holds no column)."""
     clock_mhz: float = 800.0
     """Clock frequency; latency_us = cycles / clock_mhz."""
     spmat_sram_width_bits: int = 64
@@ -71,20 +108,43 @@ class HardwareConfig:
     False, such an update waits one cycle."""
     lnzd_fanin: int = 4
     """Inputs per leading-nonzero-detection node (a quadtree for 4)."""
+    lnzd_group_bubble: int = 1
+    """Cycles the LNZD loses leaving a group of ``num_pes`` activations (one register-file row)
+    whose last activation is zero: 1 in the authors' detector; 0 skips zeros for free."""
+    dram_gbps: float = 12.8
+    """DRAM bandwidth (GB/s) for layers larger than the on-chip SRAM (``eie.sim.dram``): one
+    64-bit DDR3-1600 channel, 1600 MT/s x 8 bytes (JEDEC JESD79-3)."""
+    acc_bits: int = 64
+    """Accumulator width. 64 accumulates exactly (products at full precision); fewer bits (16:
+    the paper's destination registers) round each product to the output's scale and saturate."""
+    bias_column: bool = True
+    """Broadcast the bias as one more column with activation 1.0 (the hardware's way: a broadcast,
+    an entry per nonzero bias, their cycles and energy); False adds it to the accumulators free."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "arith_bypass":
+            if f.name in ("arith_bypass", "bias_column"):
                 if not isinstance(v, bool):
-                    raise ConfigError(f"arith_bypass should be true or false, found {v!r}")
+                    raise ConfigError(f"{f.name} should be true or false, found {v!r}")
                 continue
-            if f.name == "clock_mhz":
-                if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-                    raise ConfigError(f"clock_mhz should be a number > 0, found {v!r}")
+            lo, hi = BOUNDS[f.name]
+            if f.name in ("clock_mhz", "dram_gbps"):
+                if (isinstance(v, bool) or not isinstance(v, int | float)
+                        or not math.isfinite(v) or not lo < v <= hi):
+                    raise ConfigError(f"{f.name} should be a finite number in (0, {hi:g}], "
+                                      f"found {v!r}")
                 continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{f.name} should be an integer >= 1, found {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigError(f"{f.name} should be an integer >= {lo}, found {v!r}")
+            if v > hi:
+                raise ConfigError(f"{f.name} should be at most {hi}, found {v}")
+        for what, value, hi in (("num_pes x fifo_depth (FIFO slots)",
+                                 self.num_pes * self.fifo_depth, MAX_FIFO_SLOTS),
+                                ("num_pes x act_regfile_entries (batch_cols)",
+                                 self.num_pes * self.act_regfile_entries, MAX_BATCH_COLS)):
+            if value > hi:
+                raise ConfigError(f"{what} should be at most {hi}, found {value}")
         if self.ptr_banks not in (1, 2):
             raise ConfigError(f"ptr_banks should be 1 or 2, found {self.ptr_banks}")
         if self.weight_bits > 8 or self.index_bits > 8:
@@ -152,8 +212,16 @@ class HardwareConfig:
         v = d.pop("version", CONFIG_VERSION)
         if t != CONFIG_TYPE:
             raise ConfigError(f"config type should be {CONFIG_TYPE!r}, found {t!r}")
-        if v != CONFIG_VERSION:
-            raise ConfigError(f"config version should be {CONFIG_VERSION}, found {v!r}")
+        if v == 1:
+            # Version 1 counted only the queue beside the column being worked on, added the bias
+            # for free and had a detector without bubbles: the same hardware in version 2.
+            fd = d.get("fifo_depth", 8)
+            if isinstance(fd, int) and not isinstance(fd, bool):
+                d["fifo_depth"] = fd + 1  # anything else is rejected below as it is
+            d.setdefault("bias_column", False)
+            d.setdefault("lnzd_group_bubble", 0)
+        elif v != CONFIG_VERSION:
+            raise ConfigError(f"config version should be 1 or {CONFIG_VERSION}, found {v!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -25,6 +25,11 @@ class LoopParams:
     load_cycles: int
     dst_rf_entries: int
     bypass: bool
+    lnzd_group: int = 1
+    lnzd_bubble: int = 0
+    bias_col: int = -1  # the bias column (the last column), or -1
+    acc_bits: int = 64  # 64: exact; fewer: products rounded (>> acc_shift), saturating
+    acc_shift: int = 0
 
 
 @dataclass
@@ -49,6 +54,7 @@ class _PE:
     last_row: int = -1
     line: int = -1
     open: bool = False
+    bias: bool = False
 
 
 _A = {name: i for i, name in enumerate(ACTIONS)}
@@ -56,9 +62,14 @@ _C = {name: i for i, name in enumerate(PE_COUNTERS)}
 
 
 def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
-             p: LoopParams) -> LoopCounters:
+             p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None,
+             acc0: npt.NDArray[np.int64] | None = None) -> LoopCounters:
     """One layer, cycle by cycle (see the C++ twin for the commented version)."""
     n, cols = m.num_pes, m.cols
+    acc = [0] * m.rows if acc0 is None else [int(v) for v in acc0]
+    exact = p.acc_bits == 64
+    acc_max = (1 << (p.acc_bits - 1)) - 1
+    half = 0 if exact or p.acc_shift == 0 else 1 << (p.acc_shift - 1)
     out = LoopCounters(np.zeros(m.rows, np.int64), np.zeros((n, len(PE_COUNTERS)), np.int64),
                        np.zeros(p.fifo_depth + 1, np.int64), np.zeros(len(ACTIONS), np.int64),
                        np.zeros(len(GLOBALS), np.int64))
@@ -67,25 +78,65 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
     rel = m.rel_index.tolist()
     x = [int(v) for v in x_q]
     wq = [int(v) for v in weight_q]
-    nz = [j for j in range(cols) if x[j] != 0]
-    nb = 1 if cols == 0 else -(-cols // p.batch_cols)
-    batch_end = [sum(1 for j in nz if j < (b + 1) * p.batch_cols) for b in range(nb)]
+    has_bias = p.bias_col >= 0
+    wcols = cols - 1 if has_bias else cols
+    nz = [j for j in range(wcols) if x[j] != 0] + ([p.bias_col] if has_bias else [])
+    nb = 1 if wcols == 0 else -(-wcols // p.batch_cols)
+    batch_end = [sum(1 for j in nz if j < (cols if b + 1 == nb else (b + 1) * p.batch_cols))
+                 for b in range(nb)]
+    g_size = p.lnzd_group
+    wgroups = -(-wcols // g_size)
+
+    def group_of(j: int) -> int:
+        return j // g_size if j < wcols else wgroups
+
+    def ends_nonzero(g: int) -> bool:
+        if g == wgroups:
+            return g_size == 1
+        last = g * g_size + g_size - 1
+        return last < wcols and x[last] != 0
+
+    def bubbles(g0: int, g1: int) -> int:
+        return sum(p.lnzd_bubble for g in range(g0, g1) if not ends_nonzero(g))
+
+    gap = [0] * len(nz)
+    tail = [0] * nb
+    i = 0
+    for b in range(nb):
+        g_prev = b * p.batch_cols // g_size
+        g_end = (wgroups + 1 if has_bias else wgroups) if b + 1 == nb \
+            else (b + 1) * p.batch_cols // g_size
+        while i < batch_end[b]:
+            g = group_of(nz[i])
+            gap[i] = bubbles(g_prev, g)
+            g_prev = g
+            i += 1
+        tail[b] = bubbles(g_prev, g_end)
     multi = nb > 1
     overhead = p.lnzd_latency + (p.load_cycles if multi else 0)
 
     def batch_size(b: int) -> int:
-        return min(cols, (b + 1) * p.batch_cols) - b * p.batch_cols
+        return min(wcols, (b + 1) * p.batch_cols) - b * p.batch_cols
+
+    def batch_ready(b: int, t0: int) -> int:
+        first = 0 if b == 0 else batch_end[b - 1]
+        if first < batch_end[b]:
+            return t0 + overhead + gap[first]
+        return t0 + overhead + max(tail[b] - 1, 0)
 
     pes = [_PE(base=int(m.pe_offset[k])) for k in range(n)]
-    ccu_batch, ccu_ready, nzi, outstanding = 0, overhead, 0, 0
+    ccu_batch, ccu_ready, nzi, outstanding = 0, batch_ready(0, 0), 0, 0
     if multi:
         act[_A["act_sram", "read"]] += batch_size(0)
     t = 0
     while not (ccu_batch >= nb and outstanding == 0):
         any_full = False
         for k, s in enumerate(pes):
-            out.fifo_hist[len(s.fifo)] += 1
-            any_full |= len(s.fifo) >= p.fifo_depth
+            out.fifo_hist[len(s.fifo) + s.open] += 1
+            if p.fifo_depth > 1:
+                any_full |= len(s.fifo) >= p.fifo_depth - 1
+            else:
+                any_full |= s.open or len(s.fifo) > 0
             if s.cur == s.end:
                 if s.open:
                     cnt[k, _C["busy"]] += 1
@@ -99,7 +150,7 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                     cnt[k, _C["columns"]] += 1
                     s.cur = s.base + int(m.col_ptr[k, col])
                     s.end = s.base + int(m.col_ptr[k, col + 1])
-                    s.row, s.xval = -1, x[col]
+                    s.row, s.xval, s.bias = -1, x[col], col == p.bias_col
                     s.busy_until = t + p.ptr_read_cycles
                     s.open = True
                     if s.cur == s.end:
@@ -124,7 +175,17 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                         cnt[k, _C["real_entries"]] += 1
                         act[_A["codebook", "lookup"]] += 1
                         act[_A["arith", "mac"]] += 1
-                        out.acc[r * n + k] += wq[code] * s.xval
+                        g = r * n + k
+                        if s.bias:
+                            assert bias_acc is not None
+                            add = int(bias_acc[g])
+                        elif exact:
+                            add = wq[code] * s.xval
+                        else:
+                            add = (wq[code] * s.xval + half) >> p.acc_shift
+                        acc[g] += add
+                        if not exact:
+                            acc[g] = max(-acc_max - 1, min(acc_max, acc[g]))
                         where = "dst_regfile" if r < p.dst_rf_entries else "act_sram"
                         if same_acc:
                             act[_A["arith", "bypass"]] += 1
@@ -149,15 +210,21 @@ def run_loop(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                     act[_A["ccu", "broadcast"]] += 1
                     act[_A["src_regfile", "read"]] += 1
                     act[_A["act_queue", "push"]] += n
-                    next_batch = nzi == batch_end[ccu_batch]
+                    if nzi < batch_end[ccu_batch]:
+                        ccu_ready = t + 1 + gap[nzi]
+                    elif tail[ccu_batch] > 0:
+                        ccu_ready = t + tail[ccu_batch]
+                    else:
+                        next_batch = True
             else:
                 next_batch = True
             if next_batch:
                 ccu_batch += 1
                 if ccu_batch < nb:
-                    ccu_ready = t + 1 + overhead
+                    ccu_ready = batch_ready(ccu_batch, t + 1)
                     act[_A["act_sram", "read"]] += batch_size(ccu_batch)
         t += 1
+    out.acc[:] = acc
     out.globals[GLOBALS.index("loop_cycles")] = t
     out.globals[GLOBALS.index("batches")] = nb
     return out

@@ -1,12 +1,18 @@
 """The processing element (PE): what each block does and how the simulator times it.
 
-The cycle loop itself runs in the C++ core (``csrc/sim/cycle.cpp``) and is mirrored line by line
+The cycle loop itself runs in the C++ core (``csrc/sim/cycle.cpp``, column by column) and is mirrored
 by the Python reference model ``eie.sim.cycle_ref``; this module names the blocks and their
 per-cycle behaviour, with the choices made where the paper is silent.
 
-Activation queue (FIFO, ``fifo_depth`` entries)
-    Receives every broadcast (value, column index). A full FIFO in any PE stops the CCU. The PE
-    pops the head when it has finished issuing the previous column.
+Activation queue (FIFO, ``fifo_depth`` = d entries counting the column being worked on)
+    Receives every broadcast (value, column index). A full FIFO in any PE stops the CCU: d - 1
+    queued columns for d >= 2 (the authors' ring buffer of size d; the current column sits in
+    the pointer-read register), any column held for d = 1 (lockstep). The PE pops the head when
+    it has finished issuing the previous column.
+
+Bias column
+    With ``bias_column`` the bias is broadcast as one more column (activation 1.0) after the
+    last nonzero activation; its entries cost cycles like any column (``eie.sim.bias``).
 
 Pointer read unit (``ptr_banks`` single-ported banks)
     Start and end pointers of the popped column come from the even and odd banks in one cycle

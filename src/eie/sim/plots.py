@@ -108,3 +108,30 @@ def paper_figures(records: Sequence[Record], outdir: str | os.PathLike[str]) -> 
         if plot_figure(records, name, p):
             written.append(p)
     return written
+
+
+def plot_paired_bars(labels: Sequence[str], series: dict[str, tuple[list[float], list[float]]],
+                     names: tuple[str, str], path: str | os.PathLike[str], title: str) -> None:
+    """One panel per metric (``series[metric] = (values of names[0], values of names[1])``),
+    bars side by side per label, log y: e.g. SRAM-resident vs DRAM-streamed layers, or
+    unstructured vs structured sparsity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(series), figsize=(5.2 * len(series), 4.4), squeeze=False)
+    xs = list(range(len(labels)))
+    for ax, (metric, (a, b)) in zip(axes[0], series.items(), strict=True):
+        ax.bar([x - 0.2 for x in xs], a, width=0.4, label=names[0])
+        ax.bar([x + 0.2 for x in xs], b, width=0.4, label=names[1])
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylabel(metric)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

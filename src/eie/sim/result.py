@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from eie.engine.fixed_point import FixedPointFormat
 from eie.sim.config import HardwareConfig
+from eie.sim.dram import DramStream
+from eie.sim.qformat import LayerFormat
 
 Key = tuple[str, str]
 
@@ -28,7 +30,7 @@ class SimResult:
 
     name: str
     config: HardwareConfig
-    fmt: FixedPointFormat
+    fmt: FixedPointFormat | LayerFormat
     output_q: npt.NDArray[np.int16]
     """``(rows,)`` the layer's outputs in fixed point (``fmt.act_frac_bits``), bit-exact with
     ``eie.engine.reference.spmv_fixed``."""
@@ -52,6 +54,10 @@ class SimResult:
     """pJ per (component, action)."""
     energy_table: str
     activation: str | None = None
+    dram: DramStream | None = None
+    """DRAM streaming of a layer larger than the on-chip SRAM (``cycles`` includes it)."""
+    sqnr_db: float | None = None
+    """Output SQNR (dB) against the float layer on the float input, when it was computed."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------ figures
@@ -79,6 +85,13 @@ class SimResult:
         """Real entries / busy cycles (fillers and empty-column pointer reads are not real)."""
         busy = int(self.pe_busy.sum())
         return float(self.pe_real_entries.sum()) / busy if busy else 1.0
+
+    @property
+    def pe_imbalance(self) -> float:
+        """Max / mean entries issued per PE (real and filler): 1.0 is a perfectly even load."""
+        work = self.pe_real_entries + self.pe_filler_entries
+        mean = float(work.mean()) if work.size else 0.0
+        return float(work.max()) / mean if mean else 1.0
 
     @property
     def macs(self) -> int:
@@ -120,6 +133,7 @@ class SimResult:
             "loop_cycles": self.loop_cycles,
             "latency_us": self.latency_us,
             "load_efficiency": self.load_efficiency,
+            "pe_imbalance": self.pe_imbalance,
             "real_work_fraction": self.real_work_fraction,
             "energy_pj": self.energy_pj,
             "energy_uj": self.energy_pj * 1e-6,
@@ -139,8 +153,11 @@ class SimResult:
             "energy_breakdown_pj": {f"{c}.{a}": v for (c, a), v in self.energy_breakdown.items()},
             "energy_by_module_pj": self.energy_by_module(),
             "energy_table": self.energy_table,
-            "fixed_point": {"act_frac_bits": self.fmt.act_frac_bits,
-                            "weight_frac_bits": self.fmt.weight_frac_bits},
+            "fixed_point": (self.fmt.to_json() if isinstance(self.fmt, LayerFormat) else
+                            {"act_frac_bits": self.fmt.act_frac_bits,
+                             "weight_frac_bits": self.fmt.weight_frac_bits}),
+            "sqnr_db": self.sqnr_db,
+            **(self.dram.to_json() if self.dram is not None else {}),
             "activation": self.activation,
             "config": self.config.to_json(),
             **self.extra,

@@ -15,18 +15,22 @@ from typing import Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from eie.engine.fixed_point import FixedPointFormat
+from eie.engine.fixed_point import INT16_MAX, INT16_MIN, FixedPointFormat, sqnr_db
 from eie.errors import ConfigError, EngineError
 from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
+from eie.sim import dram, qformat
 from eie.sim import pe as pe_block
+from eie.sim.bias import with_bias_column
 from eie.sim.ccu import lnzd_levels, lnzd_nodes
 from eie.sim.config import HardwareConfig
 from eie.sim.cycle_ref import LoopCounters, LoopParams, run_loop
 from eie.sim.energy import EnergyTable, default_table, energy_breakdown
+from eie.sim.qformat import LayerFormat
 from eie.sim.result import ModelSimResult, SimResult
 
 Engine = Literal["core", "reference"]
+AnyFormat = FixedPointFormat | LayerFormat
 
 
 def fit_matrix(matrix: EIEMatrix, config: HardwareConfig) -> EIEMatrix:
@@ -50,15 +54,19 @@ def loop_params(config: HardwareConfig) -> LoopParams:
         load_cycles=config.batch_load_cycles,
         dst_rf_entries=config.act_regfile_entries,
         bypass=config.arith_bypass,
+        lnzd_group=config.num_pes,
+        lnzd_bubble=config.lnzd_group_bubble,
     )
 
 
 def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
-             p: LoopParams) -> LoopCounters:
+             p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None,
+             acc0: npt.NDArray[np.int64] | None = None) -> LoopCounters:
     """The C++ cycle loop (same contract as ``cycle_ref.run_loop``)."""
     from eie import _core
 
-    out = LoopCounters(np.zeros(m.rows, np.int64),
+    acc = np.zeros(m.rows, np.int64) if acc0 is None else np.array(acc0, np.int64)
+    out = LoopCounters(acc,
                        np.zeros((m.num_pes, len(pe_block.PE_COUNTERS)), np.int64),
                        np.zeros(p.fifo_depth + 1, np.int64),
                        np.zeros(len(pe_block.ACTIONS), np.int64),
@@ -68,50 +76,130 @@ def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                         np.ascontiguousarray(x_q, np.int16),
                         np.ascontiguousarray(weight_q, np.int16), p.fifo_depth,
                         p.entries_per_line, p.ptr_read_cycles, p.batch_cols, p.lnzd_latency,
-                        p.load_cycles, p.dst_rf_entries, p.bypass, out.acc, out.pe_counters,
+                        p.load_cycles, p.dst_rf_entries, p.bypass, p.lnzd_group, p.lnzd_bubble,
+                        p.bias_col,
+                        np.ascontiguousarray(np.zeros(0, np.int64) if bias_acc is None
+                                             else bias_acc, np.int64),
+                        p.acc_bits, p.acc_shift, out.acc, out.pe_counters,
                         out.fifo_hist, out.actions, out.globals)
     except ValueError as e:
         raise EngineError(f"simulator core rejected the layer: {e}") from None
     return out
 
 
-def _default_format(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
-                    biases: list[npt.NDArray[np.float32] | None],
-                    activations: list[str | None]) -> FixedPointFormat:
-    """Most fraction bits that still hold the input, every layer's float output (one float
-    reference pass) and every codebook."""
+def _float_outputs(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
+                   biases: list[npt.NDArray[np.float32] | None],
+                   activations: list[str | None]) -> list[npt.NDArray[np.float32]]:
+    """Every layer's float output from the float input (one reference pass)."""
     from eie.engine.reference import spmv
 
-    max_act = float(np.max(np.abs(x), initial=0.0))
+    outs = []
     h = x.astype(np.float32)
-    for m, b, a in zip(matrices, biases, activations, strict=True):
+    for i, (m, b, a) in enumerate(zip(matrices, biases, activations, strict=True)):
         h = spmv(m, h, b, a)
-        max_act = max(max_act, float(np.max(np.abs(h), initial=0.0)))
-    max_w = max(float(np.max(np.abs(m.codebook), initial=0.0)) for m in matrices)
+        _check_finite(f"layer {i}'s float output (used to choose the fixed-point format; "
+                      f"pass fmt= to choose it yourself)", h)
+        outs.append(h)
+    return outs
+
+
+def _max_abs(a: npt.NDArray[np.floating] | None) -> float:
+    return 0.0 if a is None else float(np.max(np.abs(a), initial=0.0))
+
+
+def _default_format(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
+                    biases: list[npt.NDArray[np.float32] | None],
+                    activations: list[str | None],
+                    outs: list[npt.NDArray[np.float32]] | None = None) -> FixedPointFormat:
+    """Most fraction bits that still hold the input, every layer's float output (one float
+    reference pass) and every codebook."""
+    if outs is None:
+        outs = _float_outputs(matrices, x, biases, activations)
+    max_act = max([_max_abs(x)] + [_max_abs(h) for h in outs])
+    max_w = max(_max_abs(m.codebook) for m in matrices)
     return FixedPointFormat.for_data(max_act, max_w)
+
+
+def per_layer_formats(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
+                      biases: list[npt.NDArray[np.float32] | None],
+                      outs: list[npt.NDArray[np.float32]]) -> list[LayerFormat]:
+    """Each layer's formats from its own ranges: input (the previous layer's output format),
+    codebook, and output with its bias; a layer's output format is the next one's input."""
+    fmts = []
+    in_frac = qformat.frac_bits_for(_max_abs(x))
+    for m, b, h in zip(matrices, biases, outs, strict=True):
+        f = qformat.choose(0.0, _max_abs(m.codebook), max(_max_abs(h), _max_abs(b)))
+        f = LayerFormat(in_frac, f.weight_frac_bits, min(f.out_frac_bits,
+                                                         in_frac + f.weight_frac_bits))
+        fmts.append(f)
+        in_frac = f.out_frac_bits
+    return fmts
+
+
+def _bias_q(fmt: AnyFormat, bias: npt.NDArray[np.float32], acc_bits: int
+            ) -> npt.NDArray[np.int64]:
+    """The bias at the accumulator's scale (64-bit) or the output's (narrower accumulators)."""
+    if isinstance(fmt, LayerFormat):
+        return fmt.quantize_bias(bias, acc_bits)
+    if acc_bits == 64:
+        return fmt.quantize_bias(bias)
+    lim = 2.0 ** (acc_bits - 1)
+    v = np.floor(np.asarray(bias, np.float64) * 2.0 ** fmt.act_frac_bits + 0.5)
+    return np.clip(v, -lim, lim - 1).astype(np.int64)
+
+
+def _narrow(fmt: AnyFormat, acc: npt.NDArray[np.int64], relu: bool, acc_bits: int
+            ) -> npt.NDArray[np.int16]:
+    if isinstance(fmt, LayerFormat):
+        return fmt.narrow(acc, relu, acc_bits)
+    if acc_bits == 64:
+        return fmt.narrow(acc, relu=relu)
+    out = np.clip(acc, INT16_MIN, INT16_MAX)
+    return (np.maximum(out, 0) if relu else out).astype(np.int16)
+
+
+def _shift(fmt: AnyFormat) -> int:
+    """Product fraction bits minus the output's."""
+    return fmt.shift if isinstance(fmt, LayerFormat) else fmt.weight_frac_bits
 
 
 def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
                   bias: npt.NDArray[np.float32] | None, activation: str | None,
-                  config: HardwareConfig, fmt: FixedPointFormat, table: EnergyTable,
-                  engine: Engine) -> SimResult:
-    weight_q = fmt.quantize_weights(m.codebook)
+                  config: HardwareConfig, fmt: AnyFormat, table: EnergyTable,
+                  engine: Engine, reference: npt.NDArray[np.float32] | None = None
+                  ) -> SimResult:
     p = loop_params(config)
-    c = run_core(m, x_q, weight_q, p) if engine == "core" else run_loop(m, x_q, weight_q, p)
-    acc = c.acc
-    if bias is not None:
-        acc = acc + fmt.quantize_bias(bias)
-    out_q = fmt.narrow(acc, relu=activation == "relu")
+    acc_bits = config.acc_bits
+    p.acc_bits, p.acc_shift = acc_bits, _shift(fmt)
+    shape = m.shape  # the layer's, without the bias column
+    bias_q = None if bias is None else _bias_q(fmt, bias, acc_bits)
+    acc0 = np.zeros(m.rows, np.int64)
+    if bias_q is not None and config.bias_column:
+        # The bias rides as the last column, broadcast like an activation of 1.0; the core adds
+        # bias_q for its entries. Its x is only a nonzero marker.
+        m = with_bias_column(m, bias_q != 0)
+        x_q = np.concatenate([x_q, np.ones(1, np.int16)])
+        p.bias_col = m.cols - 1
+    elif bias_q is not None:
+        acc0 = bias_q.copy()  # the accumulators' initial value
+    weight_q = fmt.quantize_weights(m.codebook)
+    c = (run_core(m, x_q, weight_q, p, bias_q, acc0) if engine == "core"
+         else run_loop(m, x_q, weight_q, p, bias_q, acc0))
+    out_q = _narrow(fmt, c.acc, activation == "relu", acc_bits)
+    sqnr = None if reference is None else sqnr_db(reference, fmt.dequantize_act(out_q))
     loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
     fill = pe_block.fill_drain_cycles(config)
-    cycles = loop_cycles + fill
+    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill)
+    cycles = stream.cycles
     actions = {key: int(n) for key, n in zip(pe_block.ACTIONS, c.actions, strict=True)}
+    if not stream.fits:
+        actions["dram", "read_bit"] = stream.bits
     actions["pe", "cycle"] = config.num_pes * cycles
     actions["lnzd_node", "cycle"] = lnzd_nodes(config.num_pes, config.lnzd_fanin) * cycles
     pc = c.pe_counters
     col = pe_block.PE_COUNTERS.index
     return SimResult(
-        name=name, config=config, fmt=fmt, output_q=out_q, shape=m.shape, cycles=cycles,
+        name=name, config=config, fmt=fmt, output_q=out_q, shape=shape, cycles=cycles,
         loop_cycles=loop_cycles, fill_drain_cycles=fill,
         pe_busy=pc[:, col("busy")].copy(), pe_starved=pc[:, col("starved")].copy(),
         pe_blocked=pc[:, col("blocked")].copy(),
@@ -122,7 +210,8 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
         ccu_stall_cycles=int(c.globals[pe_block.GLOBALS.index("ccu_stall_cycles")]),
         batches=int(c.globals[pe_block.GLOBALS.index("batches")]),
         energy_breakdown=energy_breakdown(actions, table, config),
-        energy_table=f"{table.name} v{table.version}", activation=activation)
+        energy_table=f"{table.name} v{table.version}", activation=activation, sqnr_db=sqnr,
+        dram=stream)
 
 
 def _as_input(x: npt.ArrayLike, cols: int, fmt: FixedPointFormat | None
@@ -135,26 +224,35 @@ def _as_input(x: npt.ArrayLike, cols: int, fmt: FixedPointFormat | None
             raise EngineError("x is int16 (fixed point): pass fmt= to say its fraction bits")
         return None, xa
     xf = xa.astype(np.float64)
-    if not np.all(np.isfinite(xf)):
-        raise EngineError("x contains NaN or infinity")
+    _check_finite("the input activations x", xf)
     return xf, None
+
+
+def _check_finite(what: str, a: npt.NDArray[np.floating]) -> None:
+    """Refuse NaN and infinity: fixed point has no encoding for them (they would saturate or
+    wrap silently)."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise EngineError(f"{what} should be finite numbers, found {a.ravel()[i]} at index {i} "
+                          f"({int(bad.sum())} non-finite values)")
 
 
 @overload
 def simulate(matrix_or_model: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = ...,
              config: HardwareConfig | None = ..., *, activation: str | None = ...,
-             fmt: FixedPointFormat | None = ..., energy_table: EnergyTable | None = ...,
+             fmt: FixedPointFormat | str | None = ..., energy_table: EnergyTable | None = ...,
              name: str = ..., engine: Engine = ...) -> SimResult: ...
 @overload
 def simulate(matrix_or_model: Model, x: npt.ArrayLike, bias: None = ...,
              config: HardwareConfig | None = ..., *, activation: str | None = ...,
-             fmt: FixedPointFormat | None = ..., energy_table: EnergyTable | None = ...,
+             fmt: FixedPointFormat | str | None = ..., energy_table: EnergyTable | None = ...,
              name: str = ..., engine: Engine = ...) -> ModelSimResult: ...
 
 
 def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
              bias: npt.ArrayLike | None = None, config: HardwareConfig | None = None, *,
-             activation: str | None = None, fmt: FixedPointFormat | None = None,
+             activation: str | None = None, fmt: FixedPointFormat | str | None = None,
              energy_table: EnergyTable | None = None, name: str = "layer",
              engine: Engine = "core") -> SimResult | ModelSimResult:
     """Simulate one layer (``EIEMatrix``) or a sequential ``eie.Model`` on input ``x``.
@@ -163,7 +261,12 @@ def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
       laid out for another PE count or index width is re-laid for it (``fit_matrix``).
     - ``x``: float activations, quantized with ``fmt``; or int16 fixed-point values (then
       ``fmt`` is required). ``fmt`` defaults to ``FixedPointFormat.for_data`` over the input,
-      every layer's float output (one reference pass) and the codebooks.
+      every layer's float output (one reference pass) and the codebooks. ``fmt="per_layer"``
+      chooses each layer's formats from its own ranges (``eie.sim.qformat``); outputs are then
+      no longer those of ``spmv_fixed`` with one format. Whenever the float pass runs (``fmt``
+      None or ``"per_layer"``) each result carries ``sqnr_db`` against the float output.
+    - ``config.acc_bits``: 64 accumulates exactly; fewer bits round each product to the output's
+      scale and saturate (the paper's 16-bit destination registers).
     - A model runs layer after layer with each layer's bias and activation (``bias`` and
       ``activation`` apply to a single matrix only); the result is a ``ModelSimResult``.
     - ``engine="reference"`` runs the Python reference model of the cycle loop (slow; tests).
@@ -191,19 +294,39 @@ def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
     else:
         raise EngineError(f"simulate() takes an EIEMatrix or an eie.Model, found "
                           f"{type(matrix_or_model).__name__}")
+    for lname, m, b, _ in layers:
+        _check_finite(f"the codebook of layer {lname!r}", m.codebook)
+        if b is not None:
+            _check_finite(f"the bias of layer {lname!r}", b)
     matrices = [fit_matrix(m, config) for _, m, _, _ in layers]
-    xf, x_q = _as_input(x, matrices[0].cols, fmt)
-    if fmt is None:
-        assert xf is not None
-        fmt = _default_format(matrices, xf, [b for _, _, b, _ in layers],
-                              [a for _, _, _, a in layers])
+    per_layer = isinstance(fmt, str)
+    if per_layer and fmt != "per_layer":
+        raise EngineError(f"fmt should be a FixedPointFormat, None or 'per_layer', found {fmt!r}")
+    xf, x_q = _as_input(x, matrices[0].cols, None if per_layer else fmt)  # type: ignore[arg-type]
+    biases = [b for _, _, b, _ in layers]
+    outs: list[npt.NDArray[np.float32]] | None = None
+    if fmt is None or per_layer:
+        if xf is None:
+            raise EngineError("per-layer formats are chosen from float data: pass float x")
+        outs = _float_outputs(matrices, xf, biases, [a for _, _, _, a in layers])
+    fmts: list[AnyFormat]
+    if per_layer:
+        assert xf is not None and outs is not None
+        fmts = list(per_layer_formats(matrices, xf, biases, outs))
+    else:
+        if fmt is None:
+            assert xf is not None
+            fmt = _default_format(matrices, xf, biases, [a for _, _, _, a in layers], outs)
+        assert isinstance(fmt, FixedPointFormat)
+        fmts = [fmt] * len(layers)
     if x_q is None:
         assert xf is not None
-        x_q = fmt.quantize_act(xf)
+        x_q = fmts[0].quantize_act(xf)
     results = []
     h = x_q
-    for (lname, _, b, a), m in zip(layers, matrices, strict=True):
-        r = _layer_result(lname, m, h, b, a, config, fmt, table, engine)
+    for i, ((lname, _, b, a), m) in enumerate(zip(layers, matrices, strict=True)):
+        r = _layer_result(lname, m, h, b, a, config, fmts[i], table, engine,
+                          None if outs is None else outs[i])
         results.append(r)
         h = r.output_q  # stays in place: the destination register files become the source
     if isinstance(matrix_or_model, Model):

@@ -9,10 +9,15 @@ what is already there, so nothing finished is lost).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import json
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -78,6 +83,32 @@ def _format(name: str, seed: int, codebook_entries: int) -> Any:
     return _default_format([m], x.astype("float64"), [None], [None])
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the worker ends when the sweep's process dies, even by SIGKILL (which
+    runs no clean-up). Without this, a worker blocks forever on the dead parent's job queue.
+    Linux: the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); everywhere: a
+    daemon thread exits once the worker has been re-parented."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="eie-sweep-parent-watch").start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
 def run_point(layer: str, seed: int, config_dict: dict[str, Any]) -> Record:
     """Simulate one benchmark layer at one config (runs in a worker process)."""
     from eie.sim.simulate import simulate
@@ -87,6 +118,40 @@ def run_point(layer: str, seed: int, config_dict: dict[str, Any]) -> Record:
     r = simulate(m, x, config=config, fmt=_format(layer, seed, config.codebook_entries),
                  name=layer)
     return {**r.to_json(), "layer": layer, "seed": seed}
+
+
+Job = tuple[str, str, int, HardwareConfig, dict[str, Any]]
+
+
+def _run_on_dask(todo: list[Job], finish: Callable[[Job, Record], None], scheduler: str | None,
+                 dask_workers: int | None) -> None:
+    """Submit every point to a Dask cluster and record each as it completes."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("Dask sweeps need the dask extra: pip install 'eie[dask]'") from None
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=dask_workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(scheduler, timeout=30)
+            except (OSError, TimeoutError) as e:
+                raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: "
+                                  f"{e}") from None
+        try:
+            futures = {client.submit(run_point, j[1], j[2], j[3].to_dict(), pure=False): j
+                       for j in todo}
+            for fut in as_completed(futures):
+                finish(futures[fut], fut.result())
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def read_results(path: str | os.PathLike[str]) -> list[Record]:
@@ -122,13 +187,27 @@ def _append(path: Path, record: Record) -> None:
 
 def sweep(axes: Mapping[str, Sequence[Any]], layers: Iterable[str], out: str | os.PathLike[str],
           *, base: HardwareConfig | None = None, seeds: Sequence[int] = (0,),
-          workers: int | None = None, progress: Progress | None = None) -> list[Record]:
+          workers: int | None = None, progress: Progress | None = None,
+          scheduler: str | None = None, dask_workers: int | None = None) -> list[Record]:
     """Run every (layer, seed, grid point) not yet in ``out`` (JSONL), appending each record as
     it finishes; return the records of this sweep (old and new), in grid order.
 
-    ``workers``: processes (default: the local core count); 1 runs in this process.
+    ``workers``: local processes (default: the local core count); 1 runs in this process.
+    ``scheduler`` (``tcp://HOST:PORT``): run the points on that Dask distributed cluster
+    instead; ``dask_workers``: start a ``LocalCluster`` of that many worker processes (loopback
+    only). Either way the records are appended here, in this process, as they finish: a worker
+    lost mid-sweep loses nothing finished (Dask reruns its points elsewhere).
     Each record is ``SimResult.to_json()`` plus ``layer``, ``seed``, ``overrides`` and ``key``.
     """
+    if scheduler is not None and dask_workers is not None:
+        raise ConfigError("give either a Dask scheduler address or a number of Dask workers, "
+                          "not both")
+    if dask_workers is not None and not 1 <= dask_workers <= 1024:
+        raise ConfigError(f"dask_workers should be in 1..1024, found {dask_workers}")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "ws://",
+                                                           "wss://")):
+        raise ConfigError(f"the Dask scheduler address should look like tcp://HOST:PORT, "
+                          f"found {scheduler!r}")
     base = base or HardwareConfig()
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,12 +231,16 @@ def sweep(axes: Mapping[str, Sequence[Any]], layers: Iterable[str], out: str | o
             progress(finished, total, rec)
 
     n_workers = workers or os.cpu_count() or 1
-    if n_workers == 1 or len(todo) <= 1:
+    if scheduler is not None or dask_workers is not None:
+        if todo:
+            _run_on_dask(todo, finish, scheduler, dask_workers)
+    elif n_workers == 1 or len(todo) <= 1:
         for job in todo:
             finish(job, run_point(job[1], job[2], job[3].to_dict()))
     else:
         # Jobs come layer by layer, so a worker often reuses its cached layer.
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pending: dict[Future[Record], tuple[str, str, int, HardwareConfig,
                                                 dict[str, Any]]] = {
                 pool.submit(run_point, j[1], j[2], j[3].to_dict()): j for j in todo}
