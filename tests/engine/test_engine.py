@@ -94,7 +94,7 @@ def test_engine_rejects_non_sequential_models_and_bad_inputs() -> None:
     with pytest.raises(EngineError, match="numbers"):
         engine(np.array(["a"] * 5))
     conv = eie.Layer("conv", a, attrs={"kind": "conv2d"})
-    with pytest.raises(EngineError, match="linear"):
+    with pytest.raises(EngineError, match="convolution"):
         Engine(conv)
 
 
