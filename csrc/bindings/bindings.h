@@ -31,5 +31,6 @@ void register_common(nb::module_& m);
 void register_format(nb::module_& m);
 void register_engine(nb::module_& m);  // bindings/engine.cpp
 void register_sim(nb::module_& m);     // bindings/sim.cpp
+void register_llm(nb::module_& m);     // bindings/llm.cpp
 
 }  // namespace eie::bindings

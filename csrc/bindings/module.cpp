@@ -6,4 +6,5 @@ NB_MODULE(_core, m) {
   eie::bindings::register_format(m);
   eie::bindings::register_engine(m);
   eie::bindings::register_sim(m);
+  eie::bindings::register_llm(m);
 }

@@ -151,3 +151,8 @@ SIM_NUM_ACTIONS: int = 13
 SIM_NUM_PE_COUNTERS: int = 6
 
 SIM_NUM_GLOBALS: int = 3
+
+def kmeans1d_segments(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, centroids: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], threads: int = 0) -> float:
+    """
+    Exact weighted 1-D k-means of each segment x[offsets[s]:offsets[s+1]] (float32, weights w >= 0): fills centroids (num_segments, k), ascending per segment, and codes (len(x),) uint8; returns the total weighted squared error. threads <= 0: all cores.
+    """

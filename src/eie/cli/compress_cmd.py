@@ -109,6 +109,9 @@ def load_data_metric(data: Any, metric: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output], dirs=[args.checkpoint_dir])  # before any work
     from eie.cli.progress import progress_bar
     from eie.compress import ProgressEvent, compress
     from eie.compress.train import set_threads

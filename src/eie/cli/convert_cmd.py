@@ -36,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import eie
+    from eie.cli.output_paths import check_outputs
     from eie.errors import ConfigError
     from eie.formats import eiesim
 
     to = args.to or ("eie" if args.source.is_dir() else "eiesim")
+    check_outputs(files=[args.dest] if to == "eie" else [], dirs=[] if to == "eie" else [args.dest])
     if to == "eie":
         if not args.source.is_dir():
             raise ConfigError(f"{args.source} should be an EIE simulator folder (with ptr/, spm/, "

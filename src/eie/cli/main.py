@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "run": "run_cmd",
     "bench": "bench_cmd",
     "paper": "paper_cmd",
+    "quantize": "quantize_cmd",
+    "eval": "eval_cmd",
 }
 
 EXIT_USAGE = 2

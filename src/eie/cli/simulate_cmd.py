@@ -165,6 +165,9 @@ def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output, args.save_output])  # before any work
     from eie.errors import ConfigError
     from eie.sim import load_energy_table
 
