@@ -32,7 +32,24 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
     fail("acc_shift should be in 0..62");
   if (p.bias_col >= 0 && (p.bias_col != a.cols - 1 || bias_acc == nullptr))
     fail("the bias column should be the last column, with its addends given");
-  format::decode_to_codes(a, nullptr);  // validates pointers and rows
+  // Pointers are validated here in O(num_pes x cols); the rows of the entries a broadcast
+  // column reaches are checked as they are decoded (never out of bounds, and nothing else is
+  // read). A full decode of every entry on each call cost as much as the simulation.
+  if (a.num_pes < 1 || a.rows < 0 || a.cols < 0) fail("num_pes >= 1 and a valid shape needed");
+  if (a.pe_offset[0] != 0 || a.pe_offset[a.num_pes] != a.num_entries)
+    fail("pe_offset should run from 0 to the entry count " + std::to_string(a.num_entries));
+  for (int64_t k = 0; k < a.num_pes; ++k) {
+    const int64_t size = a.pe_offset[k + 1] - a.pe_offset[k];
+    if (size < 0) fail("pe_offset should be non-decreasing (PE " + std::to_string(k) + ")");
+    const int64_t* ptr = a.col_ptr + k * (a.cols + 1);
+    if (ptr[0] != 0 || ptr[a.cols] != size)
+      fail("col_ptr of PE " + std::to_string(k) + " should run from 0 to its " +
+           std::to_string(size) + " entries");
+    for (int64_t j = 0; j < a.cols; ++j)
+      if (ptr[j + 1] < ptr[j])
+        fail("col_ptr of PE " + std::to_string(k) + " should be non-decreasing (column " +
+             std::to_string(j) + ")");
+  }
   if (a.num_entries > 0 &&
       format::max_u8(a.codes, a.num_entries, active_isa()) >= codebook_size) {
     for (int64_t i = 0; i < a.num_entries; ++i)
@@ -209,9 +226,14 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
             s.line_end = last_line_end;
           }
           int64_t row = -1, t_issue = start + stall;
+          const int64_t lrows = k < a.rows ? (a.rows - k + n - 1) / n : 0;
           for (int64_t e = cur; e < end; ++e, ++t_issue) {
             const uint8_t code = a.codes[e];
             row += static_cast<int64_t>(a.rel_index[e]) + 1;
+            if (row >= lrows)
+              fail("PE " + std::to_string(k) + " column " + std::to_string(col) + ": entry " +
+                   std::to_string(e) + " decodes to local row " + std::to_string(row) +
+                   " but the PE holds " + std::to_string(lrows) + " rows");
             if (code == 0) {
               s.fillers += 1;
               continue;

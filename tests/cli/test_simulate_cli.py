@@ -71,9 +71,11 @@ def test_simulate_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                      "--pes", "4", "--json", "--output", str(tmp_path / "out.json")], capsys)
     assert [r["name"] for r in recs] == ["a", "b"]
     assert json.loads((tmp_path / "out.json").read_text()) == recs
-    # Without an input file next to it and no --input: a clear error.
-    assert main(["simulate", str(tmp_path / "m.eie")]) == 2
-    assert "--input" in capsys.readouterr().err
+    # Without an input file next to it and no --input: a seeded sample input, and it says so;
+    # the hardware follows the file (4 PEs) and nothing is re-laid out.
+    recs = run_json(["simulate", str(tmp_path / "m.eie"), "--json"], capsys)
+    assert "seeded random input" in recs[0]["input"] and recs[0]["config"]["num_pes"] == 4
+    assert recs[0]["relaid"] is None
     # The human-readable table names every layer.
     assert main(["simulate", str(tmp_path / "m.eie"), "--input", str(tmp_path / "x.npy")]) == 0
     out = capsys.readouterr().out

@@ -61,8 +61,8 @@ def test_compress_checkpoint_json(checkpoint: Path, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE)
     out = tmp_path / "small.eie"
-    rc = main(["compress", str(checkpoint), "--arch", "small_arch:Small", "--recipe",
-               str(tmp_path / "r.yaml"), "-o", str(out), "--json", "--no-progress"])
+    rc = main(["compress", str(checkpoint), "--arch", "small_arch:Small", "--data", "mnist",
+               "--recipe", str(tmp_path / "r.yaml"), "-o", str(out), "--json", "--no-progress"])
     assert rc == 0
     j = json.loads(capsys.readouterr().out)
     for key in ("compression_ratio", "compression_ratio_no_huffman", "accuracy_reference",
@@ -88,6 +88,8 @@ def test_compress_checkpoint_json(checkpoint: Path, tmp_path: Path,
 def test_compress_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compress", str(tmp_path / "x.pt"), "--no-progress"]) == 2
     assert "--arch" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "x.pt"), "--arch", "a:B", "--no-progress"]) == 2
+    assert "needs its data: pass --data" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("stages: [{kind: prune, densty: 0.1}]\n")
     assert main(["compress", "lenet300", "--recipe", str(tmp_path / "bad.yaml"),
                  "--no-progress"]) == 2

@@ -82,8 +82,17 @@ def test_from_checkpoint_state_dict_and_safetensors(tmp_path: Path) -> None:
         import_architecture("nodots")
     with pytest.raises(ConfigError, match="cannot import"):
         import_architecture("no_such_pkg.nets:Net")
-    with pytest.raises(ConfigError, match="do not fit"):
+    with pytest.raises(ConfigError, match="do not fit") as e:
         from_checkpoint(str(tmp_path / "n.pt"), "eie.compress.models:LeNet300")
+    # The whole list, on one line: every missing and unexpected key.
+    msg = str(e.value)
+    assert "\n" not in msg and "'fc3.bias'" in msg and "unexpected keys ['a.bias'" in msg
+    bad = LeNet300().state_dict()
+    bad["fc2.weight"] = torch.zeros(100, 301)
+    torch.save(bad, tmp_path / "shape.pt")
+    with pytest.raises(ConfigError, match=r"mis-shaped keys \['fc2.weight': expected "
+                                          r"\(100, 300\), found \(100, 301\)\]"):
+        from_checkpoint(str(tmp_path / "shape.pt"), "eie.compress.models:LeNet300")
     with pytest.raises(ConfigError, match="no such checkpoint"):
         from_checkpoint(str(tmp_path / "missing.pt"), arch)
 
@@ -98,6 +107,9 @@ def test_lenet5_export_describes_the_convolutions() -> None:
     conv1 = eie_model.layer("conv1")
     assert conv1.matrix.shape == (20, 25) and conv1.activation is None
     assert conv1.attrs["kind"] == "conv2d" and conv1.attrs["weight_shape"] == [20, 1, 5, 5]
-    assert conv1.attrs["then"] == "max_pool2d" and conv1.attrs["pool"] == 2
-    assert eie_model.layer("fc1").attrs == {"kind": "linear"}
+    assert conv1.attrs["then"] == [{"op": "max_pool2d", "kernel": [2, 2], "stride": [2, 2],
+                                    "padding": [0, 0]}]
+    assert conv1.attrs["before"] == [{"op": "reshape", "shape": [1, 28, 28]}]
+    assert eie_model.layer("conv2").attrs["then"][-1] == {"op": "flatten"}
+    assert eie_model.layer("fc1").attrs == {"kind": "linear", "then": []}
     assert eie_model.layer("fc1").activation == "relu"

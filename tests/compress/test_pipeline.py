@@ -180,3 +180,127 @@ def test_unknown_layer_is_an_error(model: nn.Module) -> None:
                                                 layers={"fc9": PruneLayer(density=0.1)}),))
     with pytest.raises(CompressionError, match="fc9"):
         compress(model, bad, Trainer(), eval_fn)
+
+
+def _same_result(a: Any, b: Any) -> None:
+    """Codes, codebooks, biases and accuracies bit-identical."""
+    assert sorted(a.shared) == sorted(b.shared)
+    for name, s in a.shared.items():
+        np.testing.assert_array_equal(b.shared[name].codes, s.codes)
+        np.testing.assert_array_equal(b.shared[name].codebook, s.codebook)
+    for (na, ta), (nb, tb) in zip(a.torch_model.state_dict().items(),
+                                  b.torch_model.state_dict().items(), strict=True):
+        assert na == nb and torch.equal(ta, tb), na
+    assert [r.accuracy for r in a.report] == [r.accuracy for r in b.report]
+
+
+class Interrupt:
+    """Wraps a train_fn; raises KeyboardInterrupt on call ``n`` (1-based)."""
+
+    def __init__(self, fn: Any, n: int) -> None:
+        self.fn, self.n, self.calls = fn, n, 0
+
+    def __call__(self, *args: Any) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt("simulated interruption")
+        self.fn(*args)
+
+
+PRUNE3 = Recipe(name="rounds", num_pes=2, index_bits=3, seed=2,
+                stages=(PruneStage(density=0.3, rounds=3, epochs=1, lr=0.01),
+                        QuantizeStage(bits=3, epochs=1, lr=1e-3)))
+
+
+@pytest.mark.parametrize("fail_on", [2, 3, 4], ids=["round2", "round3", "finetune"])
+def test_resume_with_make_train_fn_is_bit_identical(model: nn.Module, tmp_path: Path,
+                                                    fail_on: int) -> None:
+    """The bundled train_fn (what eie compress uses) resumes to the same bits, after every
+    pruning round and every stage. On a train_fn that counted its calls this failed: the
+    resumed process restarted the count and trained on other batches."""
+    from eie.compress.data import MNISTSplit
+    from eie.compress.train import make_train_fn
+
+    data = MNISTSplit(X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
+    straight = compress(model, PRUNE3, make_train_fn(data), eval_fn)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        compress(model, PRUNE3, Interrupt(make_train_fn(data), fail_on), eval_fn,
+                 checkpoint_dir=ckpt)
+    saved = sorted(p.name for p in ckpt.iterdir())
+    assert saved == {2: ["stage-0.round-0.pt"], 3: ["stage-0.round-1.pt"],
+                     4: ["stage-0.pt"]}[fail_on]  # earlier rounds' files are replaced
+    counting = Interrupt(make_train_fn(data), 0)
+    resumed = compress(model, PRUNE3, counting, eval_fn, checkpoint_dir=ckpt)
+    assert counting.calls == 4 - (fail_on - 1)  # only what had not finished ran again
+    _same_result(straight, resumed)
+
+
+def test_checkpoint_of_another_model_is_not_resumed(model: nn.Module, tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    compress(model, RECIPE, Trainer(), eval_fn, checkpoint_dir=ckpt)
+    other = tiny_mlp()
+    with torch.no_grad():
+        other[0].weight.mul_(1.5)
+    t = Trainer()
+    compress(other, RECIPE, t, eval_fn, checkpoint_dir=ckpt)
+    assert t.calls == 3  # nothing resumed: the checkpoints belong to another model
+
+
+def test_failed_checkpoint_write_leaves_nothing(model: nn.Module, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk during torch.save: the error comes through, no temporary or partial file
+    stays, and an earlier checkpoint is intact."""
+    import errno
+
+    import eie.compress.pipeline as pipeline
+
+    real_save = torch.save
+    calls = [0]
+
+    def full_disk(obj: Any, f: Any, *a: Any, **k: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            Path(f).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(pipeline.torch, "save", full_disk)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(OSError, match="No space"):
+        compress(model, RECIPE, Trainer(), eval_fn, checkpoint_dir=ckpt)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["stage-0.round-0.pt"]
+    monkeypatch.setattr(pipeline.torch, "save", real_save)
+    t = Trainer()
+    compress(model, RECIPE, t, eval_fn, checkpoint_dir=ckpt)
+    assert t.calls == 2  # resumed after round 0 of the prune stage
+
+
+def test_quantize_skip_keeps_a_layer_in_torch(model: nn.Module) -> None:
+    """A layer the quantize stage skips stays float (its mask holds), is left out of the .eie
+    file, and the file says it is not a chain; swap runs the rest."""
+    from eie.compress.recipe import QuantizeLayer
+    from eie.engine import Engine
+    from eie.engine.torch import swap
+    from eie.errors import EngineError
+
+    recipe = Recipe(name="skip", num_pes=2, index_bits=3, seed=1, stages=(
+        PruneStage(density=0.4, rounds=1, epochs=1, lr=0.01),
+        QuantizeStage(bits=3, epochs=1, lr=1e-3, layers={"2": QuantizeLayer(skip=True)})))
+    result = compress(model, recipe, Trainer(), eval_fn)
+    assert sorted(result.shared) == ["0", "4"] and result.eie_model is not None
+    assert [ly.name for ly in result.eie_model.layers] == ["0", "4"]
+    assert "'2'" in result.eie_model.metadata["graph"]["breaks"]
+    assert result.eie_model.metadata["layers_in_torch"] == ["2"]
+    w = result.torch_model[2].weight
+    assert torch.all(w[~result.masks["2"]] == 0) and len(torch.unique(w)) > 9  # float
+    with pytest.raises(EngineError, match="not quantized"):
+        Engine(result.eie_model)
+    import copy
+
+    net = copy.deepcopy(result.torch_model)
+    x = X_TEST[:20]
+    with torch.no_grad():
+        want = result.torch_model(x)
+        swap(net, result.eie_model)
+        torch.testing.assert_close(net(x), want, atol=1e-4, rtol=0)

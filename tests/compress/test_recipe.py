@@ -129,3 +129,37 @@ def test_paper_recipes_round_trip() -> None:
     p = r.stages[0]
     assert isinstance(p, PruneStage)
     assert (p.density, p.layers["fc2"].density, p.layers["fc3"].density) == (0.08, 0.09, 0.26)
+
+
+def test_sparsity_is_the_fraction_removed() -> None:
+    from eie.compress.recipe import PruneLayer, PruneStage, Recipe
+
+    s = PruneStage(sparsity=0.9, layers={"fc3": PruneLayer(sparsity=0.25)})
+    assert s.density == pytest.approx(0.1) and s.layers["fc3"].density == pytest.approx(0.75)
+    r = Recipe.from_dict({"stages": [{"kind": "prune", "sparsity": 0.8}]})
+    assert r.stages[0].density == pytest.approx(0.2)
+    assert Recipe.from_dict(r.to_dict()).stages[0].density == pytest.approx(0.2)  # round trip
+    with pytest.raises(ConfigError, match="not both"):
+        PruneStage(density=0.1, sparsity=0.9)
+    with pytest.raises(ConfigError, match=r"sparsity should be in \[0, 1\)"):
+        PruneStage(sparsity=1.0)
+
+
+def test_polynomial_schedule_and_quantize_skip() -> None:
+    from eie.compress.prune import iterative_densities, polynomial_densities
+    from eie.compress.recipe import QuantizeLayer, QuantizeStage, Recipe
+
+    poly = polynomial_densities(0.1, 4)
+    geo = iterative_densities(0.1, 4)
+    assert poly[-1] == pytest.approx(0.1) and geo[-1] == pytest.approx(0.1)
+    assert poly[0] < geo[0]  # polynomial decay prunes most of the weights early
+    # TF-MOT's formula: sparsity_t = s_f + (s_i - s_f) * (1 - t/n)^3 with s_i = 0, s_f = 0.9.
+    assert poly[1] == pytest.approx(1 - (0.9 - 0.9 * 0.5 ** 3))
+    r = Recipe.from_dict({"stages": [{"kind": "prune", "density": 0.1, "rounds": 3,
+                                      "schedule": "polynomial", "power": 2},
+                                     {"kind": "quantize", "layers": {"fc3": {"skip": True}}}]})
+    assert r.stages[0].schedule == "polynomial" and r.stages[0].power == 2
+    assert r.stages[1].layers["fc3"] == QuantizeLayer(skip=True)
+    with pytest.raises(ConfigError, match="schedule should be one of"):
+        Recipe.from_dict({"stages": [{"kind": "prune", "density": 0.1, "schedule": "cubic"}]})
+    assert QuantizeStage().layers == {}

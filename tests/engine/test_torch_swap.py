@@ -89,6 +89,6 @@ def test_eie_linear_leading_dims_and_errors() -> None:
     net = torch.nn.Sequential(torch.nn.Linear(64, 5))
     with pytest.raises(EngineError, match="nn.Linear is 5x64"):
         swap_linear(net, eie.Model((eie.Layer("0", layer.matrix),)))
-    with pytest.raises(EngineError, match="no nn.Linear named"):
+    with pytest.raises(EngineError, match="no nn.Linear or nn.Conv2d named"):
         swap_linear(net, eie.Model((eie.Layer("fc9", layer.matrix),)))
     assert swap_linear(net, eie.Model((eie.Layer("fc9", layer.matrix),)), strict=False) == []

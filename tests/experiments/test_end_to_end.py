@@ -97,6 +97,11 @@ def test_paper_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     structured = {r["pattern"]: r for r in doc["results"]["structured"]}
     assert structured["block-csc"]["storage_bits"] < structured["block"]["storage_bits"]
     assert all(r["fits_on_chip"] for r in doc["results"]["llm_scale"])  # pruned, quick
+    from eie.sim import real_layers
+
+    if real_layers.available():
+        real = doc["results"]["real_layers"]
+        assert all(r["real_pe_imbalance"] > r["synthetic_pe_imbalance"] for r in real)
     # A re-run resumes the sweeps from the results file instead of recomputing them.
     lines = (out / "sweep.jsonl").read_text().splitlines()
     assert main(["paper", "--quick", "--no-progress", "--out", str(out)]) == 0

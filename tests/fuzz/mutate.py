@@ -262,35 +262,43 @@ def mutate_folder(seed: Path, dest: Path, rng: random.Random) -> None:
         files = _files(dest)
         if not files:
             return
-        path = rng.choice(files)
-        raw = bytearray(path.read_bytes())
-        op = rng.randrange(9)
-        if op == 0 and raw:  # bit flips
-            for _ in range(rng.randint(1, 4)):
-                j = rng.randrange(len(raw))
-                raw[j] ^= 1 << rng.randrange(8)
-        elif op == 1:  # truncation
-            raw = raw[: rng.randrange(len(raw) + 1)]
-        elif op == 2:  # extension
-            raw += bytes(rng.randrange(256) for _ in range(rng.choice([1, 4, 8, 400])))
-        elif op in (3, 4) and len(raw) >= 4:  # a uint32 set to a hostile value
-            j = 4 * rng.randrange(len(raw) // 4)
-            raw[j:j + 4] = rng.choice(HOSTILE_U32).to_bytes(4, "little")
-        elif op == 5 and len(raw) >= 4:  # a float32 set to NaN / infinity / huge
-            j = 4 * rng.randrange(len(raw) // 4)
-            raw[j:j + 4] = np.array([rng.choice([np.nan, np.inf, -np.inf, 3e38])],
-                                    "<f4").tobytes()
-        elif op == 6:
-            path.unlink()
-            continue
-        elif op == 7:  # an extra PE, or a gap in the PE numbering
-            ptr = dest / "ptr"
-            if ptr.is_dir():
-                k = rng.choice([len(list(ptr.iterdir())), 99, 4096])
+        try:
+            _edit_folder(dest, rng.choice(files), rng)
+        except OSError:
+            pass  # an edit the file system refused: keep the earlier ones
+
+
+def _edit_folder(dest: Path, path: Path, rng: random.Random) -> None:
+    """One edit of one file of a simulator folder."""
+    raw = bytearray(path.read_bytes())
+    op = rng.randrange(9)
+    if op == 0 and raw:  # bit flips
+        for _ in range(rng.randint(1, 4)):
+            j = rng.randrange(len(raw))
+            raw[j] ^= 1 << rng.randrange(8)
+    elif op == 1:  # truncation
+        raw = raw[: rng.randrange(len(raw) + 1)]
+    elif op == 2:  # extension
+        raw += bytes(rng.randrange(256) for _ in range(rng.choice([1, 4, 8, 400])))
+    elif op in (3, 4) and len(raw) >= 4:  # a uint32 set to a hostile value
+        j = 4 * rng.randrange(len(raw) // 4)
+        raw[j:j + 4] = rng.choice(HOSTILE_U32).to_bytes(4, "little")
+    elif op == 5 and len(raw) >= 4:  # a float32 set to NaN / infinity / huge
+        j = 4 * rng.randrange(len(raw) // 4)
+        raw[j:j + 4] = np.array([rng.choice([np.nan, np.inf, -np.inf, 3e38])],
+                                "<f4").tobytes()
+    elif op == 6:
+        path.unlink()
+        return
+    elif op == 7:  # an extra PE, or a gap in the PE numbering
+        ptr = dest / "ptr"
+        if ptr.is_dir():
+            k = rng.choice([len(list(ptr.iterdir())), 99, 4096])
+            if path != ptr / f"ptr{k}.dat":
                 shutil.copy(path, ptr / f"ptr{k}.dat")
-            continue
-        else:  # a folder where a file should be
-            path.unlink()
-            path.mkdir()
-            continue
-        path.write_bytes(bytes(raw))
+        return
+    else:  # a folder where a file should be
+        path.unlink()
+        path.mkdir()
+        return
+    path.write_bytes(bytes(raw))

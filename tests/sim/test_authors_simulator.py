@@ -83,7 +83,7 @@ def test_lockstep_is_about_half_idle(fc8: tuple) -> None:
 
 
 def test_real_layer_is_less_even_than_a_synthetic_one(fc8: tuple) -> None:
-    # Max/mean PE work: the real pruned fc8 1.097 (bias column included) against 1.060 for a
+    # Max/mean PE work: the real pruned fc8 1.097 (bias column included) against 1.051 for a
     # uniform-random layer of its shape and density (alex8).
     from eie.benchmark_layers import make_layer
 
@@ -91,5 +91,5 @@ def test_real_layer_is_less_even_than_a_synthetic_one(fc8: tuple) -> None:
     real = simulate(m, act, bias, activation="relu")
     synthetic = simulate(*make_layer("alex8", seed=0))
     assert real.pe_imbalance == pytest.approx(1.097, abs=0.001)
-    assert synthetic.pe_imbalance == pytest.approx(1.060, abs=0.001)
+    assert synthetic.pe_imbalance == pytest.approx(1.051, abs=0.001)
     assert real.to_json()["pe_imbalance"] == real.pe_imbalance

@@ -118,3 +118,19 @@ def test_core_rejects_inconsistent_input() -> None:
         run_core(m, x_q, short_codebook, loop_params(HardwareConfig(num_pes=2)))
     with pytest.raises(EngineError, match="x should have"):
         run_core(m, x_q[:-1], np.zeros(16, np.int16), loop_params(HardwareConfig(num_pes=2)))
+
+
+@pytest.mark.parametrize(("num_pes", "index_bits"), [(64, 4), (16, 2), (1, 4), (7, 3)])
+def test_sparse_layer_generation_lays_out_like_the_encoder(num_pes: int, index_bits: int) -> None:
+    # make_layer lays the drawn nonzeros out itself: the arrays must be the encoder's, and the
+    # weights the same at every layout.
+    from eie.benchmark_layers import BENCHMARKS
+
+    m, x = make_layer("nt_lstm", num_pes=num_pes, seed=5, index_bits=index_bits)
+    ref = EIEMatrix.from_codes(m.to_codes(), m.codebook, num_pes, index_bits)
+    for f in ("codes", "rel_index", "pe_offset", "col_ptr"):
+        assert np.array_equal(getattr(m, f), getattr(ref, f)), f
+    base, x0 = make_layer("nt_lstm", num_pes=64, seed=5)
+    assert np.array_equal(m.to_codes(), base.to_codes()) and np.array_equal(x, x0)
+    spec = BENCHMARKS["nt_lstm"]
+    assert m.nnz / (spec.rows * spec.cols) == pytest.approx(spec.weight_density, abs=0.003)

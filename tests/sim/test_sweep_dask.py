@@ -21,7 +21,7 @@ AXES = {"fifo_depth": [1, 2, 3, 4, 6, 8, 12, 16, 32, 64]}
 def test_sweep_survives_a_killed_worker(tmp_path: Path) -> None:
     out = tmp_path / "sweep.jsonl"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
         pids: dict[str, int] = client.run(os.getpid)
         assert len(pids) == 2

@@ -19,8 +19,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "models, a generic 10%%-density / 5-bit one for checkpoints")
     p.add_argument("-o", "--output", type=Path, default=None, help="output .eie file")
     p.add_argument("--arch", default=None,
-                   help="architecture of a checkpoint as an import path, e.g. mypkg.nets:Net "
-                        "(inputs: MNIST images as (N, 784) in [0, 1])")
+                   help="architecture of a checkpoint as an import path, e.g. mypkg.nets:Net")
+    p.add_argument("--data", default=None, metavar="FILE.npz|pkg.mod:fn|mnist",
+                   help="training and validation data: a .npz with x_train, y_train, x_val, "
+                        "y_val (any input shape), or a function returning (train, val) torch "
+                        "datasets/loaders, or 'mnist' (the bundled digits); required for a "
+                        "checkpoint, default mnist for bundled models")
+    p.add_argument("--metric", default=None, metavar="pkg.mod:fn",
+                   help="metric(outputs, targets) -> float on the validation data (default: "
+                        "top-1 classification accuracy)")
+    p.add_argument("--one-shot", action="store_true",
+                   help="compress without retraining (every stage's epochs set to 0): only "
+                        "the validation (calibration) data is used")
     p.add_argument("--seed", type=int, default=0, help="training seed (reference and recipe)")
     p.add_argument("--quick", action="store_true",
                    help="paper recipe with far less retraining (for demos and tests)")
@@ -61,18 +71,56 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
         source = f"{args.arch} from {args.model}"
     if args.num_pes is not None:
         recipe = replace(recipe, num_pes=args.num_pes)
+    if args.one_shot:
+        recipe = recipe.one_shot()
     return model, replace(recipe, seed=args.seed), source
 
 
+def _data(args: argparse.Namespace) -> Any:
+    from eie.compress.data import mnist_split
+    from eie.compress.models import MODELS
+    from eie.compress.userdata import UserData, load_data
+    from eie.errors import ConfigError
+
+    spec = args.data
+    if args.model not in MODELS and not args.arch:
+        raise ConfigError(f"{args.model} is not a bundled model ({sorted(MODELS)}); for a "
+                          "checkpoint give its architecture with --arch mypkg.nets:Net")
+    if spec is None:
+        if args.model not in MODELS:
+            raise ConfigError("a checkpoint needs its data: pass --data FILE.npz (x_train, "
+                              "y_train, x_val, y_val), --data pkg.mod:fn or --data mnist")
+        spec = "mnist"
+    if spec == "mnist":
+        d = mnist_split()
+        data = UserData(None if args.one_shot else (d.x_train, d.y_train),
+                        (d.x_test, d.y_test), source="mnist")
+        if args.metric:
+            data = load_data_metric(data, args.metric)
+        return data
+    return load_data(spec, args.one_shot, args.metric)
+
+
+def load_data_metric(data: Any, metric: str) -> Any:
+    from eie.compress.userdata import import_object
+
+    data.metric, data.metric_name = import_object(metric, "metric"), metric
+    return data
+
+
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output], dirs=[args.checkpoint_dir])  # before any work
     from eie.cli.progress import progress_bar
     from eie.compress import ProgressEvent, compress
-    from eie.compress.data import mnist_split
-    from eie.compress.train import make_eval_fn, make_train_fn, set_threads
+    from eie.compress.train import set_threads
 
     set_threads()
+    data = _data(args)  # before any training: a missing or bad data file fails at once
     model, recipe, source = _load(args)
-    data = mnist_split()
+    if data.source != "mnist":
+        source = f"{source}, data {data.source}"
     with progress_bar(enabled=not args.no_progress) as bar:
         task = bar.add_task("compress", total=len(recipe.stages), info="")
 
@@ -85,12 +133,15 @@ def run(args: argparse.Namespace) -> int:
             done = ev.stage_index + (1 if ev.message.startswith("accuracy") else 0)
             bar.update(task, completed=done, description=f"stage {ev.stage}", info=info)
 
-        result = compress(model, recipe, make_train_fn(data), make_eval_fn(data),
-                          checkpoint_dir=args.checkpoint_dir, progress=progress, source=source)
+        result = compress(model, recipe, data.train_fn(), data.eval_fn(),
+                          checkpoint_dir=args.checkpoint_dir, progress=progress, source=source,
+                          input_shape=tuple(data.example().shape[1:]))
     if args.output is not None:
         result.save(args.output, huffman=args.huffman)
     out = result.to_json()
     out["output"] = str(args.output) if args.output else None
+    out["metric"] = data.metric_name
+    out["one_shot"] = bool(args.one_shot)
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -110,8 +161,13 @@ def _print_human(result: Any, out: dict[str, Any]) -> None:
                   f"{r.size_bytes / 1024:.1f}", f"{r.compression_ratio:.1f}x", f"{r.seconds:.1f}")
     console = Console()
     console.print(t)
-    console.print(f"compression {out['compression_ratio']:.1f}x with Huffman, "
-                  f"{out['compression_ratio_no_huffman']:.1f}x without; accuracy "
-                  f"{100 * out['accuracy_reference']:.2f}% -> "
-                  f"{100 * out['accuracy_compressed']:.2f}%"
+    has_huffman = any(r.kind == "huffman" for r in result.report)
+    ratio = (f"compression {out['compression_ratio']:.1f}x with Huffman, "
+             f"{out['compression_ratio_no_huffman']:.1f}x without" if has_huffman else
+             f"compression {out['compression_ratio_no_huffman']:.1f}x (no Huffman stage)")
+    metric = out.get("metric", "accuracy")
+    scale, unit = (100, "%") if metric == "accuracy" else (1, "")
+    console.print(f"{ratio}; {metric} {scale * out['accuracy_reference']:.4g}{unit} -> "
+                  f"{scale * out['accuracy_compressed']:.4g}{unit}"
+                  + (" (one-shot, no retraining)" if out.get("one_shot") else "")
                   + (f"; saved {out['output']}" if out["output"] else ""))

@@ -19,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", type=Path, default=None,
                    help="activations (.npy) for --to eiesim (default: SOURCE.input.npy if "
                         "present, else zeros)")
+    p.add_argument("--quantize-bias", action="store_true",
+                   help="with --to eiesim: replace each bias value by its nearest codebook "
+                        "entry (the layout stores the bias as one more column of codes); the "
+                        "largest error is reported")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of the layer when importing (default: inferred from the data)")
 
@@ -32,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import eie
+    from eie.cli.output_paths import check_outputs
     from eie.errors import ConfigError
     from eie.formats import eiesim
 
     to = args.to or ("eie" if args.source.is_dir() else "eiesim")
+    check_outputs(files=[args.dest] if to == "eie" else [], dirs=[] if to == "eie" else [args.dest])
     if to == "eie":
         if not args.source.is_dir():
             raise ConfigError(f"{args.source} should be an EIE simulator folder (with ptr/, spm/, "
@@ -58,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     act = (np.load(inp) if inp.exists()
            else np.zeros(layer.matrix.cols, np.float32))
     bias = layer.bias if layer.bias is not None else np.zeros(layer.matrix.rows, np.float32)
+    note = ""
+    if args.quantize_bias:
+        bias, err = eiesim.quantize_bias(bias, layer.matrix.codebook)
+        note = f"; bias quantized to the codebook, largest error {err:.6g}"
     eiesim.save(args.dest, layer.matrix, bias, act)
-    print(f"wrote EIE simulator folder {args.dest} ({layer.matrix.num_pes} PEs)")
+    print(f"wrote EIE simulator folder {args.dest} ({layer.matrix.num_pes} PEs){note}")
     return 0

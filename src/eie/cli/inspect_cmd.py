@@ -35,6 +35,7 @@ def inspect_model(path: Path) -> dict[str, Any]:
             "density": m.density, "nnz": m.nnz, "entries": m.num_entries,
             "fillers": m.num_fillers, "index_bits": m.index_bits, "weight_bits": m.weight_bits,
             "activation": layer.activation, "has_bias": layer.bias is not None,
+            "kind": layer.attrs.get("kind", "linear"), "then": layer.attrs.get("then"),
             "storage_bits": {c: st.bits(c) for c in CATEGORIES},
             "total_bits": st.total_bits, "total_bytes": st.total_bytes,
             "dense_fp32_bytes": st.dense_fp32_bits / 8,
@@ -44,7 +45,7 @@ def inspect_model(path: Path) -> dict[str, Any]:
     return {
         "file": str(path), "source": model.source, "creator": model.creator,
         "file_bytes": path.stat().st_size if path.is_file() else None,
-        "layers": layers,
+        "layers": layers, "graph": model.metadata.get("graph"),
         "total": {"storage_bits": {c: total.bits(c) for c in CATEGORIES},
                   "total_bits": total.total_bits, "total_bytes": total.total_bytes,
                   "dense_fp32_bytes": total.dense_fp32_bits / 8,
@@ -66,13 +67,18 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{info['file']}[/]  {info['source']}  (written by {info['creator']})")
     t = Table(title="layers")
-    for col in ("layer", "shape", "PEs", "density", "nnz", "fillers", "bits w/i", "act"):
-        t.add_column(col, justify="right" if col not in ("layer", "act") else "left")
+    for col in ("layer", "kind", "shape", "PEs", "density", "nnz", "fillers", "bits w/i", "act"):
+        t.add_column(col, justify="right" if col not in ("layer", "kind", "act") else "left")
     for L in info["layers"]:
-        t.add_row(L["name"], "x".join(map(str, L["shape"])), str(L["num_pes"]),
+        t.add_row(L["name"], L["kind"], "x".join(map(str, L["shape"])), str(L["num_pes"]),
                   f"{L['density']:.2%}", f"{L['nnz']:,}", f"{L['fillers']:,}",
                   f"{L['weight_bits']}/{L['index_bits']}", str(L["activation"]))
     console.print(t)
+    g = info.get("graph")
+    if isinstance(g, dict):
+        console.print("graph: a chain the engine runs end to end" if g.get("chain") else
+                      f"graph: not a chain ({g.get('breaks')}); eie run / Engine refuse it, "
+                      "eie simulate --layer and eie.engine.torch.swap run it")
     rows = [(L["name"], L) for L in info["layers"]]
     if len(rows) > 1:
         rows.append(("TOTAL", info["total"]))

@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(dirs=[args.out])  # before any work
     from typing import Any
 
     from eie.cli.progress import progress_bar

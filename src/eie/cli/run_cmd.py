@@ -6,13 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "Run a .eie model on the fast CPU engine: input .npy (cols,) or (batch, cols) -> output."
+HELP = ("Run a .eie model on the fast CPU engine: input .npy in the model's own input shape, "
+        "e.g. (batch, cols) or (N, C, H, W) -> output.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="a .eie model file")
     p.add_argument("--input", "-i", type=Path, required=True,
-                   help=".npy activations, shape (cols,) or (batch, cols); float32/float16")
+                   help=".npy inputs in the model's input shape: (cols,) or (batch, cols) for "
+                        "fully-connected models, (N, C, H, W) or (N, features) for models that "
+                        "reshape their input (e.g. LeNet-5); float32/float16")
     p.add_argument("--output", "-o", type=Path, default=None,
                    help="write the float32 result here (.npy); default: print it")
     p.add_argument("--threads", type=int, default=None,
@@ -25,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output])  # before any work
     import numpy as np
 
     from eie.engine import Engine

@@ -78,6 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", default=None, metavar="NAME|all",
                    help="simulate a benchmark layer of the paper (random weights and inputs at "
                         "its densities) instead of FILE")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="simulate only this layer of FILE (any file, chain or not)")
     p.add_argument("--seed", type=int, default=0, help="random seed for --benchmark")
     p.add_argument("--formats", choices=("shared", "per-layer"), default="shared",
                    help="fixed-point formats: one for every layer (bit-exact with the reference "
@@ -119,6 +121,19 @@ def benchmark_names(which: str) -> list[str]:
     return [get_spec(n.strip()).name for n in which.split(",")]
 
 
+def explicit_fields(args: argparse.Namespace) -> set[str]:
+    """HardwareConfig fields the user set (flags, --set, --config): the file decides the rest."""
+    import yaml
+
+    out = {field for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
+    out |= {parse_assignment(t)[0] for t in args.set}
+    if args.config:
+        data = yaml.safe_load(Path(args.config).read_text()) or {}
+        if isinstance(data, dict):
+            out |= set(data)
+    return out
+
+
 def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
     import numpy as np
 
@@ -145,14 +160,16 @@ def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
     elif default_input is not None:
         x = default_input
     else:
-        raise ConfigError(f"no input activations for {path}: pass --input X.npy (a float vector "
-                          f"of {model.layers[0].matrix.cols} values)")
-    return model, np.asarray(x, np.float32).ravel()
+        return model, None
+    return model, np.asarray(x, np.float32)
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.output, args.save_output])  # before any work
     from eie.errors import ConfigError
-    from eie.sim import load_energy_table, simulate
+    from eie.sim import load_energy_table
 
     config = build_config(args)
     if (args.file is None) == (args.benchmark is None):
@@ -162,20 +179,39 @@ def run(args: argparse.Namespace) -> int:
                                       args.energy_table,
                                       "per_layer" if args.formats == "per-layer" else None)
     else:
+        from eie.cli import simulate_file as sf
+
         model, x = _load_file(args.file, args.input)
+        if args.layer is not None and args.layer not in [ly.name for ly in model.layers]:
+            raise ConfigError(f"no layer named {args.layer!r}; the file's layers are "
+                              f"{[ly.name for ly in model.layers]}")
+        config, origin = sf.hardware_for(model, config, explicit_fields(args))
+        note = "the file's input" if args.input is None else f"{args.input}"
+        if x is None:
+            x, note = sf.sample_input(model, None if args.layer is None or sf._chain(model)
+                                      else (model.layer(args.layer).matrix.cols,))
         table = load_energy_table(args.energy_table) if args.energy_table else None
         t0 = time.perf_counter()
-        result = simulate(model, x, config=config, energy_table=table,
-                          fmt="per_layer" if args.formats == "per-layer" else None)
+        run_ = sf.simulate_file(model, x, config, table, args.layer,
+                                "per_layer" if args.formats == "per-layer" else None)
         wall = time.perf_counter() - t0
-        records = result.to_json()
+        records = run_.records
+        used = {k: config.to_dict()[k] for k in origin}
         for rec in records:
             rec["file"] = str(args.file)
+            rec["input"] = note
+            rec["hardware_from"] = {k: f"{used[k]} ({v})" for k, v in origin.items()}
         records[-1]["sim_wall_s"] = wall
+        if not args.json:
+            print(f"hardware: {', '.join(f'{k}={used[k]} from {v}' for k, v in origin.items())}"
+                  f"; input: {note}")
+            for rec in records:
+                if rec.get("relaid"):
+                    print(f"layer {rec['name']}: re-laid out, {rec['relaid']}")
         if args.save_output:
             import numpy as np
 
-            np.save(args.save_output, result.output)
+            np.save(args.save_output, run_.output)
     if args.output:
         args.output.write_text(json.dumps(records, indent=1) + "\n")
     if args.json:

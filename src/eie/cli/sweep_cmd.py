@@ -57,6 +57,9 @@ def parse_axes(texts: list[str]) -> dict[str, list[Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.cli.output_paths import check_outputs
+
+    check_outputs(files=[args.out], dirs=[args.plots])  # before any work
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 

@@ -6,9 +6,9 @@
   max-pool 2, fc 800 -> 500, ReLU, fc 500 -> 10 (430,500 weights).
 
 Both take ``(batch, 784)`` pixel intensities in [0, 1] (``eie.compress.data``) and return logits.
-``compressible_layers(model)`` lists the Linear and Conv2d layers in forward order; a model may
-define ``eie_activations()`` (one ``"relu"`` or None per compressible layer) and
-``eie_layer_attrs()`` (extra JSON attributes per layer name) for the export.
+``compressible_layers(model)`` lists the Linear and Conv2d layers in registration order; what
+follows each of them (a fused ReLU or nothing) is read from the model's graph
+(``eie.compress.graph``), never assumed.
 
 >>> import torch
 >>> LeNet300()(torch.zeros(2, 784)).shape
@@ -39,9 +39,6 @@ class LeNet300(nn.Module):
         x = x.reshape(x.shape[0], -1)
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 
-    def eie_activations(self) -> list[str | None]:
-        return ["relu", "relu", None]
-
 
 class LeNet5(nn.Module):
     """LeNet-5 (Caffe variant): conv1 20x1x5x5, conv2 50x20x5x5, fc1 500x800, fc2 10x500."""
@@ -60,15 +57,6 @@ class LeNet5(nn.Module):
         x = torch.relu(self.fc1(x.flatten(1)))
         return self.fc2(x)
 
-    def eie_activations(self) -> list[str | None]:
-        # The convolutions feed max-pooling, not a ReLU; fc1 is followed by ReLU.
-        return [None, None, "relu", None]
-
-    def eie_layer_attrs(self) -> dict[str, dict[str, object]]:
-        """Extra ``.eie`` layer attributes: what runs between the stored layers."""
-        return {"conv1": {"then": "max_pool2d", "pool": 2, "input_shape": [1, 28, 28]},
-                "conv2": {"then": "max_pool2d", "pool": 2, "flatten_after": True}}
-
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"lenet300": LeNet300, "lenet5": LeNet5}
 
@@ -86,28 +74,12 @@ def compressible_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def layer_activations(model: nn.Module) -> list[str | None]:
-    """Activation after each compressible layer, for the ``.eie`` export.
+    """Activation after each compressible layer (``compressible_layers`` order), read from the
+    model's graph (``eie.compress.graph.capture``): ``"relu"`` only where a ReLU follows."""
+    from eie.compress.graph import capture
 
-    ``model.eie_activations()`` when defined; for an ``nn.Sequential`` whether an ``nn.ReLU``
-    follows the layer; otherwise ReLU between layers and none after the last (an MLP).
-    """
-    layers = compressible_layers(model)
-    fn = getattr(model, "eie_activations", None)
-    if callable(fn):
-        acts = list(fn())
-        if len(acts) != len(layers):
-            raise ConfigError(f"eie_activations() should give {len(layers)} entries, "
-                              f"found {len(acts)}")
-        return acts
-    if isinstance(model, nn.Sequential):
-        mods = list(model)
-        acts = []
-        for i, m in enumerate(mods):
-            if isinstance(m, nn.Linear | nn.Conv2d):
-                nxt = next((x for x in mods[i + 1:] if not isinstance(x, nn.Flatten)), None)
-                acts.append("relu" if isinstance(nxt, nn.ReLU) else None)
-        return acts
-    return ["relu"] * (len(layers) - 1) + [None]
+    acts = capture(model).activations
+    return [acts[n] for n, _ in compressible_layers(model)]
 
 
 def import_architecture(spec: str) -> nn.Module:
@@ -152,8 +124,34 @@ def from_checkpoint(path: str, arch: str) -> nn.Module:
         state = torch.load(p, weights_only=True, map_location="cpu")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ConfigError(f"{p}: weights do not fit {arch}: {str(e).splitlines()[0]}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise ConfigError(f"{p}: expected a state_dict (a mapping of names to tensors), found "
+                          f"{type(state).__name__}")
+    problems = state_dict_mismatch(model, state)
+    if problems:
+        raise ConfigError(f"{p}: weights do not fit {arch}: {problems}")
+    model.load_state_dict(state)
     return model.eval()
+
+
+def state_dict_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """Every missing, unexpected and mis-shaped key of ``state`` for ``model`` on one line
+    ("" when it fits).
+
+    >>> state_dict_mismatch(nn.Linear(2, 3), {"weight": torch.zeros(3, 4), "b": torch.zeros(1)})
+    "missing keys ['bias']; unexpected keys ['b']; mis-shaped keys ['weight': expected (3, 2), found (3, 4)]"
+    """
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(want) - set(state))
+    unexpected = sorted(set(state) - set(want))
+    shaped = [f"{k!r}: expected {want[k]}, found {tuple(state[k].shape)}" for k in want
+              if k in state and tuple(state[k].shape) != want[k]]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing}")
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected}")
+    if shaped:
+        parts.append(f"mis-shaped keys [{', '.join(shaped)}]")
+    return "; ".join(parts)

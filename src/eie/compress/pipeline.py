@@ -9,11 +9,18 @@ Stages run in order on a copy of ``model``:
 - ``huffman``: the storage with Huffman-coded streams (the model is unchanged).
 
 After every stage: the accuracy (``eval_fn``), the density, the storage and compression ratio of
-what would be stored at that point, and the stage's time go into a ``StageReport``; with
-``checkpoint_dir`` the whole state is written to ``stage-<i>.pt`` so a rerun with the same recipe
-resumes after the last finished stage (stage i is seeded with ``recipe.seed * 1000 + i``, so a
-resumed run gives the same result as an uninterrupted one when ``train_fn`` draws its randomness
-from torch's global generator, as ``make_train_fn`` does).
+what would be stored at that point, and the stage's time go into a ``StageReport``.
+
+Checkpoints (``checkpoint_dir``): the whole state (model, masks, codebooks, report rows) is
+written to ``stage-<i>.pt`` after every stage and to ``stage-<i>.round-<r>.pt`` after every
+pruning round but the last (pruning is most of the time), atomically (a temporary name, then a
+rename; removed on failure), and read back with ``torch.load(weights_only=True)``. A rerun with
+the same recipe on the same model (a SHA-256 of its state_dict) resumes after the last saved
+point, bit-identical to an uninterrupted run: stage i is seeded with ``recipe.seed * 1000 + i``
+and each pruning round with ``round_seed``, each round's schedule starts from the densities the
+stage started with (saved), and ``train_fn`` must draw its randomness from torch's global
+generator and build its optimizer per call (as ``make_train_fn`` and ``eie compress --data`` do),
+so no optimizer state or data order is lost between calls.
 
 ``train_fn(model, epochs, lr, report)`` trains in place with any torch optimizer;
 ``eval_fn(model) -> accuracy``; ``progress(ProgressEvent)`` receives stage, epoch and loss.
@@ -36,6 +43,7 @@ from torch import nn
 
 from eie.compress import prune as P
 from eie.compress.export import to_eie_model
+from eie.compress.graph import ModelGraph, capture
 from eie.compress.models import compressible_layers
 from eie.compress.recipe import HuffmanStage, PruneStage, QuantizeStage, Recipe, Stage
 from eie.compress.share import SharedLayer, apply_shared, finetune_centroids, share_weights
@@ -45,7 +53,7 @@ from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.huffman import HuffmanStorage, huffman_storage
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 FP32_BITS = 32
 
 
@@ -233,13 +241,32 @@ def _prune_targets(stage: PruneStage, names: list[str]) -> dict[str, tuple[float
     return out
 
 
+def stage_start_densities(st: _State, stage: PruneStage) -> dict[str, float]:
+    """Each pruned layer's density when the stage starts (its schedule runs from there)."""
+    layers = _layer_map(st.model)
+    return {n: float(torch.count_nonzero(_weight(layers[n]))) / _weight(layers[n]).numel()
+            for n in _prune_targets(stage, list(layers))}
+
+
+def round_seed(recipe: Recipe, stage_index: int, round_index: int) -> int:
+    """The torch seed of one pruning round: a resumed round draws what it drew the first time."""
+    return (recipe.seed * 1000 + stage_index) * 1000 + round_index + 1
+
+
+def _schedule(stage: PruneStage, target: float, start: float) -> list[float]:
+    if stage.schedule == "polynomial":
+        return P.polynomial_densities(target, stage.rounds, start, stage.power)
+    return P.iterative_densities(target, stage.rounds, start)
+
+
 def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
-               report: Callable[[int, float], None]) -> None:
+               report: Callable[[int, float], None], start: dict[str, float],
+               first_round: int = 0, stage_index: int = 0,
+               after_round: Callable[[int], None] | None = None) -> None:
     layers = _layer_map(st.model)
     targets = _prune_targets(stage, list(layers))
-    start = {n: float(torch.count_nonzero(_weight(layers[n]))) / _weight(layers[n]).numel()
-             for n in targets}
-    for r in range(stage.rounds):
+    for r in range(first_round, stage.rounds):
+        torch.manual_seed(round_seed(recipe, stage_index, r))
         frac = (r + 1) / stage.rounds
         weights = {n: _weight(layers[n]).detach() for n in targets}
         new: dict[str, torch.Tensor] = {}
@@ -249,13 +276,11 @@ def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
                 raise CompressionError("global pruning needs a density")
             total0 = sum(start[n] * weights[n].numel() for n in targets) / float(
                 sum(weights[n].numel() for n in targets))
-            new = P.global_magnitude_masks(
-                weights, P.iterative_densities(dens[0], stage.rounds, total0)[r])
+            new = P.global_magnitude_masks(weights, _schedule(stage, dens[0], total0)[r])
         else:
             for n, (density, quality) in targets.items():
                 w = weights[n]
-                d_r = None if density is None else \
-                    P.iterative_densities(density, stage.rounds, start[n])[r]
+                d_r = None if density is None else _schedule(stage, density, start[n])[r]
                 if stage.method == "magnitude":
                     new[n] = P.magnitude_mask(w, d_r, None if quality is None else quality * frac)
                 elif stage.method == "nm":
@@ -274,6 +299,8 @@ def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
         if stage.epochs:
             with enforcer:
                 train_fn(st.model, stage.epochs, stage.lr, report)
+        if after_round is not None and r + 1 < stage.rounds:
+            after_round(r)
 
 
 def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: TrainFn,
@@ -286,59 +313,128 @@ def _run_quantize(st: _State, stage: QuantizeStage, recipe: Recipe, train_fn: Tr
     shared = {}
     for name, mod in layers.items():
         ov = stage.layers.get(name)
+        if ov is not None and ov.skip:
+            continue
         bits = ov.bits if ov is not None and ov.bits is not None else stage.bits
         init = ov.init if ov is not None and ov.init is not None else stage.init
         shared[name] = share_weights(_weight(mod), st.masks.get(name), bits, init,
                                      stage.algorithm, seed)
     apply_shared(st.model, shared)
-    st.shared = finetune_centroids(st.model, shared, train_fn, stage.epochs, stage.lr,
-                                   stage.grad, report)
+    # Layers the stage skips stay float and train with the centroids; their masks still hold.
+    enforcer = P.MaskEnforcer([(_weight(layers[n]), m) for n, m in st.masks.items()
+                               if n not in shared])
+    with enforcer:
+        st.shared = finetune_centroids(st.model, shared, train_fn, stage.epochs, stage.lr,
+                                       stage.grad, report)
 
 
 # ------------------------------------------------------------------------------- checkpoints
-def _ckpt_path(d: Path, i: int) -> Path:
-    return d / f"stage-{i}.pt"
+def _ckpt_path(d: Path, i: int, round_index: int | None = None) -> Path:
+    return d / (f"stage-{i}.pt" if round_index is None else f"stage-{i}.round-{round_index}.pt")
 
 
-def _save_checkpoint(d: Path, i: int, st: _State, recipe: Recipe, ref_acc: float) -> None:
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's state_dict (names, shapes, dtypes, bytes): a checkpoint is only
+    resumed for the model it was written for."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _key(recipe: Recipe, fingerprint: str) -> str:
+    return json.dumps({"recipe": recipe.to_dict(), "model": fingerprint}, sort_keys=True)
+
+
+def _save_checkpoint(d: Path, i: int, st: _State, recipe: Recipe, ref_acc: float,
+                     fingerprint: str, round_index: int | None = None,
+                     start: dict[str, float] | None = None) -> None:
+    """Write stage ``i``'s state (or the state after one of its pruning rounds) atomically: to
+    a temporary name in the same folder, then renamed; nothing is left behind on failure."""
     d.mkdir(parents=True, exist_ok=True)
     blob = {
-        "version": CHECKPOINT_VERSION, "recipe": json.dumps(recipe.to_dict(), sort_keys=True),
-        "stage": i, "model": st.model.state_dict(), "masks": st.masks,
+        "version": CHECKPOINT_VERSION, "key": _key(recipe, fingerprint),
+        "stage": i, "round": -1 if round_index is None else round_index,
+        "model": st.model.state_dict(), "masks": st.masks,
         "shared": {n: {"codes": torch.from_numpy(s.codes.copy()),
                        "codebook": torch.from_numpy(s.codebook.copy()), "bits": s.bits}
                    for n, s in st.shared.items()},
         "rows": json.dumps([asdict(r) for r in st.rows]), "accuracy_reference": ref_acc,
+        "start": json.dumps(start or {}),
     }
-    tmp = d / f".stage-{i}.pt.tmp{os.getpid()}"
-    torch.save(blob, tmp)
-    os.replace(tmp, _ckpt_path(d, i))
+    final = _ckpt_path(d, i, round_index)
+    tmp = d / f".{final.name}.tmp{os.getpid()}"
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for p in d.glob(f"stage-{i}.round-*.pt"):  # superseded by the file just written
+        if p != final:
+            p.unlink(missing_ok=True)
 
 
-def _load_checkpoint(d: Path, recipe: Recipe, st: _State) -> tuple[int, float] | None:
-    """Restore the latest finished stage of this recipe; returns (stage, reference acc)."""
-    key = json.dumps(recipe.to_dict(), sort_keys=True)
+@dataclass
+class _Resume:
+    stage: int
+    """Index of the last stage with saved state."""
+    round: int | None
+    """None: that stage finished; else its last finished pruning round."""
+    accuracy_reference: float
+    start: dict[str, float]
+
+
+def _read_checkpoint(p: Path, key: str) -> dict[str, Any] | None:
+    try:
+        blob = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as e:  # a truncated or foreign file is not resumed, and says why
+        raise CompressionError(f"{p}: cannot read this checkpoint ({type(e).__name__}); "
+                               "delete it or use another --checkpoint-dir") from None
+    if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION \
+            or blob.get("key") != key:
+        return None
+    return blob
+
+
+def _load_checkpoint(d: Path, recipe: Recipe, st: _State, fingerprint: str) -> _Resume | None:
+    """Restore the latest saved state of this recipe and model (a finished stage, or a
+    finished round of the stage after it)."""
+    key = _key(recipe, fingerprint)
     for i in range(len(recipe.stages) - 1, -1, -1):
-        p = _ckpt_path(d, i)
-        if not p.is_file():
-            continue
-        blob = torch.load(p, weights_only=True)
-        if blob.get("version") != CHECKPOINT_VERSION or blob.get("recipe") != key:
-            continue
-        st.model.load_state_dict(blob["model"])
-        st.masks = dict(blob["masks"])
-        st.shared = {n: SharedLayer(v["codes"].numpy(), v["codebook"].numpy(), int(v["bits"]))
-                     for n, v in blob["shared"].items()}
-        st.rows = [StageReport(**{**r, "resumed": True}) for r in json.loads(blob["rows"])]
-        return i, float(blob["accuracy_reference"])
+        candidates: list[tuple[Path, int | None]] = [(_ckpt_path(d, i), None)]
+        rounds = sorted((int(p.name.split(".round-")[1][:-3]), p)
+                        for p in d.glob(f"stage-{i}.round-*.pt")
+                        if p.name.split(".round-")[1][:-3].isdigit())
+        candidates += [(p, r) for r, p in reversed(rounds)]
+        for p, r in candidates:
+            if not p.is_file():
+                continue
+            blob = _read_checkpoint(p, key)
+            if blob is None:
+                continue
+            st.model.load_state_dict(blob["model"])
+            st.masks = dict(blob["masks"])
+            st.shared = {n: SharedLayer(v["codes"].numpy(), v["codebook"].numpy(),
+                                        int(v["bits"])) for n, v in blob["shared"].items()}
+            st.rows = [StageReport(**{**row, "resumed": True})
+                       for row in json.loads(blob["rows"])]
+            return _Resume(i, r, float(blob["accuracy_reference"]),
+                           {k: float(v) for k, v in json.loads(blob["start"]).items()})
     return None
 
 
 # ---------------------------------------------------------------------------------- compress
 def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalFn, *,
              checkpoint_dir: str | os.PathLike[str] | None = None,
-             progress: ProgressFn | None = None, source: str = "") -> CompressionResult:
-    """Run ``recipe`` on a copy of ``model``; see the module docstring.
+             progress: ProgressFn | None = None, source: str = "",
+             input_shape: tuple[int, ...] | None = None) -> CompressionResult:
+    """Run ``recipe`` on a copy of ``model``; see the module docstring. ``input_shape`` (one
+    sample's shape) is recorded in the ``.eie`` file when given.
 
     >>> from eie.compress import paper  # doctest: +SKIP
     >>> result = paper.run("lenet300", seed=0, quick=True)  # doctest: +SKIP
@@ -346,15 +442,25 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
     """
     st = _State(copy.deepcopy(model), {}, {}, [])
     st.model.eval()
+    # Read the graph first: a model whose activations cannot be known fails before training.
+    graph = capture(st.model) if any(isinstance(s, QuantizeStage) for s in recipe.stages) \
+        else None
     n_stages = len(recipe.stages)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    first = 0
-    resumed = _load_checkpoint(ckpt, recipe, st) if ckpt is not None else None
+    fingerprint = model_fingerprint(st.model) if ckpt is not None else ""
+    first, first_round, start0 = 0, 0, None
+    resumed = _load_checkpoint(ckpt, recipe, st, fingerprint) if ckpt is not None else None
     if resumed is not None:
-        first, ref_acc = resumed[0] + 1, resumed[1]
+        ref_acc = resumed.accuracy_reference
+        if resumed.round is None:
+            first = resumed.stage + 1
+            where = f"after stage {first} of {n_stages}"
+        else:
+            first, first_round, start0 = resumed.stage, resumed.round + 1, resumed.start
+            where = (f"in stage {first + 1} of {n_stages} after pruning round "
+                     f"{first_round} of {getattr(recipe.stages[first], 'rounds', 1)}")
         if progress:
-            progress(ProgressEvent("resume", first, n_stages,
-                                   message=f"resumed after stage {first} of {n_stages}"))
+            progress(ProgressEvent("resume", first, n_stages, message=f"resumed {where}"))
     else:
         t0 = time.perf_counter()
         ref_acc = float(eval_fn(st.model))
@@ -373,7 +479,16 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message="start"))
         if isinstance(stage, PruneStage):
-            _run_prune(st, stage, recipe, train_fn, report)
+            resuming = i == first and start0 is not None
+            start = start0 if resuming and start0 is not None else \
+                stage_start_densities(st, stage)
+
+            def after_round(r: int, i: int = i, start: dict[str, float] = start) -> None:
+                if ckpt is not None:
+                    _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint, r, start)
+
+            _run_prune(st, stage, recipe, train_fn, report, start,
+                       first_round if resuming else 0, i, after_round)
         elif isinstance(stage, QuantizeStage):
             _run_quantize(st, stage, recipe, train_fn, report, recipe.seed * 1000 + i)
         elif not isinstance(stage, HuffmanStage):
@@ -381,19 +496,23 @@ def compress(model: nn.Module, recipe: Recipe, train_fn: TrainFn, eval_fn: EvalF
         acc = float(eval_fn(st.model))
         st.rows.append(_row(st, recipe, stage.name, stage.kind, acc, time.perf_counter() - t0))
         if ckpt is not None:
-            _save_checkpoint(ckpt, i, st, recipe, ref_acc)
+            _save_checkpoint(ckpt, i, st, recipe, ref_acc, fingerprint)
         if progress:
             progress(ProgressEvent(stage.name, i, n_stages, message=f"accuracy {acc:.4f}"))
-    return _finish(st, recipe, ref_acc, source)
+    return _finish(st, recipe, ref_acc, source, input_shape, graph)
 
 
-def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str) -> CompressionResult:
+def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str,
+            input_shape: tuple[int, ...] | None = None, graph: ModelGraph | None = None
+            ) -> CompressionResult:
     eie_model = None
     summaries: list[LayerSummary] = []
     total: HuffmanStorage | None = None
     if st.shared:
         _, _, per = _storage(st, recipe, huffman=True)
         for name, hs in zip(_layer_map(st.model), per, strict=True):
+            if name not in st.shared:  # skipped by the quantize stage: stays in torch
+                continue
             s = st.shared[name]
             assert hs is not None
             nnz = int(np.count_nonzero(s.codes))
@@ -402,12 +521,17 @@ def _finish(st: _State, recipe: Recipe, ref_acc: float, source: str) -> Compress
                                           recipe.index_bits_for(name), hs.as_dict()))
             total = hs if total is None else total + hs
         acc = st.rows[-1].accuracy
+        in_torch = [n for n in _layer_map(st.model) if n not in st.shared]
         meta = {"recipe": recipe.to_dict(), "accuracy_reference": ref_acc,
                 "accuracy_compressed": acc, "num_pes": recipe.num_pes,
-                "compression_ratio": total.compression_ratio if total else None}
+                "compression_ratio": total.compression_ratio if total and not in_torch
+                else None, "layers_in_torch": in_torch}
         eie_model = to_eie_model(st.model, st.shared, recipe.num_pes,
                                  {n: recipe.index_bits_for(n) for n in st.shared},
                                  source=source or f"eie.compress recipe {recipe.name}",
-                                 metadata=meta)
+                                 metadata=meta, input_shape=input_shape,
+                                 allow_missing=bool(in_torch), graph=graph)
+        if in_torch:  # the stored layers alone are not the model: report the whole of it
+            total = None
     return CompressionResult(st.model, eie_model, st.rows, ref_acc, st.rows[-1].accuracy,
                              summaries, total, st.shared, st.masks, recipe)

@@ -153,6 +153,23 @@ def iterative_densities(target: float, rounds: int, start: float = 1.0) -> list[
     return [start * (target / start) ** ((r + 1) / rounds) for r in range(rounds)]
 
 
+def polynomial_densities(target: float, rounds: int, start: float = 1.0, power: float = 3.0
+                         ) -> list[float]:
+    """Densities of TF-MOT's / torch.ao's polynomial decay over ``rounds`` rounds: sparsity
+    ``s_f + (s_i - s_f) * (1 - r / rounds) ** power`` after round ``r`` (1-based), so most
+    weights go early and the last rounds prune gently; the last one is exactly ``target``.
+
+    >>> [round(d, 4) for d in polynomial_densities(0.1, 3)]
+    [0.3667, 0.1333, 0.1]
+    """
+    _check_density(target)
+    if rounds < 1:
+        raise ConfigError(f"rounds should be >= 1, found {rounds}")
+    s_i, s_f = 1.0 - start, 1.0 - target
+    return [1.0 - (s_f + (s_i - s_f) * (1.0 - (r + 1) / rounds) ** power)
+            for r in range(rounds)]
+
+
 class MaskEnforcer:
     """While active, pruned weights stay exactly zero through every optimizer step.
 

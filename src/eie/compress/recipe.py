@@ -13,12 +13,13 @@ A recipe is an ordered list of stages plus layout options::
         rounds: 3         # prune -> retrain (masks enforced) -> prune further
         epochs: 4         # retraining epochs per round
         lr: 0.0005
-        layers: {fc3: {density: 0.26}}
+        layers: {fc3: {density: 0.26}}   # or sparsity: 0.74 (fraction removed)
+        schedule: geometric   # or polynomial (TF-MOT / torch.ao), with power: 3
       - kind: quantize    # per-layer k-means, code 0 = zero, then centroid fine-tuning
         bits: 5
         init: linear      # linear | density | random | kmeans++
         epochs: 4
-        layers: {fc1: {bits: 6}}
+        layers: {fc1: {bits: 6}, fc3: {skip: true}}
       - kind: huffman
 
 ``Recipe.from_dict`` / ``load_recipe(path)`` raise ``ConfigError`` naming the offending key, the
@@ -47,11 +48,26 @@ from eie.errors import ConfigError
 
 PRUNE_METHODS = ("magnitude", "nm", "block", "balanced")
 PRUNE_SCOPES = ("layer", "global")
+PRUNE_SCHEDULES = ("geometric", "polynomial")
 
 
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+def _sparsity_to_density(obj: Any, where: str) -> None:
+    """``sparsity`` (fraction removed, as torch's ``amount``, TF-MOT's ``final_sparsity`` and
+    coremltools' ``target_sparsity``) is stored as ``density = 1 - sparsity`` (fraction kept)."""
+    if obj.sparsity is None:
+        return
+    _check(obj.density is None, f"{where}: give density (fraction kept) or sparsity (fraction "
+                                f"removed), not both; found density={obj.density}, "
+                                f"sparsity={obj.sparsity}")
+    _check(0.0 <= obj.sparsity < 1.0, f"{where}: sparsity should be in [0, 1), found "
+                                      f"{obj.sparsity}")
+    object.__setattr__(obj, "density", 1.0 - float(obj.sparsity))
+    object.__setattr__(obj, "sparsity", None)
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,15 @@ class PruneLayer:
 
     density: float | None = None
     """Fraction of weights kept in this layer."""
+    sparsity: float | None = None
+    """Fraction of weights removed (``1 - density``); give one of the two."""
     quality: float | None = None
     """Han's rule for this layer: threshold = quality x std of the layer's weights."""
     skip: bool = False
     """Leave this layer dense."""
+
+    def __post_init__(self) -> None:
+        _sparsity_to_density(self, "prune layer")
 
 
 @dataclass(frozen=True)
@@ -74,26 +95,40 @@ class PruneStage:
     """One of ``PRUNE_METHODS``."""
     density: float | None = None
     """Target fraction of weights kept (every layer unless overridden)."""
+    sparsity: float | None = None
+    """Target fraction of weights removed, ``1 - density`` (the name torch's ``amount``,
+    TF-MOT's ``final_sparsity`` and coremltools' ``target_sparsity`` use); give one of the two."""
     quality: float | None = None
     """Han's rule instead of a density: threshold = quality x std (magnitude method only)."""
     scope: str = "layer"
     """``"layer"``: each layer keeps ``density``; ``"global"``: one threshold across layers."""
     n: int = 2
-    """N of N:M (kept per group)."""
+    """N of N:M: the N largest-magnitude weights are kept in every group of M (N nonzeros of
+    every M consecutive inputs of a row; 2:4 keeps half)."""
     m: int = 4
-    """M of N:M (group size along the inputs)."""
+    """M of N:M: the group size, consecutive inputs (matrix columns) of one row."""
     block_rows: int = 4
     block_cols: int = 4
     num_pes: int | None = None
     """PE count for load-balance-aware pruning (default: the recipe's ``num_pes``)."""
     rounds: int = 1
-    """Prune -> retrain rounds; densities follow a geometric schedule to the target."""
+    """Prune -> retrain rounds; densities follow ``schedule`` to the target."""
+    schedule: str = "geometric"
+    """``"geometric"``: density after round r is ``start * (target / start) ** (r / rounds)``
+    (Han's iterative pruning); ``"polynomial"``: TF-MOT's / torch.ao's polynomial decay,
+    sparsity after round r is ``s_f + (s_i - s_f) * (1 - r / rounds) ** power``."""
+    power: float = 3.0
+    """Exponent of the polynomial schedule (3, as TF-MOT's ``PolynomialDecay``)."""
     epochs: int = 0
     """Retraining epochs after each round (masks enforced)."""
     lr: float = 1e-3
     layers: Mapping[str, PruneLayer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _sparsity_to_density(self, f"prune stage {self.name!r}")
+        _check(self.schedule in PRUNE_SCHEDULES,
+               f"prune schedule should be one of {PRUNE_SCHEDULES}, found {self.schedule!r}")
+        _check(self.power > 0, f"schedule power should be > 0, found {self.power}")
         _check(self.method in PRUNE_METHODS,
                f"prune method should be one of {PRUNE_METHODS}, found {self.method!r}")
         _check(self.scope in PRUNE_SCOPES,
@@ -123,6 +158,9 @@ class QuantizeLayer:
 
     bits: int | None = None
     init: str | None = None
+    skip: bool = False
+    """Leave this layer unquantized (float): it is then not stored in the ``.eie`` file and
+    stays in torch (``eie.engine.torch.swap`` runs the stored layers around it)."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +233,14 @@ class Recipe:
         if "huffman" in kinds:
             _check("quantize" in kinds[:kinds.index("huffman")],
                    "the huffman stage needs a quantize stage before it")
+
+    def one_shot(self) -> Recipe:
+        """This recipe without retraining: every stage's ``epochs`` set to 0 (prune and
+        quantize from the weights alone; the data is only used to measure)."""
+        stages = tuple(s if isinstance(s, HuffmanStage) else
+                       dataclasses.replace(s, epochs=0)  # type: ignore[arg-type]
+                       for s in self.stages)
+        return dataclasses.replace(self, stages=stages)
 
     def index_bits_for(self, layer: str) -> int:
         return int(self.layer_index_bits.get(layer, self.index_bits))

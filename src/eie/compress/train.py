@@ -112,15 +112,17 @@ def train_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
 def make_train_fn(data: MNISTSplit | None = None, batch_size: int = 64, seed: int = 0,
                   optimizer: str = "adam", weight_decay: float = 0.0) -> TrainFn:
     """A ``train_fn(model, epochs, lr, report)`` on the MNIST training split. Each call uses a
-    fresh optimizer and a batch order derived from ``seed`` and the call count."""
+    fresh optimizer and a batch order drawn from torch's global generator (mixed with
+    ``seed``): ``compress`` seeds that generator per stage and per pruning round, so a run
+    resumed from a checkpoint trains on the same batches as an uninterrupted one (a call
+    counter here would restart at zero in the resumed process)."""
     d = data or mnist_split()
-    calls = [0]
 
     def train_fn(model: nn.Module, epochs: int, lr: float, report: ReportFn | None = None
                  ) -> None:
-        calls[0] += 1
+        draw = int(torch.randint(0, 2**31 - 1, (1,)))
         train_epochs(model, d.x_train, d.y_train, epochs, lr, batch_size,
-                     seed * 1000 + calls[0], optimizer, weight_decay, report)
+                     (seed * 1_000_003 + draw) % (2**63 - 1), optimizer, weight_decay, report)
 
     return train_fn
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.engine import kernels, layout, reference
+from eie.engine import conv, kernels, layout, reference
 from eie.errors import EngineError
 from eie.formats.container import Layer, Model, load
 from eie.formats.eie_matrix import EIEMatrix
@@ -61,15 +62,12 @@ class Engine:
         if not isinstance(model, Model):
             raise EngineError(f"Engine takes an eie.Model, Layer or EIEMatrix, found "
                               f"{type(model).__name__}")
-        if not model.is_sequential:
+        self._chain = _chain_steps(model)
+        self._flatten_input = "before" in model.layers[0].attrs
+        if self._chain is None and not model.is_sequential:
             shapes = [layer.matrix.shape for layer in model.layers]
             raise EngineError(f"Engine runs sequential models (each layer's rows = the next "
                               f"layer's cols), found layer shapes {shapes}")
-        for layer in model.layers:
-            kind = layer.attrs.get("kind", "linear")
-            if kind != "linear":
-                raise EngineError(f"layer {layer.name!r} is a {kind!r} layer; Engine runs "
-                                  "linear (fully-connected) layers only")
         layout.check_layout_name(layout_name)
         self.model = model
         # EIE_NUM_THREADS and EIE_ISA are validated here, once (reading os.environ costs ~2 us,
@@ -90,7 +88,7 @@ class Engine:
         # When every layer runs on the kernels, the whole model is one C++ call (no Python, no
         # allocation between layers): per image this is what makes small models fast.
         self._net: _core.CpuNetwork | None = None
-        if all(el.cpu is not None for el in self.layers):
+        if self._chain is None and all(el.cpu is not None for el in self.layers):
             self._net = _core.CpuNetwork(
                 [el.cpu for el in self.layers],
                 [None if el.layer.bias is None else
@@ -128,6 +126,10 @@ class Engine:
             out_dtype: str | None = None) -> npt.NDArray:
         """numpy in, numpy out (float32 unless ``out_dtype="input"``)."""
         h: npt.NDArray = np.asarray(x)
+        if self._chain is not None:
+            return self._run_chain(h, threads)
+        if h.ndim > 2 and self._flatten_input:  # the model flattens (N, ...) itself
+            h = h.reshape(h.shape[0], -1)
         if self._net is not None:
             return self._run_net(h, threads, input_dtype, out_dtype)
         th = self.threads if threads is None else threads
@@ -170,12 +172,79 @@ class Engine:
             raise EngineError(str(e)) from None
         return kernels.finish_output(out, xa.dtype, input_dtype, out_dtype)
 
+    def _run_chain(self, x: npt.NDArray, threads: int | None) -> npt.NDArray[np.float32]:
+        """A chain with convolutions or steps between layers (``eie.compress.graph``): layer by
+        layer, the steps in numpy. ``x`` is a batch in the model's input shape, or one sample
+        (a vector for a linear first layer, ``(C, H, W)`` for a convolution)."""
+        assert self._chain is not None
+        before, then = self._chain
+        first = self.layers[0].layer
+        conv_first = first.attrs.get("kind") == "conv2d"
+        single = not before and x.ndim == (3 if conv_first else 1)
+        h = np.asarray(x[None] if single else x, dtype=np.float32)
+        if h.ndim < 2:
+            raise EngineError(f"x should be a batch (N, ...) in the model's input shape, found "
+                              f"{x.shape}")
+        th = self.threads if threads is None else threads
+        for step in before:
+            h = conv.apply_step(step, h)
+        for i, el in enumerate(self.layers):
+            t0 = time.perf_counter()
+            ly = el.layer
+            if ly.attrs.get("kind") == "conv2d":
+                if el.cpu is None:
+                    h = conv.conv2d_reference(ly, h)
+                else:
+                    h = conv.conv2d(el.cpu, h, ly.attrs, ly.bias, ly.activation, th, self.isa,
+                                    ly.name)
+            else:
+                if h.ndim != 2 or h.shape[1] != ly.matrix.cols:
+                    raise EngineError(f"layer {ly.name!r} expects (N, {ly.matrix.cols}) "
+                                      f"activations, found {h.shape}")
+                h = _reference_layer(ly, h) if el.cpu is None else kernels.matmul(
+                    el.cpu, h, ly.bias, ly.activation, th, self.isa)
+            for step in then[i]:
+                h = conv.apply_step(step, h)
+            self._times[i] = (time.perf_counter() - t0) * 1e6
+        return h[0] if single else h
+
     def __repr__(self) -> str:
         kinds = ", ".join(f"{el.layer.name}:{el.kind}" for el in self.layers)
         return f"Engine({kinds})"
 
 
 _F32 = np.dtype(np.float32)
+
+
+def _chain_steps(model: Model
+                 ) -> tuple[list[Any], list[list[Any]]] | None:
+    """(steps before the first layer, steps after each layer) when the file stores a graph
+    that needs them (convolutions, pooling, reshapes); None for a plain chain of linear layers
+    (run as one C++ call). Refuses a file whose graph is not a chain, naming the layer."""
+    graph = model.metadata.get("graph")
+    if isinstance(graph, Mapping) and graph.get("chain") is False:
+        why = graph.get("breaks") or "its graph is not a chain of layers"
+        raise EngineError(f"Engine runs a file end to end only when its graph is a chain; here "
+                          f"{why}")
+    has_steps = any("then" in ly.attrs or "before" in ly.attrs for ly in model.layers)
+    kinds = [ly.attrs.get("kind", "linear") for ly in model.layers]
+    for ly, kind in zip(model.layers, kinds, strict=True):
+        if kind not in ("linear", "conv2d"):
+            raise EngineError(f"layer {ly.name!r} is a {kind!r} layer; Engine runs linear and "
+                              "conv2d layers")
+        if kind == "conv2d":
+            if not has_steps:
+                raise EngineError(f"layer {ly.name!r} is a convolution but the file does not "
+                                  "say what runs between its layers (no 'then' steps); "
+                                  "compress it again with this version of eie")
+            conv.geometry(ly.attrs, ly.name)
+    if not has_steps:
+        return None
+    before = conv.check_steps(model.layers[0].attrs.get("before", []), model.layers[0].name)
+    then = [conv.check_steps(ly.attrs.get("then", []), ly.name) for ly in model.layers]
+    simple = (all(k == "linear" for k in kinds) and not any(then)
+              and all(s.get("op") == "flatten" for s in before))
+    return None if simple and model.is_sequential else (before, then)
 
 
 def _reference_layer(layer: Layer, h: npt.NDArray) -> npt.NDArray[np.float32]:

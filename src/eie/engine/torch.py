@@ -1,9 +1,10 @@
-"""Run a compressed torch model's linear layers on the CPU engine (the only engine module that
+"""Run a compressed torch model's layers on the CPU engine (the only engine module that
 imports torch).
 
-``swap_linear(module, model)`` replaces every ``nn.Linear`` whose qualified name (as in
-``module.named_modules()``) matches a layer name of the ``eie.Model`` by an ``EIELinear`` that
-calls the C++ kernels; the rest of the network (convolutions, pooling, attention, ...) stays torch.
+``swap(module, model)`` replaces every ``nn.Linear`` and ``nn.Conv2d`` whose qualified name (as in
+``module.named_modules()``) matches a layer name of the ``eie.Model`` by an ``EIELinear`` /
+``EIEConv2d`` that calls the C++ kernels; the rest of the network (pooling, normalization,
+attention, residuals, ...) stays torch, so any graph runs. ``swap_linear`` is its former name.
 
 >>> import torch, numpy as np, eie
 >>> from eie.formats import EIEMatrix
@@ -21,11 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from eie.engine import kernels, layout
+from eie.engine import conv, kernels, layout
 from eie.errors import EngineError
 from eie.formats.container import Layer, Model
 
-__all__ = ["EIELinear", "swap_linear"]
+__all__ = ["EIEConv2d", "EIELinear", "swap", "swap_linear"]
+
+_F32 = torch.float32
 
 
 class EIELinear(nn.Module):
@@ -46,8 +49,16 @@ class EIELinear(nn.Module):
         self.out_features = layer.matrix.rows
         self.threads = threads
         self._cpu = layout.from_matrix(layer.matrix, layout_name, threads)
+        # Checked once here (EIE_NUM_THREADS / EIE_ISA too), so a call pays only the kernel.
+        self._nthreads = kernels.check_threads(threads)
+        self._isa = kernels.check_isa(None)
+        self._bias = None if layer.bias is None else np.ascontiguousarray(layer.bias, np.float32)
+        self._relu = layer.activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dtype is _F32 and x.is_cpu and not x.requires_grad and x.is_contiguous()
+                and x.dim() >= 1 and x.shape[-1] == self.in_features):
+            return self._forward_f32(x, x.dim())
         if x.shape[-1] != self.in_features:
             raise EngineError(f"EIELinear({self.layer.name!r}) expects (..., "
                               f"{self.in_features}) inputs, found {tuple(x.shape)}")
@@ -65,35 +76,122 @@ class EIELinear(nn.Module):
         out = torch.from_numpy(y).to(x.dtype if x.dtype.is_floating_point else torch.float32)
         return out.reshape(*lead, self.out_features).to(x.device)
 
+    def _forward_f32(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
+        """The common case: a contiguous float32 CPU tensor, read in place through a numpy view,
+        the output allocated by numpy and handed to torch without a copy (torch.empty and reshape
+        cost more than the kernel on small layers)."""
+        xn = x.numpy()
+        if xn.ndim != 2:
+            xn = xn.reshape(-1, self.in_features)
+        n = xn.shape[0]
+        on = np.empty((n, self.out_features), np.float32)
+        try:
+            if n <= kernels.MAX_BATCH:
+                self._cpu.run_f32(xn, on, self._bias, self._relu, self._nthreads, self._isa)
+            else:
+                for lo in range(0, n, kernels.MAX_BATCH):
+                    hi = lo + kernels.MAX_BATCH
+                    self._cpu.run_f32(xn[lo:hi], on[lo:hi], self._bias, self._relu,
+                                      self._nthreads, self._isa)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
+        out = torch.from_numpy(on)
+        return out if ndim == 2 else out.reshape(*x.shape[:-1], self.out_features)
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"layout={self._cpu.kind}, density={self.layer.matrix.density:.3f}")
 
 
-def swap_linear(module: nn.Module, model: Model, layout_name: str = "auto",
-                threads: int | None = None, strict: bool = True) -> list[str]:
-    """Replace the ``nn.Linear`` submodules named like ``model``'s layers, in place.
+class EIEConv2d(nn.Module):
+    """Inference-only ``nn.Conv2d`` replacement backed by one ``conv2d`` EIE layer
+    (``eie.engine.conv``: im2col on the batch kernels). Takes ``(N, C, H, W)`` or
+    ``(C, H, W)``; returns the input's floating dtype."""
 
-    Returns the swapped names. With ``strict`` (default) every layer of ``model`` must name an
-    ``nn.Linear`` of matching shape, else EngineError.
+    def __init__(self, layer: Layer, layout_name: str = "auto", threads: int | None = None
+                 ) -> None:
+        super().__init__()
+        if not layout.supports(layer.matrix):
+            raise EngineError(f"layer {layer.name!r}: the CPU kernels take codebooks of at most "
+                              f"{layout.MAX_CODEBOOK} entries")
+        self.layer = layer
+        self.geometry = conv.geometry(layer.attrs, layer.name)
+        self.threads = threads
+        self._cpu = layout.from_matrix(layer.matrix, layout_name, threads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        single = x.dim() == 3
+        t = x.detach().to("cpu", torch.float32)
+        xn = (t[None] if single else t).contiguous().numpy()
+        y = conv.conv2d(self._cpu, xn, self.layer.attrs, self.layer.bias,
+                        self.layer.activation, self.threads, name=self.layer.name)
+        out = torch.from_numpy(y[0] if single else y)
+        return out.to(x.dtype if x.dtype.is_floating_point else torch.float32).to(x.device)
+
+    def extra_repr(self) -> str:
+        out, c, kh, kw = self.geometry["weight_shape"]
+        return (f"{c}, {out}, kernel_size=({kh}, {kw}), stride={self.geometry['stride']}, "
+                f"padding={self.geometry['padding']}, layout={self._cpu.kind}, "
+                f"density={self.layer.matrix.density:.3f}")
+
+
+def _conv_mismatch(sub: nn.Conv2d, layer: Layer) -> str | None:
+    if layer.attrs.get("kind") != "conv2d":
+        return f"layer {layer.name!r}: the module is an nn.Conv2d, the EIE layer is not a conv2d"
+    geo = conv.geometry(layer.attrs, layer.name)
+    mine = {"weight_shape": tuple(sub.weight.shape), "stride": tuple(sub.stride),
+            "padding": tuple(sub.padding), "dilation": tuple(sub.dilation)}  # type: ignore[arg-type]
+    bad = [f"{k} {mine[k]} vs {tuple(geo[k])}" for k in mine if tuple(geo[k]) != mine[k]]
+    if sub.groups != 1 or sub.padding_mode != "zeros":
+        bad.append(f"groups={sub.groups}, padding_mode={sub.padding_mode!r} (eie runs groups=1 "
+                   "with zero padding)")
+    if bad:
+        return f"layer {layer.name!r}: the module's nn.Conv2d and the EIE layer differ: " + \
+            "; ".join(bad)
+    return None
+
+
+def swap(module: nn.Module, model: Model, layout_name: str = "auto",
+         threads: int | None = None, strict: bool = True) -> list[str]:
+    """Replace the ``nn.Linear`` and ``nn.Conv2d`` submodules named like ``model``'s layers by
+    ``EIELinear`` / ``EIEConv2d``, in place; the rest of the network stays torch.
+
+    Returns the swapped names. Every match is checked (shapes, convolution geometry) and, with
+    ``strict`` (default), every layer of ``model`` must name such a module, before anything is
+    replaced: when it raises ``EngineError`` the module is left untouched.
     """
     layers = {layer.name: layer for layer in model.layers}
-    swapped: list[str] = []
+    plan: list[tuple[str, nn.Module]] = []
     for name, sub in list(module.named_modules()):
         layer = layers.get(name)
-        if layer is None or not isinstance(sub, nn.Linear):
+        if layer is None or not isinstance(sub, nn.Linear | nn.Conv2d):
             continue
-        if (sub.out_features, sub.in_features) != layer.matrix.shape:
-            raise EngineError(f"layer {name!r}: the model's nn.Linear is "
-                              f"{sub.out_features}x{sub.in_features}, the EIE layer is "
-                              f"{layer.matrix.rows}x{layer.matrix.cols}")
-        _set_submodule(module, name, EIELinear(layer, layout_name, threads))
-        swapped.append(name)
-    missing = sorted(set(layers) - set(swapped))
+        if isinstance(sub, nn.Linear):
+            if layer.attrs.get("kind", "linear") != "linear":
+                raise EngineError(f"layer {name!r}: the module is an nn.Linear, the EIE layer is "
+                                  f"a {layer.attrs.get('kind')!r} layer")
+            if (sub.out_features, sub.in_features) != layer.matrix.shape:
+                raise EngineError(f"layer {name!r}: the model's nn.Linear is "
+                                  f"{sub.out_features}x{sub.in_features}, the EIE layer is "
+                                  f"{layer.matrix.rows}x{layer.matrix.cols}")
+            plan.append((name, EIELinear(layer, layout_name, threads)))
+        else:
+            why = _conv_mismatch(sub, layer)
+            if why:
+                raise EngineError(why)
+            plan.append((name, EIEConv2d(layer, layout_name, threads)))
+    missing = sorted(set(layers) - {n for n, _ in plan})
     if strict and missing:
-        raise EngineError(f"no nn.Linear named {missing} in the module; its linear layers are "
-                          f"{[n for n, m in module.named_modules() if isinstance(m, nn.Linear)]}")
-    return swapped
+        have = [n for n, m in module.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+        raise EngineError(f"no nn.Linear or nn.Conv2d named {missing} in the module; its "
+                          f"Linear and Conv2d layers are {have}")
+    for name, new in plan:
+        _set_submodule(module, name, new)
+    return [n for n, _ in plan]
+
+
+swap_linear = swap
+"""The former name of ``swap`` (it now replaces ``nn.Conv2d`` too)."""
 
 
 def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:

@@ -171,6 +171,24 @@ def _infer_rows(codes: np.ndarray, rel: np.ndarray, col_ptr: np.ndarray, num_pes
     return rows
 
 
+def quantize_bias(bias: npt.ArrayLike, codebook: npt.ArrayLike
+                  ) -> tuple[npt.NDArray[np.float32], float]:
+    """Each bias value replaced by its nearest codebook entry (ties to the lower index), and
+    the largest absolute error that made: what the simulator layout can store.
+
+    >>> b, err = quantize_bias([0.3, -0.9], np.array([0.0, 0.5, -1.0], np.float32))
+    >>> b.tolist(), round(err, 6)
+    ([0.5, -1.0], 0.2)
+    """
+    b = np.asarray(bias, np.float32)
+    cb = np.asarray(codebook, np.float32)
+    if b.size == 0:
+        return b.copy(), 0.0
+    idx = np.argmin(np.abs(b[:, None].astype(np.float64) - cb[None, :]), axis=1)
+    q = cb[idx].astype(np.float32)
+    return q, float(np.max(np.abs(q.astype(np.float64) - b)))
+
+
 def save(folder: str | os.PathLike[str], matrix: EIEMatrix, bias: npt.ArrayLike,
          activations: npt.ArrayLike) -> Path:
     """Write the simulator layout. Every bias value must be a codebook entry (the layout stores
@@ -202,8 +220,9 @@ def save(folder: str | os.PathLike[str], matrix: EIEMatrix, bias: npt.ArrayLike,
     missing = [float(v) for v in b if float(v) not in lookup]
     if missing:
         raise FormatError(f"{len(missing)} bias values (e.g. {missing[0]!r}) are not codebook "
-                          "entries; the simulator layout stores the bias as a weight column, so "
-                          "quantize the bias to the codebook first")
+                          "entries; the simulator layout stores the bias as one more column of "
+                          "codebook codes, so quantize it to the codebook first (eie convert "
+                          "--quantize-bias, or eiesim.quantize_bias)")
     bias_codes = np.array([lookup[float(v)] for v in b], np.uint8)
     full = EIEMatrix.from_codes(np.concatenate([matrix.to_codes(), bias_codes[:, None]], axis=1),
                                 matrix.codebook, matrix.num_pes, INDEX_BITS, matrix.weight_bits)

@@ -134,7 +134,7 @@ def _run_on_dask(todo: list[Job], finish: Callable[[Job, Record], None], schedul
     try:
         if scheduler is None:
             cluster = LocalCluster(n_workers=dask_workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0")
             client = Client(cluster)
         else:
             try:
