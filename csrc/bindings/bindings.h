@@ -29,6 +29,7 @@ using Out2 = nb::ndarray<T, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 
 void register_common(nb::module_& m);
 void register_format(nb::module_& m);
+void register_encode(nb::module_& m);  // bindings/encode.cpp
 void register_engine(nb::module_& m);  // bindings/engine.cpp
 void register_sim(nb::module_& m);     // bindings/sim.cpp
 void register_llm(nb::module_& m);     // bindings/llm.cpp

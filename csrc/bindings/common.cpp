@@ -13,6 +13,7 @@ void register_common(nb::module_& m) {
     d["avx512"] = f.avx512;
     d["avx512_bf16"] = f.avx512_bf16;
     d["avx512_vnni"] = f.avx512_vnni;
+    d["amx_bf16"] = f.amx_bf16;
     return d;
   }, "What this CPU supports, as detected by CPUID/XGETBV.");
   m.def("best_isa", [] { return std::string(isa_name(best_isa())); });

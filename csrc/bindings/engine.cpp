@@ -57,6 +57,52 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
   return new Layout(std::move(L));
 }
 
+// The same from validated EIE arrays, through their CSC / CSR triples (no dense matrix).
+Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
+                  In2<int64_t> col_ptr, int64_t rows, int64_t cols, In1<float> codebook,
+                  const std::string& kind, int threads) {
+  EIE_CHECK(kind == "sparse" || kind == "dense",
+        "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
+  const int64_t pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
+  EIE_CHECK(pes >= 1 && rel_index.shape(0) == codes.shape(0) &&
+                static_cast<int64_t>(col_ptr.shape(0)) == pes &&
+                static_cast<int64_t>(col_ptr.shape(1)) == cols + 1 && rows >= 0 && cols >= 0,
+            "inconsistent EIE array shapes");
+  const int t = threads > 0 ? threads : engine::default_threads();
+  const format::EntryArrays a{codes.data(), rel_index.data(), static_cast<int64_t>(codes.shape(0)),
+                              pe_offset.data(), col_ptr.data(), pes, rows, cols};
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    const int64_t n = static_cast<int64_t>(codebook.shape(0));
+    if (kind == "dense") {
+      L = engine::build_layout_dense(a, codebook.data(), n, t);
+    } else {
+      format::Triples csr;
+      const bool view = engine::wants_row_view(rows, cols, n > engine::kCodebookSize,
+                                               LayoutKind::sparse);
+      const format::Triples csc = format::to_csc(a, view ? &csr : nullptr);
+      L = engine::build_layout(csc, view ? &csr : nullptr, codebook.data(), n, LayoutKind::sparse,
+                               t);
+    }
+  }
+  return new Layout(std::move(L));
+}
+
+// Rowwise: codes (rows, cols) uint8 and codebooks (groups, k) float32.
+Layout* build_rowwise(In2<uint8_t> codes, In2<float> codebooks, int64_t group_rows) {
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_rowwise(codes.data(), rows, cols, codebooks.data(),
+                              static_cast<int64_t>(codebooks.shape(0)),
+                              static_cast<int64_t>(codebooks.shape(1)), group_rows);
+  }
+  return new Layout(std::move(L));
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
          const std::string& isa) {
@@ -172,8 +218,12 @@ void register_engine(nb::module_& m) {
                      "codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per "
                      "sparse entry, one byte per dense weight). Built once, immutable.")
       .def_prop_ro("kind", [](const Layout& L) {
-        return std::string(L.kind == LayoutKind::sparse ? "sparse" : "dense");
+        return std::string(L.kind == LayoutKind::sparse  ? "sparse"
+                           : L.kind == LayoutKind::dense ? "dense"
+                                                         : "rowwise");
       })
+      .def_prop_ro("group_rows", [](const Layout& L) { return L.group_rows; },
+                   "Rowwise layouts: rows per codebook (0: one shared codebook).")
       .def_prop_ro("rows", [](const Layout& L) { return L.rows; })
       .def_prop_ro("cols", [](const Layout& L) { return L.cols; })
       .def_prop_ro("nnz", [](const Layout& L) { return L.nnz; })
@@ -243,6 +293,22 @@ void register_engine(nb::module_& m) {
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
         "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+  m.def("amx_ready", &engine::amx_ready,
+        "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
+        "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
+  m.def("build_rowwise_layout", &build_rowwise, nb::arg("codes").noconvert(),
+        nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
+        "A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) "
+        "float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared "
+        "codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad "
+        "input.");
+  m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
+        nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
+        nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
+        nb::arg("codebook").noconvert(), nb::arg("kind"), nb::arg("threads") = 0,
+        nb::rv_policy::take_ownership,
+        "build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. "
+        "ValueError on inconsistent arrays or bad codes.");
   m.def(
       "engine_isa_cap", [] { return std::string(isa_name(engine::engine_isa_cap())); },
       "The widest ISA the engine kernels may use in this process.");

@@ -45,9 +45,13 @@ CpuFeatures detect() {
   const bool avx512vl = b & (1u << 31);
   const bool avx512vbmi = c & (1u << 1);
   const bool avx512vnni = c & (1u << 11);
+  const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
   f.avx2 = ymm_state && avx2 && fma && f16c && bmi1 && bmi2;
   f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl && avx512vbmi;
   f.avx512_vnni = f.avx512 && avx512vnni;
+  // AMX: tile instructions and the OS saving tile state (XCR0 bits 17, 18); the process must
+  // still ask for the tile data state (arch_prctl) before using it (kernels_amx.cpp).
+  f.amx_bf16 = f.avx512 && amx_bf16 && amx_tile && (xcr0 & 0x60000) == 0x60000;
   __cpuid_count(7, 1, a, b, c, d);
   f.avx512_bf16 = f.avx512 && (a & (1u << 5));
 #endif

@@ -16,6 +16,7 @@ struct CpuFeatures {
   bool avx512 = false;    // AVX-512 F/BW/VL/DQ/VBMI (what our *_avx512.cpp files are built for)
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
+  bool amx_bf16 = false;  // AMX-TILE + AMX-BF16 with OS tile state (permission not yet asked)
 };
 
 // What the CPU (and OS, via XGETBV) supports.

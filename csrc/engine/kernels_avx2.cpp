@@ -437,11 +437,66 @@ void dense8_batch(const BlockTask& t) {
   }
 }
 
+// Rowwise (layout.h): the 64-byte chunk as two 32-byte halves (words 0..7 -> columns
+// 16j + 0..7, words 8..15 -> 16j + 8..15). A 16-entry lookup is two 8-entry vpermps and a blend
+// on the code's bit 3 (moved to the sign bit by a shift). Batches in tiles of up to 4 inputs,
+// each decoded weight vector feeding every input of the tile.
+inline __m256 lookup16(__m256i idx, __m256 lo, __m256 hi) {
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                          _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+template <int NB>
+void rowwise_tile(const Layout& L, int64_t r, const float* xp, int64_t pc, float* acc,
+                  int64_t stride) {
+  const float* cb = L.row_codebook(r);
+  const __m256 lo = _mm256_loadu_ps(cb), hi = _mm256_loadu_ps(cb + 8);
+  const uint8_t* p = L.codes.data() + r * L.row_stride;
+  __m256 a[NB][2];
+  for (int b = 0; b < NB; ++b) a[b][0] = a[b][1] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < pc / 128; ++t) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t + 32));
+    for (int j = 0; j < 8; ++j) {
+      const __m256 w0 = lookup16(_mm256_srli_epi32(v0, 4 * j), lo, hi);
+      const __m256 w1 = lookup16(_mm256_srli_epi32(v1, 4 * j), lo, hi);
+      for (int b = 0; b < NB; ++b) {
+        const float* x = xp + b * pc + 128 * t + 16 * j;
+        a[b][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), a[b][0]);
+        a[b][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), a[b][1]);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) acc[b * stride + r] = hsum(_mm256_add_ps(a[b][0], a[b][1]));
+}
+
+void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
+             float* acc) {
+  const int64_t pc = L.padded_cols();
+  for (int64_t r = r_begin; r < r_end; ++r)
+    for (int64_t b0 = 0; b0 < batch; b0 += 4) {
+      const float* x = xp + b0 * pc;
+      float* y = acc + b0 * L.rows;
+      switch (batch - b0 < 4 ? batch - b0 : 4) {
+        case 1: rowwise_tile<1>(L, r, x, pc, y, L.rows); break;
+        case 2: rowwise_tile<2>(L, r, x, pc, y, L.rows); break;
+        case 3: rowwise_tile<3>(L, r, x, pc, y, L.rows); break;
+        default: rowwise_tile<4>(L, r, x, pc, y, L.rows); break;
+      }
+    }
+}
+
 }  // namespace
 
 KernelSet kernels_avx2() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise};
 }
 
 }  // namespace eie::engine

@@ -45,26 +45,6 @@ void sparse1(const BlockTask& t) {
   }
 }
 
-// Sparse, batch 2..16: accumulators are (R, acc_stride) row-major, so one entry updates one
-// masked vector of `batch` lanes: acc[row, :] += w * x[c, :].
-void sparse_batch(const BlockTask& t) {
-  const Layout& L = *t.layout;
-  const uint32_t* ptr = L.col_ptr.data() + t.block * (L.cols + 1);
-  const uint16_t* ent = L.entries.data() + L.entry_base[t.block];
-  const int64_t B = t.batch;
-  const __mmask16 m = static_cast<__mmask16>((1u << B) - 1);
-  for (int64_t k = 0; k < t.nact; ++k) {
-    const uint32_t c = t.act[k];
-    const __m512 xc = _mm512_maskz_loadu_ps(m, t.xt + c * B);
-    for (uint32_t e = ptr[c], end = ptr[c + 1]; e < end; ++e) {
-      const uint16_t u = ent[e];
-      float* a = t.acc + static_cast<int64_t>(u & 0xfff) * t.acc_stride;
-      const __m512 w = _mm512_set1_ps(L.codebook[u >> 12]);
-      _mm512_mask_storeu_ps(a, m, _mm512_fmadd_ps(w, xc, _mm512_maskz_loadu_ps(m, a)));
-    }
-  }
-}
-
 // 16 + 16 rows of codes (one 16-byte group) -> two index vectors. vpermps reads only bits 0..3
 // of each index lane, so the widened bytes index the low-nibble rows as they are and the
 // high-nibble rows after a 4-bit shift: no masking.
@@ -127,8 +107,70 @@ void dense1(const BlockTask& t) {
   }
 }
 
+// Rowwise (layout.h): per 64-byte chunk, code slot j of all 16 words is (v >> 4j), whose low
+// nibbles vpermps reads as indices into the row's codebook held in one register: per 16 weights
+// one shift, one permute and one FMA per input. Batch-1 rows alternate four accumulators (the
+// FMA latency); batches go in tiles of up to 8 inputs, each decoded vector feeding the tile.
+// Sum of the 16 lanes, pairwise (an intrinsic the SIMDe emulation lacks is avoided).
+inline float hsum16(__m512 v) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+
+template <int NB>
+inline void rowwise_tile(const Layout& L, int64_t r, const float* xp, int64_t pc, float* acc,
+                         int64_t stride) {
+  const __m512 cb = _mm512_loadu_ps(L.row_codebook(r));
+  const uint8_t* p = L.codes.data() + r * L.row_stride;
+  constexpr int NA = NB == 1 ? 4 : 1;  // accumulators per input
+  __m512 a[NB][NA];
+  for (int b = 0; b < NB; ++b)
+    for (int q = 0; q < NA; ++q) a[b][q] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < pc / 128; ++t) {
+    const __m512i v = _mm512_loadu_si512(p + 64 * t);
+    for (int j = 0; j < 8; ++j) {
+      const __m512 w = _mm512_permutexvar_ps(j == 0 ? v : _mm512_srli_epi32(v, 4 * j), cb);
+      for (int b = 0; b < NB; ++b) {
+        __m512& s = a[b][j % NA];
+        s = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + b * pc + 128 * t + 16 * j), s);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    __m512 s = a[b][0];
+    for (int q = 1; q < NA; ++q) s = _mm512_add_ps(s, a[b][q]);
+    acc[b * stride + r] = hsum16(s);
+  }
+}
+
+void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
+             float* acc) {
+  const int64_t pc = L.padded_cols();
+  for (int64_t r = r_begin; r < r_end; ++r)
+    for (int64_t b0 = 0; b0 < batch; b0 += 8) {
+      const float* x = xp + b0 * pc;
+      float* y = acc + b0 * L.rows;
+      switch (batch - b0 < 8 ? batch - b0 : 8) {
+        case 1: rowwise_tile<1>(L, r, x, pc, y, L.rows); break;
+        case 2: rowwise_tile<2>(L, r, x, pc, y, L.rows); break;
+        case 3: rowwise_tile<3>(L, r, x, pc, y, L.rows); break;
+        case 4: rowwise_tile<4>(L, r, x, pc, y, L.rows); break;
+        case 5: rowwise_tile<5>(L, r, x, pc, y, L.rows); break;
+        case 6: rowwise_tile<6>(L, r, x, pc, y, L.rows); break;
+        case 7: rowwise_tile<7>(L, r, x, pc, y, L.rows); break;
+        default: rowwise_tile<8>(L, r, x, pc, y, L.rows); break;
+      }
+    }
+}
+
 }  // namespace
 
+// Sparse batch: the AVX2 kernel (256-bit accumulator rows, code grouping): the 512-bit masked
+// kernel it replaced ran 1.8-1.9x slower on alex6 at batch 8 (an accumulator row of 8 floats is
+// half a zmm; masked 512-bit loads and stores straddled cache lines, and it had no grouping).
 // 8-bit codes and the row view: the AVX2 kernels (every AVX-512 CPU runs AVX2; a 256-entry
 // table does not fit a register, so AVX-512 would gather as AVX2 does; the row view's work is
 // scalar loads and adds). Dense batch: the AVX2 register-blocked GEMM,
@@ -137,9 +179,9 @@ void dense1(const BlockTask& t) {
 // kernel that kept the accumulators in memory, as the AVX2 one it also replaced did.
 KernelSet kernels_avx512() {
   const KernelSet wide = kernels_avx2();
-  return {sparse1,         sparse_batch,         dense1,         wide.dense_batch,
+  return {sparse1,         wide.sparse_batch,    dense1,         wide.dense_batch,
           wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch,
-          wide.rows1};
+          wide.rows1,      rowwise};
 }
 
 }  // namespace eie::engine

@@ -146,11 +146,33 @@ void dense8_batch(const BlockTask& t) {
   }
 }
 
+// Rowwise: per row, columns in the layout's order (chunk, code slot j, word i), products
+// rounded before the add.
+void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
+             float* acc) {
+  const int64_t pc = L.padded_cols();
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const float* cb = L.row_codebook(r);
+    const uint8_t* p = L.codes.data() + r * L.row_stride;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* x = xp + b * pc;
+      float a = 0.0f;
+      for (int64_t t = 0; t < pc / 128; ++t)
+        for (int j = 0; j < 8; ++j)
+          for (int i = 0; i < 16; ++i) {
+            const uint8_t byte = p[t * 64 + 4 * i + j / 2];
+            a += cb[(byte >> (4 * (j % 2))) & 15] * x[t * 128 + 16 * j + i];
+          }
+      acc[b * L.rows + r] = a;
+    }
+  }
+}
+
 }  // namespace
 
 KernelSet kernels_scalar() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise};
 }
 
 }  // namespace eie::engine

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "engine/thread_pool.h"
+#include "format/encode.h"
 
 namespace eie::engine {
 namespace {
@@ -156,7 +157,7 @@ void free_huge(void* p) noexcept { std::free(p); }
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
-                              (row_ptr.size() + row_mid.size()) * 4);
+                              (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4);
 }
 
 namespace {
@@ -178,37 +179,61 @@ inline uint32_t next_slot(uint32_t& placed, uint32_t count, uint32_t& slot, uint
   return placed++ < count / 4 * 4 ? slot++ : tail++;
 }
 
-// The row view (layout.h): each row in the grouped order.
-void build_row_view(Layout& L, const uint8_t* codes) {
-  const int64_t rows = L.rows, cols = L.cols;
+// The row view (layout.h): each row in the grouped order, from the CSR triples.
+void build_row_view(Layout& L, const format::Triples& csr) {
+  const int64_t rows = L.rows;
   L.row_ptr.assign(static_cast<size_t>(rows + 1), 0);
   L.row_mid.assign(static_cast<size_t>(rows), 0);
   L.row_entries.resize(static_cast<size_t>(L.nnz));
   for (int64_t r = 0; r < rows; ++r) {
-    const uint8_t* row = codes + r * cols;
+    const int64_t i0 = csr.ptr[r], i1 = csr.ptr[r + 1];
     uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
-    for (int64_t c = 0; c < cols; ++c) ++count[row[c]];
+    for (int64_t i = i0; i < i1; ++i) ++count[csr.code[i]];
     uint32_t tail = grouped_slots(count, L.row_ptr[r], slot);
     L.row_mid[r] = tail;
-    L.row_ptr[r + 1] = L.row_ptr[r] + static_cast<uint32_t>(cols) - count[0];
-    for (int64_t c = 0; c < cols; ++c) {
-      const uint8_t k = row[c];
-      if (k != 0)
-        L.row_entries[next_slot(placed[k], count[k], slot[k], tail)] =
-            static_cast<uint16_t>(k << 12 | c);
+    L.row_ptr[r + 1] = L.row_ptr[r] + static_cast<uint32_t>(i1 - i0);
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint8_t k = csr.code[i];
+      L.row_entries[next_slot(placed[k], count[k], slot[k], tail)] =
+          static_cast<uint16_t>(k << 12 | csr.index[i]);
     }
   }
 }
 
 }  // namespace
 
+bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind) {
+  return kind == LayoutKind::sparse && !wide && cols <= 4096 && rows <= kRowViewMaxRows &&
+         cols >= 2 * rows;
+}
+
+Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
+                               const float* codebook, int64_t codebook_len, int threads);
+
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads) {
+  if (rows < 0 || cols < 0) fail("shape should be non-negative");
+  if (kind == LayoutKind::dense) return build_dense_from_matrix(codes, rows, cols, codebook,
+                                                                codebook_len, threads);
+  format::Triples csr;
+  const bool view = wants_row_view(rows, cols, codebook_len > kCodebookSize, kind);
+  const format::Triples csc = format::dense_to_csc(codes, rows, cols, view ? &csr : nullptr);
+  return build_layout(csc, view ? &csr : nullptr, codebook, codebook_len, kind, threads);
+}
+
+namespace {
+
+// Checks the codebook and shape and fills everything but the arrays.
+Layout layout_header(int64_t rows, int64_t cols, const float* codebook, int64_t codebook_len,
+                     LayoutKind kind, int64_t nnz, int threads) {
   if (rows < 0 || cols < 0) fail("shape should be non-negative");
   if (codebook_len < 1 || codebook_len > kMaxCodebook)
     fail("the CPU kernels take codebooks of 1.." + std::to_string(kMaxCodebook) +
          " entries (up to 8-bit codes), found " + std::to_string(codebook_len));
   if (codebook[0] != 0.0f) fail("codebook[0] should be 0.0 (code 0 means zero)");
+  for (int64_t i = 0; i < codebook_len; ++i)
+    if (!std::isfinite(codebook[i]))
+      fail("codebook[" + std::to_string(i) + "] is NaN or infinite; entries should be finite");
   if (cols >= (int64_t{1} << 32) - 1) fail("too many columns for 32-bit column indices");
   Layout L;
   L.kind = kind;
@@ -216,8 +241,17 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
   L.cols = cols;
   L.codebook_len = codebook_len;
   L.code_bits = codebook_len > kCodebookSize ? 8 : 4;
-  const bool wide = L.code_bits == 8;
   for (int64_t i = 0; i < codebook_len; ++i) L.codebook[i] = codebook[i];
+  L.nnz = nnz;
+  L.row0 = block_starts(rows, threads, full_work(L), kind);
+  return L;
+}
+
+}  // namespace
+
+// The dense layout from a (rows, cols) code matrix: one pass in row order.
+Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
+                               const float* codebook, int64_t codebook_len, int threads) {
   int64_t nnz = 0;
   for (int64_t i = 0; i < rows * cols; ++i) {
     const uint8_t c = codes[i];
@@ -227,9 +261,101 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
            std::to_string(codebook_len) + " entries");
     nnz += c != 0;
   }
-  L.nnz = nnz;
-  L.row0 = block_starts(rows, threads, full_work(L), kind);
+  Layout L = layout_header(rows, cols, codebook, codebook_len, LayoutKind::dense, nnz, threads);
+  const bool wide = L.code_bits == 8;
   const int64_t nb = L.nblocks();
+  L.code_base.resize(nb);
+  int64_t total = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    L.code_base[b] = total;
+    total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
+  }
+  L.codes.assign(static_cast<size_t>(total), 0);
+  for (int64_t b = 0; b < nb && wide; ++b) {  // 8-bit: one byte per weight, row order
+    const int64_t Rp = Layout::padded(L.block_rows(b));
+    uint8_t* blk = L.codes.data() + L.code_base[b];
+    for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)
+      for (int64_t c = 0; c < cols; ++c) blk[c * Rp + (r - L.row0[b])] = codes[r * cols + c];
+  }
+  for (int64_t b = 0; b < nb && !wide; ++b) {
+    const int64_t half = Layout::padded(L.block_rows(b)) / 2;
+    uint8_t* blk = L.codes.data() + L.code_base[b];
+    for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {
+      const int64_t lr = r - L.row0[b];
+      const int64_t byte = (lr / 32) * 16 + (lr % 16);
+      const int shift = (lr % 32) >= 16 ? 4 : 0;
+      for (int64_t c = 0; c < cols; ++c)
+        blk[c * half + byte] |= static_cast<uint8_t>(codes[r * cols + c] << shift);
+    }
+  }
+  return L;
+}
+
+Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
+                          int64_t codebook_len, int threads) {
+  format::decode_to_codes(a, nullptr);  // validates pointers and rows
+  int64_t nnz = 0;
+  uint8_t top = 0;
+  for (int64_t i = 0; i < a.num_entries; ++i) {
+    nnz += a.codes[i] != 0;
+    top = a.codes[i] > top ? a.codes[i] : top;
+  }
+  if (top >= codebook_len)
+    fail("code " + std::to_string(top) + " is outside the codebook of " +
+         std::to_string(codebook_len) + " entries");
+  Layout L = layout_header(a.rows, a.cols, codebook, codebook_len, LayoutKind::dense, nnz,
+                           threads);
+  const int64_t cols = a.cols, P = a.num_pes, nb = L.nblocks();
+  const bool wide = L.code_bits == 8;
+  L.code_base.resize(nb);
+  int64_t total = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    L.code_base[b] = total;
+    total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
+  }
+  L.codes.assign(static_cast<size_t>(total), 0);
+  // Blocks have equal heights (step rows) except the last: row r is in block r / step.
+  const int64_t step = nb > 1 ? L.row0[1] : std::max<int64_t>(a.rows, 1);
+  for (int64_t k = 0; k < P; ++k) {  // the entries in EIE order: PE, column, local row
+    const int64_t* ptr = a.col_ptr + k * (cols + 1);
+    const uint8_t* codes = a.codes + a.pe_offset[k];
+    const uint8_t* rel = a.rel_index + a.pe_offset[k];
+    for (int64_t c = 0; c < cols; ++c) {
+      int64_t lr = -1;
+      for (int64_t p = ptr[c]; p < ptr[c + 1]; ++p) {
+        lr += static_cast<int64_t>(rel[p]) + 1;
+        const uint8_t code = codes[p];
+        if (code == 0) continue;
+        const int64_t r = lr * P + k, b = r / step, br = r - L.row0[b];
+        const int64_t Rp = Layout::padded(L.block_rows(b));
+        uint8_t* blk = L.codes.data() + L.code_base[b];
+        if (wide)
+          blk[c * Rp + br] = code;
+        else
+          blk[c * (Rp / 2) + (br / 32) * 16 + (br % 16)] |=
+              static_cast<uint8_t>(code << ((br % 32) >= 16 ? 4 : 0));
+      }
+    }
+  }
+  return L;
+}
+
+Layout build_layout(const format::Triples& csc, const format::Triples* csr,
+                    const float* codebook, int64_t codebook_len, LayoutKind kind, int threads) {
+  const int64_t rows = csc.rows, cols = csc.cols;
+  const int64_t nnz = csc.nnz();
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t i = csc.ptr[c]; i < csc.ptr[c + 1]; ++i)
+      if (csc.code[i] >= codebook_len)
+        fail("code " + std::to_string(csc.code[i]) + " at (" + std::to_string(csc.index[i]) +
+             ", " + std::to_string(c) + ") is outside the codebook of " +
+             std::to_string(codebook_len) + " entries");
+  Layout L = layout_header(rows, cols, codebook, codebook_len, kind, nnz, threads);
+  const bool wide = L.code_bits == 8;
+  const int64_t nb = L.nblocks();
+  // cur[c]: column c's first triple not yet placed (blocks are visited top to bottom, and each
+  // column's triples are sorted by row, so a block's share of a column is one contiguous run).
+  std::vector<int64_t> cur(csc.ptr.begin(), csc.ptr.end() - 1);
   if (kind == LayoutKind::sparse) {
     if (nnz >= (int64_t{1} << 32)) fail("too many nonzeros for 32-bit column pointers");
     L.entry_base.resize(nb);
@@ -238,48 +364,42 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     L.entries.resize(static_cast<size_t>(nnz));
     if (wide) L.codes8.resize(static_cast<size_t>(nnz));
     int64_t base = 0;
-    // Per (column, code) of one block: entries, entries placed so far, next grouped position;
-    // per column: next tail position. 8-bit codes: one code slot per column, no grouped part.
-    const int64_t nk = wide ? 1 : kCodebookSize;
-    std::vector<uint32_t> count(static_cast<size_t>(cols * nk)), placed(count.size()),
-        slot(count.size()), tail(static_cast<size_t>(cols));
     for (int64_t b = 0; b < nb; ++b) {
       uint32_t* ptr = L.col_ptr.data() + b * (cols + 1);
       L.entry_base[b] = base;
-      std::fill(count.begin(), count.end(), 0);
-      std::fill(placed.begin(), placed.end(), 0);
-      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)  // count per (column, code)
-        for (int64_t c = 0; c < cols; ++c) {
-          const uint8_t code = codes[r * cols + c];
-          if (code != 0) ++count[c * nk + (wide ? 0 : code)];
-        }
-      for (int64_t c = 0; c < cols; ++c) {
-        const uint32_t* n = count.data() + c * nk;
-        ptr[c + 1] = ptr[c] + std::accumulate(n, n + nk, uint32_t{0});
-        tail[c] = wide ? ptr[c] : grouped_slots(n, ptr[c], slot.data() + c * nk);
-        if (!wide) L.col_mid[b * cols + c] = tail[c];
-      }
       uint16_t* ent = L.entries.data() + base;
       uint8_t* c8 = wide ? L.codes8.data() + base : nullptr;
-      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {  // fill, rows increasing
-        const uint16_t local = static_cast<uint16_t>(r - L.row0[b]);
-        for (int64_t c = 0; c < cols; ++c) {
-          const uint8_t code = codes[r * cols + c];
-          if (code == 0) continue;
-          if (wide) {
-            c8[tail[c]] = code;
-            ent[tail[c]++] = local;
-          } else {
-            const int64_t i = c * nk + code;
-            ent[next_slot(placed[i], count[i], slot[i], tail[c])] =
-                static_cast<uint16_t>(code << 12 | local);
+      const int64_t r0 = L.row0[b], r1 = L.row0[b + 1];
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t i0 = cur[c];
+        int64_t i1 = i0;
+        while (i1 < csc.ptr[c + 1] && csc.index[i1] < r1) ++i1;
+        cur[c] = i1;
+        ptr[c + 1] = ptr[c] + static_cast<uint32_t>(i1 - i0);
+        if (wide) {  // rows increasing, the code beside
+          for (int64_t i = i0; i < i1; ++i) {
+            const uint32_t e = ptr[c] + static_cast<uint32_t>(i - i0);
+            ent[e] = static_cast<uint16_t>(csc.index[i] - r0);
+            c8[e] = csc.code[i];
           }
+          continue;
+        }
+        uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
+        for (int64_t i = i0; i < i1; ++i) ++count[csc.code[i]];
+        uint32_t tail = grouped_slots(count, ptr[c], slot);
+        L.col_mid[b * cols + c] = tail;
+        for (int64_t i = i0; i < i1; ++i) {
+          const uint8_t k = csc.code[i];
+          ent[next_slot(placed[k], count[k], slot[k], tail)] =
+              static_cast<uint16_t>(k << 12 | (csc.index[i] - r0));
         }
       }
       base += ptr[cols];
     }
-    if (!wide && cols <= 4096 && rows <= kRowViewMaxRows && cols >= 2 * rows)
-      build_row_view(L, codes);
+    if (wants_row_view(rows, cols, wide, kind)) {
+      if (csr == nullptr) fail("internal: the row view needs the CSR triples");
+      build_row_view(L, *csr);
+    }
   } else {
     L.code_base.resize(nb);
     int64_t total = 0;
@@ -288,24 +408,84 @@ Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const floa
       total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
     }
     L.codes.assign(static_cast<size_t>(total), 0);
-    for (int64_t b = 0; b < nb && wide; ++b) {  // 8-bit: one byte per weight, row order
+    for (int64_t b = 0; b < nb; ++b) {
       const int64_t Rp = Layout::padded(L.block_rows(b));
+      const int64_t r0 = L.row0[b], r1 = L.row0[b + 1];
       uint8_t* blk = L.codes.data() + L.code_base[b];
-      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)
-        for (int64_t c = 0; c < cols; ++c) blk[c * Rp + (r - L.row0[b])] = codes[r * cols + c];
-    }
-    for (int64_t b = 0; b < nb && !wide; ++b) {
-      const int64_t half = Layout::padded(L.block_rows(b)) / 2;
-      uint8_t* blk = L.codes.data() + L.code_base[b];
-      for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {
-        const int64_t lr = r - L.row0[b];
-        const int64_t byte = (lr / 32) * 16 + (lr % 16);
-        const int shift = (lr % 32) >= 16 ? 4 : 0;
-        for (int64_t c = 0; c < cols; ++c)
-          blk[c * half + byte] |= static_cast<uint8_t>(codes[r * cols + c] << shift);
+      for (int64_t c = 0; c < cols; ++c) {
+        int64_t i = cur[c];
+        if (wide) {  // 8-bit: one byte per weight, row order
+          for (; i < csc.ptr[c + 1] && csc.index[i] < r1; ++i)
+            blk[c * Rp + (csc.index[i] - r0)] = csc.code[i];
+        } else {
+          uint8_t* col = blk + c * (Rp / 2);
+          for (; i < csc.ptr[c + 1] && csc.index[i] < r1; ++i) {
+            const int64_t lr = csc.index[i] - r0;
+            col[(lr / 32) * 16 + (lr % 16)] |=
+                static_cast<uint8_t>(csc.code[i] << ((lr % 32) >= 16 ? 4 : 0));
+          }
+        }
+        cur[c] = i;
       }
     }
   }
+  return L;
+}
+
+Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
+                     int64_t groups, int64_t k, int64_t group_rows) {
+  if (rows < 0 || cols < 0) fail("shape should be non-negative");
+  if (k < 1 || k > kCodebookSize)
+    fail("the rowwise layout takes codebooks of 1..16 entries (4-bit codes), found " +
+         std::to_string(k));
+  if (group_rows < 0) fail("group_rows should be >= 0");
+  const int64_t need = group_rows == 0 ? 1 : (rows + group_rows - 1) / group_rows;
+  if (groups != need)
+    fail(std::to_string(rows) + " rows in groups of " + std::to_string(group_rows) + " need " +
+         std::to_string(need) + " codebooks, found " + std::to_string(groups));
+  for (int64_t i = 0; i < groups * k; ++i)
+    if (!std::isfinite(codebooks[i]))
+      fail("codebook " + std::to_string(i / k) + " entry " + std::to_string(i % k) +
+           " is NaN or infinite; entries should be finite");
+  Layout L;
+  L.kind = LayoutKind::rowwise;
+  L.rows = rows;
+  L.cols = cols;
+  L.codebook_len = k;
+  L.code_bits = 4;
+  L.group_rows = group_rows;
+  if (group_rows == 0) {
+    for (int64_t i = 0; i < k; ++i) L.codebook[i] = codebooks[i];
+  } else {
+    L.row_cb.assign(static_cast<size_t>(groups * kCodebookSize), 0.0f);
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t i = 0; i < k; ++i) L.row_cb[g * kCodebookSize + i] = codebooks[g * k + i];
+  }
+  L.cb_bf16_exact = true;  // then the AMX kernel's bf16 weights are the codebook's exactly
+  for (int64_t i = 0; i < groups * k; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, codebooks + i, 4);
+    L.cb_bf16_exact = L.cb_bf16_exact && (bits & 0xffffu) == 0;
+  }
+  L.row0 = {0, rows};
+  L.row_stride = L.padded_cols() / 2;
+  L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
+  int64_t nnz = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* in = codes + r * cols;
+    uint8_t* out = L.codes.data() + r * L.row_stride;
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint8_t code = in[c];
+      if (code >= k)
+        fail("code " + std::to_string(code) + " at (" + std::to_string(r) + ", " +
+             std::to_string(c) + ") is outside the codebook of " + std::to_string(k) +
+             " entries");
+      nnz += code != 0;
+      const int64_t t = c / 128, j = (c % 128) / 16, i = c % 16;
+      out[t * 64 + 4 * i + j / 2] |= static_cast<uint8_t>(code << (4 * (j % 2)));
+    }
+  }
+  L.nnz = nnz;
   return L;
 }
 
@@ -333,6 +513,53 @@ bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any)
                                                    : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
+// Rowwise: inputs converted to fp32 and zero-padded to padded_cols, rows split evenly over the
+// threads (each writes its own outputs: results do not depend on the thread count), then the
+// epilogue on each thread's rows.
+void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
+                 const float* bias, bool relu, float* out, int threads, Isa isa) {
+  const KernelSet& ks = kernel_set(isa);
+  const int64_t cols = L.cols, rows = L.rows, pc = L.padded_cols();
+  // bf16 inputs, bf16 codebooks, a batch: AMX tiles, exact products accumulated in fp32.
+  const bool amx = batch >= 2 && in_kind == InKind::bf16 && L.cb_bf16_exact &&
+                   isa == Isa::avx512 && amx_ready();
+  float* xp = t_xt.get(static_cast<size_t>(pc * batch));
+  if (amx) amx_pack_inputs(static_cast<const uint16_t*>(x), batch, cols, pc,
+                           reinterpret_cast<uint16_t*>(xp));
+  for (int64_t b = 0; b < batch && !amx; ++b) {
+    float* dst = xp + b * pc;
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t i = b * cols + c;
+      if (in_kind == InKind::f32) dst[c] = static_cast<const float*>(x)[i];
+      else if (in_kind == InKind::f16) dst[c] = half_to_float(static_cast<const uint16_t*>(x)[i]);
+      else dst[c] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+    }
+    for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
+  }
+  const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
+                      static_cast<double>(batch);
+  int nt = threads > 0 ? threads : default_threads();
+  if (work < kInlineWork) nt = 1;
+  // Tasks of whole 16-row groups (threads never write the same cache line of out), several per
+  // thread and claimed dynamically: a helper whose core is busy holds up at most one small task
+  // while the calling thread takes the rest, so a 2-thread call stays near the 1-thread time.
+  const int64_t groups = (rows + 15) / 16;
+  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(groups, 8 * static_cast<int64_t>(nt));
+  parallel_for(ntasks, nt, [&](int64_t i) {
+    const int64_t r0 = std::min(rows, groups * i / ntasks * 16);
+    const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
+    if (r1 <= r0) return;
+    if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
+    else ks.rowwise(L, r0, r1, xp, batch, out);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = r0; r < r1; ++r) {
+        float v = out[b * rows + r];
+        if (bias != nullptr) v += bias[r];
+        if (relu) v = v < 0.0f ? 0.0f : v;
+        out[b * rows + r] = v;
+      }
+  });
+}
 }  // namespace
 
 double row_view_min_act() { return g_row_view_min_act.load(std::memory_order_relaxed); }
@@ -345,6 +572,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                 bool relu, float* out, int threads, Isa isa) {
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
+  if (L.kind == LayoutKind::rowwise) {
+    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa);
+    return;
+  }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
   const float* xt;
   if (in_kind == InKind::f32 && batch == 1) {

@@ -49,6 +49,16 @@
 //            grouped part (col_mid is empty).
 //   dense:   codes holds one byte per weight: per column, padded(R) bytes in row order.
 //   The 256-entry codebook (1 KiB) is looked up from L1 (scalar loads or AVX2 gathers).
+// ROWWISE (4-bit codes, one 16-entry codebook per row or per group of rows, or the shared one):
+//   codes    uint8   per row, ceil(cols / 128) chunks of 64 bytes; in chunk t, 32-bit word i
+//            (i = 0..15) holds the codes of columns 128t + 16j + i for j = 0..7, code j in bits
+//            4j..4j+3. So one 64-byte load gives 8 vectors of 16 codes for 16 consecutive
+//            columns each, split by shifts (vpermps reads only an index's low 4 bits): one
+//            permute per 16 weights, no byte shuffles. Columns past cols hold code 0.
+//   row_cb   float   (groups, 16): the codebooks (group g covers rows [g*G, (g+1)*G); G =
+//            group_rows, 0 = one shared codebook in `codebook`). Entries past K are 0.
+//   Row-major: every output is a dot product finished in registers; the kernels cannot skip zero
+//   activations (the layout for dense layers: transformer weights quantized row by row).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +66,7 @@
 #include <vector>
 
 #include "common/cpu_features.h"
+#include "format/encode.h"
 
 namespace eie::engine {
 
@@ -65,7 +76,7 @@ constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
 constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
 
-enum class LayoutKind : int { sparse = 0, dense = 1 };
+enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2 };
 
 // Large layout arrays live on 2 MiB pages where the OS allows it (madvise; transparent huge pages
 // are "madvise" here): the sparse kernels jump between columns, and with 4 KiB pages a
@@ -108,7 +119,16 @@ struct Layout {
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
-  HugeVector<uint8_t> codes;
+  HugeVector<uint8_t> codes;                       // dense and rowwise
+  // rowwise
+  int64_t group_rows = 0;                          // 0: the shared codebook
+  int64_t row_stride = 0;                          // bytes per row of codes (64 per 128 cols)
+  HugeVector<float> row_cb;                        // (groups, 16)
+  const float* row_codebook(int64_t r) const {
+    return group_rows == 0 ? codebook : row_cb.data() + (r / group_rows) * kCodebookSize;
+  }
+  int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
+  bool cb_bf16_exact = false;                      // every codebook value is a bfloat16 value
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   bool has_row_view() const { return !row_ptr.empty(); }
@@ -124,6 +144,19 @@ struct Layout {
 // `threads` is the thread count the blocks are balanced for.
 Layout build_layout(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebook,
                     int64_t codebook_len, LayoutKind kind, int threads);
+
+// The same from the layer's real weights as CSC triples (rows increasing per column) and, when
+// the layout gets a row view (sparse, 4-bit, see ROW VIEW), the CSR triples: linear in the
+// nonzeros (plus the dense layout's zero fill), no (rows, cols) matrix.
+Layout build_layout(const format::Triples& csc, const format::Triples* csr,
+                    const float* codebook, int64_t codebook_len, LayoutKind kind, int threads);
+
+// The dense layout straight from EIE entry arrays (validated here), one walk over the entries.
+Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
+                          int64_t codebook_len, int threads);
+
+// Whether a layout of this shape gets a row view (and so needs the CSR triples).
+bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind);
 
 // What a block kernel sees. `act` lists the active columns (increasing), `xt` holds the fp32
 // activations transposed to (cols, batch). `acc` is zeroed and holds, for the block's rows,
@@ -149,11 +182,31 @@ using BlockKernel = void (*)(const BlockTask&);
 using RowKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* x,
                            const float* bias, bool relu, float* y);
 
+// Rowwise, rows [r_begin, r_end): acc[b * rows + r] = sum over columns of the row's weights
+// times xp[b * padded_cols + c], for b < batch; xp holds fp32 inputs padded with zeros to
+// padded_cols. acc is the caller's (batch, rows) output before the epilogue.
+using RowwiseKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* xp,
+                               int64_t batch, float* acc);
+
 struct KernelSet {
   BlockKernel sparse1, sparse_batch, dense1, dense_batch;          // 4-bit codes
   BlockKernel sparse8_1, sparse8_batch, dense8_1, dense8_batch;    // 8-bit codes
   RowKernel rows1;                                                 // row view, 4-bit codes
+  RowwiseKernel rowwise;                                           // rowwise, any batch
 };
+
+// AMX (kernels_amx.cpp): whether this process may use tiles (CPUID + the OS granted the tile data
+// state on first call); the bf16-input batch kernel of the rowwise layout and its input packing.
+bool amx_ready();
+void amx_pack_inputs(const uint16_t* x, int64_t batch, int64_t cols, int64_t pc, uint16_t* out);
+void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
+                 int64_t batch, float* acc);
+
+// Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
+// floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
+// groups = 1). No zero-code rule: every code indexes its row's codebook.
+Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
+                     int64_t groups, int64_t k, int64_t group_rows);
 
 KernelSet kernels_scalar();
 KernelSet kernels_avx2();

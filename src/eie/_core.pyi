@@ -36,6 +36,16 @@ def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', dev
     Largest byte of a uint8 array (0 if empty), with the given ISA or the active one.
     """
 
+def encode_codes(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], num_pes: int, index_bits: int) -> tuple[NDArray[numpy.uint8], NDArray[numpy.uint8], NDArray[numpy.int64], NDArray[numpy.int64]]:
+    """
+    EIE arrays (codes, rel_index, pe_offset, col_ptr) of a (rows, cols) uint8 code matrix over num_pes PEs: two row-major passes.
+    """
+
+def reencode(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, num_pes: int, index_bits: int) -> tuple[NDArray[numpy.uint8], NDArray[numpy.uint8], NDArray[numpy.int64], NDArray[numpy.int64]]:
+    """
+    The same weights' EIE arrays for another PE count / index width, computed on the entries (no dense matrix). ValueError on inconsistent arrays.
+    """
+
 class CpuLayout:
     """
     A layer transcoded into a CPU layout (sparse: per-row-block CSC with uint16 (code << 12 | row) entries; dense: column-major packed 4-bit codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per sparse entry, one byte per dense weight). Built once, immutable.
@@ -43,6 +53,10 @@ class CpuLayout:
 
     @property
     def kind(self) -> str: ...
+
+    @property
+    def group_rows(self) -> int:
+        """Rowwise layouts: rows per codebook (0: one shared codebook)."""
 
     @property
     def rows(self) -> int: ...
@@ -106,6 +120,21 @@ class CpuNetwork:
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
+    """
+
+def amx_ready() -> bool:
+    """
+    Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.
+    """
+
+def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int) -> CpuLayout:
+    """
+    A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad input.
+    """
+
+def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
+    """
+    build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. ValueError on inconsistent arrays or bad codes.
     """
 
 def engine_isa_cap() -> str:

@@ -18,7 +18,7 @@ def _model(tmp_path: Path) -> tuple[Path, eie.Model]:
     rng = np.random.default_rng(0)
     cb = np.linspace(-1, 1, 16).astype(np.float32)
     cb[0] = 0
-    codes = np.where(rng.random((12, 20)) < 0.1, rng.integers(1, 16, (12, 20)), 0)
+    codes = np.where(rng.random((12, 20)) < 0.04, rng.integers(1, 16, (12, 20)), 0)
     codes2 = np.where(rng.random((5, 12)) < 0.8, rng.integers(1, 16, (5, 12)), 0)
     model = eie.Model((
         eie.Layer("fc1", EIEMatrix.from_codes(codes, cb, 4), rng.standard_normal(12)

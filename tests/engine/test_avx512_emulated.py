@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
-CASES = 1560  # (520 cases) x (scalar, AVX2, AVX-512); harness.cpp's grid
+CASES = 1932  # (520 cases + 124 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
 FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
          "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
 AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]
@@ -35,6 +35,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     units = {
         "cpu_features": (CSRC / "common" / "cpu_features.cpp", []),
         "layout": (CSRC / "engine" / "layout.cpp", []),
+        "encode": (CSRC / "format" / "encode.cpp", []),
+        "decode": (CSRC / "format" / "decode.cpp", []),
+        "max_u8_avx2": (CSRC / "format" / "max_u8_avx2.cpp", AVX2),
+        # linked for decode.cpp's dispatch, never called by the harness
+        "max_u8_avx512": (CSRC / "format" / "max_u8_avx512.cpp",
+                          ["-mavx512f", "-mavx512bw", "-mavx512vl", *AVX2]),
         "thread_pool": (CSRC / "engine" / "thread_pool.cpp", []),
         "kernels_scalar": (CSRC / "engine" / "kernels_scalar.cpp", []),
         # EIE_PLAIN_RMW: the C++ form of the AVX2 scatter, whose accesses ASan can see (the
@@ -43,6 +49,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the shim directory first: this unit alone sees the SIMDe immintrin.h
         "kernels_avx512": (CSRC / "engine" / "kernels_avx512.cpp",
                            [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        # linked for layout.cpp's dispatch; the harness never reaches it (no bf16 batches)
+        "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
+                        ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
+                         "-mavx512dq", "-mavx512bf16", *AVX2]),
         "harness": (HERE / "harness.cpp", []),
     }
     procs = [(name, subprocess.Popen([cxx, *FLAGS, *extra, "-c", str(src), "-o",

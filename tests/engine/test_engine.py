@@ -180,12 +180,14 @@ def test_layout_build_validates_once() -> None:
 
 
 def test_layout_choice_follows_the_crossover() -> None:
-    t = layout.DENSE_CROSSOVER_DENSITY
+    from eie.engine import tuning
+
+    t = tuning.crossover(kernels.active_isa_name(), 16)
     assert layout.choose_layout(t / 2) == "sparse"
     assert layout.choose_layout(min(1.0, t * 1.01)) == "dense"
     assert layout.choose_layout(0.99, "sparse") == "sparse"
     assert layout.choose_layout(0.0, "dense") == "dense"
-    t8 = layout.DENSE8_CROSSOVER_DENSITY
+    t8 = tuning.crossover(kernels.active_isa_name(), 256)
     assert layout.choose_layout(t8 / 2, codebook_len=17) == "sparse"
     assert layout.choose_layout(min(1.0, t8 * 1.01), codebook_len=256) == "dense"
 

@@ -20,21 +20,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="tiny shapes and few cases (a smoke test, seconds)")
     p.add_argument("--groups", default="layer,sweep,dense",
                    help="comma-separated case groups: layer, sweep, dense, batch (2..16 inputs "
-                   "per call; times per call), lenet300 (a whole LeNet-300-100, per image; "
-                   "default: layer,sweep,dense)")
+                   "per call; times per call), llm (per-row-codebook 4-bit layers on "
+                   "SmolLM2-135M's shapes and larger, batch 1 and 8), lenet300 (a whole "
+                   "LeNet-300-100, per image; default: layer,sweep,dense)")
     p.add_argument("--budget", type=float, default=0.3,
                    help="seconds of repeats per timing (median reported; default 0.3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tune", action="store_true",
+                   help="measure the sparse/dense crossovers on every ISA this CPU runs (one "
+                   "thread) and write them to the tuning table the package reads, then exit")
+    p.add_argument("--tune-out", default=None,
+                   help="tuning table to write (default: EIE_TUNING or the package's "
+                   "eie/data/tuning.json)")
 
 
 def run(args: argparse.Namespace) -> int:
     from eie.engine import bench, kernels
     from eie.errors import ConfigError
 
+    if args.tune:
+        return _tune(args)
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
     bad = sorted(set(groups) - {*bench.GROUPS, "lenet300"})
     if bad or not groups:
-        raise ConfigError("--groups should name layer, sweep, dense, batch and/or lenet300, "
+        raise ConfigError("--groups should name layer, sweep, dense, batch, llm and/or lenet300, "
                           f"found {args.groups!r}")
     if args.budget <= 0:
         raise ConfigError(f"--budget should be positive, found {args.budget}")
@@ -80,4 +89,30 @@ def run(args: argparse.Namespace) -> int:
         if lenet:
             out["lenet300"] = lenet
         print(json.dumps(out, indent=1))
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from eie.engine import bench, kernels, tuning
+    from eie.errors import ConfigError
+
+    out = Path(args.tune_out) if args.tune_out else tuning.table_path()
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):  # before any measuring
+        raise ConfigError(f"--tune-out {out}: its folder should exist and be writable")
+    cpu = str(bench.machine()["cpu"])
+    measured = {}
+    for isa in kernels.available_isas():
+        print(f"tuning {isa} ...", flush=True)
+        measured[isa] = tuning.measure(isa, args.quick, args.seed,
+                                       0.02 if args.quick else args.budget / 2, print)
+        print(f"{isa}: dense from {measured[isa]['dense_crossover_4bit']:.3f} (4-bit), "
+              f"{measured[isa]['dense_crossover_8bit']:.3f} (8-bit) weight density", flush=True)
+    command = "eie bench --tune" + (" --quick" if args.quick else "") + \
+        f" --budget {args.budget:g}"
+    tuning.write(out, measured, command, cpu)
+    print(f"wrote {out}")
     return 0

@@ -191,8 +191,13 @@ def _as_data(obj: Any, what: str, spec: str) -> Any:
         return obj
     if isinstance(obj, tuple | list) and len(obj) == 2 and all(isinstance(t, torch.Tensor)
                                                                for t in obj):
-        return TensorDataset(obj[0], obj[1]) if obj[1].dtype != torch.int64 else \
-            (obj[0].float(), obj[1])
+        x, y = obj
+        if len(x) != len(y):
+            raise ConfigError(f"{spec}: {what} inputs and labels differ in length "
+                              f"({len(x)} and {len(y)})")
+        if y.dtype.is_floating_point or y.dtype == torch.bool:  # e.g. a custom metric's targets
+            return TensorDataset(x.float(), y)
+        return x.float(), y.long()
     raise ConfigError(f"{spec}: {what} should be a Dataset, a DataLoader or (x, y) tensors, "
                       f"found {type(obj).__name__}")
 

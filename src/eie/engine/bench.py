@@ -4,7 +4,9 @@ Cases: the paper's nine benchmark layers (random sparsity, seeded), a weight-den
 4096x9216 shape (activations at 35% and 100%; both CPU layouts timed, which is where the
 sparse/dense crossover comes from), dense codebook layers (every weight a 4-bit code, as in
 W4A16 LLM layers) and, in the ``batch`` group, small batches (2..16 inputs) on alex6's shape and a
-4096x4096 dense codebook layer. Baselines, with the same thread count: numpy fp32 dense GEMV /
+4096x4096 dense codebook layer, and in ``llm`` dense 4-bit layers with one 16-entry codebook per
+row (the rowwise layout) on SmolLM2-135M's shapes and two larger ones, at batch 1 and 8. Each case
+reports wall and calling-thread CPU time and the ISA the kernels ran. Baselines, with the same thread count: numpy fp32 dense GEMV /
 GEMM (BLAS), torch fp32 and bf16 dense, scipy CSR fp32 and torch CSR fp32. Times are medians over
 repeats. Every case first checks that eie's result matches numpy's (``EngineError`` if not).
 
@@ -42,7 +44,11 @@ SWEEP_ACT = (0.35, 1.0)
 DENSE_SHAPES = ((4096, 4096), (11008, 4096))
 BATCHES = (2, 4, 8, 16)
 BATCH_LAYERS = (("alex6", (4096, 9216), 0.09), ("dense", (4096, 4096), 1.0))
-GROUPS = ("layer", "sweep", "dense", "batch")
+SMOLLM2_SHAPES = ((576, 576), (192, 576), (1536, 576), (576, 1536))
+"""SmolLM2-135M's linear layers (rows x cols): q/o projections, k/v, MLP up/gate, MLP down."""
+LLM_SHAPES = (*SMOLLM2_SHAPES, (4096, 4096), (11008, 4096))
+LLM_BATCHES = (1, 8)
+GROUPS = ("layer", "sweep", "dense", "batch", "llm")
 
 
 @dataclass
@@ -57,6 +63,8 @@ class Case:
     weight_density: float
     act_density: float
     both_layouts: bool = False
+    row_codebooks: npt.NDArray[np.float32] | None = None
+    """(rows, 16): per-row codebooks (every code a value), run on the rowwise layout."""
 
 
 @dataclass
@@ -78,13 +86,18 @@ class Record:
     baselines_us: dict[str, float | None] = field(default_factory=dict)
     layouts_us: dict[str, float] = field(default_factory=dict)
     batch: int = 1  # inputs per call; times are per call
+    isa: str = ""  # the ISA eie's kernels ran
+    eie_cpu_us: float = 0.0  # the calling thread's CPU time per call (median)
+    baselines_cpu_us: dict[str, float | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         base = d.pop("baselines_us")
         lay = d.pop("layouts_us")
+        cpu = d.pop("baselines_cpu_us")
         for k in BASELINES:
             d[f"{k}_us"] = base.get(k)
+            d[f"{k}_cpu_us"] = cpu.get(k)
         for k, v in lay.items():
             d[f"eie_{k}_us"] = v
         return d
@@ -99,7 +112,19 @@ def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 6
 def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
                            min_reps: int = 5, max_reps: int = 200, rounds: int = 3
                            ) -> dict[str, float]:
-    """Median wall time of each function in microseconds, timed in interleaved blocks.
+    """Median wall time of each function in microseconds (``interleaved_medians``)."""
+    return interleaved_medians(fns, budget_s, min_reps, max_reps, rounds)[0]
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
+                        min_reps: int = 5, max_reps: int = 200, rounds: int = 3
+                        ) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall time and median calling-thread CPU time (``time.thread_time``) of each
+    function in microseconds, timed in interleaved blocks.
+
+    The thread CPU time is what the work cost the calling thread, whatever else runs on the
+    machine (a preempted call's wall time grows, its CPU time does not); with one thread it is
+    the call's whole CPU cost, with more it leaves out the helper threads'.
 
     On a shared machine the load drifts from second to second, so the contenders are timed in
     turn: ``rounds`` rounds, each giving every function a block of ``budget_s / rounds`` seconds
@@ -114,20 +139,26 @@ def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float
     min_block = max(2, -(-min_reps // rounds))
     max_block = max(min_block, max_reps // rounds)
     times: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
         order = list(fns) if r % 2 == 0 else list(reversed(fns))
         order = order[r % len(order):] + order[:r % len(order)]
         for k in order:
             fn = fns[k]
             block: list[float] = []
+            cblock: list[float] = []
             start = time.perf_counter()
             while len(block) < max_block and (len(block) < min_block
                                               or time.perf_counter() - start < per_block):
+                c0 = time.thread_time()
                 t0 = time.perf_counter()
                 fn()
                 block.append(time.perf_counter() - t0)
+                cblock.append(time.thread_time() - c0)
             times[k].extend(block[len(block) // 3:])
-    return {k: float(np.median(v)) * 1e6 for k, v in times.items()}
+            cpu[k].extend(cblock[len(cblock) // 3:])
+    return ({k: float(np.median(v)) * 1e6 for k, v in times.items()},
+            {k: float(np.median(v)) * 1e6 for k, v in cpu.items()})
 
 
 def read_bandwidth_gbps(threads: int, mbytes: int = 256) -> float:
@@ -221,6 +252,18 @@ def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("l
                 for b in (BATCHES[0], BATCHES[-1]) if quick else BATCHES:
                     x = np.stack([act(c, ad) for _ in range(b)])
                     yield Case(f"{name}_b{b}_a{ad:g}", "batch", codes, x, cb, wd, ad)
+    if "llm" in groups:
+        # dense 4-bit layers with one 16-entry codebook per row (no zero entry), rowwise layout;
+        # activations dense and signed, as in a transformer
+        shapes = LLM_SHAPES[:2] if quick else LLM_SHAPES
+        for rows, cols in shapes:
+            r, c = max(1, rows // scale), max(1, cols // scale)
+            codes = rng.integers(0, 16, (r, c), dtype=np.uint8)
+            row_cb = np.sort(rng.standard_normal((r, 16), dtype=np.float32), axis=1) * 0.02
+            for b in LLM_BATCHES:
+                x = rng.standard_normal((b, c), dtype=np.float32)
+                yield Case(f"rowcb_{rows}x{cols}_b{b}", "llm", codes, x[0] if b == 1 else x,
+                           cb, 1.0, 1.0, row_codebooks=row_cb)
 
 
 def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.float32]
@@ -235,6 +278,8 @@ def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.floa
     per_col = np.count_nonzero(codes, axis=0).astype(np.float64)
     n_act = float(np.count_nonzero(active))
     io = 4.0 * (cols + rows) * len(xs)
+    if lay.kind == "rowwise":  # every weight, once per call, whatever the activations
+        return 0.5 * rows * cols + 64.0 * rows + io, float(rows * cols * len(xs))
     if lay.kind == "sparse":
         nblocks = len(lay.row_blocks) - 1
         work = float(((xs != 0) @ per_col).sum())
@@ -246,14 +291,20 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
     """Times eie (auto layout; both layouts on sweeps) and every baseline on one case."""
     rows, cols = case.codes.shape
     cb, x = case.codebook, case.x
-    lays = {"auto": layout.build(case.codes, cb, "auto", threads)}
+    if case.row_codebooks is not None:
+        lays = {"auto": _core.build_rowwise_layout(case.codes, case.row_codebooks, 1)}
+    else:
+        lays = {"auto": layout.build(case.codes, cb, "auto", threads)}
     if case.both_layouts:
         for name in ("sparse", "dense"):
             lays[name] = layout.build(case.codes, cb, name, threads)
     fns: dict[str, Callable[[], object]] = {
         f"eie_{name}": functools.partial(kernels.matmul, lay, x, threads=threads)
         for name, lay in lays.items()}
-    w = cb[case.codes]  # (rows, cols) float32
+    if case.row_codebooks is not None:
+        w = np.take_along_axis(case.row_codebooks, case.codes.astype(np.intp), axis=1)
+    else:
+        w = cb[case.codes]  # (rows, cols) float32
     xt = np.ascontiguousarray(x.T)  # (cols,) or (cols, batch): every baseline computes W @ x
     check_agreement(kernels.matmul(lays["auto"], x, threads=threads), w, x, case.name)
     torch = _torch()
@@ -277,9 +328,10 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
         with contextlib.ExitStack() as stack:
             if torch is not None:
                 stack.enter_context(torch.inference_mode())
-            med = interleaved_medians_us(fns, budget_s)
+            med, med_cpu = interleaved_medians(fns, budget_s)
     times = {k[4:]: v for k, v in med.items() if k.startswith("eie_")}
     base: dict[str, float | None] = {k: med.get(k) for k in BASELINES}
+    base_cpu: dict[str, float | None] = {k: med_cpu.get(k) for k in BASELINES}
     auto = lays["auto"]
     nbytes, work = _stream_bytes(auto, case.codes, x)
     eie_us = times["auto"]
@@ -287,7 +339,8 @@ def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) 
                   threads, str(auto.kind), eie_us, nbytes / (eie_us * 1e3),
                   work / (eie_us * 1e3), nbytes / (read_gbps * 1e3), base,
                   {k: v for k, v in times.items() if k != "auto"},
-                  1 if x.ndim == 1 else len(x))
+                  1 if x.ndim == 1 else len(x), kernels.active_isa_name(),
+                  med_cpu["eie_auto"], base_cpu)
 
 
 AGREEMENT_TOL = 1e-4
@@ -313,7 +366,7 @@ def format_table(records: list[Record]) -> str:
     """A fixed-width text table: times, speed-ups over each baseline, bandwidth, entries/ns."""
     head = (f"{'case':<18}{'shape':>12}{'w%':>6}{'a%':>5}{'lay':>4}{'eie us':>9}"
             f"{'np us':>9}{'x np':>7}{'x tf32':>7}{'x tbf16':>8}{'x csr':>7}{'x tcsr':>7}"
-            f"{'GB/s':>7}{'ent/ns':>7}{'x bound':>8}")
+            f"{'GB/s':>7}{'ent/ns':>7}{'x bound':>8}{'cpu us':>9}{'isa':>7}")
     lines = [head, "-" * len(head)]
     for r in records:
         def ratio(k: str, r: Record = r) -> str:
@@ -326,7 +379,7 @@ def format_table(records: list[Record]) -> str:
             f"{(np_us or 0):>9.0f}{ratio('numpy_fp32'):>7}{ratio('torch_fp32'):>7}"
             f"{ratio('torch_bf16'):>8}{ratio('scipy_csr'):>7}{ratio('torch_csr'):>7}"
             f"{r.eie_gbps:>7.1f}{r.eie_entries_per_ns:>7.2f}"
-            f"{r.eie_us / max(r.memory_bound_us, 1e-9):>8.1f}")
+            f"{r.eie_us / max(r.memory_bound_us, 1e-9):>8.1f}{r.eie_cpu_us:>9.0f}{r.isa:>7}")
     return "\n".join(lines)
 
 
@@ -348,8 +401,9 @@ def machine() -> dict[str, Any]:
 def format_markdown(records: list[Record]) -> str:
     """The table of ``docs/benchmarks.md``: times in microseconds, speed-ups over each baseline."""
     head = ("| case | shape | w % | a % | layout | eie µs | numpy µs | × numpy | × torch fp32 "
-            "| × torch bf16 | × scipy CSR | × torch CSR | GB/s | entries/ns | × memory bound |")
-    lines = [head, "|" + "---|" * 15]
+            "| × torch bf16 | × scipy CSR | × torch CSR | GB/s | entries/ns | × memory bound "
+            "| eie CPU µs | × torch bf16 (CPU) | ISA |")
+    lines = [head, "|" + "---|" * 18]
     for r in records:
         def ratio(k: str, r: Record = r) -> str:
             v = r.baselines_us.get(k)
@@ -360,5 +414,12 @@ def format_markdown(records: list[Record]) -> str:
             f"{r.baselines_us.get('numpy_fp32') or 0:.0f} | {ratio('numpy_fp32')} | "
             f"{ratio('torch_fp32')} | {ratio('torch_bf16')} | {ratio('scipy_csr')} | "
             f"{ratio('torch_csr')} | {r.eie_gbps:.1f} | {r.eie_entries_per_ns:.2f} | "
-            f"{r.eie_us / max(r.memory_bound_us, 1e-9):.1f} |")
+            f"{r.eie_us / max(r.memory_bound_us, 1e-9):.1f} | {r.eie_cpu_us:.0f} | "
+            f"{cpu_ratio(r, 'torch_bf16')} | {r.isa} |")
     return "\n".join(lines)
+
+
+def cpu_ratio(r: Record, k: str) -> str:
+    """A baseline's thread CPU time over eie's (1 thread: each side's whole CPU cost)."""
+    v = r.baselines_cpu_us.get(k)
+    return f"{v / r.eie_cpu_us:.1f}" if v and r.eie_cpu_us > 0 else "-"

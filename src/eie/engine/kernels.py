@@ -72,15 +72,29 @@ def use_isa(isa: str) -> Iterator[None]:
         _core.set_active_isa(before)
 
 
+MAX_THREADS = 256
+"""Upper bound of ``threads=`` and ``EIE_NUM_THREADS``: the core's pool keeps its workers for the
+life of the process, so a runaway count would leave that many OS threads behind."""
+
+
+def active_isa_name() -> str:
+    """The ISA a call without ``isa=`` runs now (the active one, capped by the self-test)."""
+    active, cap = _core.active_isa(), _core.engine_isa_cap()
+    return active if ISAS.index(active) <= ISAS.index(cap) else cap
+
+
 def check_threads(threads: int | None) -> int:
-    """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``."""
+    """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``
+    (1..``MAX_THREADS``)."""
     if threads is None:
         env = _core.getenv("EIE_NUM_THREADS")
-        if env is not None and (not env.isdigit() or int(env) < 1):
-            raise ConfigError(f"EIE_NUM_THREADS should be a positive integer, found {env!r}")
+        if env is not None and (not env.isdigit() or not 1 <= int(env) <= MAX_THREADS):
+            raise ConfigError(f"EIE_NUM_THREADS should be an integer in 1..{MAX_THREADS}, "
+                              f"found {env!r}")
         return 0
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
-        raise ConfigError(f"threads should be a positive integer, found {threads!r}")
+    if (isinstance(threads, bool) or not isinstance(threads, int | np.integer)
+            or not 1 <= threads <= MAX_THREADS):
+        raise ConfigError(f"threads should be an integer in 1..{MAX_THREADS}, found {threads!r}")
     return int(threads)
 
 

@@ -47,11 +47,12 @@ from eie import _core
 from eie.errors import ConfigError, FormatError
 from eie.formats.eie_matrix import EIEMatrix
 
-LayoutName = Literal["auto", "sparse", "dense"]
-LAYOUTS = ("auto", "sparse", "dense")
+LayoutName = Literal["auto", "sparse", "dense", "rowwise"]
+LAYOUTS = ("auto", "sparse", "dense", "rowwise")
 
 DENSE_CROSSOVER_DENSITY = 0.21
-"""Weight density at and above which ``layout="auto"`` picks the dense layout.
+"""Weight density at and above which ``layout="auto"`` picks the dense layout on ISAs the tuning
+table (``eie.engine.tuning``) lacks.
 
 Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, interleaved medians), with
 the code-grouped sparse kernel and its BEXTR / indexed read-modify-write loop: the sparse/dense
@@ -80,18 +81,36 @@ per weight but a table lookup per weight (~0.3 ns) against ~0.65 ns per touched 
 
 
 def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
-    """``"sparse"`` or ``"dense"`` for a layer of this weight density and codebook size
-    (``layout`` forces it)."""
+    """``"sparse"`` or ``"dense"`` for a layer of this weight density and codebook size on the
+    active ISA, from the tuning table (``eie.engine.tuning``); ``layout`` forces it, "rowwise"
+    included."""
     check_layout_name(layout)
     if layout != "auto":
+        if layout == "rowwise" and codebook_len > ROWWISE_MAX_CODEBOOK:
+            raise ConfigError(f"the rowwise layout takes codebooks of at most "
+                              f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
+                              f"{codebook_len}")
         return layout
-    crossover = DENSE_CROSSOVER_DENSITY if codebook_len <= 16 else DENSE8_CROSSOVER_DENSITY
+    from eie.engine import kernels, tuning
+
+    crossover = tuning.crossover(kernels.active_isa_name(), codebook_len)
     return "dense" if density >= crossover else "sparse"
 
 
+ROWWISE_MAX_CODEBOOK = 16
+
+
+def is_grouped(matrix: EIEMatrix) -> bool:
+    """Group codebooks or every code a value (``zero_code=False``): only "rowwise" runs it."""
+    return matrix.group_rows != 0 or not matrix.zero_code
+
+
 def supports(matrix: EIEMatrix) -> bool:
-    """True when the kernels can run this layer (codebook of at most 256 entries)."""
-    return len(matrix.codebook) <= MAX_CODEBOOK
+    """True when the kernels can run this layer: a shared codebook of at most 256 entries, or
+    group codebooks (or ``zero_code=False``) of at most 16 entries (the rowwise layout)."""
+    if is_grouped(matrix):
+        return matrix.codebook_len <= ROWWISE_MAX_CODEBOOK
+    return matrix.codebook_len <= MAX_CODEBOOK
 
 
 def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layout: str = "auto",
@@ -105,33 +124,80 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
     >>> lay.kind, lay.nnz
     ('sparse', 2)
     """
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
     cb = np.ascontiguousarray(codebook, dtype=np.float32)
-    if codes.ndim != 2:
-        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {codes.shape}")
     if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
         raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries "
                           f"(up to 8-bit codes), found shape {cb.shape}; use "
                           "eie.engine.reference for wider codes")
+    if not np.all(np.isfinite(cb)):
+        raise FormatError("codebook contains NaN or infinity; every entry should be finite")
+    codes = _as_codes(codes, len(cb))
     density = np.count_nonzero(codes) / codes.size if codes.size else 0.0
     kind = choose_layout(density, layout, len(cb))
+    nthreads = _threads_hint(threads)
     try:
-        return _core.build_cpu_layout(codes, cb, kind, _threads_hint(threads))
+        return _core.build_cpu_layout(codes, cb, kind, nthreads)
     except ValueError as e:
         raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
 
 
+def _as_codes(codes: npt.ArrayLike, codebook_len: int) -> npt.NDArray[np.uint8]:
+    """``codes`` as a C-contiguous uint8 matrix, refusing values a cast would wrap around."""
+    arr = np.asarray(codes)
+    if arr.ndim != 2:
+        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise FormatError(f"codes should be integers, found dtype {arr.dtype}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= codebook_len:
+            raise FormatError(f"codes should be in [0, {codebook_len}) for a codebook of "
+                              f"{codebook_len} entries, found values in [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
 def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
                 ) -> _core.CpuLayout:
-    """Transcode an ``EIEMatrix`` (already validated) into a ``CpuLayout``."""
+    """Transcode an ``EIEMatrix`` (already validated) into a ``CpuLayout``.
+
+    Layers with group codebooks or ``zero_code=False`` take the rowwise layout ("auto" or
+    "rowwise"); the rowwise layout of a shared-codebook layer can be asked for by name."""
     check_layout_name(layout)
+    if is_grouped(m) or layout == "rowwise":
+        return build_rowwise(m, layout)
     kind = choose_layout(m.density, layout, len(m.codebook))
-    return build(m.to_codes(), m.codebook, kind, threads)
+    cb = np.ascontiguousarray(m.codebook, dtype=np.float32)
+    if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
+        raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries, "
+                          f"found shape {cb.shape}; use eie.engine.reference")
+    nthreads = _threads_hint(threads)
+    try:  # from the entries: no (rows, cols) code matrix
+        return _core.build_cpu_layout_eie(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows,
+                                          m.cols, cb, kind, nthreads)
+    except ValueError as e:
+        raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
+
+
+def build_rowwise(m: EIEMatrix, layout: str = "rowwise") -> _core.CpuLayout:
+    """The rowwise layout (per-row / per-group codebooks; layout.h "ROWWISE") of ``m``."""
+    if layout not in ("auto", "rowwise"):
+        raise ConfigError(f"a layer with group codebooks or zero_code=False runs on the rowwise "
+                          f"layout only, found layout={layout!r}")
+    if m.codebook_len > ROWWISE_MAX_CODEBOOK:
+        raise FormatError(f"the rowwise layout takes codebooks of at most "
+                          f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
+                          f"{m.codebook_len}; use eie.engine.reference")
+    cb = m.codebook if m.group_rows else m.codebook[None, :]
+    try:
+        return _core.build_rowwise_layout(m.to_codes(), np.ascontiguousarray(cb, np.float32),
+                                          m.group_rows)
+    except ValueError as e:
+        raise FormatError(f"cannot build the rowwise CPU layout: {e}") from None
 
 
 def _threads_hint(threads: int | None) -> int:
-    if threads is None:
-        return 0
-    if not isinstance(threads, int | np.integer) or int(threads) < 1:
-        raise ConfigError(f"threads should be a positive integer, found {threads!r}")
-    return int(threads)
+    from eie.engine.kernels import check_threads
+
+    return 0 if threads is None else check_threads(threads)

@@ -56,7 +56,7 @@ def _pe_entries(m: EIEMatrix, k: int, x_nonzero: npt.NDArray[np.bool_]
     csum = np.cumsum(sl.rel_index.astype(np.int64) + 1)
     start = np.concatenate(([0], csum))[sl.col_ptr[:-1]]  # row counter at each column start
     local_row = csum - np.repeat(start, seg_len) - 1
-    keep = (sl.codes != 0) & x_nonzero[col]
+    keep = ((sl.codes != 0) | (not m.zero_code)) & x_nonzero[col]
     return col[keep], local_row[keep], sl.codes[keep]
 
 
@@ -77,8 +77,11 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     codebook = m.codebook.astype(np.float64)
     for k in range(m.num_pes):
         col, rows, codes = _pe_entries(m, k, active)
-        y[k::m.num_pes] = np.bincount(rows, weights=codebook[codes] * xv[col],
-                                      minlength=m.local_rows(k))
+        if m.group_rows:  # the codebook of each entry's global row's group
+            w = codebook[(rows * m.num_pes + k) // m.group_rows, codes]
+        else:
+            w = codebook[codes]
+        y[k::m.num_pes] = np.bincount(rows, weights=w * xv[col], minlength=m.local_rows(k))
     if ba is not None:
         y += ba.astype(np.float64)
     if activation == "relu":
@@ -99,6 +102,9 @@ def spmv_fixed(m: EIEMatrix, x_q: npt.ArrayLike, bias: npt.ArrayLike | None = No
         raise EngineError(f"x_q should be int16 fixed-point activations, found {xa.dtype}; "
                           "use FixedPointFormat.quantize_act or spmv_quantized")
     xq = xa.astype(np.int64)
+    if m.group_rows or not m.zero_code:
+        raise EngineError("the fixed-point reference takes layers with one shared codebook "
+                          "(code 0 = zero), found group codebooks or zero_code=False")
     wq = fmt.quantize_weights(m.codebook).astype(np.int64)
     acc_all = np.zeros(m.rows, np.int64)
     active = xq != 0

@@ -24,15 +24,23 @@ _lock = threading.Lock()
 
 
 def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
-    """The cached CPU layout of ``m`` (built on first use)."""
+    """The cached CPU layout of ``m`` (built on first use). A cached call costs a dictionary
+    lookup: nothing proportional to the matrix (its density is only needed to build)."""
+    if isinstance(m, EIEMatrix):
+        per = _cache.get(m)
+        if per is not None:
+            cached = per.get(layout_name)
+            if cached is not None:
+                return cached
     layout.check_layout_name(layout_name)
     if not isinstance(m, EIEMatrix):
         raise EngineError(f"spmv takes an EIEMatrix, found {type(m).__name__}")
     if not layout.supports(m):
         raise EngineError(f"the CPU kernels take codebooks of at most {layout.MAX_CODEBOOK} "
-                          f"entries, this matrix has {len(m.codebook)}; use "
-                          "eie.engine.reference.spmv")
-    kind = layout.choose_layout(m.density, layout_name, len(m.codebook))
+                          f"entries ({layout.ROWWISE_MAX_CODEBOOK} for group codebooks), this "
+                          f"matrix has {m.codebook_len}; use eie.engine.reference.spmv")
+    kind = ("rowwise" if layout.is_grouped(m) or layout_name == "rowwise"
+            else layout.choose_layout(m.density, layout_name, m.codebook_len))
     with _lock:
         per = _cache.setdefault(m, {})
         lay = per.get(kind)
@@ -40,6 +48,8 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
         lay = layout.from_matrix(m, kind)
         with _lock:
             lay = _cache[m].setdefault(kind, lay)
+    with _lock:
+        _cache[m][layout_name] = lay  # "auto" resolves to the same layout from now on
     return lay
 
 

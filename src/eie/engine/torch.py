@@ -28,6 +28,8 @@ from eie.formats.container import Layer, Model
 
 __all__ = ["EIEConv2d", "EIELinear", "swap", "swap_linear"]
 
+_F32 = torch.float32
+
 
 class EIELinear(nn.Module):
     """Inference-only ``nn.Linear`` replacement backed by one EIE layer.
@@ -47,8 +49,16 @@ class EIELinear(nn.Module):
         self.out_features = layer.matrix.rows
         self.threads = threads
         self._cpu = layout.from_matrix(layer.matrix, layout_name, threads)
+        # Checked once here (EIE_NUM_THREADS / EIE_ISA too), so a call pays only the kernel.
+        self._nthreads = kernels.check_threads(threads)
+        self._isa = kernels.check_isa(None)
+        self._bias = None if layer.bias is None else np.ascontiguousarray(layer.bias, np.float32)
+        self._relu = layer.activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dtype is _F32 and x.is_cpu and not x.requires_grad and x.is_contiguous()
+                and x.dim() >= 1 and x.shape[-1] == self.in_features):
+            return self._forward_f32(x, x.dim())
         if x.shape[-1] != self.in_features:
             raise EngineError(f"EIELinear({self.layer.name!r}) expects (..., "
                               f"{self.in_features}) inputs, found {tuple(x.shape)}")
@@ -65,6 +75,28 @@ class EIELinear(nn.Module):
                                self.threads)
         out = torch.from_numpy(y).to(x.dtype if x.dtype.is_floating_point else torch.float32)
         return out.reshape(*lead, self.out_features).to(x.device)
+
+    def _forward_f32(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
+        """The common case: a contiguous float32 CPU tensor, read in place through a numpy view,
+        the output allocated by numpy and handed to torch without a copy (torch.empty and reshape
+        cost more than the kernel on small layers)."""
+        xn = x.numpy()
+        if xn.ndim != 2:
+            xn = xn.reshape(-1, self.in_features)
+        n = xn.shape[0]
+        on = np.empty((n, self.out_features), np.float32)
+        try:
+            if n <= kernels.MAX_BATCH:
+                self._cpu.run_f32(xn, on, self._bias, self._relu, self._nthreads, self._isa)
+            else:
+                for lo in range(0, n, kernels.MAX_BATCH):
+                    hi = lo + kernels.MAX_BATCH
+                    self._cpu.run_f32(xn[lo:hi], on[lo:hi], self._bias, self._relu,
+                                      self._nthreads, self._isa)
+        except ValueError as e:
+            raise EngineError(str(e)) from None
+        out = torch.from_numpy(on)
+        return out if ndim == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -24,7 +24,7 @@ def validate_entries(m: EIEMatrix) -> None:
     core."""
     try:
         _core.validate_entries(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
-                               len(m.codebook), m.index_bits)
+                               m.codebook.shape[-1], m.index_bits)
     except ValueError as e:
         raise FormatError(f"inconsistent EIE arrays: {e}") from None
 
@@ -34,7 +34,18 @@ def decode_to_codes(m: EIEMatrix) -> npt.NDArray[np.uint8]:
     out = np.zeros(m.shape, np.uint8)
     try:
         _core.decode_to_codes(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols, out,
-                              len(m.codebook), m.index_bits)
+                              m.codebook.shape[-1], m.index_bits)
     except ValueError as e:
         raise FormatError(f"inconsistent EIE arrays: {e}") from None
     return out
+
+
+def reencode(m: EIEMatrix, num_pes: int, index_bits: int
+             ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]:
+    """m's weights as EIE arrays over another PE count / index width, computed on the entries."""
+    try:
+        return _core.reencode(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
+                              num_pes, index_bits)
+    except ValueError as e:
+        raise FormatError(f"inconsistent EIE arrays: {e}") from None

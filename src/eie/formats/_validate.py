@@ -51,6 +51,50 @@ def as_codebook(codebook: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return cb
 
 
+def as_group_codebooks(codebooks: npt.ArrayLike, zero_code: bool) -> npt.NDArray[np.float32]:
+    """A ``(groups, K)`` float32 array of finite codebooks (entry 0 = 0.0 when zero_code)."""
+    cb = np.ascontiguousarray(codebooks, dtype=np.float32)
+    if cb.ndim != 2 or cb.shape[1] < 1:
+        raise FormatError(f"group codebooks should be a (groups, K) array with K >= 1, found "
+                          f"shape {cb.shape}")
+    if cb.shape[1] > 1 << MAX_BITS:
+        raise FormatError(f"codebooks should have at most {1 << MAX_BITS} entries, found "
+                          f"{cb.shape[1]}")
+    if not np.all(np.isfinite(cb)):
+        bad = int(np.argwhere(~np.isfinite(cb))[0][0])
+        raise FormatError(f"codebook of group {bad} contains NaN or infinity")
+    if zero_code and cb.size and np.any(cb[:, 0] != 0.0):
+        bad = int(np.flatnonzero(cb[:, 0] != 0.0)[0])
+        raise FormatError(f"codebook of group {bad}: entry 0 should be 0.0 with zero_code=True "
+                          f"(code 0 means zero), found {cb[bad, 0]!r}")
+    return cb
+
+
+def check_groups(m: EIEMatrix) -> None:
+    """Codebook shape against group_rows, and the dense entry structure of zero_code=False."""
+    g = m.group_rows
+    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+        raise FormatError(f"group_rows should be a non-negative int, found {g!r}")
+    if not isinstance(m.zero_code, bool):
+        raise FormatError(f"zero_code should be a bool, found {m.zero_code!r}")
+    if g == 0:
+        if m.codebook.ndim != 1:
+            raise FormatError(f"a shared codebook (group_rows=0) should be 1-D, found shape "
+                              f"{m.codebook.shape}")
+        if m.zero_code:
+            as_codebook(m.codebook)
+        else:
+            as_group_codebooks(m.codebook[None, :], False)
+        return
+    if m.rows == 0:
+        raise FormatError("group codebooks need a layer with at least one row")
+    groups = -(-m.rows // g)
+    if m.codebook.ndim != 2 or m.codebook.shape[0] != groups:
+        raise FormatError(f"group_rows={g} over {m.rows} rows needs a ({groups}, K) codebook, "
+                          f"found shape {m.codebook.shape}")
+    as_group_codebooks(m.codebook, m.zero_code)
+
+
 def default_weight_bits(codebook_len: int, weight_bits: int | None) -> int:
     need = max(1, (codebook_len - 1).bit_length())
     if weight_bits is None:
@@ -110,9 +154,9 @@ def check_matrix(m: EIEMatrix) -> None:
     _check_array("rel_index", m.rel_index, np.uint8, 1)
     _check_array("pe_offset", m.pe_offset, np.int64, 1)
     _check_array("col_ptr", m.col_ptr, np.int64, 2)
-    _check_array("codebook", m.codebook, np.float32, 1)
-    as_codebook(m.codebook)
-    default_weight_bits(len(m.codebook), m.weight_bits)
+    _check_array("codebook", m.codebook, np.float32, 1 if m.group_rows == 0 else 2)
+    check_groups(m)
+    default_weight_bits(m.codebook.shape[-1], m.weight_bits)
     if len(m.codes) != len(m.rel_index):
         raise FormatError(f"codes and rel_index should have equal lengths, found "
                           f"{len(m.codes)} and {len(m.rel_index)}")
@@ -123,11 +167,16 @@ def check_matrix(m: EIEMatrix) -> None:
         raise FormatError(f"col_ptr shape {m.col_ptr.shape} should be (num_pes, cols + 1) = "
                           f"{(m.num_pes, m.cols + 1)}")
     max_code = max_u8(m.codes)
-    if max_code >= len(m.codebook):
-        raise FormatError(f"codes should index the codebook of {len(m.codebook)} entries, "
+    if max_code >= m.codebook.shape[-1]:
+        raise FormatError(f"codes should index the codebook of {m.codebook.shape[-1]} entries, "
                           f"found code {max_code}")
     max_rel = max_u8(m.rel_index)
     if max_rel >= 1 << m.index_bits:
         raise FormatError(f"rel_index should fit in index_bits={m.index_bits} "
                           f"(< {1 << m.index_bits}), found {max_rel}")
     validate_entries(m)
+    if not m.zero_code:
+        if m.num_entries != m.rows * m.cols or max_u8(m.rel_index) != 0:
+            raise FormatError(f"a zero_code=False layer stores every weight with rel_index 0: "
+                              f"expected {m.rows * m.cols} entries, found {m.num_entries} "
+                              f"(rel_index max {max_u8(m.rel_index)})")

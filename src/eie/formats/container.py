@@ -17,6 +17,12 @@ Tensors of layer ``i`` (all uint8 byte streams except the float ones):
 - ``{i}.col_ptr``: the ``(num_pes, cols + 1)`` column pointers, bit-packed at ``pointer_bits``;
 - ``{i}.codebook``: float32; ``{i}.bias``: float32 (only when the layer has a bias).
 
+Version 2 adds, per layer, ``"codebooks": {"group_rows": g, "zero_code": bool}`` (absent: one
+shared codebook, code 0 = zero, as in version 1). With ``g >= 1`` the codebook tensor holds the
+``(ceil(rows / g), K)`` codebooks row after row. A ``zero_code=False`` layer stores every weight
+with ``rel_index`` 0, so its ``rel_index`` stream is ``{"encoding": "zeros", "count": n}`` with no
+tensor.
+
 So the payload is what ``EIEMatrix.storage()`` counts (plus the bias and padding to whole
 bytes): the file is as small as the format promises. ``pe_offset`` is derived from the pointers.
 Every tensor carries a CRC32 in the header, so a corrupted file is detected, never run.
@@ -45,7 +51,10 @@ from eie.formats.huffman import MAX_CODE_LENGTH, HuffmanCode, kraft_sum
 from eie.formats.storage import StorageBreakdown, pointer_bits_needed
 
 MAGIC = "eie-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Written when a layer has group codebooks or ``zero_code=False`` (layer header key
+``"codebooks"``); files without such layers are written as version 1, which every reader takes."""
+READ_VERSIONS = (1, 2)
 ACTIVATIONS = (None, "relu")
 
 
@@ -181,6 +190,10 @@ def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix,
             "col_ptr": (bitpack.pack(m.col_ptr.ravel(), pbits), pbits, m.col_ptr.size),
         }
         stream_headers: dict[str, dict[str, Any]] = {}
+        grouped = m.group_rows != 0 or not m.zero_code
+        if not m.zero_code:  # every rel_index is 0: nothing to store
+            del streams["rel_index"]
+            stream_headers["rel_index"] = {"encoding": "zeros", "count": m.num_entries}
         for key, (data, bits, count) in streams.items():
             header: dict[str, Any] = {"encoding": "packed", "bits": bits, "count": int(count)}
             if huffman and key != "col_ptr" and count:
@@ -191,7 +204,7 @@ def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix,
                           "nbits": nbits, "lengths": code.lengths.tolist()}
             tensors[f"{i}.{key}"] = data
             stream_headers[key] = {**header, "crc32": zlib.crc32(data.tobytes())}
-        tensors[f"{i}.codebook"] = m.codebook
+        tensors[f"{i}.codebook"] = np.ascontiguousarray(m.codebook.ravel())
         stream_headers["codebook"] = {"crc32": zlib.crc32(m.codebook.tobytes())}
         if layer.bias is not None:
             tensors[f"{i}.bias"] = layer.bias
@@ -203,7 +216,11 @@ def save(path: str | os.PathLike[str], model: Model | Layer | EIEMatrix,
             "has_bias": layer.bias is not None, "streams": stream_headers,
             "attrs": dict(layer.attrs),
         })
-    header = {"magic": MAGIC, "format_version": FORMAT_VERSION, "creator": model.creator,
+        if grouped:
+            layer_headers[-1]["codebooks"] = {"group_rows": m.group_rows,
+                                              "zero_code": m.zero_code}
+    version = 2 if any("codebooks" in lh for lh in layer_headers) else 1
+    header = {"magic": MAGIC, "format_version": version, "creator": model.creator,
               "source": model.source, "metadata": dict(model.metadata), "layers": layer_headers}
     blob = st_save(tensors, metadata={"eie": json.dumps(header, sort_keys=True)})
     return write_atomic(path, blob)
@@ -325,10 +342,14 @@ def _read_header(data: bytes, name: str) -> dict[str, Any]:
         magic = header.get("magic") if isinstance(header, dict) else None
         raise FormatError(f"{name}: not a .eie file (magic {magic!r} should be {MAGIC!r})")
     version = header.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READ_VERSIONS:
         raise FormatError(f"{name}: .eie format version {version!r} is not supported by eie "
-                          f"{__version__} (it reads version {FORMAT_VERSION}); upgrade eie or "
-                          "re-export the model")
+                          f"{__version__} (it reads versions {list(READ_VERSIONS)}); upgrade eie "
+                          "or re-export the model")
+    layers = header.get("layers")
+    if version == 1 and isinstance(layers, list) and any(
+            isinstance(lh, dict) and "codebooks" in lh for lh in layers):
+        raise FormatError(f"{name}: a version 1 file cannot have group codebooks")
     return header
 
 
@@ -419,8 +440,21 @@ def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -
             return _huffman_stream(sw, info, raw, bits, count)
         return bitpack.unpack(raw, bits, count)  # checks raw's size before allocating
 
+    groups = lh.get("codebooks", {"group_rows": 0, "zero_code": True})
+    if not isinstance(groups, dict):
+        raise FormatError(f"{where}: 'codebooks' should be an object, found {groups!r}")
+    group_rows, zero_code = groups.get("group_rows"), groups.get("zero_code")
+    if type(group_rows) is not int or group_rows < 0 or type(zero_code) is not bool:
+        raise FormatError(f"{where}: codebooks should be {{'group_rows': int >= 0, "
+                          f"'zero_code': bool}}, found {groups!r}")
     codes = stream("codes", n, weight_bits).astype(np.uint8)
-    rel = stream("rel_index", n, index_bits).astype(np.uint8)
+    if zero_code:
+        rel = stream("rel_index", n, index_bits).astype(np.uint8)
+    else:
+        if _field(s, "rel_index", where) != {"encoding": "zeros", "count": n}:
+            raise FormatError(f"{where}: a zero_code=False layer's rel_index stream should be "
+                              f"{{'encoding': 'zeros', 'count': {n}}}, found {s['rel_index']!r}")
+        rel = np.zeros(n, np.uint8)
     col_ptr = stream("col_ptr", num_pes * (cols + 1), None)
     if col_ptr.size and int(col_ptr.max()) > n:
         raise FormatError(f"{where}: a column pointer is {int(col_ptr.max())}, past the {n} "
@@ -429,8 +463,15 @@ def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -
     pe_offset = np.zeros(num_pes + 1, np.int64)
     np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
     codebook = _tensor(tensors, f"{i}.codebook", np.float32, crc("codebook")).copy()
+    if group_rows:
+        ngroups = -(-rows // group_rows) if rows else 0
+        if ngroups == 0 or len(codebook) % ngroups:
+            raise FormatError(f"{where}: {len(codebook)} codebook values do not split into "
+                              f"{ngroups} group codebooks")
+        codebook = codebook.reshape(ngroups, -1)
     matrix = EIEMatrix(np.ascontiguousarray(codes), np.ascontiguousarray(rel), pe_offset, col_ptr,
-                       codebook, (rows, cols), num_pes, index_bits, weight_bits)
+                       codebook, (rows, cols), num_pes, index_bits, weight_bits, group_rows,
+                       zero_code)
     bias = None
     if has_bias:
         bias = _tensor(tensors, f"{i}.bias", np.float32, crc("bias")).copy()

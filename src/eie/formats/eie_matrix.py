@@ -19,6 +19,16 @@ In memory the entries of all PEs are concatenated (one allocation, friendly to t
 - ``pe_offset``: ``(num_pes + 1,)`` int64, PE k owns ``[pe_offset[k], pe_offset[k+1])``;
 - ``col_ptr``: ``(num_pes, cols + 1)`` int64, offsets relative to the PE's first entry.
 
+Codebooks: one shared ``(K,)`` codebook (``group_rows == 0``, EIE's case), or one per group of
+``group_rows`` consecutive output rows, ``codebook`` then ``(ceil(rows / group_rows), K)``
+(``group_rows == 1``: per-row codebooks, as transformer layers quantized row by row need). Row
+``r`` decodes code ``k`` as ``codebook[r // group_rows, k]``.
+
+``zero_code`` (default True): code 0 is the zero weight (every codebook's entry 0 is 0.0) and
+code-0 entries are fillers or pruned weights. ``zero_code=False`` is for dense layers whose
+``2**weight_bits`` codes are all real values (a 16-entry 4-bit codebook with no entry spent on
+zero): every weight is stored, one entry per (row, column), all ``rel_index`` 0, no fillers.
+
 Worked example (rows=4, cols=2, 2 PEs, index_bits=2)::
 
     codes = [[1, 0],      PE 0 holds rows 0, 2   -> local rows 0, 1
@@ -31,6 +41,7 @@ Worked example (rows=4, cols=2, 2 PEs, index_bits=2)::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -70,6 +81,10 @@ class EIEMatrix:
     num_pes: int
     index_bits: int = 4
     weight_bits: int = 4
+    group_rows: int = 0
+    """0: one shared codebook; g >= 1: one codebook per g consecutive rows (2-D codebook)."""
+    zero_code: bool = True
+    """True: code 0 means zero (EIE); False: a dense layer, every code a real value."""
 
     def __post_init__(self) -> None:
         _validate.check_matrix(self)
@@ -95,9 +110,50 @@ class EIEMatrix:
         codes_arr = _validate.as_code_matrix(codes, len(codebook_arr))
         _validate.check_layout_params(num_pes, index_bits, wbits)
         rows, cols = codes_arr.shape
-        enc_codes, enc_rel, pe_offset, col_ptr = encode(codes_arr, num_pes, index_bits)
+        enc_codes, enc_rel, pe_offset, col_ptr = encode_fast(codes_arr, num_pes, index_bits)
         return cls(enc_codes, enc_rel, pe_offset, col_ptr, codebook_arr, (rows, cols), num_pes,
                    index_bits, wbits)
+
+    @classmethod
+    def from_group_codes(
+        cls,
+        codes: npt.ArrayLike,
+        codebooks: npt.ArrayLike,
+        group_rows: int,
+        num_pes: int = 1,
+        zero_code: bool = True,
+        index_bits: int = 4,
+        weight_bits: int | None = None,
+    ) -> EIEMatrix:
+        """Encode a ``(rows, cols)`` code matrix whose rows ``[g * group_rows, (g + 1) *
+        group_rows)`` decode through ``codebooks[g]`` (shape ``(ceil(rows / group_rows), K)``).
+
+        ``zero_code=False``: every code is a real value (a dense layer using all ``K`` entries of
+        each codebook); every weight is stored, code 0 included. ``zero_code=True``: code 0 is
+        zero, each codebook's entry 0 must be 0.0, and zero weights are skipped (pruned layers).
+
+        >>> import numpy as np
+        >>> m = EIEMatrix.from_group_codes([[0, 1], [1, 0]], [[5.0, 6.0], [7.0, 8.0]],
+        ...                                group_rows=1, zero_code=False)
+        >>> m.to_dense().tolist()
+        [[5.0, 6.0], [8.0, 7.0]]
+        """
+        if isinstance(group_rows, bool) or not isinstance(group_rows, int | np.integer) \
+                or group_rows < 1:
+            raise FormatError(f"group_rows should be a positive integer, found {group_rows!r}")
+        cb = _validate.as_group_codebooks(codebooks, bool(zero_code))
+        wbits = _validate.default_weight_bits(cb.shape[1], weight_bits)
+        codes_arr = _validate.as_code_matrix(codes, cb.shape[1])
+        _validate.check_layout_params(num_pes, index_bits, wbits)
+        rows, cols = codes_arr.shape
+        groups = -(-rows // int(group_rows)) if rows else 0
+        if cb.shape[0] != groups:
+            raise FormatError(f"{rows} rows in groups of {group_rows} need {groups} codebooks, "
+                              f"found {cb.shape[0]}")
+        arrays = (encode_fast(codes_arr, num_pes, index_bits) if zero_code
+                  else encode_every_weight(codes_arr, int(num_pes)))
+        return cls(*arrays, cb, (rows, cols), int(num_pes), int(index_bits), wbits,
+                   int(group_rows), bool(zero_code))
 
     @classmethod
     def from_dense(
@@ -123,9 +179,17 @@ class EIEMatrix:
         """The same weights re-laid over another PE count (and optionally index width)."""
         if num_pes == self.num_pes and index_bits in (None, self.index_bits):
             return self
-        return EIEMatrix.from_codes(self.to_codes(), self.codebook, num_pes,
-                                    self.index_bits if index_bits is None else index_bits,
-                                    self.weight_bits)
+        ibits = self.index_bits if index_bits is None else index_bits
+        _validate.check_layout_params(num_pes, ibits, self.weight_bits)
+        if not self.zero_code:
+            arrays = encode_every_weight(self.to_codes(), int(num_pes))
+            return EIEMatrix(*arrays, self.codebook, self.shape, int(num_pes), int(ibits),
+                             self.weight_bits, self.group_rows, self.zero_code)
+        from eie.formats._fast import reencode
+
+        arrays = reencode(self, int(num_pes), int(ibits))
+        return EIEMatrix(*arrays, self.codebook, self.shape, int(num_pes), int(ibits),
+                         self.weight_bits, self.group_rows, self.zero_code)
 
     # ------------------------------------------------------------------------------- accessors
     @property
@@ -152,9 +216,12 @@ class EIEMatrix:
         """Stored entries, fillers included."""
         return int(self.codes.shape[0])
 
-    @property
+    @functools.cached_property
     def nnz(self) -> int:
-        """Real (nonzero-code) entries."""
+        """Real entries: nonzero-code ones, or all of them when ``zero_code`` is False (counted
+        once: the arrays are immutable)."""
+        if not self.zero_code:
+            return self.num_entries
         return int(np.count_nonzero(self.codes))
 
     @property
@@ -180,7 +247,21 @@ class EIEMatrix:
 
     def to_dense(self) -> npt.NDArray[np.float32]:
         """Decode to the float32 ``(rows, cols)`` weight matrix."""
-        return self.codebook[self.to_codes()]
+        if self.group_rows == 0:
+            return self.codebook[self.to_codes()]
+        group = np.arange(self.rows) // self.group_rows
+        return self.codebook[group[:, None], self.to_codes()]
+
+    @property
+    def codebook_len(self) -> int:
+        """Entries per codebook (K)."""
+        return int(self.codebook.shape[-1])
+
+    def row_codebooks(self) -> npt.NDArray[np.float32]:
+        """``(rows, K)``: the codebook each row decodes through."""
+        if self.group_rows == 0:
+            return np.broadcast_to(self.codebook, (self.rows, self.codebook_len))
+        return self.codebook[np.arange(self.rows) // self.group_rows]
 
     def storage(self, pointer_bits: int | None = None) -> StorageBreakdown:
         """Bits and bytes per category (codes, relative indices, fillers, pointers, codebook)."""
@@ -189,12 +270,15 @@ class EIEMatrix:
     def __repr__(self) -> str:
         return (f"EIEMatrix(shape={self.shape}, num_pes={self.num_pes}, nnz={self.nnz}, "
                 f"fillers={self.num_fillers}, density={self.density:.4f}, "
-                f"index_bits={self.index_bits}, weight_bits={self.weight_bits})")
+                f"index_bits={self.index_bits}, weight_bits={self.weight_bits}"
+                + (f", group_rows={self.group_rows}" if self.group_rows else "")
+                + ("" if self.zero_code else ", zero_code=False") + ")")
 
     def equals(self, other: EIEMatrix) -> bool:
         """Exact equality of every array and parameter."""
         return (self.shape == other.shape and self.num_pes == other.num_pes
                 and self.index_bits == other.index_bits and self.weight_bits == other.weight_bits
+                and self.group_rows == other.group_rows and self.zero_code == other.zero_code
                 and np.array_equal(self.codes, other.codes)
                 and np.array_equal(self.rel_index, other.rel_index)
                 and np.array_equal(self.pe_offset, other.pe_offset)
@@ -220,6 +304,35 @@ def nearest_codes(weights: npt.NDArray[np.float64], codebook: npt.NDArray[np.flo
     out = order[pos] + 1
     out[flat == 0] = 0
     return out.reshape(weights.shape)
+
+
+def encode_fast(codes: npt.NDArray[np.uint8], num_pes: int, index_bits: int
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
+                           npt.NDArray[np.int64]]:
+    """The C++ encoder (linear time, two row-major passes; same arrays as ``encode``)."""
+    import eie._core as _core
+
+    return _core.encode_codes(np.ascontiguousarray(codes, dtype=np.uint8), int(num_pes),
+                              int(index_bits))
+
+
+def encode_every_weight(codes: npt.NDArray[np.uint8], num_pes: int
+                        ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8],
+                                   npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """EIE arrays storing every weight, code 0 included (``zero_code=False`` layers): PE k's
+    column c holds its local rows 0.. in order, all ``rel_index`` 0, no fillers."""
+    rows, cols = codes.shape
+    lrows = -(-rows // num_pes) if rows else 0
+    padded = np.zeros((lrows * num_pes, cols), np.uint8)
+    padded[:rows] = codes
+    cube = padded.reshape(lrows, num_pes, cols).transpose(1, 2, 0)  # (pe, col, local row)
+    valid = (np.arange(lrows * num_pes) < rows).reshape(lrows, num_pes).T  # (pe, local row)
+    out_codes = np.ascontiguousarray(cube[np.broadcast_to(valid[:, None, :], cube.shape)])
+    per_pe = valid.sum(axis=1).astype(np.int64)  # local rows of each PE
+    col_ptr = np.ascontiguousarray(per_pe[:, None] * np.arange(cols + 1, dtype=np.int64))
+    pe_offset = np.zeros(num_pes + 1, np.int64)
+    np.cumsum(per_pe * cols, out=pe_offset[1:])
+    return out_codes, np.zeros(len(out_codes), np.uint8), pe_offset, col_ptr
 
 
 def encode(codes: npt.NDArray[np.uint8], num_pes: int, index_bits: int

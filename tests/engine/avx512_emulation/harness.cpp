@@ -88,8 +88,15 @@ void run_case(const Case& k, std::mt19937& rng) {
       exact[b * k.rows + r] = k.relu && s < 0.0 ? 0.0 : s;
       scale[b * k.rows + r] = a;
     }
-  const Layout L = build_layout(codes.data(), k.rows, k.cols, cb.data(), k.codebook_len, k.kind,
-                                k.threads);
+  const Layout L0 = build_layout(codes.data(), k.rows, k.cols, cb.data(), k.codebook_len, k.kind,
+                                 k.threads);
+  // 4-bit codes: also the rowwise layout of the same weights (one shared codebook)
+  Layout LR;
+  if (k.codebook_len <= 16 && k.kind == LayoutKind::dense)
+    LR = build_rowwise(codes.data(), k.rows, k.cols, cb.data(), 1, k.codebook_len, 0);
+  for (const Layout* lp : {static_cast<const Layout*>(&L0), static_cast<const Layout*>(&LR)}) {
+  const Layout& L = *lp;
+  if (lp == &LR && L.kind != LayoutKind::rowwise) continue;
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     std::vector<float> y(exact.size(), NAN);
     const void* xp = k.bf16 ? static_cast<const void*>(xb.data()) : x.data();
@@ -102,7 +109,9 @@ void run_case(const Case& k, std::mt19937& rng) {
         ++g_failures;
         std::printf("FAIL isa=%s %s %lldx%lld batch %lld cb %d wd %.2f ad %.2f bias %d relu %d "
                     "bf16 %d threads %d runs %d: y[%zu] = %.9g, exact %.9g\n",
-                    isa_name(isa), k.kind == LayoutKind::sparse ? "sparse" : "dense",
+                    isa_name(isa),
+                    L.kind == LayoutKind::sparse ? "sparse"
+                    : L.kind == LayoutKind::dense ? "dense" : "rowwise",
                     static_cast<long long>(k.rows), static_cast<long long>(k.cols),
                     static_cast<long long>(k.batch), k.codebook_len, k.weight_density,
                     k.act_density, k.bias, k.relu, k.bf16, k.threads, k.runs_of_one_code, i,
@@ -110,6 +119,7 @@ void run_case(const Case& k, std::mt19937& rng) {
         break;
       }
     }
+  }
   }
 }
 
