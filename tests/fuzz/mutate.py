@@ -9,6 +9,7 @@ validation behind them. Deterministic for a given ``random.Random`` seed.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -102,7 +103,8 @@ def _parent(obj: Any, path: tuple) -> Any:
 
 def edit_header_value(f: EieFile, rng: random.Random) -> None:
     path = rng.choice(_paths(f.header))
-    _parent(f.header, path)[path[-1]] = rng.choice(HOSTILE)
+    # a copy: a shared list or object edited by later inputs would grow from input to input
+    _parent(f.header, path)[path[-1]] = copy.deepcopy(rng.choice(HOSTILE))
 
 
 def delete_header_key(f: EieFile, rng: random.Random) -> None:
@@ -144,7 +146,10 @@ def edit_entries(f: EieFile, rng: random.Random) -> None:
     n = lh["num_entries"]
     if type(n) is not int or not 0 <= n <= 1 << 16:  # an earlier edit made it hostile
         n = rng.randrange(64)
-    bits = rng.choice([info["bits"], info["bits"], 8, 9, 16])
+    bits = info.get("bits")
+    if type(bits) is not int or not 1 <= bits <= 16:  # an earlier edit made it hostile
+        bits = 8
+    bits = rng.choice([bits, bits, 8, 9, 16])
     values = np.random.default_rng(rng.randrange(2**32)).integers(0, 2**bits, n, dtype=np.uint64)
     info.update(encoding="packed", bits=bits, count=n)
     info.pop("lengths", None)

@@ -70,6 +70,7 @@ def kind_of(model_type: str, where: str) -> str:
 
 def load_source(path: str | os.PathLike[str]) -> LoadedModel:
     """Load an HF-format directory or a ``.gguf`` file. Raises ConfigError / FormatError."""
+    set_offline()  # before gguf / transformers (and their tqdm) are imported
     p = Path(path)
     if p.is_dir():
         return _load_hf_dir(p)
