@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from eie import _core
 from eie.errors import ConfigError, FormatError
+from eie.formats._validate import as_code_matrix
 from eie.formats.eie_matrix import EIEMatrix
 
 LayoutName = Literal["auto", "sparse", "dense", "rowwise"]
@@ -142,20 +143,13 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
 
 
 def _as_codes(codes: npt.ArrayLike, codebook_len: int) -> npt.NDArray[np.uint8]:
-    """``codes`` as a C-contiguous uint8 matrix, refusing values a cast would wrap around."""
+    """``codes`` as a C-contiguous uint8 matrix, refusing values a cast would wrap around.
+
+    uint8 codes go through as they are: the C++ build checks their range in its one pass."""
     arr = np.asarray(codes)
-    if arr.ndim != 2:
-        raise FormatError(f"codes should be a 2-D (rows, cols) array, found shape {arr.shape}")
-    if arr.dtype == np.uint8:
+    if arr.ndim == 2 and arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise FormatError(f"codes should be integers, found dtype {arr.dtype}")
-    if arr.size:
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= codebook_len:
-            raise FormatError(f"codes should be in [0, {codebook_len}) for a codebook of "
-                              f"{codebook_len} entries, found values in [{lo}, {hi}]")
-    return np.ascontiguousarray(arr, dtype=np.uint8)
+    return as_code_matrix(arr, codebook_len)
 
 
 def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
