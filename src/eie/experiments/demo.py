@@ -8,7 +8,9 @@
    engine) and check that they agree.
 4. Time one image on the fast engine, the dense torch model and numpy dense.
 5. Simulate the model on the 64-PE EIE (16-bit fixed point) and put it beside the CPU figures.
-6. Build the report (the caller writes it).
+6. A transformer: all-MiniLM-L6-v2 with learned 4-bit codebooks beside linear int4, quality and
+   engine speed side by side (``eie.experiments.transformer``).
+7. Build the report (the caller writes it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from eie.experiments.timing import median_us
 from eie.report import Figure, Report, Table, provenance
+from eie.report.transformer import add_transformer_section
 
 SIM_IMAGES_FULL = 50
 SIM_IMAGES_QUICK = 5
@@ -41,6 +44,9 @@ class DemoOptions:
     """Where the trained reference is cached (default: $EIE_CACHE_DIR or ~/.cache/eie)."""
     command: tuple[str, ...] = ("eie", "demo")
     """The command line that produced the run (for captions and provenance)."""
+    transformer: bool = True
+    """Run the transformer part (needs the llm extra and the MiniLM package; skipped with the
+    reason in the report when they are missing)."""
 
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -209,6 +215,16 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "layers": per_layer,
     }
 
+    # --- a transformer ----------------------------------------------------------------------
+    from eie.experiments.transformer import TransformerOptions, TransformerSkipped, run_transformer
+
+    t0 = time.perf_counter()
+    transformer = (run_transformer(TransformerOptions(quick=opts.quick, threads=threads,
+                                                      seed=opts.seed),
+                                   lambda msg: note("step", message=msg))
+                   if opts.transformer else TransformerSkipped("not asked for (--no-transformer)"))
+    timings["transformer_s"] = time.perf_counter() - t0
+
     cj = result.to_json()
     file_bytes = path.stat().st_size
     summary = {
@@ -227,6 +243,7 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "speedup_engine_vs_torch_dense": cpu_us["torch_dense"] / cpu_us["eie_engine"],
         "speedup_engine_vs_numpy_dense": cpu_us["numpy_dense"] / cpu_us["eie_engine"],
         "simulated": sim_summary,
+        "transformer": transformer.to_json(),
         "stages": cj["stages"],
         "timings_s": timings,
     }
@@ -347,5 +364,6 @@ def build_report(summary: dict[str, Any], result: Any, model: Any, command: list
                            f"{sim['weight_frac_bits']} for weights. The simulated accelerator "
                            f"predicts the same class as the float engine on "
                            f"{sim['predictions_equal_to_float_engine']}/{sim['images']} images."))
+    add_transformer_section(r, summary["transformer"], cmd)
     r.data.update(summary)
     return r
