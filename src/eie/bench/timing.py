@@ -94,7 +94,8 @@ def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 6
     return interleaved({"fn": fn}, budget_s, min_reps, max_reps)["fn"].wall_us
 
 
-def _torch() -> Any:
+def optional_torch() -> Any:
+    """The torch module, or None where it is not installed (every harness runs without it)."""
     try:
         import torch
     except ImportError:
@@ -112,7 +113,7 @@ def thread_limits(threads: int) -> Iterator[None]:
             stack.enter_context(threadpool_limits(threads))
         except ImportError:
             pass
-        torch = _torch()
+        torch = optional_torch()
         if torch is not None:
             before = torch.get_num_threads()
             torch.set_num_threads(threads)
