@@ -27,7 +27,8 @@ import torch
 
 from eie.bench.timing import interleaved_medians, thread_limits
 from eie.engine import Engine, conv, kernels
-from eie.formats.container import Model, load
+from eie.formats.container import load
+from eie.formats.model import Model
 
 
 def torch_dense(model: Model) -> torch.nn.Module:
