@@ -219,7 +219,7 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
     from eie.experiments.transformer import TransformerOptions, TransformerSkipped, run_transformer
 
     t0 = time.perf_counter()
-    transformer = (run_transformer(TransformerOptions(quick=opts.quick, threads=threads,
+    transformer = (run_transformer(TransformerOptions(quick=opts.quick, threads=opts.threads,
                                                       seed=opts.seed),
                                    lambda msg: note("step", message=msg))
                    if opts.transformer else TransformerSkipped("not asked for (--no-transformer)"))
