@@ -11,8 +11,8 @@ images:
 - ``torch_fp32``: ``LeNet5`` in torch with the file's weights decoded to dense fp32.
 
 Beside the wall-clock medians it reports the calling thread's CPU time per image (with one
-thread, the whole CPU cost), and the weights' memory floor: the bytes the engine's CPU layouts hold, read once at the bandwidth of a
-large ``numpy`` copy measured in the same process.
+thread, the whole CPU cost), and the weights' memory floor: the bytes the engine's CPU layouts
+hold, read once at the bandwidth of a large ``numpy`` copy measured in the same process.
 """
 
 from __future__ import annotations
