@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 import eie
@@ -26,3 +27,16 @@ def test_bench_lenet5_small_budget(tmp_path: Path) -> None:
     assert all(v > 0 for v in r["per_image_cpu_us"].values())
     assert r["memory_floor_us"] > 0 and r["eie_over_floor"] > 1
     assert "torch_fp32/eie" in format_result(r)
+
+
+def test_command_line_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    from eie.cli.bench_scripts import main
+
+    assert main(["lenet5", str(tmp_path / "missing.eie"), "--budget", "0"]) == 2
+    assert "--budget should be positive" in capsys.readouterr().err
+    bad = tmp_path / "bad.eie"
+    bad.write_bytes(b"not an eie file")
+    assert main(["lenet5", str(bad), "--threads", "1", "--budget", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lenet5: error: ") and err.count("\n") == 1
