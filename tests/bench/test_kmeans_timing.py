@@ -25,3 +25,10 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.count("lloyd") == len(INITS)
     assert main(["kmeans", "--n", "0"]) == 2
     assert "should be >= 1" in capsys.readouterr().err
+
+
+def test_deep_compression_command_refuses_a_missing_json_folder(
+        tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deep-compression", "lenet300", "--seeds", "0", "--json",
+                 str(tmp_path / "no" / "such" / "dir" / "r.json")]) == 2  # type: ignore[operator]
+    assert "its folder should exist" in capsys.readouterr().err

@@ -1,13 +1,16 @@
 """Benchmarks outside ``eie bench``, as a module's command line:
 ``python -m eie.cli.bench_scripts lenet5 FILE.eie [--threads 1] [--budget 3]`` (LeNet-5 per image,
-``eie.bench.lenet5``) and ``python -m eie.cli.bench_scripts kmeans [--n N] [--k K] [--exact]``
-(weight-sharing k-means, ``eie.bench.kmeans``). Errors give one line and exit code 2."""
+``eie.bench.lenet5``), ``python -m eie.cli.bench_scripts kmeans [--n N] [--k K] [--exact]``
+(weight-sharing k-means, ``eie.bench.kmeans``) and ``python -m eie.cli.bench_scripts
+deep-compression lenet300|lenet5 [--seeds 0 1 2] [--json F]`` (the paper's recipes over several
+seeds, ``eie.compress.paper``). Errors give one line and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     km.add_argument("--k", type=int, default=15, help="clusters")
     km.add_argument("--exact", action="store_true", help="also run the exact DP")
     km.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
+    dc = sub.add_parser("deep-compression",
+                        help="the paper's recipe over several seeds: the averaged tables")
+    dc.add_argument("model", choices=("lenet300", "lenet5"))
+    dc.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    dc.add_argument("--quick", action="store_true")
+    dc.add_argument("--json", type=Path, default=None, help="also write per-seed JSON here")
     return p
 
 
@@ -34,12 +43,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.bench == "lenet5":
             import torch
 
-            from eie.bench.lenet5 import format_result, run
+            from eie.bench import lenet5
 
             if args.budget <= 0:
                 raise ConfigError(f"--budget should be positive, found {args.budget}")
             torch.set_num_threads(args.threads or torch.get_num_threads())
-            print(format_result(run(args.file, args.threads, args.budget)))
+            print(lenet5.format_result(lenet5.run(args.file, args.threads, args.budget)))
+        elif args.bench == "deep-compression":
+            import json
+
+            from eie._io import write_atomic
+            from eie.compress import paper
+
+            if args.json is not None and not args.json.parent.is_dir():
+                raise ConfigError(f"--json {args.json}: its folder should exist")
+            results = [paper.run(args.model, seed=s, quick=args.quick) for s in args.seeds]
+            print(paper.table(args.model, results))
+            if args.json is not None:
+                write_atomic(args.json, json.dumps([r.to_json() for r in results],
+                                                   indent=1).encode())
         else:
             from eie.bench.kmeans import format_kmeans, time_kmeans
 

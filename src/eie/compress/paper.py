@@ -19,7 +19,6 @@ epochs): well under a minute on 2 cores, for tests and demos.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from torch import nn
 
@@ -155,25 +154,3 @@ def table(name: str, results: list[CompressionResult]) -> str:
               f"per seed {', '.join(f'{d:+.2f}' for d in drops)}; compression per seed "
               f"{', '.join(f'{r.compression_ratio:.1f}x' for r in results)}."]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m eie.compress.paper lenet300 --seeds 0 1 2``: print the averaged tables."""
-    import argparse
-    import json
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("model", choices=sorted(RECIPES))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--json", type=Path, default=None, help="also write per-seed JSON here")
-    args = p.parse_args(argv)
-    results = [run(args.model, seed=s, quick=args.quick) for s in args.seeds]
-    print(table(args.model, results))
-    if args.json:
-        args.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
