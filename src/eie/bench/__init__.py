@@ -3,7 +3,12 @@
 - ``eie.bench.timing``: contenders timed in interleaved, rotated blocks, wall and calling-thread
   CPU time (``interleaved``), and the same thread count for numpy, scipy and torch
   (``thread_limits``);
-- ``eie.bench.machine``: what the figures were measured on (CPU, cores, ISA, BLAS).
+- ``eie.bench.machine``: what the figures were measured on (CPU, cores, ISA, BLAS);
+- ``eie.bench.memory``: the memory bandwidth measured in the same process (memory floors);
+- ``eie.bench.layers``: the EIE paper's nine benchmark layers (``data/eie_layers.csv``) and random
+  layers shaped like them;
+- benchmarks on these: ``lenet300`` (``eie bench --groups lenet300``), ``lenet5`` and ``kmeans``
+  (``python -m eie.cli.bench_scripts``).
 
 Library code only: no argparse, no printing; the CLI and the experiments lay results out.
 Needs numpy and the core; torch is used when installed.

@@ -17,7 +17,6 @@ hold, read once at the bandwidth of a large ``numpy`` copy measured in the same 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from eie.bench.memory import copy_bandwidth_gbs
 from eie.bench.timing import interleaved_medians, thread_limits
 from eie.engine import Engine, conv, kernels
 from eie.formats.container import load
@@ -74,18 +74,6 @@ def direct(engine: Engine) -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np
     return run
 
 
-def bandwidth_gbs(mib: int = 64) -> float:
-    """Large-copy memory bandwidth (read + write bytes / time), best of 5."""
-    a = np.ones(mib * (1 << 20) // 4, np.float32)
-    b = np.empty_like(a)
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * a.nbytes / best / 1e9
-
-
 def run(path: str, threads: int | None = None, budget_s: float = 3.0) -> dict[str, Any]:
     from eie.compress.data import mnist_split
 
@@ -117,7 +105,7 @@ def run(path: str, threads: int | None = None, budget_s: float = 3.0) -> dict[st
     layout_bytes = sum(int(el.cpu.nbytes) if el.cpu is not None
                        else el.layer.matrix.storage().total_bytes for el in engine.layers)
     file_bytes = sum(ly.matrix.storage().total_bytes for ly in model.layers)
-    bw = bandwidth_gbs()
+    bw = copy_bandwidth_gbs()
     floor_us = layout_bytes / (bw * 1e3)
     return {"file": path, "threads": threads, "kinds": [el.kind for el in engine.layers],
             "per_image_wall_us": wall, "per_image_cpu_us": cpu,
