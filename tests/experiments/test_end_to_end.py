@@ -8,6 +8,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (out / "report.md").is_file() and json.loads((out / "report.json").read_text())
 
 
-def check_transformer(t: dict[str, object], out: Path) -> None:
+def check_transformer(t: dict[str, Any], out: Path) -> None:
     """The demo's transformer section: real quality and speed figures, consistent with each
     other and with the report (skipped only where the llm extra or MiniLM is missing)."""
     from eie.experiments.transformer import availability
@@ -77,7 +78,7 @@ def check_transformer(t: dict[str, object], out: Path) -> None:
     if why is not None:
         assert t == {"skipped": why}
         return
-    schemes = {s["label"]: s for s in t["schemes"]}  # type: ignore[attr-defined]
+    schemes = {s["label"]: s for s in t["schemes"]}
     int4, cb = schemes["int4 g128"], schemes["codebook 4-bit"]
     assert int4["bits_per_weight"] == 4.25  # 384 and 1536 columns: whole groups of 128
     assert 4.4 < cb["bits_per_weight"] < 4.5  # 16 fp16 values per row (per 2 rows for q, k)
@@ -89,17 +90,17 @@ def check_transformer(t: dict[str, object], out: Path) -> None:
     # Both ran every Linear on the engine and gave torch's embeddings with the same weights.
     sp = t["speed"]
     for s in (int4, cb):
-        assert s["engine_layers"] == sp["linear_layers"] == 37  # type: ignore[index]
+        assert s["engine_layers"] == sp["linear_layers"] == 37
         assert s["engine_vs_torch_max_abs"] < 1e-4
         assert 0.85 < s["engine_cosine_mean"] <= 1.0
-    assert sp["sentence_tokens"] > 10  # type: ignore[index]
+    assert sp["sentence_tokens"] > 10
     for key in ("sentence_wall_us", "sentence_cpu_us", "linears_wall_us", "linears_cpu_us"):
-        assert set(sp[key]) == {"torch fp32", "int4 g128", "codebook 4-bit"}  # type: ignore[index]
-        assert all(v > 0 for v in sp[key].values())  # type: ignore[index]
+        assert set(sp[key]) == {"torch fp32", "int4 g128", "codebook 4-bit"}
+        assert all(v > 0 for v in sp[key].values())
     # 4-bit codes stream 1/8 of the fp32 bytes, plus their tables: 16 fp32 values per row (per
     # 2 rows for q, k) for the codebooks, per row and 128 columns for int4's column blocks
-    assert sp["fp32_bytes_per_token"] == 4 * t["linear_weights"]  # type: ignore[index,operator]
-    ratios = [s["stream_bytes_per_token"] / sp["fp32_bytes_per_token"]  # type: ignore[index]
+    assert sp["fp32_bytes_per_token"] == 4 * t["linear_weights"]
+    ratios = [s["stream_bytes_per_token"] / sp["fp32_bytes_per_token"]
               for s in (cb, int4)]
     assert 0.125 < ratios[0] < 0.17 and 0.2 < ratios[1] <= 0.25
     md = (out / "report.md").read_text()
