@@ -120,35 +120,18 @@ def _layout(rows: int, cols: int, row: npt.NDArray[np.int64], col: npt.NDArray[n
             ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
                        npt.NDArray[np.int64]]:
     """EIE's interleaved CSC arrays from column-major nonzeros (the rules of
-    ``eie.formats.eie_matrix.encode``, without a dense matrix)."""
-    pe = (row % num_pes).astype(np.uint16)
-    order = np.argsort(pe, kind="stable")  # (pe, col, local row): column-major within each PE
-    pe_s = pe[order].astype(np.int64)
-    col_s = col[order]
-    lrow = row[order] // num_pes
-    vals = values[order]
-    n = len(vals)
-    seg = pe_s * cols + col_s
-    new_seg = np.ones(n, bool)
-    new_seg[1:] = seg[1:] != seg[:-1]
-    prev = np.empty(n, np.int64)
-    prev[0:1] = -1
-    prev[1:] = lrow[:-1]
-    prev[new_seg] = -1
-    gap = lrow - prev - 1
-    span = 1 << index_bits
-    n_fill = gap // span
-    pos = np.arange(n, dtype=np.int64) + np.cumsum(n_fill)
-    total = n + int(n_fill.sum())
-    out_codes = np.zeros(total, np.uint8)
-    out_rel = np.full(total, span - 1, np.uint8)
-    out_codes[pos] = vals
-    out_rel[pos] = gap % span
-    per_seg = np.bincount(seg, weights=1 + n_fill, minlength=num_pes * cols).astype(np.int64)
+    ``eie.formats.eie_matrix.encode``, without a dense matrix; two linear passes in the core)."""
+    from eie import _core
+
+    row = np.ascontiguousarray(row, np.int64)
+    col = np.ascontiguousarray(col, np.int64)
     col_ptr = np.zeros((num_pes, cols + 1), np.int64)
-    np.cumsum(per_seg.reshape(num_pes, cols), axis=1, out=col_ptr[:, 1:])
     pe_offset = np.zeros(num_pes + 1, np.int64)
-    np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
+    total = _core.sim_coo_count(row, col, rows, cols, num_pes, index_bits, col_ptr, pe_offset)
+    out_codes = np.empty(total, np.uint8)
+    out_rel = np.empty(total, np.uint8)
+    _core.sim_coo_fill(row, col, np.ascontiguousarray(values, np.uint8), rows, cols, index_bits,
+                       pe_offset, out_codes, out_rel)
     return out_codes, out_rel, pe_offset, col_ptr
 
 
