@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie.errors import ConfigError
+from eie.sim.text_table import text_table
 
 PATTERNS = ("unstructured", "n:m", "block", "balanced")
 M = 8
@@ -178,12 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plot", type=Path, default=None)
     a = ap.parse_args(argv)
     recs = study(a.density, a.size, a.size)
-    print(f"{'pattern':13s} {'load eff':>8s} {'imbal.':>6s} {'cycles':>7s} {'energy uJ':>9s} "
-          f"{'storage kbit':>12s} {'index ovh':>9s} {'spmat um2':>10s}")
-    for r in recs:
-        print(f"{r['pattern']:13s} {r['load_efficiency']:8.3f} {r['imbalance']:6.3f} "
-              f"{r['cycles']:7d} {r['energy_uj']:9.3f} {r['storage_bits'] / 1e3:12.1f} "
-              f"{r['index_overhead']:9.3f} {r['spmat_sram_um2']:10.0f}")
+    print(text_table([
+        ("pattern", 13, "s", "pattern"), ("load eff", 8, ".3f", "load_efficiency"),
+        ("imbal.", 6, ".3f", "imbalance"), ("cycles", 7, "d", "cycles"),
+        ("energy uJ", 9, ".3f", "energy_uj"),
+        ("storage kbit", 12, ".1f", lambda r: r["storage_bits"] / 1e3),
+        ("index ovh", 9, ".3f", "index_overhead"), ("spmat um2", 10, ".0f", "spmat_sram_um2")],
+        recs))
     if a.plot:
         plot(recs, a.plot)
         print(f"wrote {a.plot}")
