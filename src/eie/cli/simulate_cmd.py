@@ -196,7 +196,24 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     if (args.file is None) == (args.benchmark is None):
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
-    if args.benchmark is not None:
+    from eie.cli import simulate_llm
+
+    if args.file is not None and simulate_llm.is_llm_file(args.file):
+        if args.save_output:
+            raise ConfigError("--save-output takes a chain of layers; a transformer file's "
+                              "layers are simulated one by one")
+        table = load_energy_table(args.energy_table) if args.energy_table else None
+        records, origin, used_cfg = simulate_llm.simulate_llm_file(
+            args.file, config, explicit_fields(args), args.layer, args.input, table,
+            "per_layer" if args.formats == "per-layer" else None)
+        used = used_cfg.to_dict()
+        for rec in records:
+            rec["file"] = str(args.file)
+            rec["hardware_from"] = {k: f"{used[k]} ({v})" for k, v in origin.items()}
+        if not args.json:
+            print(f"hardware: {', '.join(f'{k}={used[k]} from {v}' for k, v in origin.items())}"
+                  f"; input: {records[0]['input']}")
+    elif args.benchmark is not None:
         records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
                                       args.energy_table,
                                       "per_layer" if args.formats == "per-layer" else None)
