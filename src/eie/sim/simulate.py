@@ -213,13 +213,16 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
     elif bias_q is not None:
         acc0 = bias_q.copy()  # the accumulators' initial value
     weight_q = fmt.quantize_weights(m.codebook)
+    # Pointers past the pointer SRAM (refused here, before any work, if they may not stream).
+    ptr_bits = dram.pointer_bits(config, m.cols, np.flatnonzero(x_q).tolist())
     c = (run_core(m, x_q, weight_q, p, bias_q, acc0) if engine == "core"
          else run_loop(m, x_q, weight_q, p, bias_q, acc0))
     out_q = _narrow(fmt, c.acc, activation == "relu", acc_bits)
     sqnr = None if reference is None else sqnr_db(reference, fmt.dequantize_act(out_q))
     loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
     fill = pe_block.fill_drain_cycles(config)
-    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill)
+    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill,
+                       ptr_bits)
     cycles = stream.cycles
     actions = {key: int(n) for key, n in zip(pe_block.ACTIONS, c.actions, strict=True)}
     if not stream.fits:
