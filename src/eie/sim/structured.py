@@ -16,9 +16,9 @@ Patterns (``prune(w, density, pattern, num_pes)``; keep the largest magnitudes):
 
 Block-CSC **(choice)**: a block's 4 weights share one 4-bit relative index (counted in blocks),
 so a block costs 4 x 4 + 4 = 20 bits instead of 4 x 8 = 32, and a zero run spans 4x more rows
-before a filler is needed. Timing is the EIE loop's (one weight per cycle: the MACs do not
-change); sparse-matrix line reads and the SRAM a layer needs scale with the stored bits; the
-area model scales the sparse-matrix SRAM to what the layer needs.
+before a filler is needed. Its cycles, line reads and energy come from the cycle loop run over
+the block stream (``eie.sim.block_csc``: 4 issue slots per block, ``width // 20`` blocks per
+line); the area model scales the sparse-matrix SRAM to what the layer needs.
 """
 
 from __future__ import annotations
@@ -133,15 +133,16 @@ def study(density: float = 0.125, rows: int = 1024, cols: int = 1024, act_densit
                "storage_bits": m.num_entries * 8, "fillers": int(m.num_fillers),
                "spmat_sram_um2": breakdown(config).pe_modules_um2["sparse-matrix read"]}
         out.append(rec)
-        if pattern == "block":
-            eie_bits, blk_bits = block_csc_bits(m)
-            scale = blk_bits / eie_bits
-            lines = r.actions["spmat_sram", "read_line"]
-            line_pj = r.energy_breakdown["spmat_sram", "read_line"] / lines if lines else 0.0
-            saved_pj = lines * (1 - scale) * line_pj
-            kb = max(1, int(np.ceil(config.spmat_sram_kb * scale)))
+        if pattern == "block":  # the same layer stored as block-CSC, on the cycle loop
+            from eie.sim.block_csc import simulate_block_csc
+
+            _, blk_bits = block_csc_bits(m)
+            b = simulate_block_csc(m, x, config, r.fmt)
+            kb = max(1, int(np.ceil(config.spmat_sram_kb * blk_bits / (m.num_entries * 8))))
             out.append({**rec, "pattern": "block-csc", "storage_bits": blk_bits,
-                        "energy_uj": (r.energy_pj - saved_pj) * 1e-6,
+                        "cycles": b["cycles"], "latency_us": b["cycles"] / config.clock_mhz,
+                        "load_efficiency": b["load_efficiency"],
+                        "energy_uj": b["energy_pj"] * 1e-6,
                         "spmat_sram_um2": breakdown(config.replace(spmat_sram_kb=kb)
                                                     ).pe_modules_um2["sparse-matrix read"],
                         "index_overhead": 1 - density * rows * cols * 4 / blk_bits})
