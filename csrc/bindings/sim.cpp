@@ -97,10 +97,8 @@ void sim_float_layer(const SimEntries& e, In1<double> x, In1<double> codebook, O
   sim::float_layer(a, x.data(), codebook.data(), ncb, y.data());
 }
 
-int64_t sim_coo_count(In1<int64_t> row, In1<int64_t> col, int64_t rows, int64_t cols,
-                      int64_t num_pes, int64_t index_bits, Out2<int64_t> col_ptr,
-                      Out1<int64_t> pe_offset) {
-  check(row.shape(0) == col.shape(0), "row and col should have the same length");
+int64_t sim_coo_count(In1<int64_t> pos, int64_t rows, int64_t cols, int64_t num_pes,
+                      int64_t index_bits, Out2<int64_t> col_ptr, Out1<int64_t> pe_offset) {
   check(rows >= 0 && cols >= 0 && cols < INT64_MAX && num_pes >= 1,
         "rows and cols should be non-negative, num_pes >= 1");
   check(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
@@ -108,15 +106,14 @@ int64_t sim_coo_count(In1<int64_t> row, In1<int64_t> col, int64_t rows, int64_t 
             static_cast<int64_t>(pe_offset.shape(0)) == num_pes + 1,
         "col_ptr should have shape (num_pes, cols + 1), pe_offset num_pes + 1 entries");
   nb::gil_scoped_release release;
-  return sim::coo_count(row.data(), col.data(), static_cast<int64_t>(row.shape(0)), rows, cols,
-                        num_pes, index_bits, col_ptr.data(), pe_offset.data());
+  return sim::coo_count(pos.data(), static_cast<int64_t>(pos.shape(0)), rows, cols, num_pes,
+                        index_bits, col_ptr.data(), pe_offset.data());
 }
 
-void sim_coo_fill(In1<int64_t> row, In1<int64_t> col, In1<uint8_t> values, int64_t rows,
-                  int64_t cols, int64_t index_bits, In1<int64_t> pe_offset, Out1<uint8_t> codes,
+void sim_coo_fill(In1<int64_t> pos, In1<uint8_t> values, int64_t rows, int64_t cols,
+                  int64_t index_bits, In1<int64_t> pe_offset, Out1<uint8_t> codes,
                   Out1<uint8_t> rel_index) {
-  check(row.shape(0) == col.shape(0) && row.shape(0) == values.shape(0),
-        "row, col and values should have the same length");
+  check(pos.shape(0) == values.shape(0), "pos and values should have the same length");
   check(pe_offset.shape(0) >= 2, "pe_offset should hold num_pes + 1 >= 2 values");
   const int64_t n = static_cast<int64_t>(pe_offset.shape(0)) - 1;
   const int64_t* po = pe_offset.data();
@@ -125,8 +122,8 @@ void sim_coo_fill(In1<int64_t> row, In1<int64_t> col, In1<uint8_t> values, int64
   check(po[n] == static_cast<int64_t>(codes.shape(0)) && codes.shape(0) == rel_index.shape(0),
         "codes and rel_index should hold pe_offset[-1] entries");
   nb::gil_scoped_release release;
-  sim::coo_fill(row.data(), col.data(), values.data(), static_cast<int64_t>(row.shape(0)), rows,
-                cols, n, index_bits, po, codes.data(), rel_index.data());
+  sim::coo_fill(pos.data(), values.data(), static_cast<int64_t>(pos.shape(0)), rows, cols, n,
+                index_bits, po, codes.data(), rel_index.data());
 }
 
 }  // namespace
@@ -176,12 +173,13 @@ void register_sim(nb::module_& m) {
         nb::arg("codebook").noconvert(), nb::arg("y").noconvert(),
         "The layer's float64 output before bias and activation into the zeroed y (rows,), summed "
         "as eie.engine.reference.spmv does. ValueError on bad input.");
-  m.def("sim_coo_count", &sim_coo_count, nb::arg("row").noconvert(), nb::arg("col").noconvert(),
-        nb::arg("rows"), nb::arg("cols"), nb::arg("num_pes"), nb::arg("index_bits"),
+  m.def("sim_coo_count", &sim_coo_count, nb::arg("pos").noconvert(), nb::arg("rows"),
+        nb::arg("cols"), nb::arg("num_pes"), nb::arg("index_bits"),
         nb::arg("col_ptr").noconvert(), nb::arg("pe_offset").noconvert(),
-        "Pass 1 of laying out column-major nonzeros in EIE's interleaved CSC (csrc/sim/"
-        "coo_layout.h): fills the zeroed col_ptr and pe_offset, returns the entry count.");
-  m.def("sim_coo_fill", &sim_coo_fill, nb::arg("row").noconvert(), nb::arg("col").noconvert(),
+        "Pass 1 of laying out nonzeros at increasing column-major positions in EIE's "
+        "interleaved CSC (csrc/sim/coo_layout.h): fills the zeroed col_ptr and pe_offset, "
+        "returns the entry count.");
+  m.def("sim_coo_fill", &sim_coo_fill, nb::arg("pos").noconvert(),
         nb::arg("values").noconvert(), nb::arg("rows"), nb::arg("cols"), nb::arg("index_bits"),
         nb::arg("pe_offset").noconvert(), nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(),

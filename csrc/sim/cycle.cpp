@@ -112,11 +112,22 @@ void float_layer(const format::EntryArrays& a, const double* x, const double* co
                  int64_t codebook_size, double* y) {
   validate_layer(a, codebook_size);
   const int64_t n = a.num_pes, cols = a.cols;
-  for (int64_t j = 0; j < cols; ++j) {
-    if (x[j] == 0.0) continue;  // EIE broadcasts only nonzero activations
+  std::vector<int64_t> nz;
+  for (int64_t j = 0; j < cols; ++j)
+    if (x[j] != 0.0) nz.push_back(j);  // EIE broadcasts only nonzero activations
+  const int64_t nnz = static_cast<int64_t>(nz.size());
+  for (int64_t i = 0; i < nnz; ++i) {
+    const int64_t j = nz[i];
     const double xv = x[j];
     for (int64_t k = 0; k < n; ++k) {
       const int64_t* ptr = a.col_ptr + k * (cols + 1);
+      // As in simulate_layer: pointers two columns ahead, entries one column ahead.
+      if (i + 2 < nnz) __builtin_prefetch(ptr + nz[i + 2]);
+      if (i + 1 < nnz) {
+        const int64_t e1 = a.pe_offset[k] + ptr[nz[i + 1]];
+        __builtin_prefetch(a.codes + e1);
+        __builtin_prefetch(a.rel_index + e1);
+      }
       const int64_t cur = a.pe_offset[k] + ptr[j], end = a.pe_offset[k] + ptr[j + 1];
       if (cur == end) continue;
       const int64_t lrows = format::local_rows(a.rows, n, k);

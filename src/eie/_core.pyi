@@ -286,12 +286,12 @@ def sim_float_layer(entries: SimEntries, x: Annotated[NDArray[numpy.float64], di
     The layer's float64 output before bias and activation into the zeroed y (rows,), summed as eie.engine.reference.spmv does. ValueError on bad input.
     """
 
-def sim_coo_count(row: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, num_pes: int, index_bits: int, col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+def sim_coo_count(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, num_pes: int, index_bits: int, col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
     """
-    Pass 1 of laying out column-major nonzeros in EIE's interleaved CSC (csrc/sim/coo_layout.h): fills the zeroed col_ptr and pe_offset, returns the entry count.
+    Pass 1 of laying out nonzeros at increasing column-major positions in EIE's interleaved CSC (csrc/sim/coo_layout.h): fills the zeroed col_ptr and pe_offset, returns the entry count.
     """
 
-def sim_coo_fill(row: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, index_bits: int, pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')]) -> None:
+def sim_coo_fill(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, index_bits: int, pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')]) -> None:
     """Pass 2: writes codes and rel_index for the pe_offset of pass 1."""
 
 SIM_ACTIONS: tuple = ...

@@ -36,26 +36,26 @@ def test_benchmark_layout_equals_the_encoder(num_pes: int, index_bits: int,
         assert int((m.codes == 0).sum()) > 0  # fillers were needed and laid out
 
 
-def test_layout_refuses_nonzeros_out_of_order_or_outside() -> None:
-    def count(row: list[int], col: list[int], rows: int = 4, cols: int = 3) -> int:
+def test_layout_refuses_positions_out_of_order_or_outside() -> None:
+    def count(pos: list[int], rows: int = 4, cols: int = 3) -> int:
         cp = np.zeros((2, cols + 1), np.int64)
         po = np.zeros(3, np.int64)
-        return int(_core.sim_coo_count(np.array(row, np.int64), np.array(col, np.int64), rows,
-                                       cols, 2, 4, cp, po))
+        return int(_core.sim_coo_count(np.array(pos, np.int64), rows, cols, 2, 4, cp, po))
 
-    assert count([0, 3, 1], [0, 0, 2]) == 3
-    with pytest.raises(ValueError, match="column-major order"):
-        count([3, 0], [0, 0])
-    with pytest.raises(ValueError, match="column-major order"):
-        count([1, 1], [1, 1])
-    with pytest.raises(ValueError, match=r"nonzero 1 at \(4, 0\) is outside the 4x3 layer"):
-        count([0, 4], [0, 0])
-    # Pass 2 with counts that do not match its nonzeros never writes past a PE's range.
+    assert count([0, 3, 9]) == 3  # (0, 0), (3, 0), (1, 2)
+    with pytest.raises(ValueError, match="should be above the previous one"):
+        count([3, 0])
+    with pytest.raises(ValueError, match="should be above the previous one"):
+        count([5, 5])
+    with pytest.raises(ValueError, match=r"position 1 \(12\) .* below rows x cols = 12"):
+        count([0, 12])
+    with pytest.raises(ValueError, match="rows x cols < 2"):
+        count([0], rows=2**62, cols=8)
+    # Pass 2 with counts that do not match its positions never writes past a PE's range.
     po = np.array([0, 1, 1], np.int64)
     with pytest.raises(ValueError, match="do not match the counts"):
-        _core.sim_coo_fill(np.array([0, 2], np.int64), np.zeros(2, np.int64),
-                           np.ones(2, np.uint8), 4, 3, 4, po, np.zeros(1, np.uint8),
-                           np.zeros(1, np.uint8))
+        _core.sim_coo_fill(np.array([0, 2], np.int64), np.ones(2, np.uint8), 4, 3, 4, po,
+                           np.zeros(1, np.uint8), np.zeros(1, np.uint8))
 
 
 @pytest.mark.parametrize("name", ["alex8", "nt_lstm"])

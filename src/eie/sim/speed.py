@@ -44,6 +44,10 @@ def measure_suite(num_pes: int = 64, seed: int = 0, repeats: int = 3) -> list[di
 
 
 CLI = ["-m", "eie.cli.main", "simulate", "--benchmark", "all", "--json"]
+_BASELINE = ("import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path if "
+             "'Redirecting' not in type(f).__name__]; sys.path.insert(0, {path!r}); "
+             "sys.argv = ['eie'] + sys.argv[1:]; runpy.run_module('eie.cli.main', "
+             "run_name='__main__')")
 
 
 def _run_cli(pythonpath: str | None) -> tuple[float, float]:
@@ -53,12 +57,12 @@ def _run_cli(pythonpath: str | None) -> tuple[float, float]:
     import subprocess
     import sys
 
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
+    cmd = [sys.executable, *CLI]
+    if pythonpath:  # that tree's eie, even where an editable install redirects imports here
+        cmd = [sys.executable, "-c", _BASELINE.format(path=pythonpath), *CLI[2:]]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, *CLI], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=dict(os.environ), check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
