@@ -103,9 +103,16 @@ Layout* build_rowwise(In2<uint8_t> codes, In2<float> codebooks, int64_t group_ro
   return new Layout(std::move(L));
 }
 
+engine::Precision pick_precision(const std::string& precision) {
+  EIE_CHECK(precision == "fp32" || precision == "bf16",
+            "precision should be 'fp32' or 'bf16', found '" + precision + "'");
+  return precision == "bf16" ? engine::Precision::bf16 : engine::Precision::fp32;
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
-         const std::string& isa) {
+         const std::string& isa, const std::string& precision) {
+  const engine::Precision prec = pick_precision(precision);
   EIE_CHECK(batch >= 1 && static_cast<int64_t>(batch) <= engine::kMaxBatch,
         "batch should be in 1.." + std::to_string(engine::kMaxBatch) + ", found " +
             std::to_string(batch));
@@ -123,7 +130,8 @@ void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_k
   const Isa which = pick_isa(isa);
   float* y = out.data();
   nb::gil_scoped_release release;
-  engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which);
+  engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which,
+                     prec);
 }
 
 // A sequential model on CpuLayouts, run in one call (no Python between layers).
@@ -240,25 +248,46 @@ void register_engine(nb::module_& m) {
       .def(
           "run_f32",
           [](const Layout& L, In2<float> x, Out2<float> out, std::optional<In1<float>> bias,
-             bool relu, int threads, const std::string& isa) {
-            run(L, x.data(), x.shape(0), x.shape(1), InKind::f32, out, bias, relu, threads, isa);
+             bool relu, int threads, const std::string& isa, const std::string& precision) {
+            run(L, x.data(), x.shape(0), x.shape(1), InKind::f32, out, bias, relu, threads, isa,
+                precision);
           },
           nb::arg("x").noconvert(), nb::arg("out").noconvert(),
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
-          nb::arg("isa"),
-          "out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.")
+          nb::arg("isa"), nb::arg("precision") = "fp32",
+          "out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. "
+          "precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks "
+          "rounded to bfloat16 (see uses_amx).")
       .def(
           "run_u16",
           [](const Layout& L, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
-             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
+             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa,
+             const std::string& precision) {
             EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                   "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
             run(L, x.data(), x.shape(0), x.shape(1),
-                dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa);
+                dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa,
+                precision);
           },
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
-          nb::arg("isa"), "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
+          nb::arg("isa"), nb::arg("precision") = "fp32",
+          "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).")
+      .def(
+          "uses_amx",
+          [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
+             const std::string& precision) {
+            EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
+                      "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype +
+                          "'");
+            const InKind k = dtype == "float32"   ? InKind::f32
+                             : dtype == "float16" ? InKind::f16
+                                                  : InKind::bf16;
+            return engine::uses_amx(L, k, static_cast<int64_t>(batch), pick_isa(isa),
+                                    pick_precision(precision));
+          },
+          nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
+          "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.");
   nb::class_<Network>(m, "CpuNetwork",
                       "A sequential model of CpuLayouts (each layer's rows = the next layer's "
                       "cols) run in one call; biases are copied, layouts kept alive.")

@@ -85,13 +85,18 @@ class CpuLayout:
     @property
     def codebook(self) -> list[float]: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
-        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.
+        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks rounded to bfloat16 (see uses_amx).
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
+    def uses_amx(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
+        """
+        Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.
+        """
 
 class CpuNetwork:
     """
