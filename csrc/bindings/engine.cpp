@@ -7,6 +7,9 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <thread>
+#include <chrono>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -370,6 +373,24 @@ void register_engine(nb::module_& m) {
       nb::arg("name"),
       "The process environment variable the core reads (EIE_ISA, EIE_NUM_THREADS), or None: "
       "~20x cheaper than os.environ.get for an unset variable (which raises inside).");
+  m.def(
+      "thread_pool_probe",
+      [](int64_t n, int threads, int64_t fail_from) {
+        std::atomic<int64_t> ran{0};
+        {
+          nb::gil_scoped_release release;
+          engine::parallel_for(n, threads, [&](int64_t i) {
+            ran.fetch_add(1);
+            // long enough that a worker wakes up and takes tasks too
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+            if (i >= fail_from) throw std::bad_alloc();
+          });
+        }
+        return ran.load();
+      },
+      nb::arg("n"), nb::arg("threads"), nb::arg("fail_from"),
+      "Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing "
+      "std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.");
   m.def("default_threads", &engine::default_threads,
         "Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.");
   m.def(

@@ -103,7 +103,10 @@ struct Scratch {
       std::free(data);
       cap = std::max<size_t>(n, 1024);
       data = static_cast<float*>(std::aligned_alloc(64, (cap * sizeof(float) + 63) & ~size_t{63}));
-      if (data == nullptr) throw std::bad_alloc();
+      if (data == nullptr) {
+        cap = 0;  // so the next call allocates again instead of returning null
+        throw std::bad_alloc();
+      }
     }
     return data;
   }

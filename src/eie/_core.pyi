@@ -165,6 +165,11 @@ def getenv(name: str) -> str | None:
     The process environment variable the core reads (EIE_ISA, EIE_NUM_THREADS), or None: ~20x cheaper than os.environ.get for an unset variable (which raises inside).
     """
 
+def thread_pool_probe(n: int, threads: int, fail_from: int) -> int:
+    """
+    Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.
+    """
+
 def default_threads() -> int:
     """
     Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.
