@@ -26,6 +26,7 @@ def test_cases_filter(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_goals.main(["--quick", "--parts", "goals",
                              "--cases", "precision bf16;nt_wd"]) == 0
     rows = [ln for ln in capsys.readouterr().out.splitlines() if " vs " in ln]
-    names = [ln.split(" | ")[0][2:] for ln in rows]
-    assert "nt_wd b1" in names and len(names) == 5
-    assert all("precision bf16" in n or n == "nt_wd b1" for n in names)
+    names = {ln.split(" | ")[0][2:] for ln in rows}  # each row is printed, then the table
+    assert names == {"nt_wd b1", *(f"{c} b8, precision bf16" for c in (
+        "dense 4-bit 4096x4096", "dense 4-bit 11008x4096", "per-row cb 4096x4096",
+        "per-row cb 11008x4096"))}
