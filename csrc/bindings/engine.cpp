@@ -185,7 +185,9 @@ using OutAny = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
 
 template <typename T>
 void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
-             std::optional<Out1<double>>& timings, int threads, const std::string& isa) {
+             std::optional<Out1<double>>& timings, int threads, const std::string& isa,
+             const std::string& precision) {
+  const engine::Precision prec = pick_precision(precision);
   EIE_CHECK((x.ndim() == 1 || x.ndim() == 2) && out.ndim() == x.ndim(),
             "x and out should both be 1-D (one vector) or both 2-D (a batch)");
   const size_t batch = x.ndim() == 1 ? 1 : x.shape(0);
@@ -215,7 +217,7 @@ void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
   {
     nb::gil_scoped_release release;
     engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), xp, in_kind,
-                        static_cast<int64_t>(batch), y, threads, which, tl);
+                        static_cast<int64_t>(batch), y, threads, which, tl, prec);
   }
   if (t != nullptr) std::copy(tl, tl + net.layers.size(), t);
 }
@@ -301,25 +303,28 @@ void register_engine(nb::module_& m) {
       .def(
           "run_f32",
           [](const Network& n, InAny<float> x, OutAny out, std::optional<Out1<double>> timings,
-             int threads, const std::string& isa) {
-            run_net(n, x, InKind::f32, out, timings, threads, isa);
+             int threads, const std::string& isa, const std::string& precision) {
+            run_net(n, x, InKind::f32, out, timings, threads, isa, precision);
           },
           nb::arg("x").noconvert(), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          nb::arg("precision") = "fp32",
           "out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> "
           "out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each "
           "layer's wall time in us.")
       .def(
           "run_u16",
           [](const Network& n, InAny<uint16_t> x, const std::string& dtype, OutAny out,
-             std::optional<Out1<double>> timings, int threads, const std::string& isa) {
+             std::optional<Out1<double>> timings, int threads, const std::string& isa,
+             const std::string& precision) {
             EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                       "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
             run_net(n, x, dtype == "float16" ? InKind::f16 : InKind::bf16, out, timings, threads,
-                    isa);
+                    isa, precision);
           },
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16.");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,

@@ -730,7 +730,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 }
 
 void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
-                 float* out, int threads, Isa isa, double* timings_us) {
+                 float* out, int threads, Isa isa, double* timings_us, Precision precision) {
   using clock = std::chrono::steady_clock;
   if (timings_us != nullptr)
     for (int64_t i = 0; i < n; ++i) timings_us[i] = 0.0;
@@ -748,7 +748,8 @@ void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kin
     for (int64_t i = 0; i < n; ++i) {
       float* y = i == n - 1 ? out + lo * rows_out : bufs[i & 1];
       const auto t0 = timings_us != nullptr ? clock::now() : clock::time_point{};
-      run_layout(*layers[i].layout, h, kind, nb, layers[i].bias, layers[i].relu, y, threads, isa);
+      run_layout(*layers[i].layout, h, kind, nb, layers[i].bias, layers[i].relu, y, threads, isa,
+                 precision);
       if (timings_us != nullptr)
         timings_us[i] += std::chrono::duration<double, std::micro>(clock::now() - t0).count();
       h = y;

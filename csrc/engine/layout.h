@@ -270,8 +270,9 @@ struct NetLayer {
 // call: x (batch, cols of layer 0) of `in_kind` -> out (batch, rows of layer n-1), any batch >= 0
 // (chunks of kMaxBatch go through all layers in turn). The activations between layers live in
 // thread-local buffers. If timings_us is not null, timings_us[i] = wall time of layer i (us,
-// summed over the chunks).
+// summed over the chunks). `precision` applies to every layer (see run_layout).
 void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
-                 float* out, int threads, Isa isa, double* timings_us);
+                 float* out, int threads, Isa isa, double* timings_us,
+                 Precision precision = Precision::fp32);
 
 }  // namespace eie::engine

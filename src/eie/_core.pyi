@@ -114,12 +114,12 @@ class CpuNetwork:
     @property
     def num_layers(self) -> int: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
         out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each layer's wall time in us.
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16."""
 
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:

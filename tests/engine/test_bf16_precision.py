@@ -141,3 +141,26 @@ def test_precision_is_checked() -> None:
     with pytest.raises(ValueError, match="precision should be 'fp32' or 'bf16'"):
         prepared(m).run_f32(np.ones((1, 8), np.float32), np.empty((1, 8), np.float32), None,
                             False, 1, "", "bf8")
+
+
+@pytest.mark.parametrize("batch", [1, 5, 20])
+def test_engine_passes_precision_to_every_layer(batch: int) -> None:
+    """An Engine built with precision='bf16' runs its rowwise layers as spmv does with it (the
+    whole model in one C++ call), and precision='fp32' stays the fp32 result."""
+    from eie.engine import Engine
+    from eie.formats.model import Layer, Model
+
+    rng = np.random.default_rng(7)
+    a, b = per_row(rng, 64, 200), per_row(rng, 30, 64)
+    x = rng.standard_normal((batch, 200)).astype(np.float32)
+    model = Model((Layer("a", a, activation="relu"), Layer("b", b)))
+    h = spmv(a, x, activation="relu", precision="bf16")
+    want = spmv(b, h, precision="bf16")
+    got = Engine(model, precision="bf16")(x)
+    np.testing.assert_array_equal(got, want)
+    fp32 = Engine(model)(x)
+    np.testing.assert_array_equal(fp32, spmv(b, spmv(a, x, activation="relu")))
+    if AMX and batch > 1:
+        assert np.any(got != fp32)
+    with pytest.raises(ConfigError, match="precision should be one of"):
+        Engine(model, precision="int8")
