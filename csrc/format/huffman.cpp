@@ -8,7 +8,22 @@
 namespace eie::format {
 namespace {
 
+constexpr int kFastBits = 11;
+
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// Eight bytes as a big-endian integer: the first stream bit is the top bit.
+inline uint64_t load_be64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_bswap64(v);
+#else
+  uint64_t s = 0;
+  for (int k = 0; k < 8; ++k) s = (s << 8) | ((v >> (8 * k)) & 0xFF);
+  return s;
+#endif
+}
 
 // The next `width` (1..16) bits of the stream from bit p (p < nbits), bits at or past nbits
 // read as 0.
@@ -16,14 +31,7 @@ inline uint32_t peek(const uint8_t* data, int64_t nbytes, int64_t nbits, int64_t
   const int64_t byte = p >> 3;
   uint64_t v;
   if (byte + 8 <= nbytes) {
-    std::memcpy(&v, data + byte, 8);
-#if defined(__GNUC__) || defined(__clang__)
-    v = __builtin_bswap64(v);
-#else
-    uint64_t s = 0;
-    for (int k = 0; k < 8; ++k) s = (s << 8) | ((v >> (8 * k)) & 0xFF);
-    v = s;
-#endif
+    v = load_be64(data + byte);
   } else {  // the stream's last bytes: assemble what is there, zeros past the end
     v = 0;
     for (int k = 0; k < 8; ++k) v = (v << 8) | (byte + k < nbytes ? data[byte + k] : 0u);
@@ -70,35 +78,91 @@ void huffman_decode(const uint8_t* data, int64_t nbytes, int64_t nbits, const ui
          " Huffman bits");
   if (count == 0) return;
 
-  // Canonical code words, then a table indexed by the next lmax bits: entry = symbol | length<<8
-  // (length 0 = no code word starts with these bits). The Kraft check keeps every word's range
-  // inside the table.
-  std::vector<uint16_t> table(size_t{1} << lmax, 0);
-  uint32_t code = 0;
+  // Canonical code words: per length L, `count[L]` consecutive words from `first[L]`, whose
+  // symbols are sorted[offset[L] ...]. A first-level table indexed by the next `fast_bits` bits
+  // (2**11 entries, 4 KiB: stays in L1) resolves every word of up to fast_bits bits: entry =
+  // symbol | length << 8, length 0 = a longer word (or none) starts there, found by comparing
+  // the window with each longer length's range. The Kraft check keeps every range in bounds.
+  const int fast_bits = lmax < kFastBits ? lmax : kFastBits;
+  std::vector<uint16_t> fast(size_t{1} << fast_bits, 0);
+  uint32_t first[kHuffmanMaxCodeLength + 1] = {};
+  uint32_t count_of[kHuffmanMaxCodeLength + 1] = {};
+  uint32_t offset[kHuffmanMaxCodeLength + 1] = {};
+  uint8_t sorted[kHuffmanMaxAlphabet];
+  uint32_t code = 0, n_sorted = 0;
   int prev_len = 0;
-  bool first = true;
   for (int L = 1; L <= lmax; ++L) {
+    offset[L] = n_sorted;
     for (int64_t s = 0; s < alphabet; ++s) {
       if (lengths[s] != L) continue;
-      if (!first) code = (code + 1) << (L - prev_len);
-      first = false;
+      if (n_sorted) code = (code + 1) << (L - prev_len);
       prev_len = L;
-      const size_t lo = size_t{code} << (lmax - L);
-      const size_t n = size_t{1} << (lmax - L);
-      const uint16_t entry = static_cast<uint16_t>(s | (L << 8));
-      for (size_t k = 0; k < n; ++k) table[lo + k] = entry;
+      if (count_of[L]++ == 0) first[L] = code;
+      sorted[n_sorted++] = static_cast<uint8_t>(s);
+      if (L <= fast_bits) {
+        const size_t lo = size_t{code} << (fast_bits - L);
+        const size_t n = size_t{1} << (fast_bits - L);
+        const uint16_t entry = static_cast<uint16_t>(s | (L << 8));
+        for (size_t k = 0; k < n; ++k) fast[lo + k] = entry;
+      }
     }
   }
 
-  int64_t p = 0;
-  for (int64_t i = 0; i < count; ++i) {
+  // Longest-word search for a window of lmax bits whose first-level entry is empty: the length
+  // of the word it starts with, or 0 if none.
+  auto long_word = [&](uint32_t w) -> int {
+    for (int L = fast_bits + 1; L <= lmax; ++L)
+      if ((w >> (lmax - L)) - first[L] < count_of[L]) return L;  // unsigned: below first wraps
+    return 0;
+  };
+
+  // Main loop: a 64-bit buffer (its top `avail` bits are the stream from bit p), refilled with
+  // eight bytes at a time while whole bytes below nbits remain, so no bit past nbits is read and
+  // every window is real stream bits.
+  const int64_t whole_bytes = nbits / 8;
+  uint64_t buf = 0;
+  int avail = 0;
+  int64_t next = 0;  // next byte to load
+  int64_t i = 0;
+  while (i < count && next + 8 <= whole_bytes) {
+    const uint64_t v = load_be64(data + next);
+    buf |= v >> avail;
+    const int take = (63 - avail) >> 3;  // whole bytes that fit: avail becomes 56..63
+    next += take;
+    avail += take * 8;
+    while (avail >= lmax && i < count) {
+      const uint32_t w = static_cast<uint32_t>(buf >> (64 - lmax));
+      const uint16_t e = fast[w >> (lmax - fast_bits)];
+      int L = e >> 8;
+      if (L) {
+        out[i] = static_cast<uint8_t>(e & 0xFF);
+      } else {
+        L = long_word(w);
+        if (!L) fail("invalid Huffman code word at bit " + std::to_string(next * 8 - avail));
+        out[i] = sorted[offset[L] + (w >> (lmax - L)) - first[L]];
+      }
+      buf <<= L;
+      avail -= L;
+      ++i;
+    }
+  }
+
+  // The stream's last bytes, one window at a time (bits past nbits read as zeros).
+  int64_t p = next * 8 - avail;
+  for (; i < count; ++i) {
     if (p >= nbits)
       fail("Huffman stream ended after " + std::to_string(i) + " of " + std::to_string(count) +
            " symbols");
-    const uint16_t e = table[peek(data, nbytes, nbits, p, lmax)];
-    const int L = e >> 8;
-    if (L == 0) fail("invalid Huffman code word at bit " + std::to_string(p));
-    out[i] = static_cast<uint8_t>(e & 0xFF);
+    const uint32_t w = peek(data, nbytes, nbits, p, lmax);
+    const uint16_t e = fast[w >> (lmax - fast_bits)];
+    int L = e >> 8;
+    if (L) {
+      out[i] = static_cast<uint8_t>(e & 0xFF);
+    } else {
+      L = long_word(w);
+      if (!L) fail("invalid Huffman code word at bit " + std::to_string(p));
+      out[i] = sorted[offset[L] + (w >> (lmax - L)) - first[L]];
+    }
     p += L;
   }
   if (p > nbits) fail("last Huffman code word runs past the end of the stream");

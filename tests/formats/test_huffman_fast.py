@@ -91,7 +91,7 @@ def test_round_trip_agrees_with_the_reference(cv) -> None:  # type: ignore[no-un
 
 
 @SETTINGS
-@given(codes_and_values(), st.binary(max_size=64), st.integers(0, 1), st.data())
+@given(codes_and_values(), st.binary(max_size=200), st.integers(0, 1), st.data())
 def test_arbitrary_bytes_agree_with_the_reference(cv, raw, drop, data) -> None:  # type: ignore[no-untyped-def]
     """Any bytes, any bit count and symbol count the sizes allow, complete and incomplete codes
     (one used symbol dropped): same symbols or the same error."""
