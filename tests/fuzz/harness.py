@@ -75,10 +75,23 @@ def _use_model(model) -> int:  # type: ignore[no-untyped-def]
     if weights <= USE_LIMIT:
         for layer in model.layers:
             layer.matrix.to_codes()
-        if model.is_sequential:
+        shape = _sample_shape(model)
+        if shape is not None:
+            Engine(model, threads=1)(np.ones((1, *shape), np.float32))
+        elif model.is_sequential:
             engine = Engine(model, threads=1)
             engine(np.ones(engine.in_features, np.float32))
     return weights
+
+
+def _sample_shape(model) -> tuple[int, ...] | None:  # type: ignore[no-untyped-def]
+    """One sample's shape for a chain whose file says it (small positive ints only)."""
+    g = model.metadata.get("graph") if isinstance(model.metadata, dict) else None
+    shape = g.get("input_shape") if isinstance(g, dict) else None
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
+            or not all(type(v) is int and 1 <= v <= 64 for v in shape)):
+        return None
+    return tuple(shape)
 
 
 def target_eie(data: bytes) -> int:
