@@ -90,3 +90,17 @@ def test_a_pooling_window_from_a_file(pool: dict[str, Any], size: int, match: st
     with pytest.raises(EngineError, match=match):
         Engine(model, threads=1)(x)
     assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("x", [np.array(["a", "b"]), np.array([None, None]),
+                               np.ones(2, np.complex64)])
+def test_the_reference_engine_refuses_inputs_that_are_not_real_numbers(x: np.ndarray) -> None:
+    """Strings raised a bare ValueError; complex values lost their imaginary part silently."""
+    from eie.engine import reference
+
+    m = EIEMatrix.from_codes(np.array([[1, 0], [0, 2]]), np.array([0, 1.0, 2.0], np.float32),
+                             num_pes=2)
+    with pytest.raises(EngineError, match="should hold real numbers"):
+        reference.spmv(m, x)
+    with pytest.raises(EngineError, match="bias should hold real numbers"):
+        reference.spmv(m, np.ones(2), x)
