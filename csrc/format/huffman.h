@@ -20,10 +20,11 @@ int check_huffman_lengths(const uint8_t* lengths, int64_t alphabet);
 // Decodes `count` symbols from the first `nbits` bits of data[0:nbytes] into out[0:count].
 // Everything is checked before `out` is written: the code (check_huffman_lengths),
 // 0 <= nbits <= 8 * nbytes, 0 <= count <= nbits (every code word takes at least one bit; so the
-// caller's output of `count` bytes is bounded by the stream's size). Then one table of
-// 2**max_length entries (at most 128 KiB) and one lookup per symbol; throws
-// std::invalid_argument on a bit pattern that is no code word, a stream that ends before
-// `count` symbols, or a last code word running past `nbits`. Reads nothing outside data[0:nbytes].
+// caller's output of `count` bytes is bounded by the stream's size). Then a first-level table of
+// at most 2**11 entries (4 KiB; longer words by their canonical ranges) and one lookup per
+// symbol; throws std::invalid_argument on a bit pattern that is no code word, a stream that
+// ends before `count` symbols, or a last code word running past `nbits`. Reads nothing outside
+// data[0:nbytes].
 void huffman_decode(const uint8_t* data, int64_t nbytes, int64_t nbits, const uint8_t* lengths,
                     int64_t alphabet, int64_t count, uint8_t* out);
 
