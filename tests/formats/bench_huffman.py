@@ -1,13 +1,14 @@
 """Huffman stream decoding: the C++ table-driven decoder against the reference, speed and peak
 memory (a benchmark, not a test; docs/format.md records its output).
 
-    .venv/bin/python tests/formats/bench_huffman.py [--ref-mib 1] [--big-mib 64] [--repeat 3]
+    .venv/bin/python tests/formats/bench_huffman.py [--ref-mib 1] [--big-mib 64] [--repeat 2]
 
-The stream is the code stream of a 4-bit layer (16 symbols, geometric frequencies, about 2.3 bits
-per symbol) in one canonical code. Speed: both decoders on the same ``--ref-mib`` stream,
-interleaved in this process, wall time and thread CPU time side by side, and their ratio; then
-the C++ decoder alone on a ``--big-mib`` stream. Memory: each decoder in a fresh child process,
-its peak RSS growth during one decode, per stream byte.
+The stream is the code stream of a 4-bit layer (16 symbols, geometric frequencies, about 2 bits
+per symbol) in one canonical code. Speed: both decoders on the same ``--ref-mib`` stream in
+interleaved blocks in this process (``eie.bench.timing.interleaved``: medians, rotated blocks,
+warm-up calls dropped), wall time and thread CPU time side by side, and their ratio; then the C++
+decoder alone on a ``--big-mib`` stream. Memory: each decoder in a fresh child process, its peak
+RSS growth during one decode, per stream byte.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 
+from eie.bench.timing import interleaved
 from eie.formats.huffman import HuffmanCode
 
 
@@ -36,12 +37,6 @@ def make_stream(mib: float, seed: int = 0) -> tuple[HuffmanCode, np.ndarray, int
     block = np.packbits(bits)
     reps = max(1, round(mib * (1 << 20) / block.size))
     return code, np.tile(block, reps), nbits * 8 * reps, len(values) * 8 * reps
-
-
-def timed(fn):  # type: ignore[no-untyped-def]
-    w, c = time.perf_counter(), time.thread_time()
-    fn()
-    return time.perf_counter() - w, time.thread_time() - c
 
 
 CHILD = """
@@ -77,36 +72,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ref-mib", type=float, default=1.0)
     ap.add_argument("--big-mib", type=float, default=64.0)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=2, help="calls per contender per round")
     a = ap.parse_args()
 
     code, data, nbits, count = make_stream(a.ref_mib)
     mb = data.size / 1e6
     expect = code.decode_fast(data, nbits, count)
     assert np.array_equal(code.decode(data, nbits, count), expect)
-    ref_w, ref_c, fast_w, fast_c = [], [], [], []
-    for _ in range(a.repeat):  # interleaved: both see the same machine load
-        w, c = timed(lambda: code.decode(data, nbits, count))
-        ref_w.append(w)
-        ref_c.append(c)
-        w, c = timed(lambda: code.decode_fast(data, nbits, count))
-        fast_w.append(w)
-        fast_c.append(c)
-    rw, rc, fw, fc = min(ref_w), min(ref_c), min(fast_w), min(fast_c)
+    # interleaved, rotated blocks (eie.bench.timing): both see the same machine load
+    t = interleaved({"reference": lambda: code.decode(data, nbits, count),
+                     "C++ table": lambda: code.decode_fast(data, nbits, count)},
+                    budget_s=0.0, min_reps=3 * a.repeat, max_reps=3 * a.repeat, rounds=3)
     print(f"stream: {data.size:,} bytes, {count:,} symbols ({nbits / count:.2f} bits/symbol); "
-          f"best of {a.repeat}, interleaved")
+          f"medians of {t['reference'].calls} calls each, interleaved")
     print(f"{'decoder':<12} {'wall s':>9} {'cpu s':>9} {'MB/s wall':>10} {'MB/s cpu':>10} "
           f"{'Msym/s cpu':>11}")
-    for name, w, c in (("reference", rw, rc), ("C++ table", fw, fc)):
+    for name, tm in t.items():
+        w, c = tm.wall_us / 1e6, tm.cpu_us / 1e6
         print(f"{name:<12} {w:9.4f} {c:9.4f} {mb / w:10.1f} {mb / c:10.1f} "
               f"{count / c / 1e6:11.1f}")
-    print(f"speed-up C++ / reference: {rw / fw:.0f}x wall, {rc / fc:.0f}x thread CPU")
+    rt, ft = t["reference"], t["C++ table"]
+    print(f"speed-up C++ / reference: {rt.wall_us / ft.wall_us:.0f}x wall, "
+          f"{rt.cpu_us / ft.cpu_us:.0f}x thread CPU")
 
     big_code, big, big_nbits, big_count = make_stream(a.big_mib, seed=1)
-    ws, cs = zip(*(timed(lambda: big_code.decode_fast(big, big_nbits, big_count))
-                   for _ in range(a.repeat)), strict=True)
-    print(f"C++ table on {big.size:,} bytes ({big_count:,} symbols): {big.size / 1e6 / min(ws):.1f} "
-          f"MB/s wall, {big.size / 1e6 / min(cs):.1f} MB/s thread CPU")
+    bt = interleaved({"big": lambda: big_code.decode_fast(big, big_nbits, big_count)},
+                     budget_s=0.0, min_reps=3 * a.repeat, max_reps=3 * a.repeat, rounds=1)["big"]
+    print(f"C++ table on {big.size:,} bytes ({big_count:,} symbols): "
+          f"{big.size / bt.wall_us:.1f} MB/s wall, {big.size / bt.cpu_us:.1f} MB/s thread CPU, "
+          f"{big_count / bt.cpu_us:.1f} Msym/s thread CPU")
 
     print("peak RSS growth during one decode (fresh process each):")
     for name, mib, fast in (("reference", a.ref_mib, False), ("C++ table", a.ref_mib, True),
