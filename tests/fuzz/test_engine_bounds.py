@@ -57,19 +57,27 @@ def test_a_batch_through_a_layer_of_many_rows(tmp_path: Path) -> None:
     assert engine(np.ones(1, np.float32)).shape == (1 << 24,)  # one vector still runs
 
 
-def _conv(attrs: dict[str, Any]) -> Layer:
-    m = EIEMatrix.from_codes(np.array([[1]]), np.array([0, 1.0], np.float32), num_pes=1)
+def _conv(attrs: dict[str, Any], k: int = 1) -> Layer:
+    m = EIEMatrix.from_codes(np.ones((1, k * k), np.int64), np.array([0, 1.0], np.float32),
+                             num_pes=1)
     return Layer("conv", m, None, None,
-                 {"kind": "conv2d", "weight_shape": [1, 1, 1, 1], "then": [], **attrs})
+                 {"kind": "conv2d", "weight_shape": [1, 1, k, k], "then": [], **attrs})
 
 
 def test_a_convolution_padding_from_a_file(tmp_path: Path) -> None:
+    """Padding beyond the kernel's extent (outputs that see no input) is refused; within it, a
+    padded input beyond MAX_ACTIVATIONS is (a dilated kernel's extent can be large)."""
+    x = np.ones((1, 1, 2, 2), np.float32)
     model = _from_file(tmp_path, _conv({"padding": [1 << 20, 1 << 20]}))
+    with pytest.raises(EngineError, match=r"padding should be at most the kernel's extent"):
+        Engine(model, threads=1)(x)
+    wide = _from_file(tmp_path, _conv({"padding": [1 << 15, 1 << 15],
+                                       "dilation": [1 << 14, 1 << 14]}, k=3))
     with pytest.raises(EngineError, match="a convolution's padded input would hold"):
-        Engine(model, threads=1)(np.ones((1, 1, 2, 2), np.float32))
-    ok = _from_file(tmp_path, _conv({"padding": [1, 1]}))
-    y = Engine(ok, threads=1)(np.ones((1, 1, 2, 2), np.float32))
-    assert y.shape == (1, 1, 4, 4) and y.sum() == 4.0
+        Engine(wide, threads=1)(x)
+    ok = _from_file(tmp_path, _conv({"padding": [1, 1]}, k=3))
+    y = Engine(ok, threads=1)(x)
+    assert y.shape == (1, 1, 2, 2) and y.sum() == 16.0  # every output sees the four inputs
 
 
 @pytest.mark.parametrize(("pool", "size", "match"), [

@@ -85,6 +85,12 @@ def geometry(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
     if min(g["stride"]) < 1 or min(g["dilation"]) < 1 or min(g["padding"]) < 0:
         raise EngineError(f"layer {name!r}: stride and dilation should be >= 1 and padding "
                           f">= 0, found {g['stride']}, {g['dilation']}, {g['padding']}")
+    # Padding beyond the kernel's extent (dilation * (k - 1), "full" padding) only adds outputs
+    # that see no input at all; from a file it is a memory bomb (a 1x1 kernel padded by 10**6).
+    extent = [d * (k - 1) for d, k in zip(g["dilation"], ws[2:], strict=True)]
+    if g["padding"][0] > extent[0] or g["padding"][1] > extent[1]:
+        raise EngineError(f"layer {name!r}: padding should be at most the kernel's extent "
+                          f"dilation * (kernel - 1) = {tuple(extent)}, found {g['padding']}")
     return g
 
 
