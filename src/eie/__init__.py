@@ -12,8 +12,9 @@ the EIE accelerator cycle by cycle (``eie.sim``).
 
 from eie._version import __version__
 from eie.errors import ConfigError, EIEError, FormatError
-from eie.formats.container import Layer, Model, load, save
+from eie.formats.container import load, save
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Layer, Model
 
 __all__ = [
     "ConfigError",

@@ -13,7 +13,7 @@ from eie.compress.graph import capture
 from eie.compress.models import LeNet5, LeNet300, compressible_layers
 from eie.compress.share import apply_shared, share_weights
 from eie.engine import Engine
-from eie.engine.torch import swap, swap_linear
+from eie.engine.torch import swap
 from eie.errors import CompressionError, EngineError
 
 TOL = 1e-4  # float32: eie accumulates in another order than torch
@@ -142,7 +142,7 @@ def test_swap_leaves_the_module_untouched_when_it_raises() -> None:
     with pytest.raises(EngineError, match=r"Linear or nn\.Conv2d named \['conv1'\].*'fc'"):
         net = nn.Sequential()
         net.add_module("fc", nn.Linear(2, 2))
-        swap_linear(net, em.__class__((em.layers[0],)))
+        swap(net, em.__class__((em.layers[0],)))
     assert isinstance(net.fc, nn.Linear)
 
 

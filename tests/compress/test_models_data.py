@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from eie._io import cache_dir
 from eie.compress.data import mnist_split
 from eie.compress.models import (
     LeNet5,
@@ -18,7 +19,7 @@ from eie.compress.models import (
     import_architecture,
     layer_activations,
 )
-from eie.compress.train import cache_dir, evaluate, train_reference
+from eie.compress.train import evaluate, train_reference
 from eie.errors import ConfigError
 
 
@@ -47,7 +48,7 @@ def test_models_shapes_and_layers() -> None:
 
 
 def test_train_reference_caches(tmp_path: Path) -> None:
-    m1 = train_reference("lenet300", seed=5, epochs=1, cache_dir_path=tmp_path)
+    m1 = train_reference("lenet300", seed=5, epochs=1, cache_dir=tmp_path)
     files = list(tmp_path.glob("lenet300-seed5-e1-*.pt"))
     assert len(files) == 1
     m2 = train_reference("lenet300", seed=5, epochs=1, cache_dir=tmp_path)

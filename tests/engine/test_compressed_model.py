@@ -14,7 +14,7 @@ from eie.compress.models import LeNet300
 from eie.compress.prune import magnitude_mask
 from eie.compress.share import apply_shared, share_weights
 from eie.engine import Engine, reference
-from eie.engine.torch import swap_linear
+from eie.engine.torch import swap
 
 DENSITIES = {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}  # the paper's LeNet-300-100 densities
 
@@ -43,7 +43,7 @@ def test_pipeline_model_through_every_engine() -> None:
     assert [el.kind for el in engine.layers] == ["sparse", "sparse", "dense"]
     y_engine = engine(x).numpy()
     swapped = copy.deepcopy(net)
-    assert swap_linear(swapped, model) == ["fc1", "fc2", "fc3"]
+    assert swap(swapped, model) == ["fc1", "fc2", "fc3"]
     with torch.no_grad():
         y_swap = swapped(x).numpy()
     for y in (np.stack(y_ref), y_engine, y_swap):

@@ -13,7 +13,7 @@ from eie.engine.spmv import _cache, prepared
 from eie.engine.torch import EIELinear
 from eie.errors import ConfigError, FormatError
 from eie.formats import EIEMatrix
-from eie.formats.container import Layer
+from eie.formats.model import Layer
 
 
 @pytest.mark.parametrize("bits", ["4bit", "8bit"])

@@ -10,7 +10,7 @@ from engine_cases import CODEBOOK
 
 import eie
 from eie.engine import Engine, reference
-from eie.engine.torch import EIELinear, swap_linear
+from eie.engine.torch import EIELinear, swap
 from eie.errors import EngineError
 from eie.formats import EIEMatrix
 
@@ -52,7 +52,7 @@ def test_engine_reference_and_swap_agree() -> None:
     y_ref = np.stack([reference_run(model, v) for v in x.numpy()])
     y_engine = Engine(model)(x)
     assert isinstance(y_engine, torch.Tensor) and y_engine.dtype == torch.float32
-    swapped = swap_linear(net, model)
+    swapped = swap(net, model)
     assert swapped == ["0", "2", "4"]
     assert all(isinstance(net[i], EIELinear) for i in (0, 2, 4))
     with torch.no_grad():
@@ -88,7 +88,7 @@ def test_eie_linear_leading_dims_and_errors() -> None:
         mod(torch.randn(2, 63))
     net = torch.nn.Sequential(torch.nn.Linear(64, 5))
     with pytest.raises(EngineError, match="nn.Linear is 5x64"):
-        swap_linear(net, eie.Model((eie.Layer("0", layer.matrix),)))
+        swap(net, eie.Model((eie.Layer("0", layer.matrix),)))
     with pytest.raises(EngineError, match="no nn.Linear or nn.Conv2d named"):
-        swap_linear(net, eie.Model((eie.Layer("fc9", layer.matrix),)))
-    assert swap_linear(net, eie.Model((eie.Layer("fc9", layer.matrix),)), strict=False) == []
+        swap(net, eie.Model((eie.Layer("fc9", layer.matrix),)))
+    assert swap(net, eie.Model((eie.Layer("fc9", layer.matrix),)), strict=False) == []

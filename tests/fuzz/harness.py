@@ -81,7 +81,7 @@ def target_eie(data: bytes) -> int:
 
 def target_folder(path: Path) -> int:
     from eie.formats import eiesim
-    from eie.formats.container import Layer, Model
+    from eie.formats.model import Layer, Model
 
     matrix, bias, _act = eiesim.load(path)
     return _use_model(Model((Layer("sim", matrix, bias),)))

@@ -88,7 +88,7 @@ def test_sqnr_on_the_authors_fc8(fixture_dir) -> None:  # type: ignore[no-untype
 def test_model_chain_passes_each_output_format_on() -> None:
     rng = np.random.default_rng(0)
     layers = []
-    from eie.formats.container import Layer, Model
+    from eie.formats.model import Layer, Model
 
     for rows, cols, scale in ((24, 16, 0.02), (8, 24, 3.0)):
         mm = EIEMatrix.from_codes(random_codes(rows, cols, 0.5, rng), random_codebook() * scale,

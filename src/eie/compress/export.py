@@ -32,8 +32,8 @@ from eie.compress.graph import ModelGraph, capture
 from eie.compress.models import compressible_layers
 from eie.compress.share import SharedLayer
 from eie.errors import CompressionError
-from eie.formats.container import Layer, Model
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Layer, Model
 
 
 def conv_attrs(mod: nn.Conv2d) -> dict[str, Any]:

@@ -49,9 +49,9 @@ from eie.compress.recipe import HuffmanStage, PruneStage, QuantizeStage, Recipe,
 from eie.compress.share import SharedLayer, apply_shared, finetune_centroids, share_weights
 from eie.compress.train import EvalFn, TrainFn
 from eie.errors import CompressionError
-from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.huffman import HuffmanStorage, huffman_storage
+from eie.formats.model import Model
 
 CHECKPOINT_VERSION = 2
 FP32_BITS = 32

@@ -17,13 +17,14 @@ True
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from eie import _io
 from eie.compress import models
 from eie.compress.data import MNISTSplit, mnist_split
 from eie.errors import ConfigError
@@ -48,17 +49,6 @@ def set_threads() -> None:
     env = os.environ.get("EIE_NUM_THREADS")
     n = int(env) if env and env.isdigit() else 1
     torch.set_num_threads(max(1, n))
-
-
-def resolve_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """Where trained references are cached: ``path``, ``$EIE_CACHE_DIR`` or ``~/.cache/eie``."""
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("EIE_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "eie"
-
-
-cache_dir = resolve_cache_dir
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000
@@ -135,19 +125,18 @@ def make_eval_fn(data: MNISTSplit | None = None) -> EvalFn:
 
 def train_reference(name: str, seed: int = 0, epochs: int | None = None,
                     cache_dir: str | os.PathLike[str] | None = None,
-                    report: ReportFn | None = None, use_cache: bool = True, *,
-                    cache_dir_path: str | os.PathLike[str] | None = None) -> nn.Module:
+                    report: ReportFn | None = None, use_cache: bool = True) -> nn.Module:
     """The trained uncompressed reference of a bundled model (``"lenet300"`` or ``"lenet5"``).
 
     Trained from scratch on the fixed MNIST split (seconds) the first time, then loaded from
-    ``<cache>/<name>-seed<seed>-e<epochs>-v1.pt`` where ``<cache>`` is ``cache_dir`` (or its
-    older spelling ``cache_dir_path``), ``$EIE_CACHE_DIR`` or ``~/.cache/eie``.
+    ``<cache>/<name>-seed<seed>-e<epochs>-v1.pt`` where ``<cache>`` is ``cache_dir``,
+    ``$EIE_CACHE_DIR`` or ``~/.cache/eie`` (``eie._io.cache_dir``).
     """
     set_threads()
     n_epochs = REFERENCE_EPOCHS.get(name, 20) if epochs is None else epochs
     torch.manual_seed(seed)
     model = models.build(name)
-    folder = resolve_cache_dir(cache_dir if cache_dir is not None else cache_dir_path)
+    folder = _io.cache_dir(cache_dir)
     path = folder / f"{name}-seed{seed}-e{n_epochs}-v{CACHE_VERSION}.pt"
     if use_cache and path.is_file():
         model.load_state_dict(torch.load(path, weights_only=True))
@@ -156,8 +145,7 @@ def train_reference(name: str, seed: int = 0, epochs: int | None = None,
     d = mnist_split()
     train_epochs(model, d.x_train, d.y_train, n_epochs, REFERENCE_LR, seed=seed, report=report)
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        _io.write_atomic(path, buf.getvalue())
     return model

@@ -204,7 +204,7 @@ def run_overheads(budget: float) -> str:
     from eie.engine import Engine
     from eie.engine.torch import EIELinear
     from eie.formats import EIEMatrix
-    from eie.formats.container import Layer
+    from eie.formats.model import Layer
 
     rng = np.random.default_rng(0)
     codes = _codes(rng, 64, 64, 0.5)

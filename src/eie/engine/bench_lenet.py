@@ -19,8 +19,8 @@ import numpy.typing as npt
 from eie.benchmark_layers import random_codebook, random_codes
 from eie.engine.bench import _torch, interleaved_medians_us, thread_limits
 from eie.engine.engine import Engine
-from eie.formats.container import Layer, Model
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Layer, Model
 
 LENET300 = ((300, 784, 0.08), (100, 300, 0.09), (10, 100, 0.26))
 """(rows, cols, weight density) of fc1, fc2, fc3 (Han et al., Deep Compression, Table 2)."""

@@ -33,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from eie import _core
 from eie.engine import kernels, reference
 from eie.errors import EngineError
-from eie.formats.container import Layer
+from eie.formats.model import Layer
 
 STEP_OPS = ("relu", "max_pool2d", "avg_pool2d", "flatten", "reshape")
 

@@ -30,8 +30,9 @@ import numpy.typing as npt
 from eie import _core
 from eie.engine import conv, kernels, layout, reference
 from eie.errors import EngineError
-from eie.formats.container import Layer, Model, load
+from eie.formats.container import load
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Layer, Model
 
 
 @dataclass(frozen=True)

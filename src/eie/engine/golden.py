@@ -65,7 +65,7 @@ def compute() -> dict[str, np.ndarray]:
 def write(path: str | os.PathLike[str]) -> Path:
     from safetensors.numpy import save
 
-    from eie.formats.container import write_atomic
+    from eie._io import write_atomic
 
     blob = save(compute(), metadata={"magic": MAGIC, "version": str(VERSION)})
     return write_atomic(path, blob)

@@ -4,13 +4,13 @@ imports torch).
 ``swap(module, model)`` replaces every ``nn.Linear`` and ``nn.Conv2d`` whose qualified name (as in
 ``module.named_modules()``) matches a layer name of the ``eie.Model`` by an ``EIELinear`` /
 ``EIEConv2d`` that calls the C++ kernels; the rest of the network (pooling, normalization,
-attention, residuals, ...) stays torch, so any graph runs. ``swap_linear`` is its former name.
+attention, residuals, ...) stays torch, so any graph runs.
 
 >>> import torch, numpy as np, eie
 >>> from eie.formats import EIEMatrix
 >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
 >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
->>> swap_linear(net, eie.Model((eie.Layer("0", m),)))
+>>> swap(net, eie.Model((eie.Layer("0", m),)))
 ['0']
 >>> net(torch.tensor([[2.0, 1.0]])).tolist()
 [[1.0, -1.0]]
@@ -24,9 +24,9 @@ from torch import nn
 
 from eie.engine import conv, kernels, layout
 from eie.errors import EngineError
-from eie.formats.container import Layer, Model
+from eie.formats.model import Layer, Model
 
-__all__ = ["EIEConv2d", "EIELinear", "swap", "swap_linear"]
+__all__ = ["EIEConv2d", "EIELinear", "swap"]
 
 _F32 = torch.float32
 
@@ -188,10 +188,6 @@ def swap(module: nn.Module, model: Model, layout_name: str = "auto",
     for name, new in plan:
         _set_submodule(module, name, new)
     return [n for n, _ in plan]
-
-
-swap_linear = swap
-"""The former name of ``swap`` (it now replaces ``nn.Conv2d`` too)."""
 
 
 def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:

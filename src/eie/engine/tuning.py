@@ -126,7 +126,7 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
 def write(path: Path, isas: dict[str, dict[str, Any]], command: str, cpu: str) -> Path:
     """Merge the measured ISAs into the table at ``path`` (kept ISAs stay) and write it
     atomically."""
-    from eie.formats.container import write_atomic
+    from eie._io import write_atomic
 
     old: dict[str, Any] = {}
     if path.is_file():

@@ -99,7 +99,7 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
     note("step", message="training the reference LeNet-300-100")
     epochs = QUICK_REFERENCE_EPOCHS if opts.quick else None
     reference_model = train_reference(
-        "lenet300", opts.seed, epochs=epochs, cache_dir_path=opts.cache_dir,
+        "lenet300", opts.seed, epochs=epochs, cache_dir=opts.cache_dir,
         report=lambda epoch, loss: note("train", epoch=epoch, loss=loss,
                                         epochs=epochs or 30))
     timings["train_s"] = time.perf_counter() - t0

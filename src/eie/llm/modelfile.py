@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from eie._io import write_atomic
 from eie._version import __version__
 from eie.errors import FormatError
 from eie.formats import bitpack
-from eie.formats.container import write_atomic
 from eie.llm.qweight import SCHEMES, QuantizedWeight, num_groups
 from eie.llm.schemes import fixed_tables, int_tables
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eie.formats.container import write_atomic
+from eie._io import write_atomic
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from eie.engine.conv import geometry, im2col
 from eie.engine.fixed_point import FixedPointFormat
 from eie.errors import EngineError
-from eie.formats.container import Layer
+from eie.formats.model import Layer
 from eie.sim.config import HardwareConfig
 from eie.sim.energy import EnergyTable
 from eie.sim.simulate import fit_matrix, simulate

@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from eie.engine.fixed_point import INT16_MAX, INT16_MIN, FixedPointFormat, sqnr_db
 from eie.errors import ConfigError, EngineError
-from eie.formats.container import Model
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Model
 from eie.sim import dram, qformat
 from eie.sim import pe as pe_block
 from eie.sim.bias import with_bias_column
