@@ -75,6 +75,9 @@ def test_eval_on_the_engine_equals_torch(slice_file: Path,
     (["-n", "0"], "-n should be a positive"),
     (["--act-sparsity", "0.3"], "needs --calib"),
     (["--act-sparsity", "1.5", "--calib", CALIB], "should be in [0, 1)"),
+    (["--threads", "0"], "threads should be an integer"),
+    (["--temperature", "-1"], "temperature should be in"),
+    (["--top-p", "0"], "top_p should be in"),
 ])
 def test_generate_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 argv: list[str], message: str) -> None:
