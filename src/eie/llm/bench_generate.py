@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 
-def bandwidth_gb_s(mib: int = 512, passes: int = 4) -> dict[str, float]:
+def bandwidth_gb_s(mib: int = 512, passes: int = 4, threads: int = 1) -> dict[str, float]:
     """Read bandwidth of one thread over a ``mib`` MiB float32 array: the best pass of
     ``np.max`` (a vectorised read stream), per wall second and per thread CPU second; and
-    ``memcpy`` traffic (read + write bytes) for reference."""
+    ``memcpy`` traffic (read + write bytes) for reference; with ``threads`` > 1 also torch's
+    parallel max on that many threads (wall)."""
     a = np.ones(mib * (1 << 20) // 4, np.float32)
     b = np.empty_like(a)
     best = {"read_wall": 0.0, "read_cpu": 0.0, "memcpy_wall": 0.0}
@@ -47,15 +48,33 @@ def bandwidth_gb_s(mib: int = 512, passes: int = 4) -> dict[str, float]:
         best["read_cpu"] = max(best["read_cpu"], a.nbytes / max(c, 1e-9) / 1e9)
         w, _c, _r = _timed(lambda: np.copyto(b, a))
         best["memcpy_wall"] = max(best["memcpy_wall"], 2 * a.nbytes / w / 1e9)
+    if threads > 1:  # the kernels' threads read together: torch's parallel max, wall time
+        import torch
+
+        from eie.llm.runtime import torch_threads
+
+        t = torch.from_numpy(a)
+        best[f"read_wall_{threads}_threads"] = 0.0
+        with torch_threads(threads):
+            for _ in range(passes):
+                w, _c, _r = _timed(lambda: float(t.max()))
+                key = f"read_wall_{threads}_threads"
+                best[key] = max(best[key], a.nbytes / w / 1e9)
     return best
 
 
-def linear_kernels(rt: Any, reps: int = 20) -> dict[str, float]:
+def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, float]:
     """Wall and thread CPU ms of one token's Linear multiplies (every decoder Linear once, batch
-    1, in model order), the median of ``reps`` passes."""
+    1, in model order), the median of ``reps`` passes; a fraction ``sparsity`` of each input's
+    entries is zero (the smallest magnitudes, as the thresholds do)."""
     rng = np.random.default_rng(0)
     lins = rt.decoder.linears
-    xs = [rng.standard_normal((1, lin.cols)).astype(np.float32) for lin in lins]
+    xs = []
+    for lin in lins:
+        x = rng.standard_normal((1, lin.cols)).astype(np.float32)
+        if sparsity > 0:
+            x[np.abs(x) < np.quantile(np.abs(x), sparsity)] = 0.0
+        xs.append(x)
     walls, cpus = [], []
     for _ in range(reps):
         w, c = time.perf_counter(), time.thread_time()
@@ -118,7 +137,7 @@ def linear_floor(rt: Any, breakdown: dict[str, float], bw: dict[str, float],
     """The Linear time per token against the time to stream its bytes once at the measured read
     bandwidth: wall against wall, thread CPU against thread CPU (one thread)."""
     stream = rt.linear_stream_bytes()
-    floor_wall = stream / (bw["read_wall"] * 1e9) * 1e3
+    floor_wall = stream / (max(v for k, v in bw.items() if k.startswith("read_wall")) * 1e9) * 1e3
     floor_cpu = stream / (bw["read_cpu"] * 1e9) * 1e3
     return {"linear_stream_mb_per_token": stream / 1e6, "bandwidth_gb_s": bw,
             "floor_ms_per_token": floor_wall, "floor_cpu_ms_per_token": floor_cpu,
@@ -140,17 +159,24 @@ def act_sparsity(rt: Any, calib: str, text: str, levels: list[float], ppl_tokens
     for s in levels:
         rt.set_act_sparsity(actsparsity.thresholds(cal.abs_samples, s))
         ppl = rt.perplexity(text, 512, ppl_tokens)["perplexity"]
-        lin, cpu = [], []
+        cpu = []
         for _ in range(rounds):
             g = rt.generate(ids, tokens, stop_at_eos=False)
-            lin.append(1e3 * g.breakdown["linear"] / max(g.new_tokens - 1, 1))
             cpu.append(g.cpu_seconds / g.new_tokens * 1e3)
-        rows.append({"target": s, "perplexity": ppl, "linear_ms_per_token": statistics.median(lin),
-                     "cpu_ms_per_token": statistics.median(cpu)})
+        rows.append({"target": s, "perplexity": ppl,
+                     "decode_cpu_ms_per_token": statistics.median(cpu)})
     rt.set_act_sparsity({})
+    for _ in range(rounds):  # kernels with zeroed inputs, levels interleaved
+        for r in rows:
+            k = linear_kernels(rt, 10, r["target"])
+            r.setdefault("_k", []).append(k)
+    for r in rows:
+        ks = r.pop("_k")
+        r["linear_ms_per_token"] = statistics.median(k["wall_ms"] for k in ks)
+        r["linear_cpu_ms_per_token"] = statistics.median(k["cpu_ms"] for k in ks)
     for r in rows:
         r["perplexity_vs_dense"] = r["perplexity"] / rows[0]["perplexity"]
-        r["linear_speedup"] = rows[0]["linear_ms_per_token"] / r["linear_ms_per_token"]
+        r["linear_speedup_cpu"] = rows[0]["linear_cpu_ms_per_token"] / r["linear_cpu_ms_per_token"]
     return rows
 
 
@@ -220,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"command": " ".join(["python -m eie.llm.bench_generate",
                                                  *(argv if argv is not None else sys.argv[1:])]),
                            "isa": isa_status()}
-    bw0 = bandwidth_gb_s()
+    bw0 = bandwidth_gb_s(threads=args.threads)
+    t0 = time.perf_counter()
     rt = load_runtime(args.model, threads=args.threads)
+    res["load_seconds"] = time.perf_counter() - t0
     res["decode"] = decode_vs_torch(rt, args.prompt, args.tokens, args.rounds, args.threads)
     kern = linear_kernels(rt)
-    bw1 = bandwidth_gb_s()
+    bw1 = bandwidth_gb_s(threads=args.threads)
     res["bandwidth_gb_s"] = [bw0, bw1]
     bw = {k: max(bw0[k], bw1[k]) for k in bw0}
     res["linear_floor"] = linear_floor(rt, res["decode"]["eie_breakdown_ms_per_token"], bw, kern)
@@ -256,8 +284,9 @@ def _text(res: dict[str, Any]) -> str:
              f"(x {f['linear_over_floor_cpu']:.2f} CPU)"]
     for r in res.get("act_sparsity", []):
         lines.append(f"act sparsity {r['target']:.2f}: ppl {r['perplexity']:.2f} "
-                     f"(x{r['perplexity_vs_dense']:.3f}), Linear {r['linear_ms_per_token']:.3f} "
-                     f"ms/token (x{r['linear_speedup']:.2f})")
+                     f"(x{r['perplexity_vs_dense']:.3f}), Linear kernels "
+                     f"{r['linear_cpu_ms_per_token']:.3f} CPU ms/token "
+                     f"(x{r['linear_speedup_cpu']:.2f})")
     for r in res.get("zero_skipping_kernels", []):
         lines.append(f"kernels at {r['sparsity']:.2f} zero inputs: dense layout "
                      f"{r['dense_us']:.1f} us (x{r['dense_speedup']:.2f}), rowwise "
