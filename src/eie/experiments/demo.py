@@ -6,9 +6,11 @@
    PE: Deep Compression's storage accounting, so the file is as small as the ratio says).
 3. Evaluate the compressed model three ways on the test split (torch, reference engine, fast CPU
    engine) and check that they agree.
-4. Time one image on the fast engine, the dense torch model and numpy dense.
+4. Time one image on the fast engine, the dense torch model and numpy dense (interleaved).
 5. Simulate the model on the 64-PE EIE (16-bit fixed point) and put it beside the CPU figures.
-6. Build the report (the caller writes it).
+6. A transformer: all-MiniLM-L6-v2 with learned 4-bit codebooks beside linear int4, quality and
+   engine speed side by side (``eie.experiments.transformer``).
+7. Build the report (the caller writes it).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from eie.experiments.timing import median_us
+from eie.bench.timing import interleaved
 from eie.report import Figure, Report, Table, provenance
+from eie.report.transformer import add_transformer_section
 
 SIM_IMAGES_FULL = 50
 SIM_IMAGES_QUICK = 5
@@ -41,6 +44,9 @@ class DemoOptions:
     """Where the trained reference is cached (default: $EIE_CACHE_DIR or ~/.cache/eie)."""
     command: tuple[str, ...] = ("eie", "demo")
     """The command line that produced the run (for captions and provenance)."""
+    transformer: bool = True
+    """Run the transformer part (needs the llm extra and the MiniLM package; skipped with the
+    reason in the report when they are missing)."""
 
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -161,11 +167,11 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
 
     repeats = 30 if opts.quick else 200
     with threadpool_limits(limits=threads):
-        cpu_us = {
-            "eie_engine": median_us(lambda: engine(x1[0]), repeats),
-            "torch_dense": median_us(torch_dense, repeats),
-            "numpy_dense": median_us(numpy_dense, repeats),
-        }
+        t_cpu = interleaved({"eie_engine": lambda: engine(x1[0]), "torch_dense": torch_dense,
+                             "numpy_dense": numpy_dense},
+                            budget_s=0.15 if opts.quick else 1.5, min_reps=repeats,
+                            max_reps=100 * repeats)
+    cpu_us = {k: v.wall_us for k, v in t_cpu.items()}
 
     # --- simulated EIE ---------------------------------------------------------------------
     note("step", message="simulating the 64-PE EIE")
@@ -209,6 +215,16 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "layers": per_layer,
     }
 
+    # --- a transformer ----------------------------------------------------------------------
+    from eie.experiments.transformer import TransformerOptions, TransformerSkipped, run_transformer
+
+    t0 = time.perf_counter()
+    transformer = (run_transformer(TransformerOptions(quick=opts.quick, threads=threads,
+                                                      seed=opts.seed),
+                                   lambda msg: note("step", message=msg))
+                   if opts.transformer else TransformerSkipped("not asked for (--no-transformer)"))
+    timings["transformer_s"] = time.perf_counter() - t0
+
     cj = result.to_json()
     file_bytes = path.stat().st_size
     summary = {
@@ -227,6 +243,7 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "speedup_engine_vs_torch_dense": cpu_us["torch_dense"] / cpu_us["eie_engine"],
         "speedup_engine_vs_numpy_dense": cpu_us["numpy_dense"] / cpu_us["eie_engine"],
         "simulated": sim_summary,
+        "transformer": transformer.to_json(),
         "stages": cj["stages"],
         "timings_s": timings,
     }
@@ -321,7 +338,8 @@ def build_report(summary: dict[str, Any], result: Any, model: Any, command: list
         ["numpy dense fp32, CPU", cpu["numpy_dense"], cpu["numpy_dense"] / cpu["eie_engine"]],
         [f"EIE simulated, {sim['num_pes']} PEs @ {sim['clock_mhz']:g} MHz", sim["latency_us"],
          sim["latency_us"] / cpu["eie_engine"]]],
-        note=f"CPU medians, {summary['cpu_threads']} thread(s) for every CPU contender; simulation "
+        note=f"CPU medians (contenders interleaved in one process), "
+             f"{summary['cpu_threads']} thread(s) for every CPU contender; simulation "
              f"averaged over "
              f"{sim['images']} test images."))
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -334,7 +352,8 @@ def build_report(summary: dict[str, Any], result: Any, model: Any, command: list
     r.add_figure(Figure.from_matplotlib(
         "latency_per_image", "Latency of one LeNet-300-100 inference (batch 1): eie's CPU engine, "
         "dense fp32 torch and numpy on this machine, and the cycle-level simulated 64-PE EIE at "
-        f"800 MHz. Medians of repeats. Produced by `{cmd}`.", fig))
+        f"800 MHz. Medians, the CPU contenders interleaved in one process. Produced by "
+        f"`{cmd}`.", fig))
 
     r.add_heading("Simulated EIE (64 PEs, FIFO 8, 800 MHz, 16-bit fixed point)")
     r.add_table(Table("Per layer (mean over simulated images)",
@@ -347,5 +366,6 @@ def build_report(summary: dict[str, Any], result: Any, model: Any, command: list
                            f"{sim['weight_frac_bits']} for weights. The simulated accelerator "
                            f"predicts the same class as the float engine on "
                            f"{sim['predictions_equal_to_float_engine']}/{sim['images']} images."))
+    add_transformer_section(r, summary["transformer"], cmd)
     r.data.update(summary)
     return r

@@ -43,7 +43,7 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
           densities: tuple[float, ...] = (1.0, 0.1), config: Any = None,
           seed: int = 0) -> list[dict[str, Any]]:
     """One record per (layer, density): latency and energy resident vs streamed."""
-    from eie.benchmark_layers import random_codebook, random_codes
+    from eie.bench.layers import random_codebook, random_codes
     from eie.engine.fixed_point import FixedPointFormat
     from eie.formats import EIEMatrix
     from eie.sim import HardwareConfig, simulate
