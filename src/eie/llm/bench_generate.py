@@ -246,10 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"command": " ".join(["python -m eie.llm.bench_generate",
                                                  *(argv if argv is not None else sys.argv[1:])]),
                            "isa": isa_status()}
-    bw0 = bandwidth_gb_s(threads=args.threads)
     t0 = time.perf_counter()
     rt = load_runtime(args.model, threads=args.threads)
     res["load_seconds"] = time.perf_counter() - t0
+    bw0 = bandwidth_gb_s(threads=args.threads)
     res["decode"] = decode_vs_torch(rt, args.prompt, args.tokens, args.rounds, args.threads)
     kern = linear_kernels(rt)
     bw1 = bandwidth_gb_s(threads=args.threads)
