@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from eie.errors import ConfigError
+from eie.report.sim_figures import paper_figures, plot_figure
 from eie.sim import HardwareConfig
-from eie.sim.plots import paper_figures, plot_figure
 from eie.sim.sweep import grid, point_config, read_results, sweep
 
 

@@ -104,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
         for sch in tr["schemes"]:
             t.add_row(f"MiniLM {sch['label']}: bits/weight, embedding cosine vs fp32",
                       f"{sch['bits_per_weight']:.3f} / {sch['cosine_mean']:.4f}")
-        w = tr["speed"]["wall_us"]
-        t.add_row("MiniLM Linear layers, one token: torch fp32 / eie engine",
-                  f"{w['torch_fp32_linears']:.0f} / {w['eie_linears']:.0f} us")
+        w = tr["speed"]["linears_wall_us"]
+        t.add_row("MiniLM Linear layers, one token: torch fp32 / " + " / ".join(
+            f"eie {sch['label']}" for sch in tr["schemes"]),
+            " / ".join(f"{v:.0f}" for v in w.values()) + " us")
     console = Console()
     console.print(t)
     console.print(f"model: {summary['eie_file']}  report: {paths['html']}")

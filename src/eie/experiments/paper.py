@@ -179,7 +179,7 @@ def sweep_figures(results: dict[str, list[dict[str, Any]]], opts: PaperOptions,
     from pathlib import Path
 
     from eie.report import Figure
-    from eie.sim.plots import plot_figure
+    from eie.report.sim_figures import plot_figure
 
     figures = []
     with tempfile.TemporaryDirectory() as tmp:

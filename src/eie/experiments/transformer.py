@@ -4,26 +4,26 @@ Steps (each a function with a typed result):
 
 1. ``load``: the bundled all-MiniLM-L6-v2 (fp32) and the reference embeddings of held-out
    sentences (mean-pooled, as sentence-transformers does);
-2. ``calibrate``: E[x^2] of every Linear input over the bundled calibration text;
-3. ``quantize``: a copy of the model per scheme -- linear int4 g128 (RTN, asymmetric) and 4-bit
-   learned codebooks (exact weighted per-row k-means, act-weighted; the query and key
-   projections share one codebook between two rows, which keeps the whole model under 4.5
-   bits/weight) -- and its embeddings' cosine to the reference;
-4. ``on_engine``: the codebook layers as ``EIEMatrix`` per-row codebooks (rowwise layout) swapped
-   into the torch model (``eie.engine.torch.swap``), its embeddings from eie's kernels;
-5. ``timing``: one sentence through the whole encoder, and every Linear of it at one token,
-   torch fp32 against the engine, interleaved in the same process (``eie.bench.timing``).
+2. calibration: E[x^2] of every Linear input over the bundled calibration text;
+3. ``run_scheme``, per scheme -- linear int4 g128 (RTN, asymmetric) and 4-bit learned codebooks
+   (exact weighted per-row k-means, act-weighted; the query and key projections share one
+   codebook between two rows, which keeps the whole model under 4.5 bits/weight): a quantized
+   copy of the model, its embeddings' cosine to the reference (torch, dequantized weights), then
+   the same model on ``eie.llm.runtime`` (every quantized Linear on eie's kernels: per-row
+   codebooks on the rowwise layout, int4's 128-column groups as column blocks) and its
+   embeddings of the first sentences;
+4. ``time_speed``: one sentence through the whole encoder, and every Linear at one token
+   (batch 1, what decoding a token costs), torch fp32 against each scheme on the engine,
+   interleaved in the same process (``eie.bench.timing``).
 
 MiniLM rather than SmolLM2 because of the demo's 3-minute budget on 2 cores: MiniLM's whole part
-takes about a minute there, SmolLM2's calibration alone takes minutes (docs/paper.md has the
-figures). int4 g128 has one scale per 128 input columns, which ``EIEMatrix``'s row-group
-codebooks cannot hold, so it is measured in torch with its dequantized weights only.
+costs about a minute of CPU, SmolLM2's calibration and quantization alone several (docs/paper.md
+has the figures).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -38,11 +38,13 @@ SCHEMES = (
      ("*.attention.self.query=codebook:group:2", "*.attention.self.key=codebook:group:2")),
 )
 """(label, ``eie.llm.quantize.parse_spec`` text, ``--override`` items) of each scheme."""
-ENGINE_SCHEME = "codebook 4-bit"
-"""The scheme run on eie's kernels (per-row / per-2-row codebooks: the rowwise layout)."""
-AGREEMENT_SENTENCES = 8
-"""Sentences embedded by the engine too (its rowwise layout runs batches of 16 tokens, several
-times slower than torch's BLAS on a whole batch of sentences: the engine is built for batch 1)."""
+TORCH = "torch fp32"
+"""The baseline's label: the unquantized model in torch."""
+ENGINE_SENTENCES = 8
+"""Sentences embedded on the engine too. Quality over all sentences is computed in torch with
+the dequantized weights, which the engine matches (``engine_vs_torch_max_abs``): the engine is
+built for batch 1, and a whole batch of sentences runs several times faster through torch's
+BLAS."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,9 @@ class TransformerOptions:
     quick: bool = False
     """Fewer sentences, fewer calibration tokens, shorter timing (tests)."""
     threads: int | None = None
-    """Threads of the engine for the embeddings (default: all cores)."""
-    timing_threads: int = 1
-    """Threads of torch and of the engine while timed: one by default, batch-1 work on small
-    matrices (on the shared 2-core machine torch's 2-thread calls of MiniLM's Linear layers took
-    several times longer than its 1-thread ones: see docs/paper.md)."""
+    """Threads of the engine and of torch in this part (default: one; batch-1 work on small
+    matrices, and on the shared 2-core machine torch's 2-thread calls of MiniLM's Linear layers
+    took several times longer than its 1-thread ones)."""
     seed: int = 0
 
     @property
@@ -78,13 +78,17 @@ class SchemeResult:
     bits_per_weight: float
     """Over every Linear weight, codebooks / scales counted."""
     cosine_mean: float
+    """Embedding cosine to fp32 over every sentence (torch with the dequantized weights)."""
     cosine_min: float
     quantize_s: float
-    engine_cosine_mean: float | None
-    """Mean cosine of the embeddings computed by eie's engine on the first
-    ``AGREEMENT_SENTENCES`` sentences (None: the scheme has no engine layout); the other
-    figures are from torch with the dequantized weights, which the engine matches to
-    ``engine_vs_torch_max_abs``."""
+    engine_cosine_mean: float
+    """The same over the first ``engine_sentences`` sentences, embedded by the engine."""
+    engine_vs_torch_max_abs: float
+    """Largest embedding difference, engine vs torch with the same dequantized weights."""
+    engine_layers: int
+    """Linear layers on eie's kernels (the rest, if any, run as dense fp32 fallbacks)."""
+    stream_bytes_per_token: int
+    """Bytes of the Linear layers' weights the engine reads per token."""
 
 
 @dataclass(frozen=True)
@@ -93,13 +97,15 @@ class SpeedResult:
     linear_layers: int
     threads: int
     isa: str
-    wall_us: dict[str, float]
-    """Keys: ``torch_fp32_sentence``, ``eie_sentence``, ``torch_fp32_linears``, ``eie_linears``
-    (the latter two: every Linear once at one token, summed)."""
-    cpu_us: dict[str, float]
-    """Same keys: the calling thread's CPU time."""
-    linear_weight_bytes: dict[str, float]
-    """``torch_fp32`` and ``eie``: bytes of the Linear weights each streams per token."""
+    sentence_wall_us: dict[str, float]
+    """One sentence through the whole encoder, by contender (``TORCH`` and scheme labels)."""
+    sentence_cpu_us: dict[str, float]
+    """The same, the calling thread's CPU time."""
+    linears_wall_us: dict[str, float]
+    """Every Linear once at one token (batch 1), summed."""
+    linears_cpu_us: dict[str, float]
+    fp32_bytes_per_token: int
+    """Bytes of the fp32 Linear weights torch reads per token."""
 
 
 @dataclass(frozen=True)
@@ -107,13 +113,10 @@ class TransformerResult:
     model: str
     source: str
     sentences: int
+    engine_sentences: int
     calibration_tokens: int
     linear_weights: int
     schemes: tuple[SchemeResult, ...]
-    engine_sentences: int
-    engine_vs_torch_max_abs: float
-    """Largest embedding difference, engine vs torch with the same dequantized weights, over
-    the first ``engine_sentences`` sentences."""
     speed: SpeedResult
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -149,14 +152,18 @@ def availability() -> str | None:
 
 
 @dataclass
-class _Loaded:
+class Inputs:
+    """The reference model, its embeddings of the held-out sentences and the calibration text."""
+
     loaded: Any
+    """``eie.llm.sources.LoadedModel`` of the fp32 model (never modified)."""
     sentences: list[str]
     reference: np.ndarray
+    """``(len(sentences), 384)`` fp32 embeddings."""
     calib_text: str
 
 
-def load(opts: TransformerOptions) -> _Loaded:
+def load(opts: TransformerOptions) -> Inputs:
     from eie.llm.calibrate import sentences_of
     from eie.llm.data import sample_path
     from eie.llm.evaluate import embeddings
@@ -167,48 +174,40 @@ def load(opts: TransformerOptions) -> _Loaded:
     if opts.sentences is not None:
         sents = sents[:opts.sentences]
     calib = sample_path("sample_calib.txt").read_text(encoding="utf-8")
-    return _Loaded(loaded, sents, embeddings(loaded, sents), calib)
+    return Inputs(loaded, sents, embeddings(loaded, sents), calib)
 
 
-def quantize(base: _Loaded, calibration: Any, label: str, spec_text: str,
-             overrides: tuple[str, ...]) -> tuple[Any, float]:
-    """A quantized copy of the model (``QuantizedModel``) and the seconds it took."""
+def run_scheme(base: Inputs, calibration: Any, label: str, spec_text: str,
+               overrides: tuple[str, ...], threads: int) -> tuple[SchemeResult, Any]:
+    """Quantize a copy, measure its quality, put it on the engine: the result and the
+    ``eie.llm.runtime.Runtime`` (its torch model now calls eie's kernels)."""
+    from eie.llm.evaluate import cosine, embeddings
     from eie.llm.quantize import parse_overrides, parse_spec, quantize_model
+    from eie.llm.runtime import Runtime
 
     spec = parse_spec(spec_text)
-    copy_ = replace(base.loaded, model=copy.deepcopy(base.loaded.model))
+    loaded = replace(base.loaded, model=copy.deepcopy(base.loaded.model))
     t0 = time.perf_counter()
-    q = quantize_model(copy_, spec, calibration=calibration,
+    q = quantize_model(loaded, spec, calibration=calibration,
                        overrides=parse_overrides(list(overrides), spec))
-    return q, time.perf_counter() - t0
+    quantize_s = time.perf_counter() - t0
+    emb = embeddings(loaded, base.sentences)  # torch, dequantized weights
+    c = cosine(base.reference, emb)
+    rt = Runtime(loaded, q.layers, threads)  # swaps the quantized Linear layers in place
+    n = min(ENGINE_SENTENCES, len(base.sentences))
+    eng = rt.embed(base.sentences[:n])
+    return SchemeResult(
+        label, spec_text, overrides, q.bits_per_weight, c["cosine_mean"], c["cosine_min"],
+        quantize_s, cosine(base.reference[:n], eng)["cosine_mean"],
+        float(np.abs(eng - emb[:n]).max()),
+        sum(layer["kind"] == "engine" for layer in rt.layers()),
+        int(rt.linear_stream_bytes(engine_only=False))), rt
 
 
-def engine_model(qmodel: Any) -> Any:
-    """The quantized Linear layers as an ``eie.Model`` of per-row-group codebook layers (every
-    code a value: ``zero_code=False``), biases from the torch modules."""
-    import eie
-    from eie.errors import ConfigError
-    from eie.formats import EIEMatrix
-    from eie.llm.calibrate import linear_modules
-
-    modules = linear_modules(qmodel.loaded.model)
-    layers = []
-    for name, qw in qmodel.layers.items():
-        if qw.scheme != "codebook" or qw.codes is None or qw.tables is None \
-                or qw.group_cols < qw.shape[1] or qw.mask is not None:
-            raise ConfigError(f"layer {name!r}: only unpruned codebooks of whole rows run on the "
-                              f"engine here, found {qw.scheme} {qw.group_rows}x{qw.group_cols}")
-        m = EIEMatrix.from_group_codes(qw.codes, qw.tables, group_rows=qw.group_rows,
-                                       zero_code=False)
-        bias = modules[name].bias
-        layers.append(eie.Layer(name, m, bias=None if bias is None
-                                else bias.detach().numpy().astype(np.float32)))
-    return eie.Model(tuple(layers), source=f"{MODEL} ({qmodel.spec.label()})")
-
-
-def time_speed(base: _Loaded, swapped: Any, qmodel: Any, threads: int, budget_s: float
+def time_speed(base: Inputs, runtimes: dict[str, Any], threads: int, budget_s: float
                ) -> SpeedResult:
-    """One sentence through the encoder and every Linear at one token: torch fp32 vs engine."""
+    """One sentence through the encoder and every Linear at one token: torch fp32 against each
+    runtime, interleaved."""
     import torch
 
     from eie import _core
@@ -218,28 +217,36 @@ def time_speed(base: _Loaded, swapped: Any, qmodel: Any, threads: int, budget_s:
     ref = base.loaded.model
     enc = base.loaded.tokenizer([base.sentences[0]], return_tensors="pt")
     ref_lin = linear_modules(ref)
-    names = list(qmodel.layers)
-    eng_lin = dict(swapped.named_modules())
+    names = list(ref_lin)
     gen = torch.Generator().manual_seed(0)
     xs = {n: torch.randn(1, ref_lin[n].in_features, generator=gen) for n in names}
+    models = {TORCH: ref, **{k: rt.loaded.model for k, rt in runtimes.items()}}
 
-    def linears(mods: dict[str, Any]) -> Callable[[], None]:
+    def linears(model: Any) -> Callable[[], None]:
+        mods = [(model.get_submodule(n), xs[n]) for n in names]
+
         def run() -> None:
-            for n in names:
-                mods[n](xs[n])
+            for m, x in mods:
+                m(x)
         return run
 
-    fns = {"torch_fp32_sentence": lambda: ref(**enc), "eie_sentence": lambda: swapped(**enc),
-           "torch_fp32_linears": linears(ref_lin), "eie_linears": linears(eng_lin)}
+    def sentence(model: Any) -> Callable[[], object]:
+        return lambda: model(**enc)
+
+    fns: dict[str, Callable[[], object]] = {}
+    for k, m in models.items():
+        fns[f"sentence:{k}"] = sentence(m)
+        fns[f"linears:{k}"] = linears(m)
     with torch.no_grad(), thread_limits(threads):
         t = interleaved(fns, budget_s, min_reps=3, max_reps=2000)
-    n_weights = sum(int(np.prod(q.shape)) for q in qmodel.layers.values())
-    bits = sum(sum(q.storage_bits().values()) for q in qmodel.layers.values())
     return SpeedResult(
-        sentence_tokens=int(enc["input_ids"].shape[1]), linear_layers=len(names), threads=threads,
-        isa=_core.active_isa(), wall_us={k: v.wall_us for k, v in t.items()},
-        cpu_us={k: v.cpu_us for k, v in t.items()},
-        linear_weight_bytes={"torch_fp32": 4.0 * n_weights, "eie": bits / 8})
+        sentence_tokens=int(enc["input_ids"].shape[1]), linear_layers=len(names),
+        threads=threads, isa=_core.active_isa(),
+        sentence_wall_us={k: t[f"sentence:{k}"].wall_us for k in models},
+        sentence_cpu_us={k: t[f"sentence:{k}"].cpu_us for k in models},
+        linears_wall_us={k: t[f"linears:{k}"].wall_us for k in models},
+        linears_cpu_us={k: t[f"linears:{k}"].cpu_us for k in models},
+        fp32_bytes_per_token=sum(4 * m.weight.numel() for m in ref_lin.values()))
 
 
 def run_transformer(opts: TransformerOptions, note: Note | None = None
@@ -249,59 +256,39 @@ def run_transformer(opts: TransformerOptions, note: Note | None = None
     why = availability()
     if why is not None:
         return TransformerSkipped(why)
-    from eie.engine.torch import swap
-    from eie.llm.calibrate import calibrate
-    from eie.llm.evaluate import cosine, embeddings
+    from eie.bench.timing import thread_limits
+    from eie.llm.calibrate import calibrate, linear_modules
 
     def say(msg: str) -> None:
         if note is not None:
             note(msg)
 
-    threads = opts.threads or (os.cpu_count() or 1)
+    threads = opts.threads or 1
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    say(f"transformer: loading {MODEL}, reference embeddings")
-    base = load(opts)
-    seconds["load_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    say("transformer: calibrating (E[x^2] of every Linear input)")
-    cal = calibrate(base.loaded, base.calib_text, max_tokens=opts.calib_tokens)
-    seconds["calibrate_s"] = time.perf_counter() - t0
-    results: list[SchemeResult] = []
-    engine_q: Any = None
-    diff = float("nan")
-    swapped: Any = None
-    for label, spec_text, overrides in SCHEMES:
-        say(f"transformer: quantizing ({label})")
-        q, q_s = quantize(base, cal, label, spec_text, overrides)
-        on_engine = label == ENGINE_SCHEME
+    with thread_limits(threads):
         t0 = time.perf_counter()
-        emb = embeddings(q.loaded, base.sentences)  # torch, dequantized weights
-        c = cosine(base.reference, emb)
-        engine_cos: float | None = None
-        if on_engine:
-            say(f"transformer: embeddings on the engine ({label})")
-            engine_q = q
-            layers = engine_model(q)
-            swapped = copy.deepcopy(q.loaded.model)  # timed at opts.timing_threads
-            swap(swapped, layers, threads=opts.timing_threads)
-            swap(q.loaded.model, layers, threads=threads)
-            head = base.sentences[:AGREEMENT_SENTENCES]
-            t1 = time.perf_counter()
-            eng = embeddings(q.loaded, head)
-            seconds["engine_embeddings_s"] = time.perf_counter() - t1
-            diff = float(np.abs(eng - emb[:len(head)]).max())
-            engine_cos = cosine(base.reference[:len(head)], eng)["cosine_mean"]
-        seconds[f"{label}_s"] = q_s + time.perf_counter() - t0
-        results.append(SchemeResult(label, spec_text, overrides, q.bits_per_weight,
-                                    c["cosine_mean"], c["cosine_min"], q_s, engine_cos))
-    assert engine_q is not None and swapped is not None
+        say(f"transformer: loading {MODEL}, reference embeddings")
+        base = load(opts)
+        seconds["load_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        say("transformer: calibrating (E[x^2] of every Linear input)")
+        cal = calibrate(base.loaded, base.calib_text, max_tokens=opts.calib_tokens)
+        seconds["calibrate_s"] = time.perf_counter() - t0
+        results: list[SchemeResult] = []
+        runtimes: dict[str, Any] = {}
+        for label, spec_text, overrides in SCHEMES:
+            t0 = time.perf_counter()
+            say(f"transformer: quantizing ({label}), quality in torch and on the engine")
+            res, runtimes[label] = run_scheme(base, cal, label, spec_text, overrides, threads)
+            results.append(res)
+            seconds[f"{label}_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("transformer: timing torch fp32 against the engine")
-    speed = time_speed(base, swapped, engine_q, opts.timing_threads, opts.budget_s)
+    speed = time_speed(base, runtimes, threads, opts.budget_s)
     seconds["timing_s"] = time.perf_counter() - t0
     return TransformerResult(
         model=MODEL, source=base.loaded.source, sentences=len(base.sentences),
-        calibration_tokens=cal.tokens, linear_weights=int(engine_q.report["linear_weights"]),
-        schemes=tuple(results), engine_sentences=min(AGREEMENT_SENTENCES, len(base.sentences)),
-        engine_vs_torch_max_abs=diff, speed=speed, seconds=seconds)
+        engine_sentences=min(ENGINE_SENTENCES, len(base.sentences)),
+        calibration_tokens=cal.tokens,
+        linear_weights=sum(m.weight.numel() for m in linear_modules(base.loaded.model).values()),
+        schemes=tuple(results), speed=speed, seconds=seconds)

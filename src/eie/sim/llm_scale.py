@@ -78,7 +78,7 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
 
 
 def plot(records: list[dict[str, Any]], path: str | Path) -> None:
-    from eie.sim.plots import plot_paired_bars
+    from eie.report.sim_figures import plot_paired_bars
 
     labels = [f"{r['layer'].replace('smollm2.', '')} d={r['density']:g}" for r in records]
     plot_paired_bars(labels, {
