@@ -85,13 +85,18 @@ class CpuLayout:
     @property
     def codebook(self) -> list[float]: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
-        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.
+        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks rounded to bfloat16 (see uses_amx).
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
+    def uses_amx(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
+        """
+        Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.
+        """
 
 class CpuNetwork:
     """
@@ -109,12 +114,12 @@ class CpuNetwork:
     @property
     def num_layers(self) -> int: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
         out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each layer's wall time in us.
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16."""
 
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
@@ -160,6 +165,11 @@ def getenv(name: str) -> str | None:
     The process environment variable the core reads (EIE_ISA, EIE_NUM_THREADS), or None: ~20x cheaper than os.environ.get for an unset variable (which raises inside).
     """
 
+def thread_pool_probe(n: int, threads: int, fail_from: int) -> int:
+    """
+    Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.
+    """
+
 def default_threads() -> int:
     """
     Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.
@@ -170,16 +180,135 @@ def stream_sum(a: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C
     Sum of a float32 array read once on the core's threads (a memory-bandwidth probe).
     """
 
-def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, lnzd_group: int, lnzd_bubble: int, bias_col: int, bias_acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], acc_bits: int, acc_shift: int, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+class SimEntries:
     """
-    Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed outputs acc (rows,), pe_counters (num_pes, 6), fifo_hist (fifo_depth + 1,), actions (13,), globals (3,); returns the loop cycle count. ValueError on bad input.
+    A layer's EIE arrays for the simulator core (shapes checked; the pointers and decoded rows are checked by each call).
     """
 
-SIM_NUM_ACTIONS: int = 13
+    def __init__(self, codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int) -> None: ...
 
-SIM_NUM_PE_COUNTERS: int = 6
+    @property
+    def rows(self) -> int: ...
 
-SIM_NUM_GLOBALS: int = 3
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def num_pes(self) -> int: ...
+
+class SimParams:
+    """The cycle loop's parameters (csrc/sim/cycle.h, Params)."""
+
+    def __init__(self) -> None: ...
+
+    @property
+    def fifo_depth(self) -> int: ...
+
+    @fifo_depth.setter
+    def fifo_depth(self, arg: int, /) -> None: ...
+
+    @property
+    def entries_per_line(self) -> int: ...
+
+    @entries_per_line.setter
+    def entries_per_line(self, arg: int, /) -> None: ...
+
+    @property
+    def ptr_read_cycles(self) -> int: ...
+
+    @ptr_read_cycles.setter
+    def ptr_read_cycles(self, arg: int, /) -> None: ...
+
+    @property
+    def batch_cols(self) -> int: ...
+
+    @batch_cols.setter
+    def batch_cols(self, arg: int, /) -> None: ...
+
+    @property
+    def lnzd_latency(self) -> int: ...
+
+    @lnzd_latency.setter
+    def lnzd_latency(self, arg: int, /) -> None: ...
+
+    @property
+    def load_cycles(self) -> int: ...
+
+    @load_cycles.setter
+    def load_cycles(self, arg: int, /) -> None: ...
+
+    @property
+    def dst_rf_entries(self) -> int: ...
+
+    @dst_rf_entries.setter
+    def dst_rf_entries(self, arg: int, /) -> None: ...
+
+    @property
+    def bypass(self) -> bool: ...
+
+    @bypass.setter
+    def bypass(self, arg: bool, /) -> None: ...
+
+    @property
+    def lnzd_group(self) -> int: ...
+
+    @lnzd_group.setter
+    def lnzd_group(self, arg: int, /) -> None: ...
+
+    @property
+    def lnzd_bubble(self) -> int: ...
+
+    @lnzd_bubble.setter
+    def lnzd_bubble(self, arg: int, /) -> None: ...
+
+    @property
+    def bias_col(self) -> int: ...
+
+    @bias_col.setter
+    def bias_col(self, arg: int, /) -> None: ...
+
+    @property
+    def acc_bits(self) -> int: ...
+
+    @acc_bits.setter
+    def acc_bits(self, arg: int, /) -> None: ...
+
+    @property
+    def acc_shift(self) -> int: ...
+
+    @acc_shift.setter
+    def acc_shift(self, arg: int, /) -> None: ...
+
+class SimOutputs:
+    """
+    The cycle loop's zeroed outputs: acc (rows,), pe_counters (num_pes, len(SIM_PE_COUNTERS)), fifo_hist (fifo_depth + 1,), actions (len(SIM_ACTIONS),), globals (len(SIM_GLOBALS),).
+    """
+
+    def __init__(self, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> None: ...
+
+def sim_layer(entries: SimEntries, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], bias_acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], params: SimParams, out: SimOutputs) -> int:
+    """
+    Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h): fills `out`, returns the loop cycle count. ValueError on bad input.
+    """
+
+def sim_float_layer(entries: SimEntries, x: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu', writable=False)], y: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """
+    The layer's float64 output before bias and activation into the zeroed y (rows,), summed as eie.engine.reference.spmv does. ValueError on bad input.
+    """
+
+def sim_coo_count(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, num_pes: int, index_bits: int, col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+    """
+    Pass 1 of laying out nonzeros at increasing column-major positions in EIE's interleaved CSC (csrc/sim/coo_layout.h): fills the zeroed col_ptr and pe_offset, returns the entry count.
+    """
+
+def sim_coo_fill(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, index_bits: int, pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """Pass 2: writes codes and rel_index for the pe_offset of pass 1."""
+
+SIM_ACTIONS: tuple = ...
+
+SIM_PE_COUNTERS: tuple = ...
+
+SIM_GLOBALS: tuple = ('loop_cycles', 'ccu_stall_cycles', 'batches')
 
 def kmeans1d_segments(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, centroids: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], threads: int = 0) -> float:
     """

@@ -9,7 +9,8 @@ import pytest
 
 
 @pytest.mark.parametrize("name", ["config", "ccu", "energy", "area", "tables", "sweep", "simulate",
-                                  "bias", "qformat", "dram"])
+                                  "bias", "qformat", "dram", "text_table",
+                                  "llm_layers"])
 def test_module_examples(name: str) -> None:
     module = importlib.import_module(f"eie.sim.{name}")
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -120,11 +120,15 @@ class HardwareConfig:
     bias_column: bool = True
     """Broadcast the bias as one more column with activation 1.0 (the hardware's way: a broadcast,
     an entry per nonzero bias, their cycles and energy); False adds it to the accumulators free."""
+    stream_pointers: bool = True
+    """A layer with more column pointers per PE than ``ptr_sram_kb`` holds: True streams the
+    pointers past the SRAM's capacity from DRAM for the columns broadcast (``eie.sim.dram``; the
+    paper runs VGG-6, 25,089 pointers per PE, on its 32 KB pointer SRAM); False refuses it."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("arith_bypass", "bias_column"):
+            if f.name in ("arith_bypass", "bias_column", "stream_pointers"):
                 if not isinstance(v, bool):
                     raise ConfigError(f"{f.name} should be true or false, found {v!r}")
                 continue
