@@ -250,14 +250,22 @@ class Recipe:
         """Build and validate; unknown keys raise ``ConfigError``."""
         d = dict(_strict_keys(cls, data, where))
         stages = []
-        for i, raw in enumerate(d.pop("stages", []) or []):
-            if not isinstance(raw, Mapping) or raw.get("kind") not in STAGE_KINDS:
+        raw_stages = d.pop("stages", []) or []
+        if not isinstance(raw_stages, list | tuple):
+            raise ConfigError(f"{where}: stages should be a list of stages, each with kind one "
+                              f"of {sorted(STAGE_KINDS)}; found {raw_stages!r}")
+        for i, raw in enumerate(raw_stages):
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("kind"), str) \
+                    or raw["kind"] not in STAGE_KINDS:
                 kind = raw.get("kind") if isinstance(raw, Mapping) else raw
                 raise ConfigError(f"{where}: stage {i} should have kind one of "
                                   f"{sorted(STAGE_KINDS)}, found {kind!r}")
             scls = STAGE_KINDS[raw["kind"]]
             sd = dict(_strict_keys(scls, raw, f"{where}: stage {i}"))
             if "layers" in sd:
+                if not isinstance(sd["layers"] or {}, Mapping):
+                    raise ConfigError(f"{where}: stage {i}: layers should map layer names to "
+                                      f"settings, found {sd['layers']!r}")
                 lcls = PruneLayer if scls is PruneStage else QuantizeLayer
                 sd["layers"] = {str(k): lcls(**_strict_keys(lcls, v, f"{where}: stage {i} "
                                                                    f"layer {k!r}"))
