@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "paper": "paper_cmd",
     "quantize": "quantize_cmd",
     "eval": "eval_cmd",
+    "generate": "generate_cmd",
 }
 
 EXIT_USAGE = 2

@@ -1,0 +1,276 @@
+"""A Llama-family decoder (llama, mistral, qwen2) whose Linear layers run on eie's kernels.
+
+Everything between the Linear layers is a few numpy operations on one token's vectors (batch 1):
+RMSNorm, rotary position embedding, grouped-query attention over a preallocated KV cache, SiLU
+gating, residual adds. The weights come from the transformers model (``LlamaForCausalLM`` and
+its relatives) and the quantized layers (``eie.llm.qweight.QuantizedWeight``), converted once
+(``eie.llm.engine_linear``). The arithmetic follows transformers' float32 eager forward, so a
+greedy continuation matches torch's with the same weights (``tests/llm/test_runtime.py``).
+
+Shapes: ``T`` tokens of this call, ``S`` cached positions after it, ``d`` hidden size, ``nh``
+query heads, ``nkv`` key/value heads (``g = nh / nkv`` queries share one), ``hd`` head size.
+
+Each call adds its wall time to ``times`` by stage (seconds): ``linear`` (the kernels and their
+call), ``attention`` (cache write, scores, softmax, weighted sum), ``norm_rotary`` (RMSNorm,
+rotary, SiLU gating, residual adds, activation thresholds), ``embed`` and ``lm_head``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.errors import ConfigError
+from eie.llm.engine_linear import EngineLinear, build_fused, build_linear, fusable
+from eie.llm.qweight import QuantizedWeight
+
+F32 = npt.NDArray[np.float32]
+SUPPORTED = ("llama", "mistral", "qwen2")
+STAGES = ("embed", "norm_rotary", "linear", "attention", "lm_head")
+
+
+def _np(t: Any) -> F32:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy(), dtype=np.float32)
+
+
+def _bias(module: Any) -> F32 | None:
+    b = getattr(module, "bias", None)
+    return None if b is None else _np(b)
+
+
+class _Block:
+    """One decoder layer's prepared weights and its KV cache."""
+
+    def __init__(self, i: int, layer: Any, quantized: Mapping[str, QuantizedWeight],
+                 threads: int | None, fuse: bool) -> None:
+        pre = f"model.layers.{i}."
+        att, mlp = layer.self_attn, layer.mlp
+        self.ln_in = _np(layer.input_layernorm.weight)
+        self.ln_post = _np(layer.post_attention_layernorm.weight)
+        self.names: dict[str, str] = {}  # runtime linear -> the first model Linear it reads for
+
+        def lin(name: str, mod: Any) -> EngineLinear:
+            return build_linear(pre + name, quantized.get(pre + name), _np(mod.weight),
+                                _bias(mod), threads)
+
+        qkv = [quantized.get(pre + n) for n in ("self_attn.q_proj", "self_attn.k_proj",
+                                                  "self_attn.v_proj")]
+        if fuse and fusable(qkv):
+            self.qkv: list[EngineLinear] = [build_fused(
+                pre + "self_attn.qkv", qkv, [_bias(att.q_proj), _bias(att.k_proj),  # type: ignore[arg-type]
+                                             _bias(att.v_proj)], threads)]
+        else:
+            self.qkv = [lin("self_attn.q_proj", att.q_proj), lin("self_attn.k_proj", att.k_proj),
+                        lin("self_attn.v_proj", att.v_proj)]
+        self.o = lin("self_attn.o_proj", att.o_proj)
+        gu = [quantized.get(pre + "mlp.gate_proj"), quantized.get(pre + "mlp.up_proj")]
+        if fuse and fusable(gu):
+            self.gate_up: list[EngineLinear] = [build_fused(
+                pre + "mlp.gate_up", gu, [_bias(mlp.gate_proj), _bias(mlp.up_proj)],  # type: ignore[arg-type]
+                threads)]
+        else:
+            self.gate_up = [lin("mlp.gate_proj", mlp.gate_proj), lin("mlp.up_proj", mlp.up_proj)]
+        self.down = lin("mlp.down_proj", mlp.down_proj)
+        # activation thresholds (TEAL-style), by the model Linear whose input each call reads
+        self.limit_qkv = self.limit_o = self.limit_gu = self.limit_down = 0.0
+        self.qkv_name, self.o_name = pre + "self_attn.q_proj", pre + "self_attn.o_proj"
+        self.gu_name, self.down_name = pre + "mlp.gate_proj", pre + "mlp.down_proj"
+        self.k_cache = np.zeros((0, 0, 0), np.float32)
+        self.v_cache = np.zeros((0, 0, 0), np.float32)
+
+    @property
+    def linears(self) -> list[EngineLinear]:
+        return [*self.qkv, self.o, *self.gate_up, self.down]
+
+
+class Decoder:
+    """``forward(ids, pos0)`` -> logits of the last token (or of every token), KV cache kept.
+
+    ``quantized`` maps model Linear names to their quantized weights; Linear layers not in it run
+    as float32 dense matrices (the tied LM head of SmolLM2, say). ``threads`` is the kernels'
+    thread count (None: ``EIE_NUM_THREADS`` or all cores); ``fuse`` stacks q/k/v and gate/up
+    into one matrix each where their codebooks allow.
+    """
+
+    def __init__(self, model: Any, quantized: Mapping[str, QuantizedWeight],
+                 threads: int | None = None, fuse: bool = True) -> None:
+        cfg = model.config
+        if cfg.model_type not in SUPPORTED:
+            raise ConfigError(f"the engine runtime runs decoders of type {SUPPORTED}, found "
+                              f"{cfg.model_type!r}")
+        if getattr(cfg, "hidden_act", "silu") != "silu":
+            raise ConfigError(f"the engine runtime runs SiLU-gated MLPs, found hidden_act "
+                              f"{cfg.hidden_act!r}")
+        rope = getattr(cfg, "rope_scaling", None) or {}
+        rope_type = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) \
+            else "default"
+        if rope_type == "dynamic":
+            raise ConfigError("rope_type 'dynamic' (length-dependent frequencies) is not "
+                              "supported by the engine runtime")
+        self.config = cfg
+        self.d = int(cfg.hidden_size)
+        self.nh = int(cfg.num_attention_heads)
+        self.nkv = int(getattr(cfg, "num_key_value_heads", None) or self.nh)
+        self.hd = int(getattr(cfg, "head_dim", None) or self.d // self.nh)
+        self.g = self.nh // self.nkv
+        self.eps = float(cfg.rms_norm_eps)
+        self.vocab = int(cfg.vocab_size)
+        self.max_positions = int(cfg.max_position_embeddings)
+        window = getattr(cfg, "sliding_window", None)
+        if cfg.model_type == "qwen2" and not getattr(cfg, "use_sliding_window", False):
+            window = None
+        self.sliding_window = None if window is None else int(window)
+        core = model.model
+        self.scaling = float(core.layers[0].self_attn.scaling)
+        self.inv_freq = _np(core.rotary_emb.inv_freq)  # (hd / 2,)
+        self.rope_scale = float(getattr(core.rotary_emb, "attention_scaling", 1.0))
+        self.embed = _np(core.embed_tokens.weight)  # (vocab, d)
+        self.norm = _np(core.norm.weight)
+        self.blocks = [_Block(i, layer, quantized, threads, fuse)
+                       for i, layer in enumerate(core.layers)]
+        head = model.lm_head
+        self.lm_head = build_linear("lm_head", quantized.get("lm_head"), _np(head.weight),
+                                    _bias(head), threads)
+        self.threads = threads
+        self.times = dict.fromkeys(STAGES, 0.0)
+        self.length = 0
+        self._cos = np.zeros((0, self.hd), np.float32)
+        self._sin = np.zeros((0, self.hd), np.float32)
+        self.limits: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------ set-up
+    @property
+    def linears(self) -> list[EngineLinear]:
+        """Every runtime Linear of the decoder layers (the LM head not included)."""
+        return [lin for b in self.blocks for lin in b.linears]
+
+    def set_thresholds(self, limits: Mapping[str, float]) -> None:
+        """Activation thresholds by model Linear name (``eie.llm.actsparsity.thresholds``):
+        each Linear's input entries with ``|x| < limit`` are zeroed. Fused layers use the first
+        member's (q_proj, gate_proj); an empty mapping turns it off."""
+        self.limits = dict(limits)
+        for b in self.blocks:
+            b.limit_qkv = float(limits.get(b.qkv_name, 0.0))
+            b.limit_o = float(limits.get(b.o_name, 0.0))
+            b.limit_gu = float(limits.get(b.gu_name, 0.0))
+            b.limit_down = float(limits.get(b.down_name, 0.0))
+
+    def reset(self, capacity: int) -> None:
+        """Empty the KV cache and make room for ``capacity`` positions."""
+        if not 1 <= capacity <= self.max_positions:
+            raise ConfigError(f"the sequence should have 1..{self.max_positions} positions "
+                              f"(the model's max_position_embeddings), found {capacity}")
+        if self.sliding_window is not None and capacity > self.sliding_window:
+            raise ConfigError(f"sequences longer than the model's sliding window "
+                              f"({self.sliding_window}) are not supported, found {capacity}")
+        for b in self.blocks:
+            if b.k_cache.shape[1] < capacity:
+                b.k_cache = np.zeros((self.nkv, capacity, self.hd), np.float32)
+                b.v_cache = np.zeros((self.nkv, capacity, self.hd), np.float32)
+        if self._cos.shape[0] < capacity:
+            pos = np.arange(capacity, dtype=np.float32)
+            freqs = pos[:, None] * self.inv_freq[None, :]  # (capacity, hd / 2), as torch
+            emb = np.concatenate([freqs, freqs], axis=1)
+            self._cos = (np.cos(emb) * self.rope_scale).astype(np.float32)
+            self._sin = (np.sin(emb) * self.rope_scale).astype(np.float32)
+        self.length = 0
+
+    def reset_times(self) -> None:
+        self.times = dict.fromkeys(STAGES, 0.0)
+
+    # ------------------------------------------------------------------------------ forward
+    def _rms(self, x: F32, w: F32) -> F32:
+        var = np.mean(x * x, axis=-1, keepdims=True)
+        return (x * (1.0 / np.sqrt(var + np.float32(self.eps)))).astype(np.float32) * w
+
+    def _rotate(self, x: F32, cos: F32, sin: F32) -> F32:
+        """x (T, heads, hd); cos, sin (T, 1, hd)."""
+        half = self.hd // 2
+        rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+        return (x * cos + rot * sin).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _sparse(x: F32, limit: float) -> F32:
+        return x if limit <= 0.0 else np.where(np.abs(x) >= limit, x, np.float32(0.0))
+
+    def forward(self, ids: list[int] | npt.NDArray[np.int64], all_logits: bool = False) -> F32:
+        """Run ``ids`` (T tokens) after the cached positions; returns the logits of the last
+        token ``(vocab,)``, or of every token ``(T, vocab)`` with ``all_logits``."""
+        times = self.times
+        clock = time.perf_counter
+        t0 = clock()
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        n = ids_arr.shape[0]
+        pos0 = self.length
+        end = pos0 + n
+        if n < 1 or end > self._cos.shape[0]:
+            raise ConfigError(f"the KV cache holds {self._cos.shape[0]} positions, {pos0} used; "
+                              f"cannot add {n} (call reset with a larger capacity)")
+        if ids_arr.min() < 0 or ids_arr.max() >= self.vocab:
+            raise ConfigError(f"token ids should be in 0..{self.vocab - 1}")
+        h = self.embed[ids_arr]  # (T, d), a copy
+        cos = self._cos[pos0:end, None, :]
+        sin = self._sin[pos0:end, None, :]
+        mask = None
+        if n > 1:  # causal: token t sees positions <= pos0 + t
+            qpos = np.arange(pos0, end)[:, None]
+            kpos = np.arange(end)[None, :]
+            mask = np.where(kpos <= qpos, np.float32(0.0), np.float32(-np.inf))
+        nh, nkv, hd, g = self.nh, self.nkv, self.hd, self.g
+        t1 = clock()
+        times["embed"] += t1 - t0
+        for b in self.blocks:
+            # attention
+            x = self._sparse(self._rms(h, b.ln_in), b.limit_qkv)
+            t2 = clock()
+            if len(b.qkv) == 1:
+                q, k, v = b.qkv[0].parts(b.qkv[0](x))
+            else:
+                q, k, v = (lin(x) for lin in b.qkv)
+            t3 = clock()
+            q = self._rotate(q.reshape(n, nh, hd), cos, sin)
+            k = self._rotate(k.reshape(n, nkv, hd), cos, sin)
+            t4 = clock()
+            b.k_cache[:, pos0:end] = k.transpose(1, 0, 2)
+            b.v_cache[:, pos0:end] = v.reshape(n, nkv, hd).transpose(1, 0, 2)
+            qh = q.reshape(n, nkv, g, hd).transpose(1, 2, 0, 3)  # (nkv, g, T, hd)
+            kc = b.k_cache[:, None, :end]  # (nkv, 1, S, hd)
+            s = np.matmul(qh, kc.transpose(0, 1, 3, 2)) * np.float32(self.scaling)  # (nkv, g, T, S)
+            if mask is not None:
+                s = s + mask
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            s /= s.sum(axis=-1, keepdims=True)
+            a = np.matmul(s, b.v_cache[:, None, :end])  # (nkv, g, T, hd)
+            a = np.ascontiguousarray(a.transpose(2, 0, 1, 3).reshape(n, nh * hd))
+            t5 = clock()
+            a = self._sparse(a, b.limit_o)
+            t6 = clock()
+            h = h + b.o(a)
+            t7 = clock()
+            # MLP
+            x = self._sparse(self._rms(h, b.ln_post), b.limit_gu)
+            t8 = clock()
+            if len(b.gate_up) == 1:
+                gt, up = b.gate_up[0].parts(b.gate_up[0](x))
+            else:
+                gt, up = (lin(x) for lin in b.gate_up)
+            t9 = clock()
+            m = self._sparse(np.ascontiguousarray(gt / (1.0 + np.exp(-gt)) * up), b.limit_down)
+            t10 = clock()
+            h = h + b.down(m)
+            t11 = clock()
+            times["linear"] += (t3 - t2) + (t7 - t6) + (t9 - t8) + (t11 - t10)
+            times["attention"] += t5 - t4
+            times["norm_rotary"] += (t2 - t1) + (t4 - t3) + (t6 - t5) + (t8 - t7) + (t10 - t9)
+            t1 = t11
+        self.length = end
+        out = self._rms(h if all_logits else h[-1:], self.norm)
+        t12 = clock()
+        times["norm_rotary"] += t12 - t1
+        logits = self.lm_head(np.ascontiguousarray(out, dtype=np.float32))
+        times["lm_head"] += clock() - t12
+        return logits if all_logits else logits[0]

@@ -1,0 +1,195 @@
+"""Quantized Linear layers on eie's kernels: ``QuantizedWeight`` -> ``EIEMatrix`` -> ``Engine``.
+
+Each layer is converted once, at load, into the engine's representation with no change to a
+single weight value (``EIEMatrix.to_dense()`` equals ``QuantizedWeight.dequantize()`` bit for
+bit, a test checks it):
+
+- codes with per-row or per-group-of-rows tables (``--codebook row | group:N``; every code a
+  value, ``zero_code=False``): one ``EIEMatrix.from_group_codes`` with ``group_rows`` rows per
+  codebook, run on the rowwise layout;
+- tables per block of input columns (``int4 --group 128``, ``nf4``, ``iq4nl``, ``cols:N``): the
+  table of (row group, column group) ``g`` is a 16-entry codebook of that block, so the matrix is
+  split into column blocks ``W = [W_0 | W_1 | ...]``, each block a per-row-codebook matrix, and
+  ``y = sum_b W_b x_b`` (one kernel call per block, fp32 accumulation);
+- pruned layers with at most 8 table entries (<= 3 bits): code + 1, entry 0 = 0.0
+  (``zero_code=True``); 4-bit pruned layers, fp16 / bf16 layers and kept (float32) layers run as
+  dense float32 matrices in numpy (``kind == "dense-fallback"``, reported by the runtime).
+
+Layers reading the same input (q/k/v, gate/up) can be fused into one matrix (rows stacked, one
+kernel call), when each is a single per-row-codebook block with the same code width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eie.engine import Engine
+from eie.errors import EngineError
+from eie.formats.container import Layer
+from eie.formats.eie_matrix import EIEMatrix
+from eie.llm.qweight import QuantizedWeight
+
+F32 = npt.NDArray[np.float32]
+MAX_TABLE = 16  # the rowwise layout's 4-bit codes
+
+
+@dataclass(frozen=True)
+class Block:
+    """Columns ``[lo, hi)`` of a layer as one per-row-codebook matrix."""
+
+    lo: int
+    hi: int
+    matrix: EIEMatrix
+
+
+def to_blocks(q: QuantizedWeight) -> list[Block] | None:
+    """The engine matrices of ``q`` (column blocks), or None when the kernels cannot take it
+    unchanged (see the module docstring)."""
+    if q.codes is None or q.tables is None:
+        return None
+    rows, cols = q.shape
+    k = q.tables.shape[1]
+    zero_code = q.mask is not None
+    if k + int(zero_code) > MAX_TABLE:
+        return None
+    ncg = -(-cols // q.group_cols)
+    blocks = []
+    for cg in range(ncg):
+        lo, hi = cg * q.group_cols, min(cols, (cg + 1) * q.group_cols)
+        tables = np.ascontiguousarray(q.tables[cg::ncg], dtype=np.float32)  # (row groups, k)
+        codes = q.codes[:, lo:hi]
+        if zero_code:
+            assert q.mask is not None
+            codes = np.where(q.mask[:, lo:hi], codes + np.uint8(1), np.uint8(0)).astype(np.uint8)
+            tables = np.concatenate([np.zeros((tables.shape[0], 1), np.float32), tables], axis=1)
+        m = EIEMatrix.from_group_codes(np.ascontiguousarray(codes), tables,
+                                       group_rows=min(q.group_rows, rows), num_pes=1,
+                                       zero_code=zero_code)
+        blocks.append(Block(lo, hi, m))
+    return blocks
+
+
+def fusable(qs: Sequence[QuantizedWeight | None]) -> bool:
+    """True when ``qs`` (layers reading the same input) can be stacked into one matrix: single
+    column block each, no mask, same code width and row grouping, groups not straddling two
+    layers."""
+    if len(qs) < 2 or any(q is None for q in qs):
+        return False
+    first = qs[0]
+    assert first is not None
+    for q in qs:
+        assert q is not None
+        if (q.codes is None or q.tables is None or q.mask is not None
+                or q.group_cols < q.shape[1] or q.shape[1] != first.shape[1]
+                or q.bits != first.bits or q.group_rows != first.group_rows
+                or q.tables.shape[1] > MAX_TABLE):
+            return False
+    return all(q.shape[0] % first.group_rows == 0 for q in qs[:-1])  # type: ignore[union-attr]
+
+
+def fuse(qs: Sequence[QuantizedWeight]) -> EIEMatrix:
+    """One matrix whose rows are ``qs``' rows in order (``fusable(qs)`` must hold)."""
+    codes = np.concatenate([q.codes for q in qs], axis=0)  # type: ignore[misc]
+    tables = np.concatenate([q.tables for q in qs], axis=0)  # type: ignore[misc]
+    gr = qs[0].group_rows
+    return EIEMatrix.from_group_codes(codes, tables.astype(np.float32),
+                                      group_rows=min(gr, codes.shape[0]), num_pes=1,
+                                      zero_code=False)
+
+
+class EngineLinear:
+    """``y = x @ W.T + b`` for ``x`` of shape ``(tokens, in_features)`` float32, on the kernels.
+
+    ``blocks`` of the weight run as one-layer ``Engine``s (prepared once here); ``dense`` is the
+    float32 fallback weight when the kernels cannot take the layer. ``split`` gives the output
+    widths of fused layers (q, k, v).
+    """
+
+    def __init__(self, name: str, rows: int, cols: int, blocks: list[Block] | None,
+                 bias: F32 | None = None, dense: F32 | None = None, threads: int | None = None,
+                 split: tuple[int, ...] | None = None) -> None:
+        if blocks is None and dense is None:
+            raise EngineError(f"layer {name!r}: neither engine blocks nor a dense weight")
+        self.name = name
+        self.rows, self.cols = rows, cols
+        self.split = split or (rows,)
+        self.bias = None if bias is None else np.array(bias, np.float32)  # the layer freezes it
+        self.kind = "dense-fallback" if blocks is None else "engine"
+        self.dense = None if dense is None else np.ascontiguousarray(dense, np.float32)
+        self._dense_t: Any = None
+        self._bias_t: Any = None
+        if self.dense is not None:
+            import torch
+
+            self._dense_t = torch.from_numpy(self.dense)
+            self._bias_t = None if self.bias is None else torch.from_numpy(self.bias)
+        self._blocks: list[tuple[int, int, Engine]] = []
+        self.weights = rows * cols
+        self.stream_bytes = 4 * rows * cols if blocks is None else 0
+        """Bytes the multiply reads per token: 4-bit codes (the rowwise layout's nibbles) plus
+        the fp32 codebooks, or the float32 fallback weight."""
+        for i, b in enumerate(blocks or []):
+            layer = Layer(f"{name}[{b.lo}:{b.hi}]", b.matrix,
+                          self.bias if i == 0 else None)
+            self._blocks.append((b.lo, b.hi, Engine(layer, threads=threads)))
+            groups = b.matrix.codebook.shape[0] if b.matrix.group_rows else 1
+            self.stream_bytes += rows * -(-(b.hi - b.lo) // 128) * 64 + groups * 16 * 4
+        self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
+
+    def __call__(self, x: F32) -> F32:
+        """``x`` (tokens, cols) C-contiguous float32 -> (tokens, rows) float32."""
+        if self._single is not None and x.shape[0] == 1:
+            return self._single.run(x[0])[None]  # one C++ call, no chunking
+        if self.dense is not None:  # torch's GEMM/GEMV: its thread count is torch's
+            import torch
+
+            yt = torch.from_numpy(x) @ self._dense_t.T
+            if self._bias_t is not None:
+                yt += self._bias_t
+            return yt.numpy()
+        out: F32 | None = None
+        for lo, hi, eng in self._blocks:
+            xb = x if (lo, hi) == (0, self.cols) else np.ascontiguousarray(x[:, lo:hi])
+            y = _run_chunks(eng, xb, self.rows)
+            out = y if out is None else out + y
+        assert out is not None
+        return out
+
+    def parts(self, y: F32) -> list[F32]:
+        """Split a fused output into its layers' outputs (views)."""
+        if len(self.split) == 1:
+            return [y]
+        return np.split(y, np.cumsum(self.split)[:-1], axis=-1)
+
+
+def _run_chunks(eng: Engine, x: F32, rows: int) -> F32:
+    """The network call takes any batch (it runs chunks of ``MAX_BATCH`` tokens in C++)."""
+    if x.shape[0] == 1:
+        return eng.run(x[0])[None]
+    return eng.run(x)
+
+
+def build_linear(name: str, q: QuantizedWeight | None, weight: F32, bias: F32 | None,
+                 threads: int | None) -> EngineLinear:
+    """The runtime layer of one Linear: ``q`` on the kernels when they take it, else ``weight``
+    (the float32 values the model holds) as a dense fallback."""
+    rows, cols = weight.shape
+    blocks = None if q is None else to_blocks(q)
+    return EngineLinear(name, rows, cols, blocks, bias,
+                        dense=weight if blocks is None else None, threads=threads)
+
+
+def build_fused(name: str, qs: Sequence[QuantizedWeight], biases: Sequence[F32 | None],
+                threads: int | None) -> EngineLinear:
+    m = fuse(qs)
+    bias = None
+    if any(b is not None for b in biases):
+        bias = np.concatenate([np.zeros(q.shape[0], np.float32) if b is None else b
+                               for q, b in zip(qs, biases, strict=True)])
+    return EngineLinear(name, m.rows, m.cols, [Block(0, m.cols, m)], bias, threads=threads,
+                        split=tuple(q.shape[0] for q in qs))

@@ -1,0 +1,184 @@
+"""The engine runtime (``eie.llm.runtime``): quantized Linear layers on eie's kernels against
+torch with the same dequantized weights, and greedy decoding identical to transformers'."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from eie.errors import ConfigError
+from eie.llm.engine_linear import build_linear, to_blocks
+from eie.llm.quantize import parse_spec, quantize_model, quantize_weight
+from eie.llm.sampling import Sampler
+
+LINEAR_RTOL = 2e-6
+"""Engine vs torch float32 Linear: max |difference| / max |torch output|. Both accumulate in
+float32 in different orders (and column blocks are summed after their kernels)."""
+LOGITS_ATOL = 1e-3
+"""Decoder logits vs transformers' (|logits| up to ~60 on the slice): float32 rounding."""
+
+
+def _torch_linear(w: np.ndarray, b: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+        if b is not None:
+            lin.bias.copy_(torch.from_numpy(b))
+        return lin(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("spec, shape, kind", [
+    ("codebook:weighting=none", (192, 576), "engine"),                    # per row
+    ("codebook:codebook=group:4,weighting=none", (100, 130), "engine"),  # groups, ragged last
+    ("codebook:bits=3,weighting=none", (33, 257), "engine"),             # 8-entry codebooks
+    ("int4:group=128", (64, 576), "engine"),                             # column blocks, 64-wide last
+    ("nf4", (17, 200), "engine"),
+    ("int3:group=32", (31, 96), "engine"),
+    ("codebook:bits=3,weighting=none,prune=0.5", (40, 64), "engine"),     # zero code added
+    ("codebook:weighting=none,prune=2:4", (40, 64), "dense-fallback"),   # 16 values + zero
+    ("fp16", (16, 32), "dense-fallback"),
+])
+def test_each_linear_matches_torch(spec: str, shape: tuple[int, int], kind: str) -> None:
+    rng = np.random.default_rng(sum(shape))
+    w = (rng.standard_normal(shape) * 0.05).astype(np.float32)
+    b = rng.standard_normal(shape[0]).astype(np.float32)
+    q = quantize_weight(w, parse_spec(spec), None)
+    dq = q.dequantize()
+    blocks = to_blocks(q)
+    if kind == "engine":
+        assert blocks is not None
+        # the conversion changes no weight value
+        dense = np.concatenate([blk.matrix.to_dense() for blk in blocks], axis=1)
+        assert np.array_equal(dense, dq)
+    lin = build_linear("layer", q, dq, b, threads=1)
+    assert lin.kind == kind
+    for tokens in (1, 3, 17, 40):
+        x = rng.standard_normal((tokens, shape[1])).astype(np.float32)
+        ref = _torch_linear(dq, b, x)
+        y = lin(x)
+        assert y.shape == ref.shape
+        assert np.abs(y - ref).max() <= LINEAR_RTOL * np.abs(ref).max() + 1e-7
+
+
+@pytest.fixture(scope="module")
+def slice2(smollm2: Any) -> Any:
+    """SmolLM2's first two blocks (the full embedding, norm and tied LM head), unquantized."""
+    m = copy.copy(smollm2)
+    m.model = copy.deepcopy(smollm2.model)
+    m.model.model.layers = m.model.model.layers[:2]
+    m.model.config.num_hidden_layers = 2
+    if getattr(m.model.config, "layer_types", None):
+        m.model.config.layer_types = m.model.config.layer_types[:2]
+    return m
+
+
+def _quantized(slice2: Any, spec: str) -> Any:
+    m = copy.copy(slice2)
+    m.model = copy.deepcopy(slice2.model)
+    return quantize_model(m, parse_spec(spec))
+
+
+def _torch_greedy(loaded: Any, ids: list[int], n: int) -> list[int]:
+    import torch
+
+    with torch.no_grad():
+        out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False,
+                                    min_new_tokens=n, pad_token_id=0)
+    return [int(t) for t in out[0, len(ids):]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec, linears", [
+    ("codebook:weighting=none", 8),  # q/k/v and gate/up fused: 4 matrices per block
+    ("int4:group=128", 14),          # column blocks of 128: not fused, 7 per block
+])
+def test_greedy_continuation_identical_to_torch(slice2: Any, spec: str, linears: int) -> None:
+    from eie.llm.runtime import Runtime
+
+    qm = _quantized(slice2, spec)
+    rt = Runtime(qm.loaded, qm.layers, threads=1)
+    assert [r["kind"] for r in rt.layers()] == ["engine"] * linears + ["dense-fallback"]
+    ids = rt.encode_prompt("The engine runs every layer of the model on")
+    # prefill logits against transformers' forward
+    import torch
+
+    with torch.no_grad():
+        ref = qm.loaded.model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    assert rt.decoder is not None
+    rt.decoder.reset(len(ids))
+    got = rt.decoder.forward(ids, all_logits=True)
+    assert np.abs(got - ref).max() < LOGITS_ATOL
+    g = rt.generate(ids, 24, stop_at_eos=False)
+    assert g.token_ids == _torch_greedy(qm.loaded, ids, 24)
+    assert g.new_tokens == 24 and g.tokens_per_s > 0 and g.cpu_seconds > 0
+    assert set(g.breakdown) == {"embed", "norm_rotary", "linear", "attention", "lm_head",
+                                "sampling", "python"}
+    assert sum(g.breakdown.values()) == pytest.approx(g.decode_seconds, rel=0.05)
+
+
+@pytest.mark.slow
+def test_model_file_runtime_perplexity_and_sampling(slice2: Any, tmp_path: Path,
+                                                    eval_text: str) -> None:
+    from eie.llm import modelfile
+    from eie.llm.evaluate import perplexity
+    from eie.llm.runtime import load_runtime
+
+    qm = _quantized(slice2, "codebook:weighting=none")
+    path = modelfile.save(tmp_path / "slice.eie", qm)
+    rt = load_runtime(path, threads=1)
+    ref = perplexity(qm.loaded, eval_text, context=64, max_tokens=192)
+    got = rt.perplexity(eval_text, context=64, max_tokens=192)
+    assert got["predicted_tokens"] == ref["predicted_tokens"]
+    assert got["perplexity"] == pytest.approx(ref["perplexity"], rel=1e-4)
+    # sampling: the same seed gives the same tokens, another seed others; top_k=1 is greedy
+    a = rt.generate("Sparse layers", 12, temperature=0.8, top_p=0.9, seed=3, stop_at_eos=False)
+    b = rt.generate("Sparse layers", 12, temperature=0.8, top_p=0.9, seed=3, stop_at_eos=False)
+    c = rt.generate("Sparse layers", 12, temperature=1.5, seed=4, stop_at_eos=False)
+    greedy = rt.generate("Sparse layers", 12, stop_at_eos=False)
+    k1 = rt.generate("Sparse layers", 12, temperature=1.0, top_k=1, seed=9, stop_at_eos=False)
+    assert a.token_ids == b.token_ids != c.token_ids
+    assert k1.token_ids == greedy.token_ids
+    with pytest.raises(ConfigError, match="causal LM"):
+        rt.embed(["a sentence"])
+    # activation sparsity: thresholds zero inputs on the engine path, so the logits move
+    limits = {r: 1e9 for r in qm.layers}
+    rt.set_act_sparsity(limits)
+    assert rt.generate("Sparse layers", 4, stop_at_eos=False).token_ids != \
+        greedy.token_ids[:4]
+    rt.set_act_sparsity({})
+    assert rt.generate("Sparse layers", 12, stop_at_eos=False).token_ids == greedy.token_ids
+
+
+@pytest.mark.slow
+def test_minilm_embeddings_on_the_engine(minilm_dir: Path, sentences: list[str]) -> None:
+    from eie.llm.evaluate import cosine, embeddings
+    from eie.llm.runtime import Runtime
+    from eie.llm.sources import load_source
+
+    loaded = load_source(minilm_dir)
+    qm = quantize_model(loaded, parse_spec("codebook:weighting=none"))
+    ref = embeddings(qm.loaded, sentences[:24])
+    rt = Runtime(copy.deepcopy(qm.loaded), qm.layers, threads=1)
+    assert all(r["kind"] == "engine" for r in rt.layers()) and len(rt.layers()) == 37  # 6 per block and the pooler
+    got = rt.embed(sentences[:24])
+    assert got.shape == ref.shape
+    assert cosine(ref, got)["cosine_min"] > 1 - 1e-6
+    with pytest.raises(ConfigError, match="causal LM"):
+        rt.generate("x", 2)
+
+
+def test_sampler_rules() -> None:
+    logits = np.array([0.0, 3.0, 2.9, -5.0], np.float32)
+    assert Sampler()(logits) == 1
+    draws = {Sampler(temperature=1.0, top_k=2, seed=s)(logits) for s in range(40)}
+    assert draws == {1, 2}  # top-k keeps the two most likely
+    assert {Sampler(temperature=1.0, top_p=0.3, seed=s)(logits) for s in range(20)} == {1}
+    for bad in ({"temperature": -1.0}, {"top_k": -2}, {"top_p": 0.0}, {"seed": -1}):
+        with pytest.raises(ConfigError):
+            Sampler(**bad)  # type: ignore[arg-type]
