@@ -7,10 +7,6 @@
 namespace eie::bindings {
 namespace {
 
-void check(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
-
 int64_t simulate_layer(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
                        In2<int64_t> col_ptr, int64_t rows, int64_t cols, In1<int16_t> x,
                        In1<int16_t> weight_q, int64_t fifo_depth, int64_t entries_per_line,
@@ -22,24 +18,25 @@ int64_t simulate_layer(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> 
                        Out2<int64_t> pe_counters, Out1<int64_t> fifo_hist, Out1<int64_t> actions,
                        Out1<int64_t> globals) {
   const int64_t num_pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
-  check(num_pes >= 1, "pe_offset should hold num_pes + 1 >= 2 values");
-  check(rows >= 0 && cols >= 0, "rows and cols should be non-negative");
-  check(rel_index.shape(0) == codes.shape(0), "codes and rel_index should have the same length");
-  check(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
+  EIE_CHECK(num_pes >= 1, "pe_offset should hold num_pes + 1 >= 2 values");
+  EIE_CHECK(rows >= 0 && cols >= 0, "rows and cols should be non-negative");
+  EIE_CHECK(rel_index.shape(0) == codes.shape(0),
+            "codes and rel_index should have the same length");
+  EIE_CHECK(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
             static_cast<int64_t>(col_ptr.shape(1)) == cols + 1,
         "col_ptr should have shape (num_pes, cols + 1)");
-  check(static_cast<int64_t>(x.shape(0)) == cols, "x should have cols entries");
-  check(static_cast<int64_t>(acc.shape(0)) == rows, "acc should have rows entries");
-  check(bias_col < 0 || static_cast<int64_t>(bias_acc.shape(0)) == rows,
+  EIE_CHECK(static_cast<int64_t>(x.shape(0)) == cols, "x should have cols entries");
+  EIE_CHECK(static_cast<int64_t>(acc.shape(0)) == rows, "acc should have rows entries");
+  EIE_CHECK(bias_col < 0 || static_cast<int64_t>(bias_acc.shape(0)) == rows,
         "bias_acc should have rows entries when there is a bias column");
-  check(static_cast<int64_t>(pe_counters.shape(0)) == num_pes &&
+  EIE_CHECK(static_cast<int64_t>(pe_counters.shape(0)) == num_pes &&
             static_cast<int64_t>(pe_counters.shape(1)) == sim::kNumPeCounters,
         "pe_counters should have shape (num_pes, " + std::to_string(sim::kNumPeCounters) + ")");
-  check(fifo_depth >= 1 && static_cast<int64_t>(fifo_hist.shape(0)) == fifo_depth + 1,
+  EIE_CHECK(fifo_depth >= 1 && static_cast<int64_t>(fifo_hist.shape(0)) == fifo_depth + 1,
         "fifo_hist should have fifo_depth + 1 entries");
-  check(static_cast<int64_t>(actions.shape(0)) == sim::kNumActions,
+  EIE_CHECK(static_cast<int64_t>(actions.shape(0)) == sim::kNumActions,
         "actions should have " + std::to_string(sim::kNumActions) + " entries");
-  check(static_cast<int64_t>(globals.shape(0)) == sim::kNumGlobalCounters,
+  EIE_CHECK(static_cast<int64_t>(globals.shape(0)) == sim::kNumGlobalCounters,
         "globals should have " + std::to_string(sim::kNumGlobalCounters) + " entries");
   const format::EntryArrays a{codes.data(),     rel_index.data(), static_cast<int64_t>(codes.shape(0)),
                               pe_offset.data(), col_ptr.data(),   num_pes,
