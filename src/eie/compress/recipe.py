@@ -7,8 +7,9 @@ A recipe is an ordered list of stages plus layout options::
     index_bits: 5         # relative-index width; per layer in layer_index_bits
     seed: 0
     stages:
-      - kind: prune       # magnitude | nm | block | balanced
-        method: magnitude
+      - kind: prune
+        method: magnitude # or nm (n, m), block (block_rows, block_cols), balanced (num_pes):
+                          # one config class each in eie.compress.prune_methods
         density: 0.1
         rounds: 3         # prune -> retrain (masks enforced) -> prune further
         epochs: 4         # retraining epochs per round
