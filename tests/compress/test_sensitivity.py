@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from eie.compress.sensitivity import SensitivityResult, pick_densities, plot, scan
+from eie.compress.sensitivity import SensitivityResult, pick_densities, scan
 from eie.errors import ConfigError
+from eie.report.sensitivity import plot_sensitivity
 
 
 def test_scan_prunes_one_layer_at_a_time() -> None:
@@ -41,5 +42,5 @@ def test_pick_densities_golden(tmp_path: Path) -> None:
                                  "fc2": [(1.0, 0.95), (0.5, 0.90)]})
     assert pick_densities(r, 0.005) == {"fc1": 0.1, "fc2": 1.0}
     assert pick_densities(r, 0.05) == {"fc1": 0.05, "fc2": 0.5}
-    out = plot(r, tmp_path / "s.png")
+    out = plot_sensitivity(r, tmp_path / "s.png")
     assert out.read_bytes()[:4] == b"\x89PNG"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from eie.errors import ConfigError
+from eie.report.sim_figures import paper_figures, plot_figure
 from eie.sim import HardwareConfig
-from eie.sim.plots import paper_figures, plot_figure
 from eie.sim.sweep import grid, point_config, read_results, sweep
 
 
@@ -98,7 +98,7 @@ def test_codebook_bits_sweep(tmp_path: Path) -> None:
 
 
 def test_codebook_larger_than_hardware_raises() -> None:
-    from eie.benchmark_layers import make_layer
+    from eie.bench.layers import make_layer
     from eie.sim import simulate
 
     m, x = make_layer("nt_lstm", num_pes=16, seed=0)  # 16-entry codebook

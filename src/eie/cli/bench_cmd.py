@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget should be positive, found {args.budget}")
     lenet: list[dict[str, object]] = []
     if "lenet300" in groups:
-        from eie.engine import bench_lenet
+        from eie.bench import lenet300 as bench_lenet
 
         kernels.check_threads(args.threads)
         for bits in ((4, 4, 4), bench_lenet.DEEP_COMPRESSION_BITS):

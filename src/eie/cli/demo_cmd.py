@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 HELP = ("Train LeNet-300-100 on bundled MNIST digits, compress it, run it three ways, time it, "
-        "simulate it on the 64-PE EIE and write a report.")
+        "simulate it on the 64-PE EIE, quantize a transformer (all-MiniLM-L6-v2) with learned "
+        "codebooks and int4 and run it on the engine, and write a report.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="cache of the trained reference model (default: $EIE_CACHE_DIR or "
                         "~/.cache/eie)")
+    p.add_argument("--no-transformer", action="store_true",
+                   help="leave out the transformer part (all-MiniLM-L6-v2, about a minute)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from eie.experiments.demo import DemoOptions, run_demo
 
     opts = DemoOptions(out_dir=args.out, seed=args.seed, quick=args.quick, threads=args.threads,
-                       cache_dir=args.cache_dir, command=tuple(args.command_line))
+                       cache_dir=args.cache_dir, command=tuple(args.command_line),
+                       transformer=not args.no_transformer)
     with progress_bar(enabled=not args.no_progress) as bar:
         tasks: dict[str, Any] = {}
 
@@ -93,6 +97,17 @@ def run(args: argparse.Namespace) -> int:
     t.add_row(f"EIE simulated ({sim['num_pes']} PEs): latency / energy",
               f"{sim['latency_us']:.2f} us / {sim['energy_pj'] * 1e-3:.1f} nJ")
     t.add_row("EIE simulated: load efficiency", f"{100 * sim['load_efficiency']:.1f}%")
+    tr = summary["transformer"]
+    if "skipped" in tr:
+        t.add_row("transformer (all-MiniLM-L6-v2)", f"skipped: {tr['skipped']}")
+    else:
+        for sch in tr["schemes"]:
+            t.add_row(f"MiniLM {sch['label']}: bits/weight, embedding cosine vs fp32",
+                      f"{sch['bits_per_weight']:.3f} / {sch['cosine_mean']:.4f}")
+        w = tr["speed"]["linears_wall_us"]
+        t.add_row("MiniLM Linear layers, one token: torch fp32 / " + " / ".join(
+            f"eie {sch['label']}" for sch in tr["schemes"]),
+            " / ".join(f"{v:.0f}" for v in w.values()) + " us")
     console = Console()
     console.print(t)
     console.print(f"model: {summary['eie_file']}  report: {paths['html']}")

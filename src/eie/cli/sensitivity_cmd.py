@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
                        info=f"density {density:.2f}: {100 * acc:.2f}%")
 
         result = sensitivity.scan(model, eval_fn, densities, progress=progress)
-    plot = sensitivity.plot(result, args.plot) if args.plot else None
+    from eie.report.sensitivity import plot_sensitivity
+
+    plot = plot_sensitivity(result, args.plot) if args.plot else None
     picks = sensitivity.pick_densities(result, args.max_drop / 100)
     if args.json:
         out = result.to_json()

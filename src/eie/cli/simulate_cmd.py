@@ -97,7 +97,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
                         energy_table: Path | None = None, fmt: str | None = None
                         ) -> list[dict[str, Any]]:
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
-    from eie.benchmark_layers import make_layer
+    from eie.bench.layers import make_layer
     from eie.sim import load_energy_table, simulate
 
     table = load_energy_table(energy_table) if energy_table else None
@@ -114,7 +114,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
 
 
 def benchmark_names(which: str) -> list[str]:
-    from eie.benchmark_layers import BENCHMARKS, get_spec
+    from eie.bench.layers import BENCHMARKS, get_spec
 
     if which == "all":
         return list(BENCHMARKS)

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from eie.cli.simulate_cmd import benchmark_names, build_config
     from eie.errors import ConfigError
-    from eie.sim.plots import paper_figures
+    from eie.report.sim_figures import paper_figures
     from eie.sim.sweep import PRESETS, sweep
 
     base = build_config(args)

@@ -255,31 +255,3 @@ def synthetic_weights(n: int, seed: int = 0) -> npt.NDArray[np.float64]:
     thr = np.quantile(np.abs(w), 0.5)
     kept = w[np.abs(w) > thr]
     return kept[:n] if kept.size >= n else np.concatenate([kept, -kept[: n - kept.size]])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m eie.compress.kmeans --n 4000000 --k 15 [--exact]``: time the algorithms."""
-    import argparse
-    import time
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--n", type=int, default=4_000_000)
-    p.add_argument("--k", type=int, default=15)
-    p.add_argument("--exact", action="store_true", help="also run the exact DP")
-    args = p.parse_args(argv)
-    x = synthetic_weights(args.n)
-    for init in INITS:
-        t0 = time.perf_counter()
-        r = lloyd(x, args.k, init)
-        print(f"lloyd  init={init:9s} n={args.n:,} k={args.k}: {time.perf_counter() - t0:6.2f} s,"
-              f" {r.iterations} iterations, SSE {r.sse:.6e}")
-    if args.exact:
-        t0 = time.perf_counter()
-        r = kmeans_exact(x, args.k)
-        print(f"exact  (DP)              n={args.n:,} k={args.k}: "
-              f"{time.perf_counter() - t0:6.2f} s, SSE {r.sse:.6e}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

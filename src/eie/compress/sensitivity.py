@@ -4,7 +4,7 @@
 ``DEFAULT_DENSITIES`` with all other layers dense (Deep Compression Figure 6 / Learning both
 Weights and Connections Figure 5). ``pick_densities(result, max_drop)`` turns the curves into
 per-layer densities: the lowest density whose accuracy drop stays within ``max_drop``.
-``plot(result, path)`` draws the curves (matplotlib, Agg backend).
+``eie.report.sensitivity.plot_sensitivity(result, path)`` draws the curves.
 
 >>> import torch
 >>> from eie.compress.models import LeNet300
@@ -16,10 +16,8 @@ per-layer densities: the lowest density whose accuracy drop stays within ``max_d
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -84,28 +82,4 @@ def pick_densities(result: SensitivityResult, max_drop: float = 0.005) -> dict[s
     for name, curve in result.curves.items():
         ok = [d for d, a in curve if result.reference_accuracy - a <= max_drop]
         out[name] = min(ok) if ok else 1.0
-    return out
-
-
-def plot(result: SensitivityResult, path: str | os.PathLike[str]) -> Path:
-    """Accuracy against density, one line per layer, density axis logarithmic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, curve in result.curves.items():
-        ax.plot([d for d, _ in curve], [100 * a for _, a in curve], marker="o", label=name)
-    ax.axhline(100 * result.reference_accuracy, color="gray", linestyle="--", label="dense")
-    ax.set_xscale("log")
-    ax.set_xlabel("density of the pruned layer (others dense)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Pruning sensitivity, one layer at a time")
-    ax.legend()
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.benchmark_layers import BENCHMARKS, random_codebook
+from eie.bench.layers import BENCHMARKS, random_codebook
 from eie.engine import kernels, layout
 
 BASELINES = ("numpy_fp32", "torch_fp32", "torch_bf16", "scipy_csr", "torch_csr")

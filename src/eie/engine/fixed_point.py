@@ -22,6 +22,7 @@ The output has ``act_frac_bits`` fraction bits, so it feeds the next layer direc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,6 +91,19 @@ class FixedPointFormat:
         """The format with the most fraction bits that still represents both ranges."""
         return cls(act_frac_bits=_frac_bits_for(max_abs_act),
                    weight_frac_bits=max(1, _frac_bits_for(max_abs_weight)))
+
+    @classmethod
+    def for_model(cls, model: Any, x: npt.ArrayLike) -> FixedPointFormat:
+        """The calibration: most fraction bits that still hold the inputs ``x`` (``(n, cols)``),
+        every layer's float output on them (``reference.layer_outputs``) and every codebook."""
+        from eie.engine.reference import layer_outputs
+
+        xa = np.asarray(x, dtype=np.float32)
+        max_act = max([float(np.max(np.abs(xa), initial=0.0))]
+                      + [float(np.max(np.abs(h), initial=0.0)) for h in layer_outputs(model, xa)])
+        max_w = max(float(np.max(np.abs(ly.matrix.codebook), initial=0.0))
+                    for ly in model.layers)
+        return cls.for_data(max_act, max_w)
 
 
 def _frac_bits_for(max_abs: float) -> int:

@@ -21,10 +21,12 @@ from eie.errors import EngineError
 
 if TYPE_CHECKING:
     from eie.formats.eie_matrix import EIEMatrix
+    from eie.formats.model import Model
 
 ACTIVATIONS = (None, "relu")
 
-__all__ = ["ACTIVATIONS", "FixedPointFormat", "spmv", "spmv_fixed", "spmv_quantized", "sqnr_db"]
+__all__ = ["ACTIVATIONS", "FixedPointFormat", "forward", "layer_outputs", "spmv", "spmv_fixed",
+           "spmv_quantized", "sqnr_db"]
 
 
 def _check_inputs(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None,
@@ -127,3 +129,36 @@ def spmv_quantized(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = 
     """
     fmt = fmt or FixedPointFormat()
     return fmt.dequantize_act(spmv_fixed(m, fmt.quantize_act(x), bias, activation, fmt))
+
+
+def layer_outputs(model: Model, x: npt.ArrayLike) -> list[npt.NDArray[np.float32]]:
+    """Every layer's output (``spmv`` chained over ``model.layers``, bias and activation of each)
+    for one input ``(cols,)`` or a batch ``(n, cols)`` (already flat); a chain of linear layers
+    only."""
+    xa = np.asarray(x, dtype=np.float32)
+    bad = [ly.name for ly in model.layers if ly.attrs.get("kind", "linear") != "linear"
+           or ly.attrs.get("then")
+           or any(step.get("op") != "flatten" for step in ly.attrs.get("before", []))]
+    if bad:
+        raise EngineError(f"the reference chain runs linear layers one after the other; layer "
+                          f"{bad[0]!r} is not one (use eie.engine.Engine)")
+    rows = xa.reshape(-1, xa.shape[-1]) if xa.ndim else xa.reshape(1, 1)
+    outs: list[list[npt.NDArray[np.float32]]] = [[] for _ in model.layers]
+    for v in rows:
+        h = v
+        for i, ly in enumerate(model.layers):
+            h = spmv(ly.matrix, h, ly.bias, ly.activation)
+            outs[i].append(h)
+    return [np.stack(o) if xa.ndim > 1 else o[0] for o in outs]
+
+
+def forward(model: Model, x: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """The model's output for ``x`` (``(cols,)`` or ``(n, cols)``) on the reference engine.
+
+    >>> import numpy as np
+    >>> from eie.formats import EIEMatrix, Layer, Model
+    >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, .5, -1], np.float32), 2)
+    >>> forward(Model((Layer("a", m, activation="relu"), Layer("b", m))), [2.0, -1.0]).tolist()
+    [0.5, -1.0]
+    """
+    return layer_outputs(model, x)[-1]

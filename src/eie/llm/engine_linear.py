@@ -30,8 +30,8 @@ import numpy.typing as npt
 
 from eie.engine import Engine
 from eie.errors import EngineError
-from eie.formats.container import Layer
 from eie.formats.eie_matrix import EIEMatrix
+from eie.formats.model import Layer
 from eie.llm.qweight import QuantizedWeight
 
 F32 = npt.NDArray[np.float32]

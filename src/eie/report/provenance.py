@@ -7,16 +7,7 @@ import platform
 import sys
 from typing import Any
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from eie.bench.machine import cpu_name
 
 
 def provenance(command: list[str] | None = None) -> dict[str, Any]:

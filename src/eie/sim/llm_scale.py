@@ -43,7 +43,7 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
           densities: tuple[float, ...] = (1.0, 0.1), config: Any = None,
           seed: int = 0) -> list[dict[str, Any]]:
     """One record per (layer, density): latency and energy resident vs streamed."""
-    from eie.benchmark_layers import random_codebook, random_codes
+    from eie.bench.layers import random_codebook, random_codes
     from eie.engine.fixed_point import FixedPointFormat
     from eie.formats import EIEMatrix
     from eie.sim import HardwareConfig, simulate
@@ -78,7 +78,7 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
 
 
 def plot(records: list[dict[str, Any]], path: str | Path) -> None:
-    from eie.sim.plots import plot_paired_bars
+    from eie.report.sim_figures import plot_paired_bars
 
     labels = [f"{r['layer'].replace('smollm2.', '')} d={r['density']:g}" for r in records]
     plot_paired_bars(labels, {

@@ -89,7 +89,7 @@ def make_real_layer(name: str, num_pes: int = 64, seed: int = 0, index_bits: int
 
 def imbalance_table(num_pes: int = 64, seed: int = 0) -> list[dict[str, Any]]:
     """Each MiniLM layer beside its synthetic twin: load efficiency and PE imbalance."""
-    from eie.benchmark_layers import random_codebook, random_codes
+    from eie.bench.layers import random_codebook, random_codes
     from eie.formats import EIEMatrix
     from eie.sim import HardwareConfig, simulate
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from eie.benchmark_layers import BENCHMARKS, make_layer
+from eie.bench.layers import BENCHMARKS, make_layer
 from eie.engine.fixed_point import FixedPointFormat
 from eie.sim.config import HardwareConfig
 from eie.sim.simulate import loop_params, run_core, simulate

@@ -67,7 +67,7 @@ def point_key(layer: str, seed: int, config: HardwareConfig) -> str:
 @functools.lru_cache(maxsize=8)
 def _layer(name: str, num_pes: int, seed: int, index_bits: int, codebook_entries: int
            ) -> tuple[Any, Any]:
-    from eie.benchmark_layers import make_layer
+    from eie.bench.layers import make_layer
 
     return make_layer(name, num_pes=num_pes, seed=seed, index_bits=index_bits,
                       codebook_entries=codebook_entries)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 import eie
-from eie.compress.bench_lenet5 import format_result, run
+from eie.bench.lenet5 import format_result, run
 from eie.compress.export import to_eie_model
 from eie.compress.models import LeNet5, compressible_layers
 from eie.compress.share import apply_shared, share_weights

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from eie.benchmark_layers import random_codebook, random_codes
-from eie.engine.bench import _torch, interleaved_medians_us, thread_limits
+from eie.bench.layers import random_codebook, random_codes
+from eie.bench.timing import interleaved_medians, optional_torch, thread_limits
 from eie.engine.engine import Engine
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.model import Layer, Model
@@ -70,7 +70,7 @@ def run_lenet300(threads: int | None = None, budget_s: float = 1.0, seed: int = 
         return h
 
     fns: dict[str, Any] = {"eie": lambda: engine(x), "numpy_fp32": numpy_dense}
-    torch = _torch()
+    torch = optional_torch()
     if torch is not None:
         tl = [(torch.tensor(w), torch.tensor(b), relu) for w, b, relu in dense]
         xt = torch.from_numpy(x)
@@ -89,10 +89,10 @@ def run_lenet300(threads: int | None = None, budget_s: float = 1.0, seed: int = 
     if not np.allclose(y, want, rtol=1e-4, atol=1e-5):
         raise AssertionError(f"eie and numpy disagree: max error {np.abs(y - want).max()}")
     if threads is None:
-        res = interleaved_medians_us(fns, budget_s, min_reps=200, max_reps=20000)
+        res, _ = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
     else:
         with thread_limits(threads):
-            res = interleaved_medians_us(fns, budget_s, min_reps=200, max_reps=20000)
+            res, _ = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
     layer_times: dict[str, list[float]] = {}
     for _ in range(200):
         engine(x)

@@ -1,22 +1,22 @@
 """LeNet-5 per image: the eie engine against torch dense fp32 with the same (pruned) weights.
 
-``python -m eie.compress.bench_lenet5 FILE.eie [--threads 1] [--budget 3]`` on a LeNet-5 file
-written by ``eie compress lenet5``. Same process, same thread count, interleaved medians
-(``eie.engine.bench.interleaved_medians_us``), batch 1, on the bundled MNIST test images:
+``python -m eie.cli.bench_scripts lenet5 FILE.eie [--threads 1] [--budget 3]`` on a LeNet-5
+file written by ``eie compress lenet5``. Same process, same thread count, interleaved medians of
+wall and calling-thread CPU time (``eie.bench.timing``), batch 1, on the bundled MNIST test
+images:
 
 - ``eie``: ``Engine`` (convolutions by im2col on the batch kernels, ``eie.engine.conv``);
 - ``eie_direct``: the same layers with each convolution run as one matrix-vector product per
   output pixel (the alternative to im2col);
 - ``torch_fp32``: ``LeNet5`` in torch with the file's weights decoded to dense fp32.
 
-Beside the wall-clock medians it prints the process CPU time per image (all threads), and the
-weights' memory floor: the bytes the engine's CPU layouts hold, read once at the bandwidth of a
+Beside the wall-clock medians it reports the calling thread's CPU time per image (with one
+thread, the whole CPU cost), and the weights' memory floor: the bytes the engine's CPU layouts hold, read once at the bandwidth of a
 large ``numpy`` copy measured in the same process.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from eie.bench.timing import interleaved_medians, thread_limits
 from eie.engine import Engine, conv, kernels
-from eie.engine.bench import interleaved_medians_us, thread_limits
 from eie.formats.container import load
 from eie.formats.model import Model
 
@@ -86,14 +86,6 @@ def bandwidth_gbs(mib: int = 64) -> float:
     return 2 * a.nbytes / best / 1e9
 
 
-def cpu_us(fn: Callable[[], object], reps: int = 200) -> float:
-    """Process CPU time per call (every thread), microseconds."""
-    t0 = time.process_time()
-    for _ in range(reps):
-        fn()
-    return (time.process_time() - t0) / reps * 1e6
-
-
 def run(path: str, threads: int | None = None, budget_s: float = 3.0) -> dict[str, Any]:
     from eie.compress.data import mnist_split
 
@@ -118,12 +110,10 @@ def run(path: str, threads: int | None = None, budget_s: float = 3.0) -> dict[st
     fns = {"eie": lambda: engine(x), "eie_direct": lambda: run_direct(x),
            "torch_fp32": torch_fp32}
     if threads is None:
-        wall = interleaved_medians_us(fns, budget_s, min_reps=30, max_reps=5000)
-        cpu = {k: cpu_us(f) for k, f in fns.items()}
+        wall, cpu = interleaved_medians(fns, budget_s, min_reps=30, max_reps=5000)
     else:
         with thread_limits(threads):
-            wall = interleaved_medians_us(fns, budget_s, min_reps=30, max_reps=5000)
-            cpu = {k: cpu_us(f) for k, f in fns.items()}
+            wall, cpu = interleaved_medians(fns, budget_s, min_reps=30, max_reps=5000)
     layout_bytes = sum(int(el.cpu.nbytes) if el.cpu is not None
                        else el.layer.matrix.storage().total_bytes for el in engine.layers)
     file_bytes = sum(ly.matrix.storage().total_bytes for ly in model.layers)
@@ -147,18 +137,3 @@ def format_result(r: dict[str, Any]) -> str:
             f" B in the CPU layouts ({r['weights_bytes_file']:,} B stored), memory floor "
             f"{r['memory_floor_us']:.2f} us at {r['bandwidth_gbs']:.1f} GB/s: eie is "
             f"{r['eie_over_floor']:.0f}x the floor")
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("file")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--budget", type=float, default=3.0, help="seconds of timing")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    print(format_result(run(args.file, args.threads, args.budget)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Data of the benchmarks: the EIE paper's Table III layers (``eie_layers.csv``)."""
