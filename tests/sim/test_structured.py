@@ -61,6 +61,6 @@ def test_study_compares_patterns(tmp_path: Path) -> None:
     assert by["block-csc"]["index_overhead"] < 0.25
     assert by["block-csc"]["energy_uj"] < by["block"]["energy_uj"]
     assert by["block-csc"]["spmat_sram_um2"] < by["block"]["spmat_sram_um2"]
-    assert by["block-csc"]["cycles"] == by["block"]["cycles"]
+    assert by["block-csc"]["cycles"] <= by["block"]["cycles"]  # fewer fillers, never more
     plot(recs, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 1000

@@ -94,6 +94,14 @@ def random_sparse_codes(rows: int, cols: int, density: float, rng: np.random.Gen
     """The nonzeros of a ``(rows, cols)`` code matrix, each weight nonzero with probability
     ``density`` (as ``random_codes``, drawn sparsely): ``(row, col, code)`` in column-major
     order. The gaps between nonzeros (column-major positions) are geometric."""
+    pos, codes = _sparse_positions(rows, cols, density, rng, codebook_entries)
+    return pos % rows, pos // rows, codes
+
+
+def _sparse_positions(rows: int, cols: int, density: float, rng: np.random.Generator,
+                      codebook_entries: int = 16
+                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """``random_sparse_codes``'s draws: increasing column-major positions and their codes."""
     if not 0.0 <= density <= 1.0:
         raise ConfigError(f"density should be in [0, 1], found {density}")
     total = rows * cols
@@ -112,43 +120,26 @@ def random_sparse_codes(rows: int, cols: int, density: float, rng: np.random.Gen
         pos = np.concatenate(parts)
         pos = pos[pos < total]
     codes = rng.integers(1, codebook_entries, size=len(pos), dtype=np.uint8)
-    return pos % rows, pos // rows, codes
+    return pos, codes
 
 
-def _layout(rows: int, cols: int, row: npt.NDArray[np.int64], col: npt.NDArray[np.int64],
-            values: npt.NDArray[np.uint8], num_pes: int, index_bits: int
+def _layout(rows: int, cols: int, pos: npt.NDArray[np.int64], values: npt.NDArray[np.uint8],
+            num_pes: int, index_bits: int
             ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64],
                        npt.NDArray[np.int64]]:
-    """EIE's interleaved CSC arrays from column-major nonzeros (the rules of
-    ``eie.formats.eie_matrix.encode``, without a dense matrix)."""
-    pe = (row % num_pes).astype(np.uint16)
-    order = np.argsort(pe, kind="stable")  # (pe, col, local row): column-major within each PE
-    pe_s = pe[order].astype(np.int64)
-    col_s = col[order]
-    lrow = row[order] // num_pes
-    vals = values[order]
-    n = len(vals)
-    seg = pe_s * cols + col_s
-    new_seg = np.ones(n, bool)
-    new_seg[1:] = seg[1:] != seg[:-1]
-    prev = np.empty(n, np.int64)
-    prev[0:1] = -1
-    prev[1:] = lrow[:-1]
-    prev[new_seg] = -1
-    gap = lrow - prev - 1
-    span = 1 << index_bits
-    n_fill = gap // span
-    pos = np.arange(n, dtype=np.int64) + np.cumsum(n_fill)
-    total = n + int(n_fill.sum())
-    out_codes = np.zeros(total, np.uint8)
-    out_rel = np.full(total, span - 1, np.uint8)
-    out_codes[pos] = vals
-    out_rel[pos] = gap % span
-    per_seg = np.bincount(seg, weights=1 + n_fill, minlength=num_pes * cols).astype(np.int64)
+    """EIE's interleaved CSC arrays from the nonzeros' increasing column-major positions (the
+    rules of ``eie.formats.eie_matrix.encode``, without a dense matrix; two linear passes in
+    the core)."""
+    from eie import _core
+
+    pos = np.ascontiguousarray(pos, np.int64)
     col_ptr = np.zeros((num_pes, cols + 1), np.int64)
-    np.cumsum(per_seg.reshape(num_pes, cols), axis=1, out=col_ptr[:, 1:])
     pe_offset = np.zeros(num_pes + 1, np.int64)
-    np.cumsum(col_ptr[:, -1], out=pe_offset[1:])
+    total = _core.sim_coo_count(pos, rows, cols, num_pes, index_bits, col_ptr, pe_offset)
+    out_codes = np.empty(total, np.uint8)
+    out_rel = np.empty(total, np.uint8)
+    _core.sim_coo_fill(pos, np.ascontiguousarray(values, np.uint8), rows, cols, index_bits,
+                       pe_offset, out_codes, out_rel)
     return out_codes, out_rel, pe_offset, col_ptr
 
 
@@ -157,17 +148,17 @@ def make_layer(spec: BenchmarkSpec | str, num_pes: int = 64, seed: int = 0, inde
                ) -> tuple[EIEMatrix, npt.NDArray[np.float32]]:
     """A random layer shaped like ``spec`` and an input with the spec's activation density.
 
-    The nonzeros are drawn sparsely (``random_sparse_codes``) and laid out directly, without a
+    The nonzeros are drawn sparsely (``random_sparse_codes``'s draws) and laid out directly, without a
     dense matrix; the draws do not depend on ``num_pes`` or ``index_bits``, so every layout of
     a (spec, seed) holds the same weights."""
     if isinstance(spec, str):
         spec = get_spec(spec)
     rng = np.random.default_rng(seed)
     codebook = random_codebook(codebook_entries)
-    row, col, vals = random_sparse_codes(spec.rows, spec.cols, spec.weight_density, rng,
-                                         codebook_entries)
+    pos, vals = _sparse_positions(spec.rows, spec.cols, spec.weight_density, rng,
+                                  codebook_entries)
     x = random_activations(spec.cols, spec.act_density, rng)
-    codes, rel, pe_offset, col_ptr = _layout(spec.rows, spec.cols, row, col, vals, num_pes,
+    codes, rel, pe_offset, col_ptr = _layout(spec.rows, spec.cols, pos, vals, num_pes,
                                              index_bits)
     wbits = max(4, (codebook_entries - 1).bit_length())
     return EIEMatrix(codes, rel, pe_offset, col_ptr, codebook, (spec.rows, spec.cols), num_pes,

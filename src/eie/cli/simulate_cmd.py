@@ -75,9 +75,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", type=Path, default=None,
                    help="input activations (.npy, float) for FILE (default: FILE.input.npy as "
                         "written by eie convert, or the folder's act.dat)")
-    p.add_argument("--benchmark", default=None, metavar="NAME|all",
+    p.add_argument("--benchmark", default=None, metavar="NAME|all|real",
                    help="simulate a benchmark layer of the paper (random weights and inputs at "
-                        "its densities) instead of FILE")
+                        "its densities) instead of FILE; 'real' (or minilm.query, "
+                        "minilm.ffn_in, minilm.ffn_out) for all-MiniLM-L6-v2's Linear layers "
+                        "compressed with the paper's recipe; names may be comma-separated")
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="simulate only this layer of FILE (any file, chain or not)")
     p.add_argument("--seed", type=int, default=0, help="random seed for --benchmark")
@@ -99,26 +101,46 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
     from eie.bench.layers import make_layer
     from eie.sim import load_energy_table, simulate
+    from eie.sim.real_layers import MINILM, make_real_layer
 
     table = load_energy_table(energy_table) if energy_table else None
     records = []
     for name in names:
-        m, x = make_layer(name, num_pes=config.num_pes, seed=seed,
-                          index_bits=config.index_bits,
-                          codebook_entries=config.codebook_entries)
+        if name in MINILM:  # real weights, pruned and shared with the paper's recipe
+            m, x = make_real_layer(name, num_pes=config.num_pes, seed=seed,
+                                   index_bits=config.index_bits)
+        else:
+            m, x = make_layer(name, num_pes=config.num_pes, seed=seed,
+                              index_bits=config.index_bits,
+                              codebook_entries=config.codebook_entries)
         t0 = time.perf_counter()
         r = simulate(m, x, config=config, energy_table=table, name=name, fmt=fmt)
         wall = time.perf_counter() - t0
-        records.append({**r.to_json(), "benchmark": name, "seed": seed, "sim_wall_s": wall})
+        records.append({**r.to_json(), "benchmark": name, "seed": seed,
+                        "weights": "real" if name in MINILM else "random",
+                        "sim_wall_s": wall})
     return records
 
 
 def benchmark_names(which: str) -> list[str]:
-    from eie.bench.layers import BENCHMARKS, get_spec
+    """``all``: the paper's nine layers; ``real``: the MiniLM layers; else comma-separated
+    names of either kind."""
+    from eie.bench.layers import BENCHMARKS
+    from eie.errors import ConfigError
+    from eie.sim.real_layers import MINILM
 
-    if which == "all":
-        return list(BENCHMARKS)
-    return [get_spec(n.strip()).name for n in which.split(",")]
+    out: list[str] = []
+    for n in (v.strip() for v in which.split(",")):
+        if n == "all":
+            out += list(BENCHMARKS)
+        elif n == "real":
+            out += list(MINILM)
+        elif n in MINILM or n in BENCHMARKS:
+            out.append(n)
+        else:
+            raise ConfigError(f"unknown benchmark layer {n!r}; expected 'all', 'real' or "
+                              f"names from {sorted(BENCHMARKS) + sorted(MINILM)}")
+    return out
 
 
 def explicit_fields(args: argparse.Namespace) -> set[str]:
@@ -174,7 +196,24 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     if (args.file is None) == (args.benchmark is None):
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
-    if args.benchmark is not None:
+    from eie.cli import simulate_llm
+
+    if args.file is not None and simulate_llm.is_llm_file(args.file):
+        if args.save_output:
+            raise ConfigError("--save-output takes a chain of layers; a transformer file's "
+                              "layers are simulated one by one")
+        table = load_energy_table(args.energy_table) if args.energy_table else None
+        records, origin, used_cfg = simulate_llm.simulate_llm_file(
+            args.file, config, explicit_fields(args), args.layer, args.input, table,
+            "per_layer" if args.formats == "per-layer" else None)
+        used = used_cfg.to_dict()
+        for rec in records:
+            rec["file"] = str(args.file)
+            rec["hardware_from"] = {k: f"{used[k]} ({v})" for k, v in origin.items()}
+        if not args.json:
+            print(f"hardware: {', '.join(f'{k}={used[k]} from {v}' for k, v in origin.items())}"
+                  f"; input: {records[0]['input']}")
+    elif args.benchmark is not None:
         records = simulate_benchmarks(benchmark_names(args.benchmark), config, args.seed,
                                       args.energy_table,
                                       "per_layer" if args.formats == "per-layer" else None)
@@ -228,13 +267,13 @@ def print_table(records: list[dict[str, Any]]) -> None:
     cfg = records[0]["config"] if records else {}
     t = Table(title=f"EIE simulation: {cfg.get('num_pes')} PEs, FIFO {cfg.get('fifo_depth')}, "
                     f"{cfg.get('clock_mhz')} MHz")
-    for col in ("layer", "shape", "cycles", "latency us", "load eff.", "real work",
-                "energy uJ", "GOP/s", "dense GOP/s", "SQNR dB"):
+    for col in ("layer", "shape", "cycles", "latency us", "load eff.", "PE max/mean",
+                "real work", "energy uJ", "GOP/s", "dense GOP/s", "SQNR dB"):
         t.add_column(col, justify="left" if col in ("layer", "shape") else "right")
     for r in records:
         t.add_row(r["name"], "x".join(map(str, r["shape"])), f"{r['cycles']:,}",
                   f"{r['latency_us']:.2f}", f"{r['load_efficiency']:.3f}",
-                  f"{r['real_work_fraction']:.3f}", f"{r['energy_uj']:.3f}", f"{r['gops']:.1f}",
+                  f"{r['pe_imbalance']:.3f}", f"{r['real_work_fraction']:.3f}", f"{r['energy_uj']:.3f}", f"{r['gops']:.1f}",
                   f"{r['dense_gops']:.1f}",
                   "-" if r.get("sqnr_db") is None else f"{r['sqnr_db']:.1f}")
     Console(width=120).print(t)

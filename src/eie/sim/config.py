@@ -98,6 +98,10 @@ class HardwareConfig:
     bias_column: bool = field(default=True, metadata=rule(Boolean()))
     """Broadcast the bias as one more column with activation 1.0 (the hardware's way: a broadcast,
     an entry per nonzero bias, their cycles and energy); False adds it to the accumulators free."""
+    stream_pointers: bool = field(default=True, metadata=rule(Boolean()))
+    """A layer with more column pointers per PE than ``ptr_sram_kb`` holds: True streams the
+    pointers past the SRAM's capacity from DRAM for the columns broadcast (``eie.sim.dram``; the
+    paper runs VGG-6, 25,089 pointers per PE, on its 32 KB pointer SRAM); False refuses it."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's declared rule, in field order

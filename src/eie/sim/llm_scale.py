@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from eie.sim.text_table import text_table
+
 # name -> (rows = outputs, cols = inputs)
 SMOLLM2_135M: dict[str, tuple[int, int]] = {
     "smollm2.q_proj": (576, 576),
@@ -96,13 +98,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--densities", default="1.0,0.1")
     a = ap.parse_args(argv)
     recs = study(densities=tuple(float(v) for v in a.densities.split(",")))
-    print(f"{'layer':24s} {'density':>7s} {'on chip':>7s} {'bound':>7s} {'resident us':>11s} "
-          f"{'streamed us':>11s} {'resident uJ':>11s} {'streamed uJ':>11s}")
-    for r in recs:
-        bound = "memory" if r["memory_bound"] else "compute"
-        print(f"{r['layer']:24s} {r['density']:7.2f} {r['fits_on_chip']!s:>7s} {bound:>7s} "
-              f"{r['resident_latency_us']:11.1f} {r['streamed_latency_us']:11.1f} "
-              f"{r['resident_energy_uj']:11.2f} {r['streamed_energy_uj']:11.2f}")
+    print(text_table([
+        ("layer", 24, "s", "layer"), ("density", 7, ".2f", "density"),
+        ("on chip", 7, "s", lambda r: str(r["fits_on_chip"])),
+        ("bound", 7, "s", lambda r: "memory" if r["memory_bound"] else "compute"),
+        ("resident us", 11, ".1f", "resident_latency_us"),
+        ("streamed us", 11, ".1f", "streamed_latency_us"),
+        ("resident uJ", 11, ".2f", "resident_energy_uj"),
+        ("streamed uJ", 11, ".2f", "streamed_energy_uj")], recs))
     if a.plot:
         plot(recs, a.plot)
         print(f"wrote {a.plot}")

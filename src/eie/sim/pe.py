@@ -51,29 +51,14 @@ entry's remaining pipeline stages.
 
 from __future__ import annotations
 
+from eie import _core
 from eie.sim.config import HardwareConfig
 
-# Columns of the C++ core's per-PE counter array (csrc/sim/cycle.h, PeCounter).
-PE_COUNTERS = ("busy", "starved", "blocked", "real_entries", "filler_entries", "columns")
-
-# Order of the C++ core's action array (csrc/sim/cycle.h, Action), as (component, action).
-ACTIONS = (
-    ("ccu", "broadcast"),
-    ("src_regfile", "read"),
-    ("act_queue", "push"),
-    ("act_queue", "pop"),
-    ("ptr_sram", "read"),
-    ("spmat_sram", "read_line"),
-    ("codebook", "lookup"),
-    ("arith", "mac"),
-    ("arith", "bypass"),
-    ("dst_regfile", "read"),
-    ("dst_regfile", "write"),
-    ("act_sram", "read"),
-    ("act_sram", "write"),
-)
-
-GLOBALS = ("loop_cycles", "ccu_stall_cycles", "batches")
+# The C++ core's counter names, in its arrays' order (csrc/sim/cycle.h: kPeCounterNames,
+# kActionNames as (component, action), kGlobalNames), exported by the core itself.
+PE_COUNTERS: tuple[str, ...] = tuple(_core.SIM_PE_COUNTERS)
+ACTIONS: tuple[tuple[str, str], ...] = tuple((c, a) for c, a in _core.SIM_ACTIONS)
+GLOBALS: tuple[str, ...] = tuple(_core.SIM_GLOBALS)
 
 
 def fill_drain_cycles(config: HardwareConfig) -> int:

@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from eie import _core
 from eie.engine.fixed_point import INT16_MAX, INT16_MIN, FixedPointFormat, sqnr_db
 from eie.errors import ConfigError, EngineError
 from eie.formats.eie_matrix import EIEMatrix
@@ -59,12 +61,23 @@ def loop_params(config: HardwareConfig) -> LoopParams:
     )
 
 
+def core_entries(m: EIEMatrix) -> _core.SimEntries:
+    """The matrix's arrays as the simulator core takes them."""
+    return _core.SimEntries(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols)
+
+
+def core_params(p: LoopParams) -> _core.SimParams:
+    """``LoopParams`` as the core's ``Params`` struct (same field names)."""
+    cp = _core.SimParams()
+    for f in dataclasses.fields(LoopParams):
+        setattr(cp, f.name, getattr(p, f.name))
+    return cp
+
+
 def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.int16],
              p: LoopParams, bias_acc: npt.NDArray[np.int64] | None = None,
              acc0: npt.NDArray[np.int64] | None = None) -> LoopCounters:
     """The C++ cycle loop (same contract as ``cycle_ref.run_loop``)."""
-    from eie import _core
-
     acc = np.zeros(m.rows, np.int64) if acc0 is None else np.array(acc0, np.int64)
     out = LoopCounters(acc,
                        np.zeros((m.num_pes, len(pe_block.PE_COUNTERS)), np.int64),
@@ -72,31 +85,48 @@ def run_core(m: EIEMatrix, x_q: npt.NDArray[np.int16], weight_q: npt.NDArray[np.
                        np.zeros(len(pe_block.ACTIONS), np.int64),
                        np.zeros(len(pe_block.GLOBALS), np.int64))
     try:
-        _core.sim_layer(m.codes, m.rel_index, m.pe_offset, m.col_ptr, m.rows, m.cols,
-                        np.ascontiguousarray(x_q, np.int16),
-                        np.ascontiguousarray(weight_q, np.int16), p.fifo_depth,
-                        p.entries_per_line, p.ptr_read_cycles, p.batch_cols, p.lnzd_latency,
-                        p.load_cycles, p.dst_rf_entries, p.bypass, p.lnzd_group, p.lnzd_bubble,
-                        p.bias_col,
+        _core.sim_layer(core_entries(m), np.ascontiguousarray(x_q, np.int16),
+                        np.ascontiguousarray(weight_q, np.int16),
                         np.ascontiguousarray(np.zeros(0, np.int64) if bias_acc is None
                                              else bias_acc, np.int64),
-                        p.acc_bits, p.acc_shift, out.acc, out.pe_counters,
-                        out.fifo_hist, out.actions, out.globals)
+                        core_params(p),
+                        _core.SimOutputs(out.acc, out.pe_counters, out.fifo_hist, out.actions,
+                                         out.globals))
     except ValueError as e:
         raise EngineError(f"simulator core rejected the layer: {e}") from None
     return out
+
+
+def float_spmv(m: EIEMatrix, x: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None,
+               activation: str | None) -> npt.NDArray[np.float32]:
+    """``eie.engine.reference.spmv`` with the same float64 sums in the same order (bit for
+    bit), from the simulator core's decoder: only the nonzero columns' entries are visited.
+    Matrices with group codebooks or without a zero code take the reference itself."""
+    from eie.engine.reference import spmv
+
+    if m.group_rows or not m.zero_code or activation not in (None, "relu"):
+        return spmv(m, x, bias, activation)
+    y = np.zeros(m.rows, np.float64)
+    try:
+        _core.sim_float_layer(core_entries(m), np.ascontiguousarray(x, np.float64),
+                              np.ascontiguousarray(m.codebook, np.float64), y)
+    except ValueError as e:
+        raise EngineError(f"simulator core rejected the layer: {e}") from None
+    if bias is not None:
+        y += np.asarray(bias).astype(np.float64)
+    if activation == "relu":
+        y = np.maximum(y, 0.0)
+    return y.astype(np.float32)
 
 
 def _float_outputs(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
                    biases: list[npt.NDArray[np.float32] | None],
                    activations: list[str | None]) -> list[npt.NDArray[np.float32]]:
     """Every layer's float output from the float input (one reference pass)."""
-    from eie.engine.reference import spmv
-
     outs = []
     h = x.astype(np.float32)
     for i, (m, b, a) in enumerate(zip(matrices, biases, activations, strict=True)):
-        h = spmv(m, h, b, a)
+        h = float_spmv(m, h, b, a)
         _check_finite(f"layer {i}'s float output (used to choose the fixed-point format; "
                       f"pass fmt= to choose it yourself)", h)
         outs.append(h)
@@ -183,13 +213,16 @@ def _layer_result(name: str, m: EIEMatrix, x_q: npt.NDArray[np.int16],
     elif bias_q is not None:
         acc0 = bias_q.copy()  # the accumulators' initial value
     weight_q = fmt.quantize_weights(m.codebook)
+    # Pointers past the pointer SRAM (refused here, before any work, if they may not stream).
+    ptr_bits = dram.pointer_bits(config, m.cols, np.flatnonzero(x_q).tolist())
     c = (run_core(m, x_q, weight_q, p, bias_q, acc0) if engine == "core"
          else run_loop(m, x_q, weight_q, p, bias_q, acc0))
     out_q = _narrow(fmt, c.acc, activation == "relu", acc_bits)
     sqnr = None if reference is None else sqnr_db(reference, fmt.dequantize_act(out_q))
     loop_cycles = int(c.globals[pe_block.GLOBALS.index("loop_cycles")])
     fill = pe_block.fill_drain_cycles(config)
-    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill)
+    stream = dram.plan(config, np.diff(m.pe_offset).tolist(), m.cols, loop_cycles + fill,
+                       ptr_bits)
     cycles = stream.cycles
     actions = {key: int(n) for key, n in zip(pe_block.ACTIONS, c.actions, strict=True)}
     if not stream.fits:

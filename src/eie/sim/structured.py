@@ -16,9 +16,9 @@ Patterns (``prune(w, density, pattern, num_pes)``; keep the largest magnitudes):
 
 Block-CSC **(choice)**: a block's 4 weights share one 4-bit relative index (counted in blocks),
 so a block costs 4 x 4 + 4 = 20 bits instead of 4 x 8 = 32, and a zero run spans 4x more rows
-before a filler is needed. Timing is the EIE loop's (one weight per cycle: the MACs do not
-change); sparse-matrix line reads and the SRAM a layer needs scale with the stored bits; the
-area model scales the sparse-matrix SRAM to what the layer needs.
+before a filler is needed. Its cycles, line reads and energy come from the cycle loop run over
+the block stream (``eie.sim.block_csc``: 4 issue slots per block, ``width // 20`` blocks per
+line); the area model scales the sparse-matrix SRAM to what the layer needs.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie.errors import ConfigError
+from eie.sim.text_table import text_table
 
 PATTERNS = ("unstructured", "n:m", "block", "balanced")
 M = 8
@@ -132,15 +133,16 @@ def study(density: float = 0.125, rows: int = 1024, cols: int = 1024, act_densit
                "storage_bits": m.num_entries * 8, "fillers": int(m.num_fillers),
                "spmat_sram_um2": breakdown(config).pe_modules_um2["sparse-matrix read"]}
         out.append(rec)
-        if pattern == "block":
-            eie_bits, blk_bits = block_csc_bits(m)
-            scale = blk_bits / eie_bits
-            lines = r.actions["spmat_sram", "read_line"]
-            line_pj = r.energy_breakdown["spmat_sram", "read_line"] / lines if lines else 0.0
-            saved_pj = lines * (1 - scale) * line_pj
-            kb = max(1, int(np.ceil(config.spmat_sram_kb * scale)))
+        if pattern == "block":  # the same layer stored as block-CSC, on the cycle loop
+            from eie.sim.block_csc import simulate_block_csc
+
+            _, blk_bits = block_csc_bits(m)
+            b = simulate_block_csc(m, x, config, r.fmt)
+            kb = max(1, int(np.ceil(config.spmat_sram_kb * blk_bits / (m.num_entries * 8))))
             out.append({**rec, "pattern": "block-csc", "storage_bits": blk_bits,
-                        "energy_uj": (r.energy_pj - saved_pj) * 1e-6,
+                        "cycles": b["cycles"], "latency_us": b["cycles"] / config.clock_mhz,
+                        "load_efficiency": b["load_efficiency"],
+                        "energy_uj": b["energy_pj"] * 1e-6,
                         "spmat_sram_um2": breakdown(config.replace(spmat_sram_kb=kb)
                                                     ).pe_modules_um2["sparse-matrix read"],
                         "index_overhead": 1 - density * rows * cols * 4 / blk_bits})
@@ -178,12 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plot", type=Path, default=None)
     a = ap.parse_args(argv)
     recs = study(a.density, a.size, a.size)
-    print(f"{'pattern':13s} {'load eff':>8s} {'imbal.':>6s} {'cycles':>7s} {'energy uJ':>9s} "
-          f"{'storage kbit':>12s} {'index ovh':>9s} {'spmat um2':>10s}")
-    for r in recs:
-        print(f"{r['pattern']:13s} {r['load_efficiency']:8.3f} {r['imbalance']:6.3f} "
-              f"{r['cycles']:7d} {r['energy_uj']:9.3f} {r['storage_bits'] / 1e3:12.1f} "
-              f"{r['index_overhead']:9.3f} {r['spmat_sram_um2']:10.0f}")
+    print(text_table([
+        ("pattern", 13, "s", "pattern"), ("load eff", 8, ".3f", "load_efficiency"),
+        ("imbal.", 6, ".3f", "imbalance"), ("cycles", 7, "d", "cycles"),
+        ("energy uJ", 9, ".3f", "energy_uj"),
+        ("storage kbit", 12, ".1f", lambda r: r["storage_bits"] / 1e3),
+        ("index ovh", 9, ".3f", "index_overhead"), ("spmat um2", 10, ".0f", "spmat_sram_um2")],
+        recs))
     if a.plot:
         plot(recs, a.plot)
         print(f"wrote {a.plot}")

@@ -68,7 +68,10 @@ def point_key(layer: str, seed: int, config: HardwareConfig) -> str:
 def _layer(name: str, num_pes: int, seed: int, index_bits: int, codebook_entries: int
            ) -> tuple[Any, Any]:
     from eie.bench.layers import make_layer
+    from eie.sim.real_layers import MINILM, make_real_layer
 
+    if name in MINILM:  # real weights: their 16-entry codebook whatever codebook_entries says
+        return make_real_layer(name, num_pes=num_pes, seed=seed, index_bits=index_bits)
     return make_layer(name, num_pes=num_pes, seed=seed, index_bits=index_bits,
                       codebook_entries=codebook_entries)
 
