@@ -7,6 +7,9 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <thread>
+#include <chrono>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -97,9 +100,16 @@ Layout* build_rowwise(In2<uint8_t> codes, In2<float> codebooks, int64_t group_ro
   return new Layout(std::move(L));
 }
 
+engine::Precision pick_precision(const std::string& precision) {
+  EIE_CHECK(precision == "fp32" || precision == "bf16",
+            "precision should be 'fp32' or 'bf16', found '" + precision + "'");
+  return precision == "bf16" ? engine::Precision::bf16 : engine::Precision::fp32;
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
-         const std::string& isa) {
+         const std::string& isa, const std::string& precision) {
+  const engine::Precision prec = pick_precision(precision);
   EIE_CHECK(batch >= 1 && static_cast<int64_t>(batch) <= engine::kMaxBatch,
         "batch should be in 1.." + std::to_string(engine::kMaxBatch) + ", found " +
             std::to_string(batch));
@@ -117,7 +127,8 @@ void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_k
   const Isa which = pick_isa(isa);
   float* y = out.data();
   nb::gil_scoped_release release;
-  engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which);
+  engine::run_layout(L, x, in_kind, static_cast<int64_t>(batch), b, relu, y, threads, which,
+                     prec);
 }
 
 // A sequential model on CpuLayouts, run in one call (no Python between layers).
@@ -168,7 +179,9 @@ using OutAny = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
 
 template <typename T>
 void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
-             std::optional<Out1<double>>& timings, int threads, const std::string& isa) {
+             std::optional<Out1<double>>& timings, int threads, const std::string& isa,
+             const std::string& precision) {
+  const engine::Precision prec = pick_precision(precision);
   EIE_CHECK((x.ndim() == 1 || x.ndim() == 2) && out.ndim() == x.ndim(),
             "x and out should both be 1-D (one vector) or both 2-D (a batch)");
   const size_t batch = x.ndim() == 1 ? 1 : x.shape(0);
@@ -198,7 +211,7 @@ void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
   {
     nb::gil_scoped_release release;
     engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), xp, in_kind,
-                        static_cast<int64_t>(batch), y, threads, which, tl);
+                        static_cast<int64_t>(batch), y, threads, which, tl, prec);
   }
   if (t != nullptr) std::copy(tl, tl + net.layers.size(), t);
 }
@@ -234,25 +247,46 @@ void register_engine(nb::module_& m) {
       .def(
           "run_f32",
           [](const Layout& L, In2<float> x, Out2<float> out, std::optional<In1<float>> bias,
-             bool relu, int threads, const std::string& isa) {
-            run(L, x.data(), x.shape(0), x.shape(1), InKind::f32, out, bias, relu, threads, isa);
+             bool relu, int threads, const std::string& isa, const std::string& precision) {
+            run(L, x.data(), x.shape(0), x.shape(1), InKind::f32, out, bias, relu, threads, isa,
+                precision);
           },
           nb::arg("x").noconvert(), nb::arg("out").noconvert(),
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
-          nb::arg("isa"),
-          "out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.")
+          nb::arg("isa"), nb::arg("precision") = "fp32",
+          "out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. "
+          "precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks "
+          "rounded to bfloat16 (see uses_amx).")
       .def(
           "run_u16",
           [](const Layout& L, In2<uint16_t> x, const std::string& dtype, Out2<float> out,
-             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
+             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa,
+             const std::string& precision) {
             EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                   "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
             run(L, x.data(), x.shape(0), x.shape(1),
-                dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa);
+                dtype == "float16" ? InKind::f16 : InKind::bf16, out, bias, relu, threads, isa,
+                precision);
           },
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
-          nb::arg("isa"), "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).");
+          nb::arg("isa"), nb::arg("precision") = "fp32",
+          "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).")
+      .def(
+          "uses_amx",
+          [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
+             const std::string& precision) {
+            EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
+                      "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype +
+                          "'");
+            const InKind k = dtype == "float32"   ? InKind::f32
+                             : dtype == "float16" ? InKind::f16
+                                                  : InKind::bf16;
+            return engine::uses_amx(L, k, static_cast<int64_t>(batch), pick_isa(isa),
+                                    pick_precision(precision));
+          },
+          nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
+          "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.");
   nb::class_<Network>(m, "CpuNetwork",
                       "A sequential model of CpuLayouts (each layer's rows = the next layer's "
                       "cols) run in one call; biases are copied, layouts kept alive.")
@@ -263,25 +297,28 @@ void register_engine(nb::module_& m) {
       .def(
           "run_f32",
           [](const Network& n, InAny<float> x, OutAny out, std::optional<Out1<double>> timings,
-             int threads, const std::string& isa) {
-            run_net(n, x, InKind::f32, out, timings, threads, isa);
+             int threads, const std::string& isa, const std::string& precision) {
+            run_net(n, x, InKind::f32, out, timings, threads, isa, precision);
           },
           nb::arg("x").noconvert(), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          nb::arg("precision") = "fp32",
           "out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> "
           "out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each "
           "layer's wall time in us.")
       .def(
           "run_u16",
           [](const Network& n, InAny<uint16_t> x, const std::string& dtype, OutAny out,
-             std::optional<Out1<double>> timings, int threads, const std::string& isa) {
+             std::optional<Out1<double>> timings, int threads, const std::string& isa,
+             const std::string& precision) {
             EIE_CHECK(dtype == "float16" || dtype == "bfloat16",
                       "16-bit inputs should be 'float16' or 'bfloat16', found '" + dtype + "'");
             run_net(n, x, dtype == "float16" ? InKind::f16 : InKind::bf16, out, timings, threads,
-                    isa);
+                    isa, precision);
           },
           nb::arg("x").noconvert(), nb::arg("dtype"), nb::arg("out").noconvert(),
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
+          nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16.");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
         nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
@@ -335,6 +372,24 @@ void register_engine(nb::module_& m) {
       nb::arg("name"),
       "The process environment variable the core reads (EIE_ISA, EIE_NUM_THREADS), or None: "
       "~20x cheaper than os.environ.get for an unset variable (which raises inside).");
+  m.def(
+      "thread_pool_probe",
+      [](int64_t n, int threads, int64_t fail_from) {
+        std::atomic<int64_t> ran{0};
+        {
+          nb::gil_scoped_release release;
+          engine::parallel_for(n, threads, [&](int64_t i) {
+            ran.fetch_add(1);
+            // long enough that a worker wakes up and takes tasks too
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+            if (i >= fail_from) throw std::bad_alloc();
+          });
+        }
+        return ran.load();
+      },
+      nb::arg("n"), nb::arg("threads"), nb::arg("fail_from"),
+      "Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing "
+      "std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.");
   m.def("default_threads", &engine::default_threads,
         "Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.");
   m.def(

@@ -1,15 +1,19 @@
-// AMX kernel for the rowwise layout at batch 2..16 with bfloat16 inputs (compiled with AMX-TILE,
-// AMX-BF16 and AVX-512 BF16 flags; entered only when CPUID reports AMX and the OS granted this
-// process the tile data state, see amx_ready).
+// AMX kernel for the rowwise layout at batch 2..16 on bfloat16 values (compiled with AMX-TILE,
+// AMX-BF16 and AVX-512 BF16 flags; entered only when CPUID reports AMX and AVX-512 BF16 and the
+// OS granted this process the tile data state, see amx_ready).
 //
 // y (batch, rows) = W x^T as tiles: C (16 rows x batch) fp32 += A (16 rows x 32 columns, bf16)
 // . B (32 columns x batch, bf16 pairs), one TDPBF16PS per 16 x 32 weights. A is decoded in L1
-// from the 4-bit codes: per row, the 64-byte code chunk (layout.h ROWWISE) gives code slots j
-// by shifts, vpermps looks them up in the row's codebook, and VCVTNE2PS2BF16 packs slots j, j+1
-// (columns 16j .. 16j + 31, in order) into one 64-byte tile row. B is packed once per call from
-// the inputs (pairs of consecutive columns, VNNI order). Products of bf16 values are exact and
-// accumulate in fp32, so the result is exact-product fp32 arithmetic when the codebooks hold
-// bf16 values and the inputs are bf16 (the only case run_layout sends here).
+// straight to bf16 from the 4-bit codes: a row's 64-byte code chunk (layout.h ROWWISE) read as
+// 32 16-bit words holds in word 2i the codes of columns i, 16 + i, 32 + i, 48 + i (4 bits each)
+// and in word 2i + 1 those of 64 + i, 80 + i, 96 + i, 112 + i. Shifted right by 4k, the words'
+// low nibbles index the row's bf16 codebook (32 words: the 16 entries twice, so bit 4 of the
+// index, the next code's low bit, does not matter) through one VPERMW: tile row k of the chunk,
+// whose K pair i is columns (16k + i, 64 + 16k + i). Per 128 weights: 3 shifts, 4 permutes, 4
+// stores. B is packed once per call in the same column order (VNNI pairs), so the K order of A
+// and B agree. Products of bf16 values are exact and accumulate in fp32: with bf16 inputs and
+// codebooks holding bf16 values the result is exact-product fp32 arithmetic; with bf16
+// precision asked for, inputs and codebooks are first rounded to bf16 (to nearest even).
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,35 +35,73 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
+inline __mmask16 lanes_from(int64_t c, int64_t cols) {
+  const int64_t n = cols - c;
+  return n >= 16 ? static_cast<__mmask16>(0xffff)
+                 : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// 16 values from column c of one input row, as bf16 bits (zeros past cols).
+inline __m256i load_bf16(const void* row, InKind kind, int64_t c, int64_t cols) {
+  const __mmask16 m = lanes_from(c, cols);
+  if (kind == InKind::bf16)
+    return _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + c);
+  __m512 f;
+  if (kind == InKind::f32) {
+    f = _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + c);
+  } else {
+    f = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + c));
+  }
+  return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(f));
+}
+
 }  // namespace
 
 bool amx_ready() {
   static const bool ok = [] {
-    if (!cpu_features().amx_bf16) return false;
+    if (!cpu_features().amx_bf16 || !cpu_features().avx512_bf16) return false;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }();
   return ok;
 }
 
-// Inputs (batch, cols) bf16 bits -> B tiles: for each 32-column group q, 16 rows of batch pairs
-// (x[n][32q + 2k], x[n][32q + 2k + 1]), zero past cols. out holds (pc / 32) * 16 * batch * 2.
-void amx_pack_inputs(const uint16_t* x, int64_t batch, int64_t cols, int64_t pc, uint16_t* out) {
-  for (int64_t q = 0; q < pc / 32; ++q)
-    for (int64_t k = 0; k < 16; ++k)
-      for (int64_t n = 0; n < batch; ++n)
-        for (int64_t h = 0; h < 2; ++h) {
-          const int64_t c = 32 * q + 2 * k + h;
-          out[((q * 16 + k) * batch + n) * 2 + h] = c < cols ? x[n * cols + c] : 0;
-        }
+// Inputs (batch, cols) -> B tiles: for chunk t and tile k, 16 rows i of batch pairs
+// (x[n][128t + 16k + i], x[n][128t + 64 + 16k + i]), zero past cols: out holds pc * batch values,
+// tile (t, k) at (4t + k) * 16 * batch * 2.
+void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, int64_t pc,
+                     uint16_t* out) {
+  const size_t elem = kind == InKind::f32 ? 4 : 2;
+  // word 2i <- a_i, word 2i + 1 <- b_i (a in words 0..15, b in 16..31)
+  alignas(64) uint16_t order[32];
+  for (int i = 0; i < 16; ++i) {
+    order[2 * i] = static_cast<uint16_t>(i);
+    order[2 * i + 1] = static_cast<uint16_t>(16 + i);
+  }
+  const __m512i zip = _mm512_load_si512(order);
+  const __m512i rows_at = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                              5, 4, 3, 2, 1, 0),
+                                             _mm512_set1_epi32(static_cast<int>(batch)));
+  for (int64_t n = 0; n < batch; ++n) {
+    const void* row = static_cast<const char*>(x) + static_cast<size_t>(n * cols) * elem;
+    for (int64_t t = 0; t < pc / 128; ++t)
+      for (int64_t k = 0; k < 4; ++k) {
+        const int64_t c = 128 * t + 16 * k;
+        const __m256i a = load_bf16(row, kind, c, cols), b = load_bf16(row, kind, c + 64, cols);
+        const __m512i pairs = _mm512_permutexvar_epi16(
+            zip, _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1));
+        int* tile = reinterpret_cast<int*>(out) + (4 * t + k) * 16 * batch + n;
+        _mm512_i32scatter_epi32(tile, rows_at, pairs, 4);
+      }
+  }
 }
 
 // Rows [r_begin, r_end) (r_begin a multiple of 16): acc[n * rows + r] = sum_c W[r, c] x[n, c].
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc) {
-  // Tiles 0..3: C, one per 32-column group of a chunk (four independent accumulation chains:
-  // one TDPBF16PS waits for the previous one on the same C), summed at the end; tile 4: A,
-  // tile 5: B. The decoded A tiles alternate between two buffers by chunk, so decoding chunk
-  // t + 1 does not wait for the tile loads of chunk t.
+  // Tiles 0..3: C, one per tile row k of a chunk (four independent accumulation chains: one
+  // TDPBF16PS waits for the previous one on the same C), summed at the end; tile 4: A, tile 5:
+  // B. The decoded A tiles alternate between two buffers by chunk, so decoding chunk t + 1 does
+  // not wait for the tile loads of chunk t.
   TileConfig cfg;
   for (int i = 0; i < 4; ++i) {
     cfg.rows[i] = 16;
@@ -70,12 +112,17 @@ void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t
   cfg.rows[5] = 16;  // B: 16 pair rows x batch bf16 pairs
   cfg.colsb[5] = static_cast<uint16_t>(batch * 4);
   _tile_loadconfig(&cfg);
-  const int64_t pc = L.padded_cols(), nchunks = pc / 128;
+  const int64_t pc = L.padded_cols(), nchunks = pc / 128, stride = L.row_stride;
+  const int bstride = static_cast<int>(batch * 4);
+  const int64_t btile = 16 * batch * 2;  // bf16 values per B tile
   alignas(64) uint16_t abuf[2][4][16][32];  // two chunks' four A tiles (2 x 4 KiB)
   alignas(64) float cbuf[4][16][16];
+  __m512i cb[16];
   for (int64_t r0 = r_begin; r0 < r_end; r0 += 16) {
     const int64_t nr = r_end - r0 < 16 ? r_end - r0 : 16;
     if (nr < 16) std::memset(abuf, 0, sizeof(abuf));  // rows past the end multiply to zero
+    for (int64_t m = 0; m < nr; ++m) cb[m] = _mm512_loadu_si512(L.row_codebook_bf16(r0 + m));
+    const uint8_t* codes = L.codes.data() + r0 * stride;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -83,28 +130,26 @@ void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t
     for (int64_t t = 0; t < nchunks; ++t) {
       uint16_t(*a)[16][32] = abuf[t & 1];
       for (int64_t m = 0; m < nr; ++m) {
-        const int64_t r = r0 + m;
-        const __m512 cb = _mm512_loadu_ps(L.row_codebook(r));
-        const __m512i v = _mm512_loadu_si512(L.codes.data() + r * L.row_stride + 64 * t);
-        for (int g = 0; g < 4; ++g) {
-          const __m512 w0 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * g), cb);
-          const __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * g + 4), cb);
-          _mm512_store_si512(a[g][m], reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(w1, w0)));
-        }
+        const uint8_t* p = codes + m * stride + 64 * t;
+        _mm_prefetch(reinterpret_cast<const char*>(p + 512), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(p);
+        _mm512_store_si512(a[0][m], _mm512_permutexvar_epi16(v, cb[m]));
+        _mm512_store_si512(a[1][m], _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), cb[m]));
+        _mm512_store_si512(a[2][m], _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), cb[m]));
+        _mm512_store_si512(a[3][m], _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), cb[m]));
       }
-      const uint16_t* xb = xpack + 4 * t * 16 * batch * 2;
-      const int bstride = static_cast<int>(batch * 4);
+      const uint16_t* xb = xpack + 4 * t * btile;
       _tile_loadd(4, a[0], 64);
       _tile_loadd(5, xb, bstride);
       _tile_dpbf16ps(0, 4, 5);
       _tile_loadd(4, a[1], 64);
-      _tile_loadd(5, xb + 16 * batch * 2, bstride);
+      _tile_loadd(5, xb + btile, bstride);
       _tile_dpbf16ps(1, 4, 5);
       _tile_loadd(4, a[2], 64);
-      _tile_loadd(5, xb + 2 * 16 * batch * 2, bstride);
+      _tile_loadd(5, xb + 2 * btile, bstride);
       _tile_dpbf16ps(2, 4, 5);
       _tile_loadd(4, a[3], 64);
-      _tile_loadd(5, xb + 3 * 16 * batch * 2, bstride);
+      _tile_loadd(5, xb + 3 * btile, bstride);
       _tile_dpbf16ps(3, 4, 5);
     }
     _tile_stored(0, cbuf[0], 64);

@@ -103,7 +103,10 @@ struct Scratch {
       std::free(data);
       cap = std::max<size_t>(n, 1024);
       data = static_cast<float*>(std::aligned_alloc(64, (cap * sizeof(float) + 63) & ~size_t{63}));
-      if (data == nullptr) throw std::bad_alloc();
+      if (data == nullptr) {
+        cap = 0;  // so the next call allocates again instead of returning null
+        throw std::bad_alloc();
+      }
     }
     return data;
   }
@@ -157,7 +160,8 @@ void free_huge(void* p) noexcept { std::free(p); }
 int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
-                              (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4);
+                              (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4 +
+                              row_cb_bf16.size() * 2);
 }
 
 namespace {
@@ -467,6 +471,13 @@ Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const flo
     std::memcpy(&bits, codebooks + i, 4);
     L.cb_bf16_exact = L.cb_bf16_exact && (bits & 0xffffu) == 0;
   }
+  L.row_cb_bf16.assign(static_cast<size_t>(groups * 2 * kCodebookSize), 0);
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < k; ++i) {
+      const uint16_t h = float_to_bf16(codebooks[g * k + i]);
+      L.row_cb_bf16[g * 2 * kCodebookSize + i] = h;
+      L.row_cb_bf16[g * 2 * kCodebookSize + kCodebookSize + i] = h;
+    }
   L.row0 = {0, rows};
   L.row_stride = L.padded_cols() / 2;
   L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
@@ -517,15 +528,15 @@ bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any)
 // threads (each writes its own outputs: results do not depend on the thread count), then the
 // epilogue on each thread's rows.
 void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
-                 const float* bias, bool relu, float* out, int threads, Isa isa) {
+                 const float* bias, bool relu, float* out, int threads, Isa isa,
+                 Precision precision) {
   const KernelSet& ks = kernel_set(isa);
   const int64_t cols = L.cols, rows = L.rows, pc = L.padded_cols();
-  // bf16 inputs, bf16 codebooks, a batch: AMX tiles, exact products accumulated in fp32.
-  const bool amx = batch >= 2 && in_kind == InKind::bf16 && L.cb_bf16_exact &&
-                   isa == Isa::avx512 && amx_ready();
+  // A batch on AMX tiles: bf16 inputs on bf16 codebooks (exact products accumulated in fp32), or
+  // any inputs rounded to bf16 when bf16 precision is asked for.
+  const bool amx = uses_amx(L, in_kind, batch, isa, precision);
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
-  if (amx) amx_pack_inputs(static_cast<const uint16_t*>(x), batch, cols, pc,
-                           reinterpret_cast<uint16_t*>(xp));
+  if (amx) amx_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
   for (int64_t b = 0; b < batch && !amx; ++b) {
     float* dst = xp + b * pc;
     for (int64_t c = 0; c < cols; ++c) {
@@ -568,12 +579,19 @@ void set_row_view_min_act(double frac) { g_row_view_min_act.store(frac); }
 Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
 void set_engine_isa_cap(Isa cap) { g_isa_cap.store(static_cast<int>(cap)); }
 
+bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision) {
+  isa = std::min(isa, engine_isa_cap());
+  return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
+         (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
+         amx_ready();
+}
+
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
-                bool relu, float* out, int threads, Isa isa) {
+                bool relu, float* out, int threads, Isa isa, Precision precision) {
   isa = std::min(isa, engine_isa_cap());
   const int64_t cols = L.cols, rows = L.rows;
   if (L.kind == LayoutKind::rowwise) {
-    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa);
+    run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa, precision);
     return;
   }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.
@@ -712,7 +730,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 }
 
 void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
-                 float* out, int threads, Isa isa, double* timings_us) {
+                 float* out, int threads, Isa isa, double* timings_us, Precision precision) {
   using clock = std::chrono::steady_clock;
   if (timings_us != nullptr)
     for (int64_t i = 0; i < n; ++i) timings_us[i] = 0.0;
@@ -730,7 +748,8 @@ void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kin
     for (int64_t i = 0; i < n; ++i) {
       float* y = i == n - 1 ? out + lo * rows_out : bufs[i & 1];
       const auto t0 = timings_us != nullptr ? clock::now() : clock::time_point{};
-      run_layout(*layers[i].layout, h, kind, nb, layers[i].bias, layers[i].relu, y, threads, isa);
+      run_layout(*layers[i].layout, h, kind, nb, layers[i].bias, layers[i].relu, y, threads, isa,
+                 precision);
       if (timings_us != nullptr)
         timings_us[i] += std::chrono::duration<double, std::micro>(clock::now() - t0).count();
       h = y;

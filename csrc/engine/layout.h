@@ -62,6 +62,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -124,8 +125,14 @@ struct Layout {
   int64_t group_rows = 0;                          // 0: the shared codebook
   int64_t row_stride = 0;                          // bytes per row of codes (64 per 128 cols)
   HugeVector<float> row_cb;                        // (groups, 16)
+  // (groups, 32) the codebooks rounded to bfloat16 (to nearest even), each written twice
+  // (entries 16..31 = 0..15), so a 16-bit permute index may carry junk in its bit 4 (AMX decode).
+  HugeVector<uint16_t> row_cb_bf16;
   const float* row_codebook(int64_t r) const {
     return group_rows == 0 ? codebook : row_cb.data() + (r / group_rows) * kCodebookSize;
+  }
+  const uint16_t* row_codebook_bf16(int64_t r) const {
+    return row_cb_bf16.data() + (group_rows == 0 ? 0 : (r / group_rows) * 2 * kCodebookSize);
   }
   int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
   bool cb_bf16_exact = false;                      // every codebook value is a bfloat16 value
@@ -195,10 +202,24 @@ struct KernelSet {
   RowwiseKernel rowwise;                                           // rowwise, any batch
 };
 
+// Input element types.
+enum class InKind : int { f32 = 0, f16 = 1, bf16 = 2 };
+
+// float -> bfloat16 bits, rounded to nearest even; NaN stays a (quiet) NaN.
+inline uint16_t float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 // AMX (kernels_amx.cpp): whether this process may use tiles (CPUID + the OS granted the tile data
-// state on first call); the bf16-input batch kernel of the rowwise layout and its input packing.
+// state on first call); the bf16 batch kernel of the rowwise layout and its input packing.
 bool amx_ready();
-void amx_pack_inputs(const uint16_t* x, int64_t batch, int64_t cols, int64_t pc, uint16_t* out);
+// x (batch, cols) of `kind` (fp32 and fp16 rounded to bf16, to nearest even) -> the B tiles of
+// every 128-column chunk (see kernels_amx.cpp); out holds pc * batch bf16 values.
+void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, int64_t pc,
+                     uint16_t* out);
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc);
 
@@ -212,14 +233,21 @@ KernelSet kernels_scalar();
 KernelSet kernels_avx2();
 KernelSet kernels_avx512();
 
-// Input element types.
-enum class InKind : int { f32 = 0, f16 = 1, bf16 = 2 };
+// Products: fp32 (exact-input fp32 arithmetic; the default) or bf16 (opt-in: the AMX kernel may
+// round the inputs and the rowwise codebooks to bfloat16, products exact, sums in fp32; where it
+// does not run, the fp32 kernels do).
+enum class Precision : int { fp32 = 0, bf16 = 1 };
 
 // y (batch, rows) = act(W @ x^T + bias), x (batch, cols) of `in_kind` elements (1 <= batch <= 16).
 // bias may be null. threads <= 0 means default_threads(). Shapes are the caller's contract
 // (checked in the binding); the layout was validated when built.
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
-                bool relu, float* out, int threads, Isa isa);
+                bool relu, float* out, int threads, Isa isa,
+                Precision precision = Precision::fp32);
+
+// Whether run_layout would multiply this call on AMX tiles (rowwise layout, batch >= 2, AVX-512
+// allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).
+bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);
 
 // The widest ISA the engine kernels may use in this process (default: no limit). Lowered when the
 // AVX-512 known-answer self-test fails (eie.engine.isa_check); run_layout clamps to it.
@@ -242,8 +270,9 @@ struct NetLayer {
 // call: x (batch, cols of layer 0) of `in_kind` -> out (batch, rows of layer n-1), any batch >= 0
 // (chunks of kMaxBatch go through all layers in turn). The activations between layers live in
 // thread-local buffers. If timings_us is not null, timings_us[i] = wall time of layer i (us,
-// summed over the chunks).
+// summed over the chunks). `precision` applies to every layer (see run_layout).
 void run_network(const NetLayer* layers, int64_t n, const void* x, InKind in_kind, int64_t batch,
-                 float* out, int threads, Isa isa, double* timings_us);
+                 float* out, int threads, Isa isa, double* timings_us,
+                 Precision precision = Precision::fp32);
 
 }  // namespace eie::engine

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -56,6 +57,12 @@ class Pool {
     while (done_.load(std::memory_order_acquire) < n) {
       if (++spins < 4096) EIE_PAUSE(); else std::this_thread::yield();
     }
+    std::exception_ptr err;
+    {
+      std::lock_guard<std::mutex> lk(err_m_);
+      err.swap(err_);
+    }
+    if (err) std::rethrow_exception(err);
   }
 
  private:
@@ -67,7 +74,12 @@ class Pool {
         if ((v & ~0xffffffffull) != tag || (v & 0xffffffffull) == 0) return;
         if (next_.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) break;
       }
-      (*fn_)(static_cast<int64_t>(v & 0xffffffffull) - 1);
+      try {
+        (*fn_)(static_cast<int64_t>(v & 0xffffffffull) - 1);
+      } catch (...) {  // kept for the caller: an exception must not leave a worker thread
+        std::lock_guard<std::mutex> lk(err_m_);
+        if (!err_) err_ = std::current_exception();
+      }
       done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
@@ -91,7 +103,8 @@ class Pool {
     }
   }
 
-  std::mutex job_m_, m_;
+  std::mutex job_m_, m_, err_m_;
+  std::exception_ptr err_;  // the job's first exception (guarded by err_m_)
   std::condition_variable cv_;
   std::vector<std::thread> workers_;
   const std::function<void(int64_t)>* fn_ = nullptr;

@@ -18,8 +18,10 @@ namespace eie::engine {
 int default_threads();
 
 // Runs fn(i) for i in [0, n) on at most max_threads threads (the caller included); returns when
-// all calls have finished. fn must not throw (kernels only fill buffers) and must not call
-// parallel_for recursively.
+// all calls have finished. fn must not call parallel_for recursively. If calls throw (a task's
+// scratch allocation can: std::bad_alloc), the first exception is rethrown on the calling thread
+// once the job is over (on the pool, the other tasks still run; on one thread, the loop stops);
+// the pool stays usable.
 void parallel_for(int64_t n, int max_threads, const std::function<void(int64_t)>& fn);
 
 }  // namespace eie::engine

@@ -102,15 +102,22 @@ Encoded encode_codes(const uint8_t* codes, int64_t rows, int64_t cols, int64_t n
 Encoded encode_csc(const Triples& csc, int64_t num_pes, int index_bits) {
   check_params(csc.rows, csc.cols, num_pes, index_bits);
   const int64_t cols = csc.cols;
-  const uint32_t P = static_cast<uint32_t>(num_pes);
+  // Each row's PE and local row, looked up instead of divided per entry (a 32-bit division by
+  // the run-time PE count cost more than the rest of an entry's work on dense layers).
+  std::vector<uint32_t> pe_of(static_cast<size_t>(csc.rows)), lr_of(pe_of.size());
+  for (int64_t r = 0, k = 0, lr = 0; r < csc.rows; ++r) {
+    pe_of[r] = static_cast<uint32_t>(k);
+    lr_of[r] = static_cast<uint32_t>(lr);
+    if (++k == num_pes) k = 0, ++lr;
+  }
   Encoded e;
   // Cursors column-major here (a column's P cursors side by side), PE-major for finish_pointers.
   std::vector<Cursor> cur(static_cast<size_t>(num_pes * cols)), byk;
   for (int64_t c = 0; c < cols; ++c) {  // pass 1, column by column, rows increasing
     Cursor* q = cur.data() + c * num_pes;
     for (int64_t i = csc.ptr[c]; i < csc.ptr[c + 1]; ++i) {
-      const uint32_t r = csc.index[i], lr = r / P;
-      Cursor& u = q[r - lr * P];
+      const uint32_t r = csc.index[i], lr = lr_of[r];
+      Cursor& u = q[pe_of[r]];
       u.count += entries_for(lr, u.last, index_bits);
       u.last = lr;
     }
@@ -127,8 +134,8 @@ Encoded encode_csc(const Triples& csc, int64_t num_pes, int index_bits) {
   for (int64_t c = 0; c < cols; ++c) {
     Cursor* q = cur.data() + c * num_pes;
     for (int64_t i = csc.ptr[c]; i < csc.ptr[c + 1]; ++i) {
-      const uint32_t r = csc.index[i], lr = r / P;
-      Cursor& u = q[r - lr * P];
+      const uint32_t r = csc.index[i], lr = lr_of[r];
+      Cursor& u = q[pe_of[r]];
       u.count = put(e, u.count, lr, u.last, csc.code[i], index_bits);
       u.last = lr;
     }

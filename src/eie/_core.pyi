@@ -85,13 +85,18 @@ class CpuLayout:
     @property
     def codebook(self) -> list[float]: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
-        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16.
+        out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks rounded to bfloat16 (see uses_amx).
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
+    def uses_amx(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
+        """
+        Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.
+        """
 
 class CpuNetwork:
     """
@@ -109,12 +114,12 @@ class CpuNetwork:
     @property
     def num_layers(self) -> int: ...
 
-    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
         out = the model applied to float32 x: x (cols,) -> out (rows,) or x (batch, cols) -> out (batch, rows), any batch; timings (num_layers,) float64, if given, receives each layer's wall time in us.
         """
 
-    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str) -> None:
+    def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16."""
 
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
@@ -158,6 +163,11 @@ def set_row_view_min_act(frac: float) -> None:
 def getenv(name: str) -> str | None:
     """
     The process environment variable the core reads (EIE_ISA, EIE_NUM_THREADS), or None: ~20x cheaper than os.environ.get for an unset variable (which raises inside).
+    """
+
+def thread_pool_probe(n: int, threads: int, fail_from: int) -> int:
+    """
+    Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.
     """
 
 def default_threads() -> int:

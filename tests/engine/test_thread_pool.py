@@ -49,3 +49,21 @@ def test_pool_works_in_a_forked_child() -> None:
     p.join(timeout=60)
     assert p.exitcode == 0
     np.testing.assert_array_equal(np.array(got, np.float32), expect)
+
+
+def test_a_throwing_task_reaches_the_caller_and_the_pool_survives() -> None:
+    """A task that throws (a scratch allocation's std::bad_alloc) on a worker thread must not
+    terminate the process: the caller gets MemoryError after the job, and the pool runs the
+    next jobs normally."""
+    import pytest
+
+    from eie import _core
+
+    for fail_from in (0, 31, 63):
+        with pytest.raises(MemoryError):
+            _core.thread_pool_probe(64, 2, fail_from)
+    assert _core.thread_pool_probe(64, 2, 64) == 64
+    with pytest.raises(MemoryError):
+        _core.thread_pool_probe(64, 1, 10)
+    m, x = _cases(1)[0]
+    np.testing.assert_array_equal(spmv(m, x, threads=2), spmv(m, x, threads=2))

@@ -349,11 +349,12 @@ fp32 sums in different orders; the test suite checks the kernels far tighter).""
 
 
 def check_agreement(y: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
-                    x: npt.NDArray[np.float32], name: str) -> None:
-    """Raise ``EngineError`` if eie's ``y`` (x's shape with rows for cols) is not numpy's W @ x."""
+                    x: npt.NDArray[np.float32], name: str, tol: float | None = None) -> None:
+    """Raise ``EngineError`` if eie's ``y`` (x's shape with rows for cols) is not numpy's W @ x
+    within ``tol`` (default ``AGREEMENT_TOL``) times sum |w| |x|."""
     ref = (w @ x.T).T
     scale = (np.abs(w) @ np.abs(x).T).T
-    bad = np.abs(y - ref) > AGREEMENT_TOL * scale + 1e-30
+    bad = np.abs(y - ref) > (AGREEMENT_TOL if tol is None else tol) * scale + 1e-30
     if bad.any():
         from eie.errors import EngineError
 

@@ -51,6 +51,8 @@ def _bf16(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def _eie_call(case: dict[str, Any], threads: int) -> Fn:
     """eie's public call for a case: bf16 cases hand over the raw bf16 bits."""
     m, x = case["m"], case["x"]
+    if case["precision"] == "bf16":
+        return functools.partial(spmv, m, x, threads=threads, precision="bf16")
     if case["bf16"]:
         bits = (x.view(np.uint32) >> 16).astype(np.uint16)
         return functools.partial(spmv, m, bits, threads=threads, layout=case["layout"],
@@ -88,7 +90,9 @@ def _time(fns: dict[str, Fn], budget: float) -> tuple[dict[str, float], dict[str
         return bench.interleaved_medians(fns, budget)
 
 
-def goal_cases(rng: np.random.Generator, quick: bool) -> list[dict[str, Any]]:
+def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[dict[str, Any]]:
+    """The goal cases (matrices, inputs, dense weights); ``only``: keep the names containing one
+    of its ";"-separated parts."""
     s = 8 if quick else 1
     cases = [
         ("alex6 b1", (4096, 9216), 0.09, 0.35, 1, "shared", ("torch_csr_int32", "torch_bf16",
@@ -105,6 +109,14 @@ def goal_cases(rng: np.random.Generator, quick: bool) -> list[dict[str, Any]]:
         ("per-row cb 11008x4096 b8", (11008, 4096), 1.0, 1.0, 8, "rows", ("torch_bf16",)),
     ]
     cases += [
+        ("dense 4-bit 4096x4096 b8, precision bf16", (4096, 4096), 1.0, 1.0, 8,
+         "shared-precision", ("torch_bf16",)),
+        ("dense 4-bit 11008x4096 b8, precision bf16", (11008, 4096), 1.0, 1.0, 8,
+         "shared-precision", ("torch_bf16",)),
+        ("per-row cb 4096x4096 b8, precision bf16", (4096, 4096), 1.0, 1.0, 8,
+         "rows-precision", ("torch_bf16",)),
+        ("per-row cb 11008x4096 b8, precision bf16", (11008, 4096), 1.0, 1.0, 8,
+         "rows-precision", ("torch_bf16",)),
         ("dense 4-bit 4096x4096 b8, bf16 in", (4096, 4096), 1.0, 1.0, 8, "shared-bf16",
          ("torch_bf16",)),
         ("dense 4-bit 11008x4096 b8, bf16 in", (11008, 4096), 1.0, 1.0, 8, "shared-bf16",
@@ -119,6 +131,8 @@ def goal_cases(rng: np.random.Generator, quick: bool) -> list[dict[str, Any]]:
                           ("torch_bf16",)))
         cases.append((f"SmolLM2 {r}x{c} per-row b8, bf16 in", (r, c), 1.0, 1.0, 8, "rows-bf16",
                        ("torch_bf16",)))
+    if only:
+        cases = [c for c in cases if any(p in c[0] for p in only.split(";"))]
     out = []
     for name, (rows, cols), wd, ad, batch, cbk, peers in cases:
         rows, cols = max(16, rows // s), max(16, cols // s)
@@ -141,24 +155,27 @@ def goal_cases(rng: np.random.Generator, quick: bool) -> list[dict[str, Any]]:
         x = _x(rng, batch, cols, ad)
         out.append({"name": name, "m": m, "w": w, "x": _bf16(x) if bf16 else x, "bf16": bf16,
                     "layout": "rowwise" if bf16 else "auto",
+                    "precision": "bf16" if cbk.endswith("-precision") else "fp32",
                     "peers": peers, "shape": (rows, cols), "wd": wd, "ad": ad, "batch": batch})
     return out
 
 
-def run_goals(threads: int, quick: bool, budget: float, seed: int) -> str:
+def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "") -> str:
     rng = np.random.default_rng(seed)
     lines = ["| case | eie layout | eie µs (CPU µs) | peers µs (CPU µs) | × best peer (CPU) |",
              "|---|---|---|---|---|"]
     with bench.thread_limits(threads):
-        for case in goal_cases(rng, quick):
+        for case in goal_cases(rng, quick, only):
             m, x = case["m"], case["x"]
             fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
-            kind = "rowwise" if layout.is_grouped(m) or case["layout"] == "rowwise" \
+            amx = (case["bf16"] or case["precision"] == "bf16") and _core.amx_ready()
+            kind = "rowwise" if layout.is_grouped(m) or case["layout"] == "rowwise" or amx \
                 else layout.choose_layout(m.density)
-            if case["bf16"] and _core.amx_ready():
+            if amx:
                 kind += " (AMX)"
             fns.update(_peers(case["w"], x, case["peers"]))
-            bench.check_agreement(np.asarray(fns["eie"]()), case["w"], x, case["name"])
+            tol = kernels.BF16_REL_TOL if case["precision"] == "bf16" else None
+            bench.check_agreement(np.asarray(fns["eie"]()), case["w"], x, case["name"], tol)
             wall, cpu = _time(fns, budget)
             peers = [k for k in fns if k != "eie"]
             best = min(peers, key=lambda k: cpu[k])
@@ -278,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=0.4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parts", default="goals,sweep,overheads,encoder,threads")
+    p.add_argument("--cases", default="",
+                   help="goal cases whose names contain one of these ';'-separated parts")
     a = p.parse_args(argv)
     kernels.check_threads(a.threads)
     info = bench.machine()
@@ -286,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = a.parts.split(",")
     budget = 0.02 if a.quick else a.budget
     if "goals" in parts:
-        print(run_goals(a.threads, a.quick, budget, a.seed))
+        print(run_goals(a.threads, a.quick, budget, a.seed, a.cases))
     if "sweep" in parts:
         print(run_sweep(a.threads, a.quick, budget, a.seed))
     if "overheads" in parts:

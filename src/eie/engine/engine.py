@@ -52,10 +52,12 @@ class EngineLayer:
 class Engine:
     """Callable running a sequential model: ``y = engine(x)`` for ``x`` of shape ``(cols,)`` or
     ``(batch, cols)`` (numpy or torch). After each call ``timings_us`` maps layer names to their
-    wall time in microseconds."""
+    wall time in microseconds. ``precision="bf16"`` opts in to bf16 products on rowwise layers
+    (``eie.engine.kernels``)."""
 
     def __init__(self, model: Model | Layer | EIEMatrix, layout_name: str = "auto",
-                 threads: int | None = None, isa: str | None = None) -> None:
+                 threads: int | None = None, isa: str | None = None,
+                 precision: str = "fp32") -> None:
         if isinstance(model, EIEMatrix):
             model = Layer("layer0", model)
         if isinstance(model, Layer):
@@ -70,6 +72,9 @@ class Engine:
             raise EngineError(f"Engine runs sequential models (each layer's rows = the next "
                               f"layer's cols), found layer shapes {shapes}")
         layout.check_layout_name(layout_name)
+        # "bf16" (opt-in, eie.engine.kernels): rowwise layers may round their inputs to bf16
+        # for the AMX batch kernel; shared-codebook layers get it with layout_name="rowwise".
+        self.precision = kernels.check_precision(precision)
         self.model = model
         # EIE_NUM_THREADS and EIE_ISA are validated here, once (reading os.environ costs ~2 us,
         # as much as a small layer); the core still follows EIE_NUM_THREADS at run time.
@@ -106,9 +111,10 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], layout_name: str = "auto",
-             threads: int | None = None, isa: str | None = None) -> Engine:
+             threads: int | None = None, isa: str | None = None,
+             precision: str = "fp32") -> Engine:
         """Read a ``.eie`` file and prepare it."""
-        return cls(load(path), layout_name, threads, isa)
+        return cls(load(path), layout_name, threads, isa, precision)
 
     @property
     def in_features(self) -> int:
@@ -142,7 +148,7 @@ class Engine:
             else:
                 h = kernels.matmul(el.cpu, h, el.layer.bias, el.layer.activation, th, self.isa,
                                    input_dtype if i == 0 else None,
-                                   out_dtype if i == last else None)
+                                   out_dtype if i == last else None, self.precision)
             self._times[i] = (time.perf_counter() - t0) * 1e6
         return h
 
@@ -157,7 +163,7 @@ class Engine:
         if (xa.dtype == _F32 and input_dtype is None and xa.ndim == 1
                 and xa.shape[0] == net.cols and xa.flags.c_contiguous):  # one float32 vector
             out = np.empty(net.rows, np.float32)
-            net.run_f32(xa, out, self._times, nthreads, self._isa_name)
+            net.run_f32(xa, out, self._times, nthreads, self._isa_name, self.precision)
             return out
         if xa.ndim not in (1, 2) or xa.shape[-1] != net.cols:
             raise EngineError(f"x should have shape ({net.cols},) or (batch, {net.cols}), found "
@@ -166,9 +172,9 @@ class Engine:
         out = np.empty((*xk.shape[:-1], net.rows), np.float32)
         try:
             if kind == "float32":
-                net.run_f32(xk, out, self._times, nthreads, self._isa_name)
+                net.run_f32(xk, out, self._times, nthreads, self._isa_name, self.precision)
             else:
-                net.run_u16(xk, kind, out, self._times, nthreads, self._isa_name)
+                net.run_u16(xk, kind, out, self._times, nthreads, self._isa_name, self.precision)
         except ValueError as e:
             raise EngineError(str(e)) from None
         return kernels.finish_output(out, xa.dtype, input_dtype, out_dtype)
@@ -203,7 +209,7 @@ class Engine:
                     raise EngineError(f"layer {ly.name!r} expects (N, {ly.matrix.cols}) "
                                       f"activations, found {h.shape}")
                 h = _reference_layer(ly, h) if el.cpu is None else kernels.matmul(
-                    el.cpu, h, ly.bias, ly.activation, th, self.isa)
+                    el.cpu, h, ly.bias, ly.activation, th, self.isa, precision=self.precision)
             for step in then[i]:
                 h = conv.apply_step(step, h)
             self._times[i] = (time.perf_counter() - t0) * 1e6

@@ -7,6 +7,16 @@ Outputs float32, or the input's dtype with ``out_dtype="input"``.
 
 Batches: ``x`` of shape ``(cols,)`` gives ``(rows,)``; ``(batch, cols)`` gives ``(batch, rows)``,
 run as matrix x matrix in chunks of 16 (the weights are decoded once per chunk).
+
+Precision: ``precision="fp32"`` (the default) computes every product from the exact input and
+weight values. ``precision="bf16"`` is an explicit opt-in for speed: a batch of 2..16 on the
+rowwise layout may then run on AMX tiles with the inputs and the codebooks rounded to bfloat16
+(to nearest even), products exact and sums in fp32, so each output is within
+``BF16_REL_TOL * sum_c |w_rc x_c|`` of the exact one (two roundings of 2^-9 relative each, plus
+the fp32 sums). Where that kernel does not run (no AMX, AVX-512 not allowed, batch 1, another
+layout), the fp32 kernels run and the result is the fp32 one; ``CpuLayout.uses_amx`` tells which.
+Inputs that already are bfloat16 on codebooks holding bfloat16 values take the AMX kernel either
+way: their products are exact.
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ from eie.engine import isa_check
 from eie.errors import ConfigError, EngineError
 
 ISAS = ("scalar", "avx2", "avx512")
+PRECISIONS = ("fp32", "bf16")
+BF16_REL_TOL = 2.0 ** -7
+"""Bound of ``|y - y_exact| / sum_c |w_rc x_c|`` under ``precision="bf16"``: each bfloat16
+rounding is within 2^-9 relative (8 significant bits, to nearest), a product of two rounded
+factors within ~2^-8, fp32 sums add ~cols * 2^-24; 2^-7 leaves a factor of two."""
 MAX_BATCH = 16
 ACTIVATIONS = (None, "relu")
 _BEST = _core.best_isa()
@@ -126,10 +141,18 @@ def as_kernel_input(x: npt.NDArray, input_dtype: str | None
     raise EngineError(f"x should hold numbers (float32, float16, bfloat16), found {x.dtype}")
 
 
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision should be one of {PRECISIONS}, found {precision!r}")
+    return precision
+
+
 def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
            activation: str | None = None, threads: int | None = None, isa: str | None = None,
-           input_dtype: str | None = None, out_dtype: str | None = None) -> npt.NDArray:
-    """``act(W @ x + bias)`` on a ``CpuLayout``; ``x`` is ``(cols,)`` or ``(batch, cols)``."""
+           input_dtype: str | None = None, out_dtype: str | None = None,
+           precision: str = "fp32") -> npt.NDArray:
+    """``act(W @ x + bias)`` on a ``CpuLayout``; ``x`` is ``(cols,)`` or ``(batch, cols)``;
+    ``precision`` "fp32" or "bf16" (module docstring)."""
     xa = np.asarray(x)
     if xa.ndim not in (1, 2) or xa.shape[-1] != layout.cols:
         raise EngineError(f"x should have shape ({layout.cols},) or (batch, {layout.cols}) for "
@@ -144,6 +167,7 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
             raise EngineError(f"bias should have shape ({layout.rows},), found {b.shape}")
     nthreads = check_threads(threads)
     isa_name = check_isa(isa)
+    check_precision(precision)
     xk, kind = as_kernel_input(xa, input_dtype)
     x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
     out = np.empty((x2.shape[0], layout.rows), np.float32)
@@ -152,9 +176,9 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
         for lo in range(0, x2.shape[0], MAX_BATCH):
             xs, ys = x2[lo:lo + MAX_BATCH], out[lo:lo + MAX_BATCH]
             if kind == "float32":
-                layout.run_f32(xs, ys, b, relu, nthreads, isa_name)
+                layout.run_f32(xs, ys, b, relu, nthreads, isa_name, precision)
             else:
-                layout.run_u16(xs, kind, ys, b, relu, nthreads, isa_name)
+                layout.run_u16(xs, kind, ys, b, relu, nthreads, isa_name, precision)
     except ValueError as e:
         raise EngineError(str(e)) from None
     return finish_output(out[0] if xk.ndim == 1 else out, xa.dtype, input_dtype, out_dtype)

@@ -55,8 +55,8 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
 
 def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
          activation: str | None = None, threads: int | None = None, layout: str = "auto",
-         isa: str | None = None, input_dtype: str | None = None, out_dtype: str | None = None
-         ) -> npt.NDArray[np.float32]:
+         isa: str | None = None, input_dtype: str | None = None, out_dtype: str | None = None,
+         precision: str = "fp32") -> npt.NDArray[np.float32]:
     """``act(W @ x + bias)`` for ``x`` of shape ``(cols,)`` or ``(batch, cols)``.
 
     ``layout`` forces the CPU layout ("sparse" or "dense"); ``threads`` defaults to
@@ -64,11 +64,34 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     bfloat16 (``ml_dtypes``, or raw bits as uint16 with ``input_dtype="bfloat16"``);
     ``out_dtype="input"`` returns the input's dtype instead of float32.
 
+    ``precision="bf16"`` (opt-in, see ``eie.engine.kernels``): batches of 2..16 may round the
+    inputs and codebooks to bfloat16 and run on AMX tiles; with ``layout="auto"``, a layer the
+    automatic choice gives the dense layout then takes the rowwise one for such batches (built
+    on first use beside the other), where this CPU runs that kernel.
+
     >>> import numpy as np
     >>> from eie.formats import EIEMatrix
     >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
     >>> spmv(m, np.array([2.0, 1.0], np.float32), bias=[0.0, 0.5], activation="relu").tolist()
     [1.0, 0.0]
     """
-    return kernels.matmul(prepared(m, layout), x, bias, activation, threads, isa,
-                          input_dtype=input_dtype, out_dtype=out_dtype)
+    lay = prepared(m, layout)
+    if precision != "fp32":
+        kernels.check_precision(precision)
+        lay = _bf16_layout(m, lay, layout, x, isa)
+    return kernels.matmul(lay, x, bias, activation, threads, isa,
+                          input_dtype=input_dtype, out_dtype=out_dtype, precision=precision)
+
+
+def _bf16_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,
+                 isa: str | None) -> _core.CpuLayout:
+    """The layout a ``precision="bf16"`` call runs: the rowwise one instead of the automatic
+    dense choice when the rowwise layout would take this batch on AMX tiles."""
+    if layout_name != "auto" or lay.kind != "dense" or lay.code_bits != 4:
+        return lay
+    shape = np.shape(x)
+    if len(shape) != 2 or shape[0] < 2:
+        return lay
+    if not _core.amx_ready() or (isa or kernels.active_isa_name()) != "avx512":
+        return lay
+    return prepared(m, "rowwise")

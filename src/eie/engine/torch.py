@@ -56,9 +56,16 @@ class EIELinear(nn.Module):
         self._relu = layer.activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dtype is _F32 and x.is_cpu and not x.requires_grad and x.is_contiguous()
-                and x.dim() >= 1 and x.shape[-1] == self.in_features):
-            return self._forward_f32(x, x.dim())
+        if x.dtype is _F32:
+            # The checks on the numpy view: x.numpy() refuses tensors off the CPU or that
+            # require grad, and numpy's attributes cost a fraction of torch's.
+            try:
+                xn = x.numpy()
+            except (RuntimeError, TypeError):
+                xn = None
+            if (xn is not None and xn.flags.c_contiguous and xn.ndim >= 1
+                    and xn.shape[-1] == self.in_features):
+                return self._forward_f32(x, xn)
         if x.shape[-1] != self.in_features:
             raise EngineError(f"EIELinear({self.layer.name!r}) expects (..., "
                               f"{self.in_features}) inputs, found {tuple(x.shape)}")
@@ -76,12 +83,12 @@ class EIELinear(nn.Module):
         out = torch.from_numpy(y).to(x.dtype if x.dtype.is_floating_point else torch.float32)
         return out.reshape(*lead, self.out_features).to(x.device)
 
-    def _forward_f32(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
-        """The common case: a contiguous float32 CPU tensor, read in place through a numpy view,
-        the output allocated by numpy and handed to torch without a copy (torch.empty and reshape
-        cost more than the kernel on small layers)."""
-        xn = x.numpy()
-        if xn.ndim != 2:
+    def _forward_f32(self, x: torch.Tensor, xn: np.ndarray) -> torch.Tensor:
+        """The common case: a contiguous float32 CPU tensor, read in place through its numpy view
+        ``xn``, the output allocated by numpy and handed to torch without a copy (torch.empty and
+        reshape cost more than the kernel on small layers)."""
+        ndim = xn.ndim
+        if ndim != 2:
             xn = xn.reshape(-1, self.in_features)
         n = xn.shape[0]
         on = np.empty((n, self.out_features), np.float32)
