@@ -14,6 +14,8 @@ HELP = ("perplexity of a causal LM on a text, or embedding cosine of an encoder 
         "reference; compares quantization schemes side by side (torch, dequantized weights)")
 
 EVALUATED_WITH = "torch, with the dequantized weights (not the engine's kernels)"
+EVALUATED_ON_ENGINE = ("eie's kernels (every quantized Linear; the rest numpy/torch, "
+                       "eie.llm.runtime)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-tokens", type=int, default=4096,
                    help="calibration tokens used at most (default 4096)")
     p.add_argument("--threads", type=int, default=0, help="k-means threads (0: all cores)")
+    p.add_argument("--engine", action="store_true",
+                   help="run every quantized Linear on eie's kernels (the path of eie generate) "
+                        "instead of torch with the dequantized weights; --threads sets its "
+                        "threads")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -98,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
         _check_args(args, loaded.kind)
         result: dict[str, Any] = {"model": str(args.model), "kind": loaded.kind,
                                   "evaluated_with": EVALUATED_WITH}
+        if args.engine and not is_file and not specs:
+            raise ConfigError("--engine runs quantized layers: give a quantized .eie file, or "
+                              "--compare SPEC ... to quantize MODEL first")
+        if args.engine:
+            result["evaluated_with"] = EVALUATED_ON_ENGINE
+            if is_file:
+                loaded.runtime = _runtime(args, loaded, loaded.quantized)
         if is_file:
             q = loaded.header.get("quantization", {})
             result["scheme"] = q.get("label")
@@ -116,11 +129,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runtime(args: argparse.Namespace, loaded: Any, quantized: Any) -> Any:
+    from eie.llm.runtime import Runtime
+
+    return Runtime(loaded, quantized, threads=args.threads or None)
+
+
 def _evaluate(loaded: Any, args: argparse.Namespace, text: str, step: Any, name: str
               ) -> dict[str, Any]:
     from eie.llm.evaluate import perplexity
 
+    rt = getattr(loaded, "runtime", None)
+    if rt is not None:
+        return rt.perplexity(text, args.context, args.max_tokens, step(name))  # type: ignore[no-any-return]
     return perplexity(loaded, text, args.context, args.max_tokens, step(name))
+
+
+def _embeddings(loaded: Any, sents: list[str], step: Any) -> Any:
+    from eie.llm.evaluate import embeddings
+
+    rt = getattr(loaded, "runtime", None)
+    return embeddings(loaded, sents, step=step) if rt is None else rt.embed(sents, step=step)
 
 
 def _causal(args: argparse.Namespace, loaded: Any, text: str, calib: str | None,
@@ -135,6 +164,12 @@ def _causal(args: argparse.Namespace, loaded: Any, text: str, calib: str | None,
         rows = []
         for s in args.act_sparsity:
             limits = actsparsity.thresholds(cal.abs_samples, s)
+            rt = getattr(loaded, "runtime", None)
+            if rt is not None:  # thresholds applied by the engine runtime itself
+                rt.set_act_sparsity(limits)
+                r = _evaluate(loaded, args, text, step, f"sparsity {s:g}")
+                rows.append({"target": s, "realised": None, "perplexity": r["perplexity"]})
+                continue
             with actsparsity.sparse_activations(loaded.model, limits) as counts:
                 r = _evaluate(loaded, args, text, step, f"sparsity {s:g}")
             rows.append({"target": s, "realised": actsparsity.realised(counts),
@@ -169,7 +204,7 @@ def _encoder(args: argparse.Namespace, loaded: Any, sents: list[str], calib: str
         reference = load_source(args.reference)
         ref_emb = embeddings(reference, sents, step=step("reference"))
         result["reference"] = str(args.reference)
-        result.update(cosine(ref_emb, embeddings(loaded, sents, step=step("model"))))
+        result.update(cosine(ref_emb, _embeddings(loaded, sents, step("model"))))
     else:
         ref_emb = embeddings(loaded, sents, step=step("reference"))
         result["reference"] = str(args.model)
@@ -177,7 +212,7 @@ def _encoder(args: argparse.Namespace, loaded: Any, sents: list[str], calib: str
     if specs:
         result["compare"] = _compare(
             args, loaded, "\n".join(sents), calib, specs, step,
-            lambda m: cosine(ref_emb, embeddings(m, sents, step=step("eval"))), "cosine_mean",
+            lambda m: cosine(ref_emb, _embeddings(m, sents, step("eval"))), "cosine_mean",
             None)
 
 
@@ -207,6 +242,8 @@ def _compare(args: argparse.Namespace, loaded: Any, text: str, calib: str | None
         model.model = copy.deepcopy(loaded.model)
         qm = quantize_model(model, spec, calib, threads=args.threads, calibration=cal,
                             overrides=overrides[i])
+        if args.engine:
+            model.runtime = _runtime(args, model, qm.layers)
         r = evaluate(model)
         row = {"spec": args.compare[i], "label": spec.label(), "overrides": args.override,
                "bits_per_weight": qm.bits_per_weight, metric: r[metric],
@@ -233,7 +270,8 @@ def _print(r: dict[str, Any]) -> None:
     if "act_sparsity" in r:
         print(f"  {'target':>7} {'realised':>9} {'perplexity':>11} {'vs first':>9}")
         for row in r["act_sparsity"]:
-            print(f"  {row['target']:>7.2f} {row['realised']:>9.3f} {row['perplexity']:>11.3f} "
+            realised = "-" if row["realised"] is None else f"{row['realised']:.3f}"
+            print(f"  {row['target']:>7.2f} {realised:>9} {row['perplexity']:>11.3f} "
                   f"{row['vs_first']:>9.3f}")
         return
     if "perplexity" in r:

@@ -55,6 +55,12 @@ def _check(args: argparse.Namespace) -> None:
             raise ConfigError("--act-sparsity needs --calib TEXT to calibrate its thresholds")
     if args.calib_tokens < 2:
         raise ConfigError(f"--calib-tokens should be >= 2, found {args.calib_tokens}")
+    from eie.engine.kernels import check_threads
+    from eie.llm.sampling import Sampler
+
+    if args.threads is not None:
+        check_threads(args.threads)
+    Sampler(args.temperature, args.top_k, args.top_p, args.seed)  # checked before the load
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,98 @@
+"""``eie generate`` and ``eie eval --engine`` on a two-block slice of SmolLM2 saved as a file."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eie.cli.main import main
+from eie.llm.data import sample_path
+
+CALIB = str(sample_path("sample_calib.txt"))
+EVAL = str(sample_path("sample_eval.txt"))
+
+
+@pytest.fixture(scope="module")
+def slice_file(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from eie.llm import modelfile
+    from eie.llm.quantize import parse_spec, quantize_model
+
+    m = copy.copy(smollm2)
+    m.model = copy.deepcopy(smollm2.model)
+    m.model.model.layers = m.model.model.layers[:2]
+    m.model.config.num_hidden_layers = 2
+    if getattr(m.model.config, "layer_types", None):
+        m.model.config.layer_types = m.model.config.layer_types[:2]
+    qm = quantize_model(m, parse_spec("codebook:weighting=none"))
+    return modelfile.save(tmp_path_factory.mktemp("gen") / "slice.eie", qm)
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    assert main([*argv, "--json", "--no-progress"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_generate_json_text_and_sparsity(slice_file: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    r = _json(capsys, ["generate", str(slice_file), "--prompt", "The engine", "-n", "6",
+                       "--threads", "1", "--ignore-eos"])
+    assert r["new_tokens"] == 6 and len(r["token_ids"]) == 6 and isinstance(r["text"], str)
+    assert r["tokens_per_s"] > 0 and r["threads"] == 1
+    assert r["engine_layers"] == 8 and r["dense_fallback_layers"] == ["lm_head"]
+    assert set(r["breakdown_ms_per_token"]) >= {"linear", "attention", "lm_head", "python"}
+    s = _json(capsys, ["generate", str(slice_file), "--prompt", "The engine", "-n", "6",
+                       "--threads", "1", "--ignore-eos", "--act-sparsity", "0.5", "--calib",
+                       CALIB, "--calib-tokens", "256"])
+    assert s["act_sparsity"] == 0.5 and s["new_tokens"] == 6
+    assert main(["generate", str(slice_file), "--prompt", "The engine", "-n", "3",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tokens/s" in out and "ms per token" in out
+
+
+@pytest.mark.slow
+def test_eval_on_the_engine_equals_torch(slice_file: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["eval", str(slice_file), "--text", EVAL, "--max-tokens", "256", "--context", "128"]
+    torch_r = _json(capsys, args)
+    eng = _json(capsys, [*args, "--engine", "--threads", "1"])
+    assert eng["evaluated_with"].startswith("eie's kernels")
+    assert eng["predicted_tokens"] == torch_r["predicted_tokens"] == 254
+    assert eng["perplexity"] == pytest.approx(torch_r["perplexity"], rel=1e-4)
+    sp = _json(capsys, [*args, "--engine", "--calib", CALIB, "--calib-tokens", "256",
+                        "--act-sparsity", "0", "0.5"])
+    assert [row["target"] for row in sp["act_sparsity"]] == [0, 0.5]
+    assert sp["act_sparsity"][0]["perplexity"] == pytest.approx(eng["perplexity"], rel=1e-4)
+    assert sp["act_sparsity"][1]["perplexity"] != sp["act_sparsity"][0]["perplexity"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-n", "0"], "-n should be a positive"),
+    (["--act-sparsity", "0.3"], "needs --calib"),
+    (["--act-sparsity", "1.5", "--calib", CALIB], "should be in [0, 1)"),
+    (["--threads", "0"], "threads should be an integer"),
+    (["--temperature", "-1"], "temperature should be in"),
+    (["--top-p", "0"], "top_p should be in"),
+])
+def test_generate_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                argv: list[str], message: str) -> None:
+    assert main(["generate", str(tmp_path / "m.eie"), "--prompt", "x", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_generate_bad_model_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", str(tmp_path / "none.eie"), "--prompt", "x"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.eie"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    assert main(["generate", str(bad), "--prompt", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a quantized transformer .eie file" in err and len(err.splitlines()) == 1
+    assert main(["eval", str(bad.parent), "--text", EVAL, "--engine"]) == 2
+    assert "error" in capsys.readouterr().err
