@@ -6,6 +6,7 @@
 
 #include "bindings/bindings.h"
 #include "format/decode.h"
+#include "format/huffman.h"
 
 namespace eie::bindings {
 namespace {
@@ -49,6 +50,17 @@ void validate_entries(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> p
   format::validate_entries(a);
 }
 
+void huffman_decode(In1<uint8_t> data, int64_t nbits, In1<uint8_t> lengths, Out1<uint8_t> out) {
+  const int64_t count = static_cast<int64_t>(out.shape(0));
+  const uint8_t* d = data.data();
+  const int64_t nbytes = static_cast<int64_t>(data.shape(0));
+  const uint8_t* l = lengths.data();
+  const int64_t alphabet = static_cast<int64_t>(lengths.shape(0));
+  uint8_t* o = out.data();
+  nb::gil_scoped_release release;
+  format::huffman_decode(d, nbytes, nbits, l, alphabet, count, o);
+}
+
 }  // namespace
 
 void register_format(nb::module_& m) {
@@ -64,6 +76,12 @@ void register_format(nb::module_& m) {
         nb::arg("codebook_size") = 256, nb::arg("index_bits") = 8,
         "Every array checked (sizes without overflow, pointers, code and index ranges, rows) "
         "before any walk: raises ValueError on inconsistent arrays.");
+  m.def("huffman_decode", &huffman_decode, nb::arg("data").noconvert(), nb::arg("nbits"),
+        nb::arg("lengths").noconvert(), nb::arg("out").noconvert(),
+        "Decode len(out) symbols of a canonical Huffman stream (MSB first, the first nbits bits "
+        "of data; one uint8 code length per symbol, at most 256 symbols) into out. The code and "
+        "the sizes are checked before out is written; raises ValueError on a bad code, a bit "
+        "pattern that is no code word or a stream too short.");
   m.def(
       "max_u8",
       [](In1<uint8_t> a, const std::string& isa) {

@@ -31,6 +31,11 @@ def validate_entries(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), 
     Every array checked (sizes without overflow, pointers, code and index ranges, rows) before any walk: raises ValueError on inconsistent arrays.
     """
 
+def huffman_decode(data: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], nbits: int, lengths: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """
+    Decode len(out) symbols of a canonical Huffman stream (MSB first, the first nbits bits of data; one uint8 code length per symbol, at most 256 symbols) into out. The code and the sizes are checked before out is written; raises ValueError on a bad code, a bit pattern that is no code word or a stream too short.
+    """
+
 def max_u8(a: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], isa: str = '') -> int:
     """
     Largest byte of a uint8 array (0 if empty), with the given ISA or the active one.

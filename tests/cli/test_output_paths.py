@@ -104,3 +104,32 @@ def test_check_outputs_refuses_a_read_only_folder(tmp_path: Path) -> None:
             check_outputs(files=[ro / "m.eie"])
     finally:
         ro.chmod(0o700)
+
+
+def test_check_outputs_refuses_a_folder_no_user_may_write_into() -> None:
+    """The read-only-folder refusal for every user, root included: procfs lets no one create a
+    file in a process's folder (the same check as a chmod 500 folder for an ordinary user)."""
+    ro = Path("/proc/self")
+    if not ro.is_dir() or os.access(ro, os.W_OK):
+        pytest.skip("no procfs folder that refuses writes here")
+    with pytest.raises(ConfigError, match="folder /proc/self is not writable"):
+        check_outputs(files=[ro / "m.eie"])
+    with pytest.raises(ConfigError, match="cannot create folder"):
+        check_outputs(dirs=[ro / "out"])
+
+
+def test_a_disk_without_free_space_is_refused_up_front(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """A writable folder on a file system with no free bytes (root's view of /proc/self/fd):
+    refused before the work, by check_outputs and by the CLI."""
+    import shutil
+
+    from eie.cli.output_paths import MIN_FREE_BYTES
+
+    full = Path("/proc/self/fd")
+    if not full.is_dir() or not os.access(full, os.W_OK | os.X_OK) or \
+            shutil.disk_usage(full).free >= MIN_FREE_BYTES:
+        pytest.skip("no writable folder on a full file system here (procfs as root)")
+    with pytest.raises(ConfigError, match="only 0 bytes free"):
+        check_outputs(files=[full / "m.eie"])
+    _refused(["compress", "lenet300", "-o", str(full / "m.eie")], capsys, "bytes free")

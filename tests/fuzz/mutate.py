@@ -42,7 +42,8 @@ def hostile_int(rng: random.Random, n: int) -> int:
 # ------------------------------------------------------------------------------ seed inputs
 def seed_models(rng: random.Random, tmp: Path) -> list[bytes]:
     """Small valid ``.eie`` files: several PE counts, index widths, codebooks, Huffman or not,
-    bias or not, one or two layers, fillers, empty PEs and columns."""
+    bias or not, one or two layers, fillers, empty PEs and columns; and convolution chains
+    (stride, padding and steps between layers in the layers' attributes)."""
     out = []
     nrng = np.random.default_rng(rng.randrange(2**32))
     for i in range(12):
@@ -62,6 +63,25 @@ def seed_models(rng: random.Random, tmp: Path) -> list[bytes]:
         path = eie.save(tmp / f"seed{i}.eie", eie.Model(tuple(layers), metadata={"i": i}),
                         huffman=i % 3 == 1)
         out.append(path.read_bytes())
+    for i in range(4):  # convolution chains: conv -> relu, pool, flatten -> linear
+        ic, oc, k = 1 + i % 2, 2 + i % 3, (1, 3)[i % 2]
+        stride, pad, hw = 1 + i // 2, i % 2, 6 + i
+        ho = (hw + 2 * pad - k) // stride + 1
+        codebook = np.concatenate([[0.0], nrng.standard_normal(7)]).astype(np.float32)
+        wc = nrng.integers(0, 8, (oc, ic * k * k)) * (nrng.random((oc, ic * k * k)) < 0.5)
+        conv = eie.Layer("conv", EIEMatrix.from_codes(wc, codebook, num_pes=1 + i), None, None,
+                         {"kind": "conv2d", "weight_shape": [oc, ic, k, k],
+                          "stride": [stride, stride], "padding": [pad, pad],
+                          "dilation": [1, 1], "then": [
+                              {"op": "relu"}, {"op": "max_pool2d", "kernel": [2, 2]},
+                              {"op": "flatten"}]})
+        fin = oc * (ho // 2) ** 2
+        wl = nrng.integers(0, 8, (3, fin)) * (nrng.random((3, fin)) < 0.3)
+        lin = eie.Layer("fc", EIEMatrix.from_codes(wl, codebook, num_pes=2), None, None,
+                        {"kind": "linear", "then": []})
+        model = eie.Model((conv, lin), metadata={
+            "graph": {"chain": True, "input_shape": [ic, hw, hw]}})
+        out.append(eie.save(tmp / f"conv{i}.eie", model, huffman=i % 2 == 1).read_bytes())
     return out
 
 
@@ -205,10 +225,44 @@ def edit_tensor_table(f: EieFile, rng: random.Random) -> None:
         f.tensors[name] = ("F32" if dt == "U8" else "U8", shape, raw)
 
 
+HOSTILE_PAIRS: list[Any] = [[0, 0], [-1, 1], [1, 0], [2**20, 2**20], [2**31, 1], [10**6, 3],
+                            [255, 255], [1024, 1024], [2**63 - 1, 1], [1.5, 2], [1]]
+STEPS: list[dict[str, Any]] = [
+    {"op": "max_pool2d", "kernel": [1024, 1024], "padding": [512, 512]},
+    {"op": "avg_pool2d", "kernel": [2, 2], "stride": [2**40, 1]},
+    {"op": "max_pool2d", "kernel": [300, 300], "stride": [1, 1], "padding": [150, 150]},
+    {"op": "reshape", "shape": [2**40, 0]}, {"op": "reshape", "shape": [-1]},
+    {"op": "flatten"}, {"op": "relu"}, {"op": "conv"}, {"op": "max_pool2d"},
+]
+
+
+def edit_attrs(f: EieFile, rng: random.Random) -> None:
+    """A layer's attributes (convolution geometry, the steps between layers, the graph's input
+    shape) given hostile pairs, values or steps."""
+    lh = rng.choice(f.header["layers"])
+    attrs = lh.setdefault("attrs", {})
+    what = rng.random()
+    if what < 0.4:
+        attrs[rng.choice(["stride", "padding", "dilation", "weight_shape"])] = copy.deepcopy(
+            rng.choice([*HOSTILE_PAIRS, [2, 1, 2**20, 2**20], [1, 1, 0, 1], [2**40] * 4]))
+    elif what < 0.8:
+        steps = attrs.setdefault(rng.choice(["then", "before"]), [])
+        if isinstance(steps, list):
+            step = copy.deepcopy(rng.choice(STEPS))
+            if step.get("kernel") and rng.random() < 0.5:
+                step[rng.choice(["kernel", "stride", "padding"])] = copy.deepcopy(
+                    rng.choice(HOSTILE_PAIRS))
+            steps.insert(rng.randrange(len(steps) + 1), step)
+    else:
+        graph = f.header.setdefault("metadata", {}).setdefault("graph", {})
+        graph["input_shape"] = copy.deepcopy(rng.choice(
+            [[1, 64, 64], [2, 64, 64], [1, 1, 1], [64, 64, 64], [1], [0, 8, 8]]))
+
+
 STRUCTURED: list[Callable[[EieFile, random.Random], None]] = [
     edit_header_value, edit_header_value, edit_header_value, delete_header_key, edit_layer_list,
     edit_col_ptr, edit_col_ptr, edit_col_ptr, edit_entries, edit_entries, edit_huffman,
-    edit_tensor_bytes, edit_tensor_bytes, edit_tensor_table,
+    edit_tensor_bytes, edit_tensor_bytes, edit_tensor_table, edit_attrs, edit_attrs,
 ]
 
 

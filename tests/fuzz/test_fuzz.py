@@ -50,3 +50,32 @@ def test_the_harness_reports_an_untyped_exception_and_a_crash() -> None:
     assert harness.run_isolated(untyped, 0)[0] == "untyped"
     assert harness.run_isolated(crash, 0)[0] == "crash"
     assert harness.run_isolated(lambda: 0, 0)[0] == "ok"
+
+
+def test_a_batch_charges_each_outcome_to_its_own_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one batch: an untyped error, a crash, a memory blow-up and a CPU hang are each charged
+    to the input that caused it, and the inputs after a dead child still run."""
+    import os
+    import signal
+
+    import numpy as np
+
+    monkeypatch.setattr(harness, "TIME_LIMIT_S", 1.0)
+
+    def untyped() -> int:
+        raise KeyError("x")
+
+    def crash() -> int:
+        os.kill(os.getpid(), signal.SIGSEGV)
+        return 0
+
+    def blow_up() -> int:
+        return int(np.ones(16 << 20).sum()) * 0  # 128 MiB touched for an input of 0 bytes
+
+    def spin() -> int:
+        while True:
+            pass
+
+    fns = [lambda: 0, untyped, lambda: 0, crash, lambda: 0, blow_up, lambda: 0, spin, lambda: 0]
+    outcomes = [o for o, _ in harness.run_batch(fns, [0] * len(fns))]
+    assert outcomes == ["ok", "untyped", "ok", "crash", "ok", "memory", "ok", "hang", "ok"]

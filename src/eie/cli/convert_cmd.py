@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                           f"--layer (one of {[x.name for x in model.layers]})")
     layer = model.layers[0] if args.layer is None else model.layer(args.layer)
     inp = args.input or input_path_for(args.source)
-    act = (np.load(inp) if inp.exists()
+    from eie.formats.npy_input import load_npy
+
+    act = (load_npy(inp) if inp.exists()
            else np.zeros(layer.matrix.cols, np.float32))
     bias = layer.bias if layer.bias is not None else np.zeros(layer.matrix.rows, np.float32)
     note = ""

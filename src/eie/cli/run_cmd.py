@@ -38,10 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.input.is_file():
         raise EngineError(f"input file {args.input} does not exist; expected a .npy array")
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except ValueError as e:
-        raise EngineError(f"cannot read {args.input} as a .npy array: {e}") from None
+    from eie.formats.npy_input import load_npy
+
+    x = load_npy(args.input)  # header checked against the file's size first
     engine = Engine.load(args.file, args.layout, args.threads, args.isa)
     y = engine(x)
     if args.timings:

@@ -161,7 +161,6 @@ def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
 
     import eie
     from eie.cli.convert_cmd import input_path_for
-    from eie.errors import ConfigError
     from eie.formats import eiesim
 
     if path.is_dir():
@@ -175,10 +174,9 @@ def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
         if input_path is None and input_path_for(path).exists():
             input_path = input_path_for(path)
     if input_path is not None:
-        try:
-            x = np.load(input_path)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot read input activations {input_path}: {e}") from None
+        from eie.formats.npy_input import load_npy
+
+        x = load_npy(input_path)  # header checked against the file's size first
     elif default_input is not None:
         x = default_input
     else:

@@ -95,9 +95,15 @@ class PruneLayer:
         _sparsity_to_density(self, "prune layer")
 
 
+def _layer_settings(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value or {}, Mapping):
+        raise ConfigError(f"{where}: layers should map layer names to settings, found {value!r}")
+    return value or {}
+
+
 def _load_prune_layers(value: Any, where: str) -> dict[str, PruneLayer]:
     return {str(k): from_mapping(PruneLayer, v, f"{where} layer {k!r}")
-            for k, v in (value or {}).items()}
+            for k, v in _layer_settings(value, where).items()}
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,7 @@ class QuantizeStage:
     layers: Mapping[str, QuantizeLayer] = field(
         default_factory=dict, metadata=loader(lambda value, where: {
             str(k): from_mapping(QuantizeLayer, v, f"{where} layer {k!r}")
-            for k, v in (value or {}).items()}))
+            for k, v in _layer_settings(value, where).items()}))
 
     def __post_init__(self) -> None:
         for b in [self.bits, *(v.bits for v in self.layers.values())]:
@@ -268,7 +274,7 @@ def _load_stages(value: Any, where: str) -> tuple[Stage, ...]:
     stages = []
     for i, raw in enumerate(value):
         kind = raw.get("kind") if isinstance(raw, Mapping) else raw
-        if kind not in STAGE_KINDS:
+        if not isinstance(kind, str) or kind not in STAGE_KINDS:  # (a list is unhashable)
             raise ConfigError(f"{where}: stage {i} should have kind one of "
                               f"{sorted(STAGE_KINDS)}, found {kind!r}")
         stages.append(STAGE_KINDS[kind].from_dict(raw, f"{where}: stage {i}"))

@@ -33,6 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from eie import _core
 from eie.engine import kernels, reference
 from eie.errors import EngineError
+from eie.formats._validate import MAX_POOL_WINDOW, check_activations
 from eie.formats.model import Layer
 
 STEP_OPS = ("relu", "max_pool2d", "avg_pool2d", "flatten", "reshape")
@@ -59,6 +60,8 @@ def im2col(x: npt.NDArray[np.float32], kernel: tuple[int, int], stride: tuple[in
     if ho < 1 or wo < 1:
         raise EngineError(f"a {kh}x{kw} convolution (padding {padding}, dilation {dilation}) "
                           f"does not fit a {h}x{w} input")
+    check_activations((n, c, h + 2 * ph, w + 2 * pw), "a convolution's padded input")
+    check_activations((n * ho * wo, c * kh * kw), "a convolution's patch matrix")
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     win = sliding_window_view(xp, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
@@ -82,6 +85,12 @@ def geometry(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
     if min(g["stride"]) < 1 or min(g["dilation"]) < 1 or min(g["padding"]) < 0:
         raise EngineError(f"layer {name!r}: stride and dilation should be >= 1 and padding "
                           f">= 0, found {g['stride']}, {g['dilation']}, {g['padding']}")
+    # Padding beyond the kernel's extent (dilation * (k - 1), "full" padding) only adds outputs
+    # that see no input at all; from a file it is a memory bomb (a 1x1 kernel padded by 10**6).
+    extent = [d * (k - 1) for d, k in zip(g["dilation"], ws[2:], strict=True)]
+    if g["padding"][0] > extent[0] or g["padding"][1] > extent[1]:
+        raise EngineError(f"layer {name!r}: padding should be at most the kernel's extent "
+                          f"dilation * (kernel - 1) = {tuple(extent)}, found {g['padding']}")
     return g
 
 
@@ -140,6 +149,13 @@ def _pool(h: npt.NDArray[np.float32], step: Mapping[str, Any], op: str
         raise EngineError(f"{op}: kernel {k}, stride {s}, padding {p} is not a valid pooling")
     if h.shape[2] + 2 * p[0] < k[0] or h.shape[3] + 2 * p[1] < k[1]:
         raise EngineError(f"{op} with kernel {k} does not fit activations {h.shape}")
+    if k[0] * k[1] > MAX_POOL_WINDOW:
+        raise EngineError(f"{op}: a {k[0]}x{k[1]} window has more than {MAX_POOL_WINDOW} "
+                          "elements")
+    n, c, hh, ww = h.shape
+    check_activations((n, c, hh + 2 * p[0], ww + 2 * p[1]), f"{op}'s padded input")
+    check_activations((n, c, (hh + 2 * p[0] - k[0]) // s[0] + 1,
+                       (ww + 2 * p[1] - k[1]) // s[1] + 1, k[0], k[1]), f"{op}'s window work")
     fill = -np.inf if op == "max_pool2d" else 0.0
     hp = np.pad(h, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill) \
         if p[0] or p[1] else h

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from eie import _core
 from eie.engine import conv, kernels, layout, reference
 from eie.errors import EngineError
+from eie.formats._validate import check_activations
 from eie.formats.container import load
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.model import Layer, Model
@@ -169,6 +170,7 @@ class Engine:
             raise EngineError(f"x should have shape ({net.cols},) or (batch, {net.cols}), found "
                               f"{xa.shape}")
         xk, kind = kernels.as_kernel_input(xa, input_dtype)
+        check_activations((*xk.shape[:-1], net.rows), "the model's output")
         out = np.empty((*xk.shape[:-1], net.rows), np.float32)
         try:
             if kind == "float32":

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from eie import _core
 from eie.engine import isa_check
 from eie.errors import ConfigError, EngineError
+from eie.formats._validate import check_activations
 
 ISAS = ("scalar", "avx2", "avx512")
 PRECISIONS = ("fp32", "bf16")
@@ -170,6 +171,7 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
     check_precision(precision)
     xk, kind = as_kernel_input(xa, input_dtype)
     x2 = xk.reshape(1, -1) if xk.ndim == 1 else xk
+    check_activations((x2.shape[0], layout.rows), f"the output of a {layout.rows}-row layer")
     out = np.empty((x2.shape[0], layout.rows), np.float32)
     relu = activation == "relu"
     try:

@@ -29,17 +29,24 @@ __all__ = ["ACTIVATIONS", "FixedPointFormat", "forward", "layer_outputs", "spmv"
            "spmv_quantized", "sqnr_db"]
 
 
+_NOT_REAL = "USOcMm"  # strings, objects, complex, dates: no float64 value to compute with
+
+
 def _check_inputs(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None,
                   activation: str | None) -> tuple[np.ndarray, np.ndarray | None]:
     xa = np.asarray(x)
     if xa.shape != (m.cols,):
         raise EngineError(f"x should have shape ({m.cols},) for a {m.rows}x{m.cols} layer, "
                           f"found {xa.shape}")
+    if xa.dtype.kind in _NOT_REAL:
+        raise EngineError(f"x should hold real numbers, found dtype {xa.dtype}")
     ba = None
     if bias is not None:
         ba = np.asarray(bias)
         if ba.shape != (m.rows,):
             raise EngineError(f"bias should have shape ({m.rows},), found {ba.shape}")
+        if ba.dtype.kind in _NOT_REAL:
+            raise EngineError(f"bias should hold real numbers, found dtype {ba.dtype}")
     if activation not in ACTIVATIONS:
         raise EngineError(f"activation should be one of {ACTIVATIONS}, found {activation!r}")
     return xa, ba

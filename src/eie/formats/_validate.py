@@ -1,4 +1,5 @@
-"""Validation shared by EIEMatrix construction and file loading. Raises FormatError only."""
+"""Validation shared by EIEMatrix construction and file loading. Raises FormatError only, except
+``check_activations`` (the engine's bound on what one call allocates: EngineError)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,28 @@ format describes (trailing zero rows store nothing), so it is bounded by this li
 MAX_WEIGHTS = 1 << 30
 """Largest ``rows * cols`` of a layer (1,073,741,824 weights, 4 GiB as dense fp32): bounds what
 decoding, the CPU engine and the simulator may allocate for one layer."""
+
+
+MAX_ACTIVATIONS = 1 << 30
+"""Largest number of values of one array an engine call derives from its inputs (a batch's
+outputs, a convolution's padded input or patch matrix, a pooling's padded input and its window
+work): 4 GiB as float32, the bound ``MAX_WEIGHTS`` sets for a layer."""
+MAX_POOL_WINDOW = 1 << 16
+"""Largest pooling window (kh * kw, e.g. 256 x 256): the window is walked one offset at a
+time."""
+
+
+def check_activations(shape: tuple[int, ...], what: str) -> None:
+    """Refuses, before allocating, an array of more than ``MAX_ACTIVATIONS`` values."""
+    from eie.errors import EngineError
+
+    n = 1
+    for v in shape:
+        n *= int(v)
+    if n > MAX_ACTIVATIONS:
+        raise EngineError(f"{what} would hold {' x '.join(str(int(v)) for v in shape)} = {n} "
+                          f"values, more than the {MAX_ACTIVATIONS} one call may allocate; "
+                          "split the batch")
 
 
 def check_shape(shape: object) -> tuple[int, int]:

@@ -265,7 +265,7 @@ def _huffman_stream(where: str, info: Mapping[str, Any], raw: np.ndarray, bits: 
     lengths = np.asarray(lengths_list, dtype=np.int64)
     if kraft_sum(lengths) > 1.0:
         raise FormatError(f"{where}: Huffman code lengths do not form a prefix code")
-    return HuffmanCode(lengths).decode(raw, nbits, count)
+    return HuffmanCode(lengths).decode_fast(raw, nbits, count)
 
 
 def _load_layer(i: int, lh: dict[str, Any], tensors: Mapping[str, np.ndarray]) -> Layer:

@@ -8,7 +8,11 @@ saves a further 20-30%. Each layer gets two codes, one for its ``codes`` stream 
 - ``HuffmanCode.from_counts(counts)``: optimal code lengths (capped at ``MAX_CODE_LENGTH`` bits),
   canonical code words (shorter first, then by symbol), so only the lengths need storing;
 - ``HuffmanCode.encode(values) -> (bytes, nbits)`` / ``decode(data, nbits, count)``: a real
-  MSB-first bitstream, round-trip exact;
+  MSB-first bitstream, round-trip exact (``decode`` is the reference, in numpy and Python);
+- ``HuffmanCode.decode_fast(data, nbits, count)``: the same symbols as ``uint8`` from the C++
+  core's table-driven decoder (alphabets up to 256 symbols, as in ``.eie`` files), in bounded
+  memory (the output plus a table of at most 2**16 entries) and time (one lookup per symbol);
+  what ``eie.load`` uses;
 - ``huffman_storage(matrix)``: a layer's storage before and after Huffman, in bits per category,
   with bits per weight / per index and Deep Compression's compression ratio both ways.
 
@@ -209,6 +213,32 @@ class HuffmanCode:
         if p > nbits:
             raise FormatError("last Huffman code word runs past the end of the stream")
         return np.asarray(out, np.int64)
+
+    def decode_fast(self, data: npt.ArrayLike, nbits: int, count: int) -> npt.NDArray[np.uint8]:
+        """``decode`` in the C++ core: ``count`` symbols as ``uint8`` (alphabet <= 256).
+
+        The code (lengths 0..16, a prefix code) and the sizes (``count <= nbits <= 8 *
+        len(data)``) are checked before the output is allocated, so it never exceeds the stream's
+        bit count; every error is a ``FormatError``.
+        """
+        import eie._core as _core
+
+        raw = np.ascontiguousarray(data, dtype=np.uint8).ravel()
+        L = self.lengths
+        if not 1 <= L.size <= 256 or int(L.min()) < 0 or int(L.max()) > MAX_CODE_LENGTH:
+            raise FormatError(f"the fast Huffman decoder takes 1..256 code lengths in "
+                              f"0..{MAX_CODE_LENGTH}, found {L.size} in "
+                              f"{int(L.min(initial=0))}..{int(L.max(initial=0))}")
+        if type(nbits) is not int or not 0 <= nbits <= raw.size * 8:
+            raise FormatError(f"stream has {raw.size * 8} bits, header says {nbits!r}")
+        if type(count) is not int or not 0 <= count <= nbits:
+            raise FormatError(f"{count!r} values cannot fit in {nbits} Huffman bits")
+        out = np.empty(count, np.uint8)
+        try:
+            _core.huffman_decode(raw, nbits, np.ascontiguousarray(L, dtype=np.uint8), out)
+        except ValueError as e:
+            raise FormatError(str(e)) from None
+        return out
 
 
 @dataclass(frozen=True)
