@@ -1,9 +1,14 @@
 #include <nanobind/stl/string.h>
 
+#include <stdexcept>
+#include <string>
+
 #include "bindings/bindings.h"
 #include "common/cpu_features.h"
 
 namespace eie::bindings {
+
+void invalid_argument(const std::string& msg) { throw std::invalid_argument(msg); }
 
 void register_common(nb::module_& m) {
   m.def("cpu_features", [] {

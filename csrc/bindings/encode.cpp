@@ -47,10 +47,10 @@ EncodedTuple reencode(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> p
                       In2<int64_t> col_ptr, int64_t rows, int64_t cols, int64_t num_pes,
                       int index_bits) {
   const int64_t old_pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
-  if (old_pes < 1 || rel_index.shape(0) != codes.shape(0) ||
-      static_cast<int64_t>(col_ptr.shape(0)) != old_pes ||
-      static_cast<int64_t>(col_ptr.shape(1)) != cols + 1 || rows < 0 || cols < 0)
-    throw std::invalid_argument("inconsistent EIE array shapes");
+  EIE_CHECK(old_pes >= 1 && rel_index.shape(0) == codes.shape(0) &&
+                static_cast<int64_t>(col_ptr.shape(0)) == old_pes &&
+                static_cast<int64_t>(col_ptr.shape(1)) == cols + 1 && rows >= 0 && cols >= 0,
+            "inconsistent EIE array shapes");
   const format::EntryArrays a{codes.data(), rel_index.data(), static_cast<int64_t>(codes.shape(0)),
                               pe_offset.data(), col_ptr.data(), old_pes, rows, cols};
   format::Encoded e;

@@ -30,12 +30,6 @@ using engine::InKind;
 using engine::Layout;
 using engine::LayoutKind;
 
-// The message is only built when the check fails (building it on every call cost ~1 us).
-#define EIE_CHECK(ok, msg)                                 \
-  do {                                                     \
-    if (!(ok)) throw std::invalid_argument(msg);           \
-  } while (0)
-
 Isa pick_isa(const std::string& isa) {
   const Isa which = isa.empty() ? active_isa() : parse_isa(isa);
   EIE_CHECK(static_cast<int>(which) <= static_cast<int>(best_isa()),

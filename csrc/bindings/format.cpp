@@ -11,18 +11,15 @@
 namespace eie::bindings {
 namespace {
 
-void check(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
-
 format::EntryArrays entry_arrays(In1<uint8_t>& codes, In1<uint8_t>& rel_index,
                                  In1<int64_t>& pe_offset, In2<int64_t>& col_ptr, int64_t rows,
                                  int64_t cols, int64_t codebook_size, int64_t index_bits) {
   const int64_t num_pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
-  check(num_pes >= 1, "pe_offset should hold num_pes + 1 >= 2 values");
-  check(rel_index.shape(0) == codes.shape(0), "codes and rel_index should have the same length");
-  check(rows >= 0 && cols >= 0 && cols < INT64_MAX, "rows and cols should be non-negative");
-  check(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
+  EIE_CHECK(num_pes >= 1, "pe_offset should hold num_pes + 1 >= 2 values");
+  EIE_CHECK(rel_index.shape(0) == codes.shape(0),
+            "codes and rel_index should have the same length");
+  EIE_CHECK(rows >= 0 && cols >= 0 && cols < INT64_MAX, "rows and cols should be non-negative");
+  EIE_CHECK(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
             static_cast<int64_t>(col_ptr.shape(1)) == cols + 1,
         "col_ptr should have shape (num_pes, cols + 1) = (" + std::to_string(num_pes) + ", " +
             std::to_string(cols + 1) + ")");
@@ -37,8 +34,9 @@ void decode_to_codes(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe
                      int64_t codebook_size, int64_t index_bits) {
   const auto a =
       entry_arrays(codes, rel_index, pe_offset, col_ptr, rows, cols, codebook_size, index_bits);
-  check(static_cast<int64_t>(out.shape(0)) == rows && static_cast<int64_t>(out.shape(1)) == cols,
-        "out should have shape (rows, cols)");
+  EIE_CHECK(static_cast<int64_t>(out.shape(0)) == rows &&
+                static_cast<int64_t>(out.shape(1)) == cols,
+            "out should have shape (rows, cols)");
   nb::gil_scoped_release release;
   format::decode_to_codes(a, out.data());
 }
@@ -88,8 +86,8 @@ void register_format(nb::module_& m) {
       "max_u8",
       [](In1<uint8_t> a, const std::string& isa) {
         Isa which = isa.empty() ? active_isa() : parse_isa(isa);
-        if (static_cast<int>(which) > static_cast<int>(best_isa()))
-          throw std::invalid_argument("this CPU does not support ISA '" + isa + "'");
+        EIE_CHECK(static_cast<int>(which) <= static_cast<int>(best_isa()),
+                  "this CPU does not support ISA '" + isa + "'");
         const uint8_t* p = a.data();
         const int64_t n = static_cast<int64_t>(a.shape(0));
         return format::max_u8(p, n, which);

@@ -11,14 +11,13 @@ double kmeans1d_segments(In1<float> x, In1<float> w, In1<int64_t> offsets, int k
                          Out2<float> centroids, Out1<uint8_t> codes, int threads) {
   const int64_t n = static_cast<int64_t>(x.shape(0));
   const int64_t segments = static_cast<int64_t>(offsets.shape(0)) - 1;
-  if (segments < 0) throw std::invalid_argument("offsets should hold num_segments + 1 values");
-  if (static_cast<int64_t>(w.shape(0)) != n) throw std::invalid_argument("w should match x");
-  if (offsets.data()[segments] != n)
-    throw std::invalid_argument("offsets should end at len(x) = " + std::to_string(n));
-  if (static_cast<int64_t>(centroids.shape(0)) != segments ||
-      static_cast<int64_t>(centroids.shape(1)) != k)
-    throw std::invalid_argument("centroids should have shape (num_segments, k)");
-  if (static_cast<int64_t>(codes.shape(0)) != n) throw std::invalid_argument("codes should match x");
+  EIE_CHECK(segments >= 0, "offsets should hold num_segments + 1 values");
+  EIE_CHECK(static_cast<int64_t>(w.shape(0)) == n, "w should match x");
+  EIE_CHECK(offsets.data()[segments] == n, "offsets should end at len(x) = " + std::to_string(n));
+  EIE_CHECK(static_cast<int64_t>(centroids.shape(0)) == segments &&
+                static_cast<int64_t>(centroids.shape(1)) == k,
+            "centroids should have shape (num_segments, k)");
+  EIE_CHECK(static_cast<int64_t>(codes.shape(0)) == n, "codes should match x");
   llm::KMeansSegments in{x.data(), w.data(), offsets.data(), segments, k};
   nb::gil_scoped_release release;
   return llm::kmeans1d(in, centroids.data(), codes.data(), threads);

@@ -13,10 +13,6 @@
 namespace eie::bindings {
 namespace {
 
-void check(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
-
 // A layer's EIE arrays, shapes checked once; holds references to the arrays.
 struct SimEntries {
   In1<uint8_t> codes;
@@ -38,11 +34,12 @@ struct SimEntries {
 
 void init_entries(SimEntries* self, In1<uint8_t> codes, In1<uint8_t> rel_index,
                   In1<int64_t> pe_offset, In2<int64_t> col_ptr, int64_t rows, int64_t cols) {
-  check(pe_offset.shape(0) >= 2, "pe_offset should hold num_pes + 1 >= 2 values");
+  EIE_CHECK(pe_offset.shape(0) >= 2, "pe_offset should hold num_pes + 1 >= 2 values");
   // cols + 1 is computed only once cols < INT64_MAX is known.
-  check(rows >= 0 && cols >= 0 && cols < INT64_MAX, "rows and cols should be non-negative");
-  check(rel_index.shape(0) == codes.shape(0), "codes and rel_index should have the same length");
-  check(col_ptr.shape(0) == pe_offset.shape(0) - 1 &&
+  EIE_CHECK(rows >= 0 && cols >= 0 && cols < INT64_MAX, "rows and cols should be non-negative");
+  EIE_CHECK(rel_index.shape(0) == codes.shape(0),
+            "codes and rel_index should have the same length");
+  EIE_CHECK(col_ptr.shape(0) == pe_offset.shape(0) - 1 &&
             static_cast<int64_t>(col_ptr.shape(1)) == cols + 1,
         "col_ptr should have shape (num_pes, cols + 1)");
   new (self) SimEntries{codes, rel_index, pe_offset, col_ptr, rows, cols};
@@ -59,24 +56,24 @@ struct SimOutputs {
 
 void init_outputs(SimOutputs* self, Out1<int64_t> acc, Out2<int64_t> pe_counters,
                   Out1<int64_t> fifo_hist, Out1<int64_t> actions, Out1<int64_t> globals) {
-  check(pe_counters.shape(1) == sim::kNumPeCounters,
+  EIE_CHECK(pe_counters.shape(1) == sim::kNumPeCounters,
         "pe_counters should have " + std::to_string(sim::kNumPeCounters) + " columns");
-  check(actions.shape(0) == sim::kNumActions,
+  EIE_CHECK(actions.shape(0) == sim::kNumActions,
         "actions should have " + std::to_string(sim::kNumActions) + " entries");
-  check(globals.shape(0) == sim::kNumGlobalCounters,
+  EIE_CHECK(globals.shape(0) == sim::kNumGlobalCounters,
         "globals should have " + std::to_string(sim::kNumGlobalCounters) + " entries");
   new (self) SimOutputs{acc, pe_counters, fifo_hist, actions, globals};
 }
 
 int64_t sim_layer(const SimEntries& e, In1<int16_t> x, In1<int16_t> weight_q,
                   In1<int64_t> bias_acc, const sim::Params& p, SimOutputs& o) {
-  check(static_cast<int64_t>(x.shape(0)) == e.cols, "x should have cols entries");
-  check(static_cast<int64_t>(o.acc.shape(0)) == e.rows, "acc should have rows entries");
-  check(p.bias_col < 0 || static_cast<int64_t>(bias_acc.shape(0)) == e.rows,
+  EIE_CHECK(static_cast<int64_t>(x.shape(0)) == e.cols, "x should have cols entries");
+  EIE_CHECK(static_cast<int64_t>(o.acc.shape(0)) == e.rows, "acc should have rows entries");
+  EIE_CHECK(p.bias_col < 0 || static_cast<int64_t>(bias_acc.shape(0)) == e.rows,
         "bias_acc should have rows entries when there is a bias column");
-  check(static_cast<int64_t>(o.pe_counters.shape(0)) == e.num_pes(),
+  EIE_CHECK(static_cast<int64_t>(o.pe_counters.shape(0)) == e.num_pes(),
         "pe_counters should have num_pes rows");
-  check(p.fifo_depth >= 1 && p.fifo_depth < INT64_MAX &&
+  EIE_CHECK(p.fifo_depth >= 1 && p.fifo_depth < INT64_MAX &&
             static_cast<int64_t>(o.fifo_hist.shape(0)) == p.fifo_depth + 1,
         "fifo_hist should have fifo_depth + 1 entries");
   const format::EntryArrays a = e.arrays();
@@ -89,8 +86,8 @@ int64_t sim_layer(const SimEntries& e, In1<int16_t> x, In1<int16_t> weight_q,
 }
 
 void sim_float_layer(const SimEntries& e, In1<double> x, In1<double> codebook, Out1<double> y) {
-  check(static_cast<int64_t>(x.shape(0)) == e.cols, "x should have cols entries");
-  check(static_cast<int64_t>(y.shape(0)) == e.rows, "y should have rows entries");
+  EIE_CHECK(static_cast<int64_t>(x.shape(0)) == e.cols, "x should have cols entries");
+  EIE_CHECK(static_cast<int64_t>(y.shape(0)) == e.rows, "y should have rows entries");
   const format::EntryArrays a = e.arrays();
   const int64_t ncb = static_cast<int64_t>(codebook.shape(0));
   nb::gil_scoped_release release;
@@ -99,9 +96,9 @@ void sim_float_layer(const SimEntries& e, In1<double> x, In1<double> codebook, O
 
 int64_t sim_coo_count(In1<int64_t> pos, int64_t rows, int64_t cols, int64_t num_pes,
                       int64_t index_bits, Out2<int64_t> col_ptr, Out1<int64_t> pe_offset) {
-  check(rows >= 0 && cols >= 0 && cols < INT64_MAX && num_pes >= 1,
+  EIE_CHECK(rows >= 0 && cols >= 0 && cols < INT64_MAX && num_pes >= 1,
         "rows and cols should be non-negative, num_pes >= 1");
-  check(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
+  EIE_CHECK(static_cast<int64_t>(col_ptr.shape(0)) == num_pes &&
             static_cast<int64_t>(col_ptr.shape(1)) == cols + 1 &&
             static_cast<int64_t>(pe_offset.shape(0)) == num_pes + 1,
         "col_ptr should have shape (num_pes, cols + 1), pe_offset num_pes + 1 entries");
@@ -113,13 +110,13 @@ int64_t sim_coo_count(In1<int64_t> pos, int64_t rows, int64_t cols, int64_t num_
 void sim_coo_fill(In1<int64_t> pos, In1<uint8_t> values, int64_t rows, int64_t cols,
                   int64_t index_bits, In1<int64_t> pe_offset, Out1<uint8_t> codes,
                   Out1<uint8_t> rel_index) {
-  check(pos.shape(0) == values.shape(0), "pos and values should have the same length");
-  check(pe_offset.shape(0) >= 2, "pe_offset should hold num_pes + 1 >= 2 values");
+  EIE_CHECK(pos.shape(0) == values.shape(0), "pos and values should have the same length");
+  EIE_CHECK(pe_offset.shape(0) >= 2, "pe_offset should hold num_pes + 1 >= 2 values");
   const int64_t n = static_cast<int64_t>(pe_offset.shape(0)) - 1;
   const int64_t* po = pe_offset.data();
-  check(po[0] == 0, "pe_offset should start at 0");
-  for (int64_t k = 0; k < n; ++k) check(po[k + 1] >= po[k], "pe_offset should not decrease");
-  check(po[n] == static_cast<int64_t>(codes.shape(0)) && codes.shape(0) == rel_index.shape(0),
+  EIE_CHECK(po[0] == 0, "pe_offset should start at 0");
+  for (int64_t k = 0; k < n; ++k) EIE_CHECK(po[k + 1] >= po[k], "pe_offset should not decrease");
+  EIE_CHECK(po[n] == static_cast<int64_t>(codes.shape(0)) && codes.shape(0) == rel_index.shape(0),
         "codes and rel_index should hold pe_offset[-1] entries");
   nb::gil_scoped_release release;
   sim::coo_fill(pos.data(), values.data(), static_cast<int64_t>(pos.shape(0)), rows, cols, n,

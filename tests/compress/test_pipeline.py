@@ -20,6 +20,7 @@ from eie.compress import (
     Recipe,
     compress,
 )
+from eie.compress.prune_methods import BalancedPruning, NMPruning
 from eie.compress.train import evaluate, train_epochs
 from eie.engine.reference import spmv
 from eie.errors import CompressionError
@@ -161,7 +162,7 @@ def test_masks_hold_through_the_whole_pipeline(model: nn.Module) -> None:
 
 
 def test_structured_methods_in_the_pipeline(model: nn.Module) -> None:
-    nm = Recipe(name="nm", stages=(PruneStage(method="nm", n=2, m=4),))
+    nm = Recipe(name="nm", stages=(PruneStage(method=NMPruning(n=2, m=4)),))
     r = compress(model, nm, Trainer(), eval_fn)
     w = r.torch_model[0].weight.detach()
     assert torch.all((w != 0).reshape(32, 4, 4).sum(-1) == 2)
@@ -169,7 +170,7 @@ def test_structured_methods_in_the_pipeline(model: nn.Module) -> None:
     with pytest.raises(CompressionError, match="no quantize stage"):
         r.save("unused.eie")
     bal = Recipe(name="bal", num_pes=4,
-                 stages=(PruneStage(method="balanced", density=0.25), QuantizeStage(bits=4)))
+                 stages=(PruneStage(method=BalancedPruning(), density=0.25), QuantizeStage(bits=4)))
     r = compress(model, bal, Trainer(), eval_fn)
     per_pe = r.eie_model.layers[1].matrix.entries_per_pe()
     assert per_pe.max() - per_pe.min() <= 1 + r.eie_model.layers[1].matrix.num_fillers

@@ -99,7 +99,17 @@ def test_yaml_and_toml_give_the_same_recipe(tmp_path: Path) -> None:
     ({"stages": [{"kind": "quantize"}], "num_pes": 0}, "num_pes"),
     ({"stages": [{"kind": "prune", "method": "nm", "n": 5, "m": 4}]}, "N:M"),
     ({"stages": [{"kind": "prune", "density": 0.1, "scope": "global", "method": "block"}]},
-     "global scope"),
+     r"unknown key\(s\) \['scope'\] for a 'block' prune stage"),
+    ({"stages": [{"kind": "prune", "density": 0.1, "n": 2}]},
+     r"unknown key\(s\) \['n'\] for a 'magnitude' prune stage"),
+    ({"stages": [{"kind": "prune", "method": "sparsegpt", "density": 0.1}]},
+     "prune method should be one of"),
+    ({"stages": [{"kind": "prune", "density": 0.1, "scope": "everywhere"}]},
+     "prune scope should be one of"),
+    ({"stages": [{"kind": "prune", "method": "block", "density": 0.1, "block_rows": 0}]},
+     "block sizes"),
+    ({"stages": [{"kind": "prune", "method": "nm", "layers": {"fc1": {"quality": 1.0}}}]},
+     "only applies to method 'magnitude'"),
     ({"stages": "prune"}, "kind one of"),
 ])
 def test_validation_errors(data: dict, match: str) -> None:
@@ -163,3 +173,40 @@ def test_polynomial_schedule_and_quantize_skip() -> None:
     with pytest.raises(ConfigError, match="schedule should be one of"):
         Recipe.from_dict({"stages": [{"kind": "prune", "density": 0.1, "schedule": "cubic"}]})
     assert QuantizeStage().layers == {}
+
+
+def test_each_prune_method_is_a_config_with_a_handler() -> None:
+    import torch
+
+    from eie.compress.prune_methods import (
+        PRUNE_METHODS,
+        BalancedPruning,
+        BlockPruning,
+        MagnitudePruning,
+        NMPruning,
+        PruneRound,
+        prune_masks,
+    )
+
+    r = Recipe.from_dict({"stages": [{"kind": "prune", "method": "nm", "n": 1, "m": 4}]})
+    stage = r.stages[0]
+    assert isinstance(stage, PruneStage) and stage.method == NMPruning(n=1, m=4)
+    flat = stage.to_dict()
+    assert (flat["method"], flat["n"], flat["m"]) == ("nm", 1, 4)
+    assert "block_rows" not in flat and "quality" not in flat  # only the method's own fields
+    assert Recipe.from_dict(r.to_dict()) == r
+    assert PruneStage(density=0.5).method == MagnitudePruning()
+
+    w = torch.arange(1.0, 65.0).reshape(8, 8) * torch.tensor([1.0, -1.0]).repeat(32).reshape(8, 8)
+    rnd = PruneRound(weights={"fc": w}, density=lambda n: 0.5, qualities={"fc": None},
+                     global_density=lambda: 0.25, num_pes=2)
+    kept = {name: float(prune_masks(cls(), rnd)["fc"].float().mean())
+            for name, cls in PRUNE_METHODS.items()}
+    assert kept == {"magnitude": 0.5, "nm": 0.5, "block": 0.5, "balanced": 0.5}
+    # The largest magnitudes survive; blocks go whole; every PE slice keeps the same count.
+    assert bool(prune_masks(MagnitudePruning(), rnd)["fc"][7].all())
+    blocks = prune_masks(BlockPruning(), rnd)["fc"].reshape(2, 4, 2, 4).float().mean((1, 3))
+    assert set(blocks.flatten().tolist()) == {0.0, 1.0}
+    bal = prune_masks(BalancedPruning(num_pes=4), rnd)["fc"]
+    assert [int(bal[p::4].sum()) for p in range(4)] == [8, 8, 8, 8]
+    assert float(prune_masks(MagnitudePruning(scope="global"), rnd)["fc"].float().mean()) == 0.25

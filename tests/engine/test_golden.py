@@ -10,13 +10,37 @@ import pytest
 from eie.engine import golden
 from eie.errors import FormatError
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "reference_v1.safetensors"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "reference_v2.safetensors"
 
 
 def test_reference_matches_golden_vectors() -> None:
     bad = golden.check(GOLDEN)
     assert not bad, (f"reference engine outputs changed for {bad}; if the change is intended, "
                      f"regenerate with `{golden.REGENERATE}`")
+
+
+def test_check_reads_the_inputs_from_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No random draw happens in check: the inputs are the stored ones.
+    def no_rng(*args: object, **kwargs: object) -> None:
+        raise AssertionError("check should not draw random numbers")
+
+    monkeypatch.setattr(np.random, "default_rng", no_rng)
+    assert golden.check(GOLDEN) == []
+
+
+def test_a_changed_input_or_output_is_named(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    stored = golden.read(GOLDEN)
+    stored["odd_33x31.float_relu"] = stored["odd_33x31.float_relu"] + 1.0
+    stored["tiny_1x1.x"] = stored["tiny_1x1.x"] * 2 + 1  # changes that case's outputs
+    del stored["saturating.bias"]
+    p = tmp_path / "g.safetensors"
+    save_file(stored, str(p), metadata={"magic": golden.MAGIC, "version": str(golden.VERSION)})
+    assert golden.check(p) == ["saturating.bias"]
+    stored["saturating.bias"] = golden.read(GOLDEN)["saturating.bias"]
+    save_file(stored, str(p), metadata={"magic": golden.MAGIC, "version": str(golden.VERSION)})
+    assert set(golden.check(p)) >= {"odd_33x31.float_relu", "tiny_1x1.float_linear"}
 
 
 def test_golden_cases_cover_the_awkward_ones() -> None:

@@ -46,8 +46,26 @@ def backend_param(name: str) -> object:
 BACKEND_PARAMS = [backend_param(b) for b in ALL_BACKENDS]
 
 
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("layout", LAYOUTS)
+def backend_layout_params() -> list[object]:
+    """(backend, layout) pairs: every ISA with each CPU layout, and the reference once (it
+    multiplies the EIE arrays directly and has no CPU layout to choose)."""
+    out: list[object] = [pytest.param("reference", "auto", id="reference")]
+    for p in BACKEND_PARAMS[1:]:
+        name = p.values[0]  # type: ignore[attr-defined]
+        out += [pytest.param(name, layout, marks=p.marks, id=f"{layout}-{name}")  # type: ignore[attr-defined]
+                for layout in LAYOUTS]
+    return out
+
+
+BACKEND_LAYOUTS = pytest.mark.parametrize(("backend", "layout"), backend_layout_params())
+
+
+def layouts_of(backend: str) -> list[str]:
+    """The CPU layouts a back-end is run with (the reference has none)."""
+    return ["auto"] if backend == "reference" else LAYOUTS
+
+
+@BACKEND_LAYOUTS
 @pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("cols", SIZES)
 @pytest.mark.parametrize("bits", ["4bit", "8bit"])
@@ -60,8 +78,7 @@ def test_odd_sizes(backend: str, layout: str, rows: int, cols: int, bits: str) -
     assert_close(y, *exact(m, x, bias, "relu"))
 
 
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("layout", LAYOUTS)
+@BACKEND_LAYOUTS
 @pytest.mark.parametrize("x_kind", ["zero", "nonzero", "sparse"])
 @pytest.mark.parametrize("weight_density", [0.0, 0.05, 0.5, 1.0])
 @BITS
@@ -87,12 +104,11 @@ def test_pe_counts_and_fillers(backend: str, num_pes: int) -> None:
     m = random_matrix(rng, 300, 20, 0.02, num_pes=num_pes, index_bits=2)
     assert m.num_fillers > 0 or num_pes >= 64
     x = random_input(rng, (20,), 0.7)
-    for layout in LAYOUTS:
+    for layout in layouts_of(backend):
         assert_close(run_backend(backend, m, x, layout=layout), *exact(m, x, None, None))
 
 
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("layout", LAYOUTS)
+@BACKEND_LAYOUTS
 @pytest.mark.parametrize("batch", [1, 2, 3, 7, 8, 9, 15, 16, 17, 40])
 @pytest.mark.parametrize("act_density", [0.3, 1.0])
 @BITS

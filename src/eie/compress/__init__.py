@@ -8,6 +8,8 @@ Public API:
   ``.save(path)``), in ``eie.compress.pipeline``;
 - recipes: ``Recipe``, ``PruneStage``, ``QuantizeStage``, ``HuffmanStage``, ``load_recipe``
   (``eie.compress.recipe``); the paper's: ``eie.compress.paper.lenet300_recipe(quick=False)``;
+- pruning methods, one config each (``eie.compress.prune_methods``): ``MagnitudePruning``,
+  ``NMPruning``, ``BlockPruning``, ``BalancedPruning`` (``PruneStage(method=NMPruning(2, 4))``);
 - models and data: ``eie.compress.models.LeNet300`` / ``LeNet5``,
   ``eie.compress.data.mnist_split(seed=0)``,
   ``eie.compress.train.train_reference(name, seed, epochs=None, cache_dir=None)``;
@@ -18,6 +20,7 @@ Huffman coding lives in ``eie.formats.huffman`` (numpy only: it is a storage con
 """
 
 from eie.compress.pipeline import CompressionResult, ProgressEvent, StageReport, compress
+from eie.compress.prune_methods import BalancedPruning, BlockPruning, MagnitudePruning, NMPruning
 from eie.compress.recipe import (
                                  HuffmanStage,
                                  PruneLayer,
@@ -28,5 +31,6 @@ from eie.compress.recipe import (
                                  load_recipe,
 )
 
-__all__ = ["CompressionResult", "HuffmanStage", "ProgressEvent", "PruneLayer", "PruneStage",
+__all__ = ["BalancedPruning", "BlockPruning", "CompressionResult", "HuffmanStage",
+           "MagnitudePruning", "NMPruning", "ProgressEvent", "PruneLayer", "PruneStage",
            "QuantizeLayer", "QuantizeStage", "Recipe", "StageReport", "compress", "load_recipe"]

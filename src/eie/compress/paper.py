@@ -44,7 +44,7 @@ def lenet300_recipe(quick: bool = False, num_pes: int = 1) -> Recipe:
     return Recipe(
         name="lenet300-paper" + ("-quick" if quick else ""),
         stages=(
-            PruneStage(name="prune", method="magnitude", density=0.08,
+            PruneStage(name="prune", density=0.08,
                        rounds=1 if quick else 3, epochs=2 if quick else 4, lr=RETRAIN_LR,
                        layers={"fc2": PruneLayer(density=0.09),
                                "fc3": PruneLayer(density=0.26)}),
@@ -63,7 +63,7 @@ def lenet5_recipe(quick: bool = False, num_pes: int = 1) -> Recipe:
     return Recipe(
         name="lenet5-paper" + ("-quick" if quick else ""),
         stages=(
-            PruneStage(name="prune", method="magnitude", density=0.07,
+            PruneStage(name="prune", density=0.07,
                        rounds=1 if quick else 3, epochs=1 if quick else 3, lr=RETRAIN_LR,
                        layers={"conv1": PruneLayer(density=0.66),
                                "conv2": PruneLayer(density=0.10),

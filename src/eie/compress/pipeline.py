@@ -45,6 +45,7 @@ from eie.compress import prune as P
 from eie.compress.export import to_eie_model
 from eie.compress.graph import ModelGraph, capture
 from eie.compress.models import compressible_layers
+from eie.compress.prune_methods import PruneRound, prune_masks
 from eie.compress.recipe import HuffmanStage, PruneStage, QuantizeStage, Recipe, Stage
 from eie.compress.share import SharedLayer, apply_shared, finetune_centroids, share_weights
 from eie.compress.train import EvalFn, TrainFn
@@ -232,7 +233,8 @@ def _prune_targets(stage: PruneStage, names: list[str]) -> dict[str, tuple[float
             continue
         if ov is not None and (ov.density is not None or ov.quality is not None):
             out[name] = (ov.density, ov.quality)
-        elif stage.density is not None or stage.quality is not None or stage.method == "nm":
+        elif (stage.density is not None or stage.quality is not None
+              or not stage.method.needs_target):
             out[name] = (stage.density, stage.quality)
     unknown = sorted(set(stage.layers) - set(names))
     if unknown:
@@ -269,28 +271,23 @@ def _run_prune(st: _State, stage: PruneStage, recipe: Recipe, train_fn: TrainFn,
         torch.manual_seed(round_seed(recipe, stage_index, r))
         frac = (r + 1) / stage.rounds
         weights = {n: _weight(layers[n]).detach() for n in targets}
-        new: dict[str, torch.Tensor] = {}
-        if stage.scope == "global":
+
+        def global_density(r: int = r, weights: dict[str, torch.Tensor] = weights) -> float:
             dens = [d for d, _ in targets.values() if d is not None]
             if not dens:
                 raise CompressionError("global pruning needs a density")
             total0 = sum(start[n] * weights[n].numel() for n in targets) / float(
                 sum(weights[n].numel() for n in targets))
-            new = P.global_magnitude_masks(weights, _schedule(stage, dens[0], total0)[r])
-        else:
-            for n, (density, quality) in targets.items():
-                w = weights[n]
-                d_r = None if density is None else _schedule(stage, density, start[n])[r]
-                if stage.method == "magnitude":
-                    new[n] = P.magnitude_mask(w, d_r, None if quality is None else quality * frac)
-                elif stage.method == "nm":
-                    new[n] = P.nm_mask(w, stage.n, stage.m)
-                elif stage.method == "block":
-                    new[n] = P.block_mask(w, (stage.block_rows, stage.block_cols),
-                                          d_r if d_r is not None else 1.0)
-                else:
-                    new[n] = P.balanced_mask(w, d_r if d_r is not None else 1.0,
-                                             stage.num_pes or recipe.num_pes)
+            return _schedule(stage, dens[0], total0)[r]
+
+        def density(n: str, r: int = r) -> float | None:
+            target = targets[n][0]
+            return None if target is None else _schedule(stage, target, start[n])[r]
+
+        new = prune_masks(stage.method, PruneRound(
+            weights=weights, density=density,
+            qualities={n: None if q is None else q * frac for n, (_, q) in targets.items()},
+            global_density=global_density, num_pes=recipe.num_pes))
         for n, mask in new.items():
             old = st.masks.get(n)
             st.masks[n] = mask if old is None else (mask & old)

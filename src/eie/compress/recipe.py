@@ -7,8 +7,9 @@ A recipe is an ordered list of stages plus layout options::
     index_bits: 5         # relative-index width; per layer in layer_index_bits
     seed: 0
     stages:
-      - kind: prune       # magnitude | nm | block | balanced
-        method: magnitude
+      - kind: prune
+        method: magnitude # or nm (n, m), block (block_rows, block_cols), balanced (num_pes):
+                          # one config class each in eie.compress.prune_methods
         density: 0.1
         rounds: 3         # prune -> retrain (masks enforced) -> prune further
         epochs: 4         # retraining epochs per round
@@ -34,21 +35,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from eie._config import from_mapping, loader, read_mapping
 from eie.compress.kmeans import INITS
+from eie.compress.prune_methods import (
+    PRUNE_METHODS,
+    PRUNE_SCOPES,
+    BalancedPruning,
+    BlockPruning,
+    MagnitudePruning,
+    NMPruning,
+    PruneMethod,
+)
 from eie.compress.share import ALGORITHMS, GRAD_REDUCTIONS
 from eie.errors import ConfigError
 
-PRUNE_METHODS = ("magnitude", "nm", "block", "balanced")
-PRUNE_SCOPES = ("layer", "global")
 PRUNE_SCHEDULES = ("geometric", "polynomial")
+__all__ = ["PRUNE_METHODS", "PRUNE_SCHEDULES", "PRUNE_SCOPES", "BalancedPruning", "BlockPruning",
+           "HuffmanStage", "MagnitudePruning", "NMPruning", "PruneLayer", "PruneMethod",
+           "PruneStage", "QuantizeLayer", "QuantizeStage", "Recipe", "Stage", "load_recipe"]
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -87,30 +95,33 @@ class PruneLayer:
         _sparsity_to_density(self, "prune layer")
 
 
+def _layer_settings(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value or {}, Mapping):
+        raise ConfigError(f"{where}: layers should map layer names to settings, found {value!r}")
+    return value or {}
+
+
+def _load_prune_layers(value: Any, where: str) -> dict[str, PruneLayer]:
+    return {str(k): from_mapping(PruneLayer, v, f"{where} layer {k!r}")
+            for k, v in _layer_settings(value, where).items()}
+
+
 @dataclass(frozen=True)
 class PruneStage:
+    """Prune -> retrain rounds to a target density; ``method`` says which weights go (one
+    config per method, ``eie.compress.prune_methods``)."""
+
     kind: str = "prune"
     name: str = "prune"
-    method: str = "magnitude"
-    """One of ``PRUNE_METHODS``."""
+    method: PruneMethod = field(default_factory=MagnitudePruning)
+    """``MagnitudePruning()`` (the default), ``NMPruning(n, m)``, ``BlockPruning(rows, cols)``
+    or ``BalancedPruning(num_pes)``; in a recipe file ``method: <name>`` with the method's
+    fields beside the stage's."""
     density: float | None = None
     """Target fraction of weights kept (every layer unless overridden)."""
     sparsity: float | None = None
     """Target fraction of weights removed, ``1 - density`` (the name torch's ``amount``,
     TF-MOT's ``final_sparsity`` and coremltools' ``target_sparsity`` use); give one of the two."""
-    quality: float | None = None
-    """Han's rule instead of a density: threshold = quality x std (magnitude method only)."""
-    scope: str = "layer"
-    """``"layer"``: each layer keeps ``density``; ``"global"``: one threshold across layers."""
-    n: int = 2
-    """N of N:M: the N largest-magnitude weights are kept in every group of M (N nonzeros of
-    every M consecutive inputs of a row; 2:4 keeps half)."""
-    m: int = 4
-    """M of N:M: the group size, consecutive inputs (matrix columns) of one row."""
-    block_rows: int = 4
-    block_cols: int = 4
-    num_pes: int | None = None
-    """PE count for load-balance-aware pruning (default: the recipe's ``num_pes``)."""
     rounds: int = 1
     """Prune -> retrain rounds; densities follow ``schedule`` to the target."""
     schedule: str = "geometric"
@@ -122,34 +133,65 @@ class PruneStage:
     epochs: int = 0
     """Retraining epochs after each round (masks enforced)."""
     lr: float = 1e-3
-    layers: Mapping[str, PruneLayer] = field(default_factory=dict)
+    layers: Mapping[str, PruneLayer] = field(default_factory=dict,
+                                             metadata=loader(_load_prune_layers))
 
     def __post_init__(self) -> None:
+        _check(isinstance(self.method, tuple(PRUNE_METHODS.values())),
+               f"prune method should be one of {[c.__name__ for c in PRUNE_METHODS.values()]}, "
+               f"found {self.method!r}")
         _sparsity_to_density(self, f"prune stage {self.name!r}")
         _check(self.schedule in PRUNE_SCHEDULES,
                f"prune schedule should be one of {PRUNE_SCHEDULES}, found {self.schedule!r}")
         _check(self.power > 0, f"schedule power should be > 0, found {self.power}")
-        _check(self.method in PRUNE_METHODS,
-               f"prune method should be one of {PRUNE_METHODS}, found {self.method!r}")
-        _check(self.scope in PRUNE_SCOPES,
-               f"prune scope should be one of {PRUNE_SCOPES}, found {self.scope!r}")
-        if self.method == "nm":
-            _check(1 <= self.n <= self.m, f"N:M needs 1 <= n <= m, found {self.n}:{self.m}")
-        else:
+        magnitude = isinstance(self.method, MagnitudePruning)
+        if self.method.needs_target:
             _check(self.density is not None or self.quality is not None
                    or (all(v.density is not None or v.quality is not None or v.skip
                           for v in self.layers.values()) and bool(self.layers)),
                    f"prune stage {self.name!r} needs a density or a quality (Han's rule)")
-        _check(self.quality is None or self.method == "magnitude",
+        _check(magnitude or all(v.quality is None for v in self.layers.values()),
                "quality (Han's rule) only applies to method 'magnitude'")
         for d in [self.density, *(v.density for v in self.layers.values())]:
             _check(d is None or 0.0 < d <= 1.0, f"density should be in (0, 1], found {d}")
         _check(self.rounds >= 1, f"rounds should be >= 1, found {self.rounds}")
         _check(self.epochs >= 0, f"epochs should be >= 0, found {self.epochs}")
         _check(self.lr > 0, f"lr should be > 0, found {self.lr}")
-        _check(self.block_rows >= 1 and self.block_cols >= 1, "block sizes should be >= 1")
-        _check(self.scope == "layer" or self.method == "magnitude",
-               "global scope only applies to method 'magnitude'")
+
+    @property
+    def quality(self) -> float | None:
+        """The stage's Han's-rule quality (magnitude pruning only), or None."""
+        return self.method.quality if isinstance(self.method, MagnitudePruning) else None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "prune stage") -> PruneStage:
+        """The flat file form: ``method: <name>`` and that method's fields among the stage's;
+        a key of another method raises."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of PruneStage fields, found "
+                              f"{type(data).__name__}")
+        name = data.get("method", MagnitudePruning.name)
+        mcls = PRUNE_METHODS.get(name) if isinstance(name, str) else None
+        if mcls is None:
+            raise ConfigError(f"{where}: prune method should be one of {sorted(PRUNE_METHODS)}, "
+                              f"found {name!r}")
+        own = {f.name for f in dataclasses.fields(mcls)}
+        stage = {f.name for f in dataclasses.fields(cls)} - {"method"}
+        unknown = sorted(str(k) for k in data if k not in own | stage | {"method"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown} for a {name!r} prune stage; "
+                              f"expected some of {sorted(own | stage | {'method'})}; fix or "
+                              "remove them")
+        method = from_mapping(mcls, {k: v for k, v in data.items() if k in own}, where)
+        rest = {k: v for k, v in data.items() if k in stage}
+        return from_mapping(cls, {**rest, "method": method}, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat file form (``from_dict`` reads it back)."""
+        out = dataclasses.asdict(self)
+        out["method"] = self.method.name
+        out.update(dataclasses.asdict(self.method))
+        return out
 
 
 @dataclass(frozen=True)
@@ -178,7 +220,10 @@ class QuantizeStage:
     lr: float = 1e-4
     grad: str = "sum"
     """Centroid gradient: ``"sum"`` of members' gradients (the paper) or ``"mean"``."""
-    layers: Mapping[str, QuantizeLayer] = field(default_factory=dict)
+    layers: Mapping[str, QuantizeLayer] = field(
+        default_factory=dict, metadata=loader(lambda value, where: {
+            str(k): from_mapping(QuantizeLayer, v, f"{where} layer {k!r}")
+            for k, v in _layer_settings(value, where).items()}))
 
     def __post_init__(self) -> None:
         for b in [self.bits, *(v.bits for v in self.layers.values())]:
@@ -193,6 +238,13 @@ class QuantizeStage:
         _check(self.epochs >= 0, f"epochs should be >= 0, found {self.epochs}")
         _check(self.lr > 0, f"lr should be > 0, found {self.lr}")
 
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "quantize stage") -> QuantizeStage:
+        return from_mapping(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 @dataclass(frozen=True)
 class HuffmanStage:
@@ -201,16 +253,38 @@ class HuffmanStage:
     kind: str = "huffman"
     name: str = "huffman"
 
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "huffman stage") -> HuffmanStage:
+        return from_mapping(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 Stage = PruneStage | QuantizeStage | HuffmanStage
-STAGE_KINDS: dict[str, type] = {"prune": PruneStage, "quantize": QuantizeStage,
-                                "huffman": HuffmanStage}
+STAGE_KINDS: dict[str, type[Stage]] = {"prune": PruneStage, "quantize": QuantizeStage,
+                                       "huffman": HuffmanStage}
+
+
+def _load_stages(value: Any, where: str) -> tuple[Stage, ...]:
+    """Each stage by its ``kind`` (the registry ``STAGE_KINDS``)."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{where}: stages should be a list of stages with kind one of "
+                          f"{sorted(STAGE_KINDS)}, found {value!r}")
+    stages = []
+    for i, raw in enumerate(value):
+        kind = raw.get("kind") if isinstance(raw, Mapping) else raw
+        if not isinstance(kind, str) or kind not in STAGE_KINDS:  # (a list is unhashable)
+            raise ConfigError(f"{where}: stage {i} should have kind one of "
+                              f"{sorted(STAGE_KINDS)}, found {kind!r}")
+        stages.append(STAGE_KINDS[kind].from_dict(raw, f"{where}: stage {i}"))
+    return tuple(stages)
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str = "recipe"
-    stages: tuple[Stage, ...] = ()
+    stages: tuple[Stage, ...] = field(default=(), metadata=loader(_load_stages))
     num_pes: int = 1
     """PE count of the saved layout (1 = one CSC per layer, Deep Compression's accounting)."""
     index_bits: int = 4
@@ -247,73 +321,16 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "recipe") -> Recipe:
-        """Build and validate; unknown keys raise ``ConfigError``."""
-        d = dict(_strict_keys(cls, data, where))
-        stages = []
-        raw_stages = d.pop("stages", []) or []
-        if not isinstance(raw_stages, list | tuple):
-            raise ConfigError(f"{where}: stages should be a list of stages, each with kind one "
-                              f"of {sorted(STAGE_KINDS)}; found {raw_stages!r}")
-        for i, raw in enumerate(raw_stages):
-            if not isinstance(raw, Mapping) or not isinstance(raw.get("kind"), str) \
-                    or raw["kind"] not in STAGE_KINDS:
-                kind = raw.get("kind") if isinstance(raw, Mapping) else raw
-                raise ConfigError(f"{where}: stage {i} should have kind one of "
-                                  f"{sorted(STAGE_KINDS)}, found {kind!r}")
-            scls = STAGE_KINDS[raw["kind"]]
-            sd = dict(_strict_keys(scls, raw, f"{where}: stage {i}"))
-            if "layers" in sd:
-                if not isinstance(sd["layers"] or {}, Mapping):
-                    raise ConfigError(f"{where}: stage {i}: layers should map layer names to "
-                                      f"settings, found {sd['layers']!r}")
-                lcls = PruneLayer if scls is PruneStage else QuantizeLayer
-                sd["layers"] = {str(k): lcls(**_strict_keys(lcls, v, f"{where}: stage {i} "
-                                                                   f"layer {k!r}"))
-                                for k, v in (sd["layers"] or {}).items()}
-            stages.append(_construct(scls, sd, f"{where}: stage {i}"))
-        d["stages"] = tuple(stages)
-        return _construct(cls, d, where)
+        """Build and validate; unknown keys raise ``ConfigError`` naming ``where`` and the key."""
+        return from_mapping(cls, data if data is not None else {}, where)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        out["stages"] = [s.to_dict() for s in self.stages]
         return out
-
-
-def _strict_keys(cls: type, data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, found "
-                          f"{type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; expected some "
-                          f"of {sorted(names)}; fix or remove them")
-    return data
-
-
-def _construct(cls: type, d: dict[str, Any], where: str) -> Any:
-    try:
-        return cls(**d)
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Read a recipe from a ``.yaml``/``.yml`` or ``.toml`` file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such recipe file; expected a YAML or TOML recipe")
-    text = p.read_text()
-    try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"{p}: recipe files should end in .yaml, .yml or .toml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: cannot parse the recipe: {e}") from None
-    return Recipe.from_dict(data or {}, where=str(p))
+    data = read_mapping(path, "recipe", suffixes=(".yaml", ".yml", ".toml"))
+    return Recipe.from_dict(data, where=str(path))

@@ -121,9 +121,13 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
     Raises FormatError on codes outside the codebook or a codebook the kernels cannot take.
 
     >>> import numpy as np
-    >>> lay = build(np.array([[1, 0], [0, 2]], np.uint8), np.array([0, 0.5, -1], np.float32))
+    >>> cb = np.array([0, 0.5, -1], np.float32)
+    >>> codes = np.zeros((64, 64), np.uint8); codes[3, 5] = 2
+    >>> lay = build(codes, cb)  # one weight in 4096: far below any dense crossover
     >>> lay.kind, lay.nnz
-    ('sparse', 2)
+    ('sparse', 1)
+    >>> build(np.array([[1, 0], [0, 2]], np.uint8), cb, layout="dense").kind
+    'dense'
     """
     cb = np.ascontiguousarray(codebook, dtype=np.float32)
     if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:

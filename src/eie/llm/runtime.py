@@ -1,11 +1,12 @@
 """Run a quantized transformer with every quantized Linear layer on eie's kernels.
 
->>> # doctest: +SKIP
->>> rt = load_runtime("smollm2.eie", threads=2)
->>> r = rt.generate("The engine", max_new_tokens=32)          # greedy; seed/temperature/top_k/top_p
->>> r.text, r.tokens_per_s, r.breakdown                        # where the time went, by stage
->>> rt.perplexity(text)                                        # causal LMs, on the same path
->>> load_runtime("minilm.eie").embed(["a sentence", "another"])  # encoders: (n, hidden) float32
+Usage (with quantized model files, so not run as a doctest)::
+
+    rt = load_runtime("smollm2.eie", threads=2)
+    r = rt.generate("The engine", max_new_tokens=32)          # greedy; seed/temperature/top_k/top_p
+    r.text, r.tokens_per_s, r.breakdown                        # where the time went, by stage
+    rt.perplexity(text)                                        # causal LMs, on the same path
+    load_runtime("minilm.eie").embed(["a sentence", "another"])  # encoders: (n, hidden) float32
 
 API (kept small: other parts of eie call it):
 

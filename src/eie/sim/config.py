@@ -17,13 +17,13 @@ eie.errors.ConfigError: num_pes should be an integer >= 1, found 0
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+from eie._config import Boolean, Integer, Number, check_fields, field_rules, from_mapping, rule
+from eie._io import write_atomic
 from eie.errors import ConfigError
 
 CONFIG_TYPE = "eie.sim.HardwareConfig"
@@ -32,32 +32,10 @@ CONFIG_VERSION = 2
 exist. A version-1 mapping is read as the same hardware: ``fifo_depth + 1``, no bias column, no
 bubble (``from_dict``)."""
 
-# Inclusive (minimum, maximum) of each numeric field. The maxima keep every size a config implies
-# (FIFO ring buffers, histograms, register files, LNZD trees, SRAM areas) in memory and in int64:
-# far beyond any chip (the paper's is 64 PEs, FIFO 8), small enough that a hostile YAML file
-# cannot make the simulator allocate gigabytes or overflow a count.
-BOUNDS: dict[str, tuple[float, float]] = {
-    "num_pes": (1, 4096),
-    "fifo_depth": (1, 65536),
-    "clock_mhz": (0, 100_000.0),
-    "spmat_sram_width_bits": (1, 4096),
-    "spmat_sram_kb": (1, 1 << 20),
-    "ptr_banks": (1, 64),  # 1 or 2: checked below
-    "ptr_bits": (1, 64),
-    "ptr_sram_kb": (1, 1 << 20),
-    "weight_bits": (1, 64),  # <= 8: checked below with the reason
-    "index_bits": (1, 64),
-    "act_bits": (1, 64),
-    "act_regfile_entries": (1, 1 << 16),
-    "act_sram_bytes": (1, 1 << 30),
-    "act_sram_width_bits": (1, 4096),
-    "codebook_entries": (1, 1 << 16),  # <= 2**weight_bits: checked below
-    "arith_pipeline_stages": (1, 64),
-    "lnzd_fanin": (1, 64),
-    "lnzd_group_bubble": (0, 1024),
-    "acc_bits": (16, 64),
-    "dram_gbps": (0, 100_000.0),
-}
+# Each field declares its rule beside it (``eie._config``: Integer / Number / Boolean). The maxima
+# keep every size a config implies (FIFO ring buffers, histograms, register files, LNZD trees,
+# SRAM areas) in memory and in int64: far beyond any chip (the paper's is 64 PEs, FIFO 8), small
+# enough that a hostile YAML file cannot make the simulator allocate gigabytes or overflow a count.
 MAX_FIFO_SLOTS = 1 << 24
 """num_pes x fifo_depth: FIFO storage of 16 M column indices (128 MiB)."""
 MAX_BATCH_COLS = 1 << 26
@@ -68,81 +46,66 @@ MAX_BATCH_COLS = 1 << 26
 class HardwareConfig:
     """The simulated EIE accelerator. Unknown keys in ``from_dict``/YAML raise ``ConfigError``."""
 
-    num_pes: int = 64
+    num_pes: int = field(default=64, metadata=rule(Integer(1, 4096)))
     """Processing elements; output row i lives on PE i % num_pes."""
-    fifo_depth: int = 8
+    fifo_depth: int = field(default=8, metadata=rule(Integer(1, 65536)))
     """Activation FIFO entries per PE, counting the column the PE is working on: 8 is the paper's
     design point (the authors' simulator's buffer of 8), 1 is lockstep (no queue: a PE takes the
     next broadcast only once it holds no column)."""
-    clock_mhz: float = 800.0
+    clock_mhz: float = field(default=800.0, metadata=rule(Number(0, 100_000.0)))
     """Clock frequency; latency_us = cycles / clock_mhz."""
-    spmat_sram_width_bits: int = 64
+    spmat_sram_width_bits: int = field(default=64, metadata=rule(Integer(1, 4096)))
     """Sparse-matrix SRAM line width; a line holds width // (weight_bits + index_bits) entries."""
-    spmat_sram_kb: int = 128
+    spmat_sram_kb: int = field(default=128, metadata=rule(Integer(1, 1 << 20)))
     """Sparse-matrix SRAM capacity per PE (KiB); scales its area."""
-    ptr_banks: int = 2
+    ptr_banks: int = field(default=2, metadata=rule(Integer(1, 64)))  # 1 or 2: below
     """Pointer SRAM banks (1 or 2). Two single-ported banks (even / odd columns) deliver the start
     and end pointer in one cycle; one bank needs two cycles per column."""
-    ptr_bits: int = 16
+    ptr_bits: int = field(default=16, metadata=rule(Integer(1, 64)))
     """Width of one column pointer."""
-    ptr_sram_kb: int = 32
+    ptr_sram_kb: int = field(default=32, metadata=rule(Integer(1, 1 << 20)))
     """Pointer SRAM capacity per PE (KiB); scales its area."""
-    weight_bits: int = 4
+    weight_bits: int = field(default=4, metadata=rule(Integer(1, 64)))  # <= 8: below, with why
     """Codebook index bits per entry."""
-    index_bits: int = 4
+    index_bits: int = field(default=4, metadata=rule(Integer(1, 64)))
     """Relative row index bits per entry (zero runs longer than 2**index_bits - 1 need fillers)."""
-    act_bits: int = 16
+    act_bits: int = field(default=16, metadata=rule(Integer(1, 64)))
     """Activation and decoded-weight width (16-bit fixed point)."""
-    act_regfile_entries: int = 64
+    act_regfile_entries: int = field(default=64, metadata=rule(Integer(1, 1 << 16)))
     """Source and destination register-file entries per PE (64 x 64 PEs = 4K-long vectors)."""
-    act_sram_bytes: int = 2048
+    act_sram_bytes: int = field(default=2048, metadata=rule(Integer(1, 1 << 30)))
     """Activation SRAM per PE, holding vectors longer than the register files."""
-    act_sram_width_bits: int = 64
+    act_sram_width_bits: int = field(default=64, metadata=rule(Integer(1, 4096)))
     """Activation SRAM read width; sets how many cycles a register-file batch load takes."""
-    codebook_entries: int = 16
+    codebook_entries: int = field(default=16, metadata=rule(Integer(1, 1 << 16)))  # see below
     """Codebook size (entry 0 is zero); at most 2**weight_bits."""
-    arith_pipeline_stages: int = 4
+    arith_pipeline_stages: int = field(default=4, metadata=rule(Integer(1, 64)))
     """Arithmetic pipeline depth: lookup, read+multiply, shift+add, write."""
-    arith_bypass: bool = True
+    arith_bypass: bool = field(default=True, metadata=rule(Boolean()))
     """Forward the adder output when the same accumulator is updated in consecutive cycles; when
     False, such an update waits one cycle."""
-    lnzd_fanin: int = 4
+    lnzd_fanin: int = field(default=4, metadata=rule(Integer(1, 64)))
     """Inputs per leading-nonzero-detection node (a quadtree for 4)."""
-    lnzd_group_bubble: int = 1
+    lnzd_group_bubble: int = field(default=1, metadata=rule(Integer(0, 1024)))
     """Cycles the LNZD loses leaving a group of ``num_pes`` activations (one register-file row)
     whose last activation is zero: 1 in the authors' detector; 0 skips zeros for free."""
-    dram_gbps: float = 12.8
+    dram_gbps: float = field(default=12.8, metadata=rule(Number(0, 100_000.0)))
     """DRAM bandwidth (GB/s) for layers larger than the on-chip SRAM (``eie.sim.dram``): one
     64-bit DDR3-1600 channel, 1600 MT/s x 8 bytes (JEDEC JESD79-3)."""
-    acc_bits: int = 64
+    acc_bits: int = field(default=64, metadata=rule(Integer(16, 64)))
     """Accumulator width. 64 accumulates exactly (products at full precision); fewer bits (16:
     the paper's destination registers) round each product to the output's scale and saturate."""
-    bias_column: bool = True
+    bias_column: bool = field(default=True, metadata=rule(Boolean()))
     """Broadcast the bias as one more column with activation 1.0 (the hardware's way: a broadcast,
     an entry per nonzero bias, their cycles and energy); False adds it to the accumulators free."""
-    stream_pointers: bool = True
+    stream_pointers: bool = field(default=True, metadata=rule(Boolean()))
     """A layer with more column pointers per PE than ``ptr_sram_kb`` holds: True streams the
     pointers past the SRAM's capacity from DRAM for the columns broadcast (``eie.sim.dram``; the
     paper runs VGG-6, 25,089 pointers per PE, on its 32 KB pointer SRAM); False refuses it."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name in ("arith_bypass", "bias_column", "stream_pointers"):
-                if not isinstance(v, bool):
-                    raise ConfigError(f"{f.name} should be true or false, found {v!r}")
-                continue
-            lo, hi = BOUNDS[f.name]
-            if f.name in ("clock_mhz", "dram_gbps"):
-                if (isinstance(v, bool) or not isinstance(v, int | float)
-                        or not math.isfinite(v) or not lo < v <= hi):
-                    raise ConfigError(f"{f.name} should be a finite number in (0, {hi:g}], "
-                                      f"found {v!r}")
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(f"{f.name} should be an integer >= {lo}, found {v!r}")
-            if v > hi:
-                raise ConfigError(f"{f.name} should be at most {hi}, found {v}")
+        check_fields(self)  # each field's declared rule, in field order
+        # Rules across fields:
         for what, value, hi in (("num_pes x fifo_depth (FIFO slots)",
                                  self.num_pes * self.fifo_depth, MAX_FIFO_SLOTS),
                                 ("num_pes x act_regfile_entries (batch_cols)",
@@ -210,12 +173,18 @@ class HardwareConfig:
         return {"type": CONFIG_TYPE, "version": CONFIG_VERSION, **self.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HardwareConfig:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "hardware config"
+                  ) -> HardwareConfig:
+        """From a mapping of fields (``type`` and ``version`` optional); unknown keys raise
+        ``ConfigError`` naming ``where`` (e.g. the file) and the key."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: a hardware config should be a mapping of field: value, "
+                              f"found {type(data).__name__}")
         d = dict(data)
         t = d.pop("type", CONFIG_TYPE)
         v = d.pop("version", CONFIG_VERSION)
         if t != CONFIG_TYPE:
-            raise ConfigError(f"config type should be {CONFIG_TYPE!r}, found {t!r}")
+            raise ConfigError(f"{where}: config type should be {CONFIG_TYPE!r}, found {t!r}")
         if v == 1:
             # Version 1 counted only the queue beside the column being worked on, added the bias
             # for free and had a detector without bubbles: the same hardware in version 2.
@@ -225,35 +194,26 @@ class HardwareConfig:
             d.setdefault("bias_column", False)
             d.setdefault("lnzd_group_bubble", 0)
         elif v != CONFIG_VERSION:
-            raise ConfigError(f"config version should be 1 or {CONFIG_VERSION}, found {v!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown hardware config keys {unknown}; known keys are "
-                              f"{sorted(known)}")
-        return cls(**d)
+            raise ConfigError(f"{where}: config version should be 1 or {CONFIG_VERSION}, "
+                              f"found {v!r}")
+        return from_mapping(cls, d, where)
+
+
+BOUNDS: dict[str, tuple[float, float]] = {
+    name: (r.lo, r.hi) for name, r in field_rules(HardwareConfig).items()
+    if isinstance(r, Integer | Number)}
+"""Inclusive (minimum, maximum) of each numeric field (a number's minimum is exclusive)."""
 
 
 def load_config(path: str | os.PathLike[str]) -> HardwareConfig:
     """Read a YAML mapping of ``HardwareConfig`` fields (missing fields keep their defaults)."""
-    import yaml
+    from eie._config import read_mapping
 
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as e:
-        raise ConfigError(f"cannot read hardware config {p}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"hardware config {p} is not valid YAML: {e}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"hardware config {p} should be a mapping of field: value, "
-                          f"found {type(data).__name__}")
-    return HardwareConfig.from_dict(data)
+    return HardwareConfig.from_dict(read_mapping(path, "hardware config"), where=str(path))
 
 
 def save_config(config: HardwareConfig, path: str | os.PathLike[str]) -> None:
+    """Write ``config`` as YAML with its type and version, atomically."""
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(config.to_json(), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(config.to_json(), sort_keys=False).encode())

@@ -17,13 +17,14 @@ An entry may scale with a config field: ``reference_width_bits`` + ``width_field
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
+from eie._config import Integer, Number, check_fields, from_mapping, loader, read_mapping, rule
 from eie.errors import ConfigError
 from eie.sim.config import HardwareConfig
 
@@ -43,11 +44,67 @@ CHIP_COMPONENTS = ("ccu", "lnzd_node")
 
 @dataclass(frozen=True)
 class EnergyEntry:
-    energy_pj: float
+    """The price of one (component, action), with its source."""
+
+    energy_pj: float = field(metadata=rule(Number(0.0, lo_inclusive=True)))
+    """Energy per action at the reference width (pJ)."""
     source: str
+    """Where the number comes from (non-empty)."""
     reference_width_bits: int | None = None
+    """Width ``energy_pj`` was derived for; with ``width_field``, other widths scale."""
     width_field: str | None = None
-    width_fixed_fraction: float = 0.0
+    """The ``HardwareConfig`` field holding the width this action scales with."""
+    width_fixed_fraction: float = field(default=0.0, metadata=rule(
+        Number(0.0, 1.0, lo_inclusive=True)))
+    """Part of ``energy_pj`` that does not depend on the width."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        object.__setattr__(self, "energy_pj", float(self.energy_pj))
+        object.__setattr__(self, "width_fixed_fraction", float(self.width_fixed_fraction))
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigError(f"source should be a non-empty string, found {self.source!r}")
+        if (self.reference_width_bits is None) != (self.width_field is None):
+            raise ConfigError("reference_width_bits and width_field go together; found "
+                              f"{self.reference_width_bits!r} and {self.width_field!r}")
+        if self.reference_width_bits is not None:
+            Integer(1, 1 << 20).check("reference_width_bits", self.reference_width_bits)
+            names = [f.name for f in dataclasses.fields(HardwareConfig)]
+            if self.width_field not in names:
+                raise ConfigError(f"width_field should name a HardwareConfig field, found "
+                                  f"{self.width_field!r}")
+
+
+def _load_components(value: Any, where: str) -> dict[Key, EnergyEntry]:
+    """``{component: {action: entry}}`` -> ``{(component, action): EnergyEntry}``."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: components should be a mapping, found "
+                          f"{type(value).__name__}")
+    entries: dict[Key, EnergyEntry] = {}
+    for comp, actions in value.items():
+        if not isinstance(actions, Mapping):
+            raise ConfigError(f"{where}: {comp} should map actions to entries")
+        for action, e in actions.items():
+            entries[str(comp), str(action)] = from_mapping(EnergyEntry, e,
+                                                           f"{where}: {comp}.{action}")
+    return entries
+
+
+@dataclass(frozen=True)
+class _EnergyFile:
+    """The layout of an energy table file."""
+
+    name: str
+    version: int = field(metadata=rule(Integer(0, 1 << 31)))
+    components: Mapping[Key, EnergyEntry] = field(metadata=loader(_load_components))
+    clock_mhz: float | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name should be a non-empty string, found {self.name!r}")
+        if self.clock_mhz is not None:
+            Number(0.0, 100_000.0).check("clock_mhz", self.clock_mhz)
 
 
 @dataclass(frozen=True)
@@ -77,56 +134,18 @@ class EnergyTable:
 
 
 def _parse(data: Any, where: str) -> EnergyTable:
-    if not isinstance(data, dict):
-        raise ConfigError(f"energy table {where} should be a YAML mapping")
-    for key in ("name", "version", "components"):
-        if key not in data:
-            raise ConfigError(f"energy table {where} lacks the key {key!r}")
-    entries: dict[Key, EnergyEntry] = {}
-    comps = data["components"]
-    if not isinstance(comps, dict):
-        raise ConfigError(f"energy table {where}: components should be a mapping")
-    allowed = {"energy_pj", "source", "reference_width_bits", "width_field",
-               "width_fixed_fraction"}
-    for comp, actions in comps.items():
-        if not isinstance(actions, dict):
-            raise ConfigError(f"energy table {where}: {comp} should map actions to entries")
-        for action, e in actions.items():
-            if not isinstance(e, dict) or "energy_pj" not in e or not e.get("source"):
-                raise ConfigError(f"energy table {where}: {comp}.{action} needs energy_pj and a "
-                                  "non-empty source")
-            extra = sorted(set(e) - allowed)
-            if extra:
-                raise ConfigError(f"energy table {where}: {comp}.{action} has unknown keys "
-                                  f"{extra}")
-            value = e["energy_pj"]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"energy table {where}: {comp}.{action}.energy_pj should be a "
-                                  f"number >= 0, found {value!r}")
-            entries[str(comp), str(action)] = EnergyEntry(
-                float(value), str(e["source"]), e.get("reference_width_bits"),
-                e.get("width_field"), float(e.get("width_fixed_fraction", 0.0)))
-    return EnergyTable(str(data["name"]), int(data["version"]), entries, data.get("clock_mhz"))
+    f = from_mapping(_EnergyFile, data, f"energy table {where}")
+    return EnergyTable(f.name, f.version, f.components, f.clock_mhz)
 
 
 def load_energy_table(path: str | os.PathLike[str] | None = None) -> EnergyTable:
     """The packaged 45 nm table, or a YAML file of the same layout."""
-    import yaml
-
     if path is None:
+        import yaml
+
         text = resources.files("eie.sim").joinpath("data/energy_45nm.yaml").read_text()
-        where = "eie/sim/data/energy_45nm.yaml"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as e:
-            raise ConfigError(f"cannot read energy table {path}: {e.strerror}") from None
-        where = str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"energy table {where} is not valid YAML: {e}") from None
-    return _parse(data, where)
+        return _parse(yaml.safe_load(text), "eie/sim/data/energy_45nm.yaml")
+    return _parse(read_mapping(path, "energy table"), str(path))
 
 
 _DEFAULT: EnergyTable | None = None
