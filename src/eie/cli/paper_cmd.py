@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU engine threads (default: all)")
     p.add_argument("--cpu-power-w", type=float, default=15.0,
                    help="assumed CPU power for the CPU energy estimate, in watts (default: 15)")
+    p.add_argument("--dump", action="append", default=[], metavar="DIR",
+                   help="a layer in the EIE authors' simulator format (e.g. their AlexNet fc8 "
+                        "dump) to report beside the real MiniLM layers; repeatable")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -35,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.cpu_power_w <= 0:
         raise ConfigError(f"--cpu-power-w should be positive, found {args.cpu_power_w}")
+    from eie.formats import eiesim
+
+    for d in args.dump:  # refused before any work
+        eiesim.load(d)
     opts = PaperOptions(seed=args.seed, quick=args.quick, threads=args.threads,
-                        cpu_power_w=args.cpu_power_w, command=tuple(args.command_line))
+                        cpu_power_w=args.cpu_power_w, dumps=tuple(map(str, args.dump)),
+                        command=tuple(args.command_line))
     with progress_bar(enabled=not args.no_progress) as bar:
         layers_task = bar.add_task("benchmark layers", total=9, info="")
         sweep_task = bar.add_task("design-space sweeps", total=None, info="")

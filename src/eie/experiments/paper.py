@@ -42,6 +42,9 @@ class PaperOptions:
     """CPU engine threads (default: all cores)."""
     cpu_power_w: float = 15.0
     """Assumed CPU power while running a layer, for the CPU energy estimate (W)."""
+    dumps: tuple[str, ...] = ()
+    """Folders in the EIE authors' simulator format (e.g. their AlexNet fc8 dump) reported
+    beside the real MiniLM layers, each with its synthetic twin."""
     command: tuple[str, ...] = ("eie", "paper")
     """The command line that produced the run (for captions and provenance)."""
 
@@ -118,8 +121,10 @@ def beyond_the_paper(opts: PaperOptions) -> dict[str, Any]:
         "size": size,
         "structured": structured.study(density=0.125, rows=size, cols=size, seed=opts.seed),
         "llm_scale": llm_scale.study(layers, densities, seed=opts.seed)}
-    if real_layers.available():
-        out["real_layers"] = real_layers.imbalance_table(seed=opts.seed)
+    real = real_layers.imbalance_table(seed=opts.seed) if real_layers.available() else []
+    real += [real_layers.dump_row(d, seed=opts.seed) for d in opts.dumps]
+    if real:
+        out["real_layers"] = real
     return out
 
 

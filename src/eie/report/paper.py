@@ -146,16 +146,17 @@ def add_beyond_the_paper(report: Report, b: dict[str, Any], command: str) -> Non
     rrecs = b.get("real_layers")
     if rrecs is not None:
         report.add_table(Table(
-            "Real layers (all-MiniLM-L6-v2, pruned to 10% and 4-bit shared by eie) vs synthetic "
-            "twins",
+            "Real layers (all-MiniLM-L6-v2, pruned to 10% and 4-bit shared by eie; the EIE "
+            "authors' dumps given with --dump) vs synthetic twins",
             ["layer", "shape", "PE max/mean work, real", "synthetic", "load efficiency (%), real",
              "synthetic", "cycles, real", "synthetic", "SQNR (dB)"],
             [[r["layer"], "x".join(map(str, r["shape"])), r["real_pe_imbalance"],
               r["synthetic_pe_imbalance"], 100 * r["real_load_efficiency"],
               100 * r["synthetic_load_efficiency"], r["real_cycles"], r["synthetic_cycles"],
               r["real_sqnr_db"]] for r in rrecs],
-            note="Real weights (magnitude pruning, 16-entry k-means codebook; no retraining), "
-                 "synthetic inputs; the twin is uniform random at the same shape and density "
+            note="MiniLM: real weights (magnitude pruning, 16-entry k-means codebook; no "
+                 "retraining), synthetic inputs. Dumps: their own codes, activations and bias. "
+                 "The twin is uniform random at the same shape and density "
                  "(eie.sim.real_layers)."))
         report.data["real_layers"] = rrecs
 

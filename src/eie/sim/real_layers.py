@@ -12,7 +12,9 @@ layer.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,23 +91,38 @@ def make_real_layer(name: str, num_pes: int = 64, seed: int = 0, index_bits: int
 
 def imbalance_table(num_pes: int = 64, seed: int = 0) -> list[dict[str, Any]]:
     """Each MiniLM layer beside its synthetic twin: load efficiency and PE imbalance."""
+    out = []
+    for name in MINILM:
+        m, x = make_real_layer(name, num_pes, seed)
+        out.append(_beside_twin(name, m, x, None, seed))
+    return out
+
+
+def dump_row(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, Any]:
+    """A layer dumped in the EIE authors' simulator format (e.g. their AlexNet fc8) beside its
+    synthetic twin, on the dump's own PE count, with its stored activations and bias; the same
+    record as ``imbalance_table``'s. Hostile folders are refused by ``eiesim.load``."""
+    from eie.formats import eiesim
+
+    m, bias, x = eiesim.load(folder)
+    return _beside_twin(Path(folder).name, m, x, bias, seed)
+
+
+def _beside_twin(name: str, m: Any, x: npt.NDArray[np.float32],
+                 bias: npt.NDArray[np.float32] | None, seed: int) -> dict[str, Any]:
     from eie.bench.layers import random_codebook, random_codes
     from eie.formats import EIEMatrix
     from eie.sim import HardwareConfig, simulate
 
-    config = HardwareConfig(num_pes=num_pes)
-    out = []
-    for name in MINILM:
-        m, x = make_real_layer(name, num_pes, seed)
-        r = simulate(m, x, config=config, name=name)
-        rng = np.random.default_rng(seed)
-        twin = EIEMatrix.from_codes(random_codes(m.rows, m.cols, m.density, rng),
-                                    random_codebook(), num_pes)
-        t = simulate(twin, x, config=config, name=name + " (synthetic)")
-        out.append({"layer": name, "shape": [m.rows, m.cols], "density": m.density,
-                    "real_pe_imbalance": r.pe_imbalance, "synthetic_pe_imbalance": t.pe_imbalance,
-                    "real_load_efficiency": r.load_efficiency,
-                    "synthetic_load_efficiency": t.load_efficiency,
-                    "real_cycles": r.cycles, "synthetic_cycles": t.cycles,
-                    "real_sqnr_db": r.sqnr_db})
-    return out
+    config = HardwareConfig(num_pes=m.num_pes)
+    r = simulate(m, x, bias, config=config, name=name)
+    rng = np.random.default_rng(seed)
+    twin = EIEMatrix.from_codes(random_codes(m.rows, m.cols, m.density, rng),
+                                random_codebook(), m.num_pes)
+    t = simulate(twin, x, bias, config=config, name=name + " (synthetic)")
+    return {"layer": name, "shape": [m.rows, m.cols], "density": m.density,
+            "real_pe_imbalance": r.pe_imbalance, "synthetic_pe_imbalance": t.pe_imbalance,
+            "real_load_efficiency": r.load_efficiency,
+            "synthetic_load_efficiency": t.load_efficiency,
+            "real_cycles": r.cycles, "synthetic_cycles": t.cycles,
+            "real_sqnr_db": r.sqnr_db}
