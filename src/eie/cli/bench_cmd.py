@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.bench.machine import machine
+    from eie.bench.memory import read_bandwidth_gbps
     from eie.engine import bench, kernels
     from eie.errors import ConfigError
 
@@ -65,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
     threads = args.threads if args.threads is not None else kernels.default_threads()
     kernels.check_threads(threads)
-    read_gbps = bench.read_bandwidth_gbps(threads, 32 if args.quick else 256)
-    info = bench.machine()
+    read_gbps = read_bandwidth_gbps(threads, 32 if args.quick else 256)
+    info = machine()
     if not args.json:
         print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs, kernels: "
               f"{info['isa']}, threads: {threads}, read bandwidth {read_gbps:.1f} GB/s")
@@ -96,14 +98,15 @@ def _tune(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from eie.engine import bench, kernels, tuning
+    from eie.bench.machine import machine
+    from eie.engine import kernels, tuning
     from eie.errors import ConfigError
 
     out = Path(args.tune_out) if args.tune_out else tuning.table_path()
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):  # before any measuring
         raise ConfigError(f"--tune-out {out}: its folder should exist and be writable")
-    cpu = str(bench.machine()["cpu"])
+    cpu = str(machine()["cpu"])
     measured = {}
     for isa in kernels.available_isas():
         print(f"tuning {isa} ...", flush=True)

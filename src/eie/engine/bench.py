@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,8 @@ import numpy.typing as npt
 
 from eie import _core
 from eie.bench.layers import BENCHMARKS, random_codebook
+from eie.bench.timing import interleaved_medians, thread_limits
+from eie.bench.timing import optional_torch as _torch
 from eie.engine import kernels, layout
 
 BASELINES = ("numpy_fp32", "torch_fp32", "torch_bf16", "scipy_csr", "torch_csr")
@@ -103,106 +104,11 @@ class Record:
         return d
 
 
-def median_us(fn: Callable[[], object], budget_s: float = 0.3, min_reps: int = 6,
-              max_reps: int = 300) -> float:
-    """Median wall time of ``fn`` in microseconds."""
-    return interleaved_medians_us({"fn": fn}, budget_s, min_reps, max_reps)["fn"]
-
-
 def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
                            min_reps: int = 5, max_reps: int = 200, rounds: int = 3
                            ) -> dict[str, float]:
-    """Median wall time of each function in microseconds (``interleaved_medians``)."""
+    """Median wall time of each function in microseconds (``eie.bench.timing``'s method)."""
     return interleaved_medians(fns, budget_s, min_reps, max_reps, rounds)[0]
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
-                        min_reps: int = 5, max_reps: int = 200, rounds: int = 3
-                        ) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall time and median calling-thread CPU time (``time.thread_time``) of each
-    function in microseconds, timed in interleaved blocks.
-
-    The thread CPU time is what the work cost the calling thread, whatever else runs on the
-    machine (a preempted call's wall time grows, its CPU time does not); with one thread it is
-    the call's whole CPU cost, with more it leaves out the helper threads'.
-
-    On a shared machine the load drifts from second to second, so the contenders are timed in
-    turn: ``rounds`` rounds, each giving every function a block of ``budget_s / rounds`` seconds
-    (at least ``min_reps / rounds`` calls). The first third of each block is dropped: the
-    previous contender's thread pool (OpenBLAS, OpenMP, ours) may still be spinning on the cores.
-    Each round takes the contenders in its own order (round ``r``: reversed when ``r`` is odd,
-    then rotated by ``r``), so no contender always follows the same one: on a shared VM a 2-thread call can run up to 2x
-    slower for tens of ms after the second vCPU sat idle or another pool spun on it, and that
-    cost falls on whichever contender comes next.
-    """
-    per_block = budget_s / rounds
-    min_block = max(2, -(-min_reps // rounds))
-    max_block = max(min_block, max_reps // rounds)
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(rounds):
-        order = list(fns) if r % 2 == 0 else list(reversed(fns))
-        order = order[r % len(order):] + order[:r % len(order)]
-        for k in order:
-            fn = fns[k]
-            block: list[float] = []
-            cblock: list[float] = []
-            start = time.perf_counter()
-            while len(block) < max_block and (len(block) < min_block
-                                              or time.perf_counter() - start < per_block):
-                c0 = time.thread_time()
-                t0 = time.perf_counter()
-                fn()
-                block.append(time.perf_counter() - t0)
-                cblock.append(time.thread_time() - c0)
-            times[k].extend(block[len(block) // 3:])
-            cpu[k].extend(cblock[len(cblock) // 3:])
-    return ({k: float(np.median(v)) * 1e6 for k, v in times.items()},
-            {k: float(np.median(v)) * 1e6 for k, v in cpu.items()})
-
-
-def read_bandwidth_gbps(threads: int, mbytes: int = 256) -> float:
-    """The machine's streaming read bandwidth, summing a large float32 array on our threads."""
-    a = np.ones(mbytes * (1 << 20) // 4, np.float32)
-    us = median_us(lambda: _core.stream_sum(a, threads), budget_s=0.5, min_reps=5)
-    return a.nbytes / (us * 1e-6) / 1e9
-
-
-def blas_info() -> list[dict[str, Any]]:
-    """What numpy/scipy use for BLAS (threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    return [{k: v for k, v in info.items()
-             if k in ("internal_api", "version", "architecture", "num_threads")}
-            for info in threadpool_info()]
-
-
-@contextlib.contextmanager
-def thread_limits(threads: int) -> Iterator[None]:
-    """Same thread count for numpy/scipy BLAS (threadpoolctl) and torch."""
-    stack = contextlib.ExitStack()
-    with stack:
-        try:
-            from threadpoolctl import threadpool_limits
-            stack.enter_context(threadpool_limits(threads))
-        except ImportError:
-            pass
-        torch = _torch()
-        if torch is not None:
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            stack.callback(torch.set_num_threads, before)
-        yield
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("layer", "sweep",
@@ -382,21 +288,6 @@ def format_table(records: list[Record]) -> str:
             f"{r.eie_gbps:>7.1f}{r.eie_entries_per_ns:>7.2f}"
             f"{r.eie_us / max(r.memory_bound_us, 1e-9):>8.1f}{r.eie_cpu_us:>9.0f}{r.isa:>7}")
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, ISA the kernels use, BLAS in use."""
-    import os
-    import platform
-
-    model = platform.processor()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": model, "logical_cpus": os.cpu_count(), "isa": _core.active_isa(),
-            "cpu_features": _core.cpu_features(), "blas": blas_info()}
 
 
 def format_markdown(records: list[Record]) -> str:

@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
+from eie.bench.machine import machine
+from eie.bench.timing import interleaved_medians, thread_limits
 from eie.engine import bench, kernels, layout, spmv
 
 Fn = Callable[[], object]
@@ -87,7 +89,7 @@ def _time(fns: dict[str, Fn], budget: float) -> tuple[dict[str, float], dict[str
     import torch
 
     with torch.inference_mode():
-        return bench.interleaved_medians(fns, budget)
+        return interleaved_medians(fns, budget)
 
 
 def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[dict[str, Any]]:
@@ -164,7 +166,7 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
     rng = np.random.default_rng(seed)
     lines = ["| case | eie layout | eie µs (CPU µs) | peers µs (CPU µs) | × best peer (CPU) |",
              "|---|---|---|---|---|"]
-    with bench.thread_limits(threads):
+    with thread_limits(threads):
         for case in goal_cases(rng, quick, only):
             m, x = case["m"], case["x"]
             fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
@@ -199,7 +201,7 @@ def run_sweep(threads: int, quick: bool, budget: float, seed: int) -> str:
     u = rng.random((rows, cols), dtype=np.float32)
     vals = rng.integers(1, 16, (rows, cols), dtype=np.uint8)
     x = rng.standard_normal(cols, dtype=np.float32)
-    with bench.thread_limits(threads):
+    with thread_limits(threads):
         for d in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0):
             codes = np.where(u < d, vals, np.uint8(0)).astype(np.uint8)
             m = EIEMatrix.from_codes(codes, cb, num_pes=64)
@@ -238,7 +240,7 @@ def run_overheads(budget: float) -> str:
         "Engine": functools.partial(eng, x),
         "EIELinear": functools.partial(lin, xt)}
     with torch.inference_mode():
-        _, cpu = bench.interleaved_medians(fns, budget, min_reps=300, max_reps=30000)
+        _, cpu = interleaved_medians(fns, budget, min_reps=300, max_reps=30000)
     k = cpu["kernel (CpuLayout.run_f32)"]
     lines = ["| call | CPU µs | over the kernel µs |", "|---|---|---|"]
     lines += [f"| {n} | {cpu[n]:.2f} | {cpu[n] - k:.2f} |" for n in fns]
@@ -281,7 +283,7 @@ def run_threads(budget: float, seed: int) -> str:
     lines = ["| case | 1 thread wall µs | 2 threads wall µs | 2 / 1 |", "|---|---|---|---|"]
     for case in goal_cases(rng, False)[:12]:
         fns: dict[str, Fn] = {str(t): _eie_call(case, t) for t in (1, 2)}
-        wall, _ = bench.interleaved_medians(fns, budget)
+        wall, _ = interleaved_medians(fns, budget)
         lines.append(f"| {case['name']} | {wall['1']:.0f} | {wall['2']:.0f} | "
                      f"{wall['2'] / wall['1']:.2f} |")
         print(lines[-1], flush=True)
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="goal cases whose names contain one of these ';'-separated parts")
     a = p.parse_args(argv)
     kernels.check_threads(a.threads)
-    info = bench.machine()
+    info = machine()
     print(f"CPU {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA "
           f"{kernels.active_isa_name()}, threads {a.threads}")
     parts = a.parts.split(",")

@@ -86,7 +86,7 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
     on ``isa``; returns the table entry with the measured ratios."""
     from eie import _core
     from eie.bench.layers import random_codebook
-    from eie.engine import bench
+    from eie.bench.timing import interleaved_medians
 
     rng = np.random.default_rng(seed)
     entry: dict[str, Any] = {"ratios": {}}
@@ -111,7 +111,7 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
                 fns: dict[str, Callable[[], object]] = {
                     n: functools.partial(L.run_f32, x, y, None, False, 1, isa)
                     for n, L in lays.items()}
-                _, cpu = bench.interleaved_medians(fns, budget_s)
+                _, cpu = interleaved_medians(fns, budget_s)
                 ratio = cpu["sparse"] / cpu["dense"]
                 entry["ratios"].setdefault(key, []).append(
                     f"weights {d:g} activations {ad:g}: sparse/dense {ratio:.3f}")
