@@ -340,15 +340,6 @@ void register_engine(nb::module_& m) {
         nb::rv_policy::take_ownership,
         "build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. "
         "ValueError on inconsistent arrays or bad codes.");
-  m.def(
-      "engine_isa_cap", [] { return std::string(isa_name(engine::engine_isa_cap())); },
-      "The widest ISA the engine kernels may use in this process.");
-  m.def(
-      "set_engine_isa_cap",
-      [](const std::string& name) { engine::set_engine_isa_cap(parse_isa(name)); },
-      nb::arg("isa"),
-      "Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider "
-      "one run on it).");
   m.def("row_view_min_act", &engine::row_view_min_act,
         "Fraction of nonzero activations from which a batch-1 multiply of a layout with a row "
         "view (CpuLayout.has_row_view) uses it.");

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <stdexcept>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -101,19 +100,8 @@ void set_active_isa(Isa isa) {
 }
 
 Isa active_isa() {
-  int v = active_slot().load(std::memory_order_relaxed);
-  if (v >= 0) return static_cast<Isa>(v);
-  Isa isa = best_isa();
-  if (const char* env = std::getenv("EIE_ISA")) {
-    // An unknown or unsupported value falls back to the best ISA; Python validates EIE_ISA loudly.
-    try {
-      Isa want = parse_isa(env);
-      if (static_cast<int>(want) < static_cast<int>(isa)) isa = want;
-    } catch (const std::invalid_argument&) {
-    }
-  }
-  active_slot().store(static_cast<int>(isa));
-  return isa;
+  const int v = active_slot().load(std::memory_order_relaxed);
+  return v >= 0 ? static_cast<Isa>(v) : best_isa();
 }
 
 }  // namespace eie

@@ -23,9 +23,12 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 // The best ISA this CPU supports.
 Isa best_isa();
-// The ISA kernels use now: best_isa() unless lowered by set_active_isa() or EIE_ISA=scalar|avx2|avx512.
+// The process's ISA: what calls that name none run. best_isa() until set_active_isa(), the one
+// setter: eie.engine.isa_check resolves the ISA once per process (CPU support, EIE_ISA, the
+// AVX-512 self-test's verdict) and sets it here; eie.engine.use_isa changes it for a block.
+// The core reads no environment variable for it.
 Isa active_isa();
-// Force an ISA; throws std::invalid_argument if the CPU does not support it.
+// Sets the process's ISA; throws std::invalid_argument if the CPU does not support it.
 void set_active_isa(Isa isa);
 const char* isa_name(Isa isa);
 Isa parse_isa(const std::string& name);  // throws std::invalid_argument on unknown names

@@ -16,15 +16,11 @@
 #include <string>
 
 #include "engine/thread_pool.h"
+#include "engine/tuning.h"
 #include "format/encode.h"
 
 namespace eie::engine {
 namespace {
-
-// Work (entries x batch, or dense weights / 8) below which a multiply runs on the calling thread:
-// waking a worker and joining it costs more than it saves. Measured on 300x784 .. 2000x2000
-// sparse layers (docs/benchmarks.md, "Small layers").
-constexpr double kInlineWork = 20000.0;
 
 inline double full_work(const Layout& L) {
   return L.kind == LayoutKind::sparse ? static_cast<double>(L.nnz)
@@ -34,29 +30,19 @@ inline double full_work(const Layout& L) {
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 // Row blocks: at most kMaxBlockRows rows. Dense layouts get a multiple of `threads` blocks when
-// every block keeps at least kMinSplitRows rows (so each thread owns whole blocks: a row split),
-// else as few blocks as the row limit allows and run_layout splits the active columns between
-// the threads (a column split). Sparse layouts are never cut for threads: they take the column
-// split, whose whole columns pay the per-column costs once where half-height ones pay them
-// twice. That favours batch 1 (EIE's case); batch kernels, whose per-thread partials are batch x
-// rows floats, lose some (numbers below).
-// Measured, 2 threads, row split vs column split (us, medians, interleaved), after the column
-// split's partials were spaced apart (see run_layout): sparse 4096x9216 9% 490 vs 444, 4096x4096
-// 9% 173 vs 158, 4096x25088 4% 431 vs 360, 4096x4096 4% 121 vs 112, 2400x1201 10% 118 vs 110,
-// 8791x600 11% 202 vs 191; dense 4096x4096 807 vs 799. 4096x9216 9% batches, us per input:
-// batch 2 / 4 (35% activations: batch-1 loop) 522 / 503 vs 498 / 382, batch 8 / 16 (batch
-// kernel) 320 / 288 vs 353 / 357 at 35% activations and 362 / 271 vs 373 / 311 at 100%.
-// Earlier (partials back to back, which slowed the column split): 2048x2048 dense 261 vs 237,
-// 1000x4096 25% dense 148 vs 156, 600x4096 10% sparse 243 vs 202.
-// A layer whose whole work (all activations nonzero) is below kInlineWork never wakes the pool
-// (run_layout), so it is not split for threads either: one block visits each column once.
-constexpr int64_t kMinSplitRows = 1024;
-
+// every block keeps at least Tuning::min_split_rows rows (so each thread owns whole blocks: a row
+// split), else as few blocks as the row limit allows and run_layout splits the active columns
+// between the threads (a column split). Sparse layouts are never cut for threads: they take the
+// column split, whose whole columns pay the per-column costs once where half-height ones pay them
+// twice (measurements: docs/benchmarks-log-issue-14p.md). A layer whose whole work is below
+// Tuning::inline_work never wakes the pool (run_layout), so it is not split for threads either.
 std::vector<int64_t> block_starts(int64_t rows, int threads, double full_work, LayoutKind kind) {
   int64_t nb = std::max<int64_t>(1, (rows + kMaxBlockRows - 1) / kMaxBlockRows);
   const int64_t t = std::max(threads, 1);
   const int64_t split = (nb + t - 1) / t * t;
-  if (kind == LayoutKind::dense && full_work >= kInlineWork && rows / split >= kMinSplitRows)
+  const Tuning& tu = tuning(active_isa());  // the ISA the layout will most likely run on
+  if (kind == LayoutKind::dense && full_work >= tu.inline_work &&
+      rows / split >= tu.min_split_rows)
     nb = split;
   int64_t step = Layout::padded((rows + nb - 1) / nb);
   std::vector<int64_t> r0(nb + 1);
@@ -207,8 +193,8 @@ void build_row_view(Layout& L, const format::Triples& csr) {
 }  // namespace
 
 bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind) {
-  return kind == LayoutKind::sparse && !wide && cols <= 4096 && rows <= kRowViewMaxRows &&
-         cols >= 2 * rows;
+  return kind == LayoutKind::sparse && !wide && cols <= 4096 &&
+         rows <= tuning(active_isa()).row_view_max_rows && cols >= 2 * rows;
 }
 
 Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
@@ -501,27 +487,18 @@ Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const flo
 }
 
 namespace {
-std::atomic<int> g_isa_cap{static_cast<int>(Isa::avx512)};
-// Row view vs columns, 1 thread, us (docs/benchmarks.md, "Row view"): 600x4096 10% at 50 / 70 /
-// 100% activations 184 / 187 / 183 vs 155 / 228 / 333; 2048x4096 5%: 216 / 217 / 227 vs 147 /
-// 220 / 320; 300x784 8%: 16 / 16 / 16 vs 13 / 16 / 21. Taller layers gain less or lose
-// (1536x384: 86 vs 72 at 100%), hence the view only for layers at least twice as wide as tall.
-std::atomic<double> g_row_view_min_act{0.7};
-
 // Batch 2..16 with 4-bit codes: the batch kernels visit the *union* of the inputs' active
 // columns (`any` of them) and update a whole vector (8 or 16 lanes) per entry; a loop of batch-1
 // multiplies visits each input's own active columns (`each`, summed over the inputs). With
-// sparse activations the union is much larger than each input's share, so the loop wins. Cost
-// model fitted on 4096x9216 (sparse, 9%) and 4096x4096 (dense), 1 thread, batch 2..16,
-// activations 35% and 100% (docs/benchmarks.md): sparse batch = 2.4x (batch <= 8) or 3.7x
-// (9..16) a batch-1 visit per entry of an active column (refitted after the batch-1 loop's BEXTR
-// change: batch/loop time x each/any = 2.34-2.5 at batch 2, 3, 4, 6, 8 and 3.25-4.3 at 10, 12,
-// 16; 1.9 and 2.8 before); dense batch (register-blocked GEMM)
-// ~ 1.6 sqrt(batch) batch-1 visits per active column (batch/loop time per input at 100%
-// activations: 1.1, 0.75, 0.55, 0.42 at batch 2, 4, 8, 16).
-bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any) {
-  const double factor = kind == LayoutKind::sparse ? (batch <= 8 ? 2.4 : 3.7)
-                                                   : 1.6 * std::sqrt(static_cast<double>(batch));
+// sparse activations the union is much larger than each input's share, so the loop wins. The
+// cost model's factors (Tuning) were fitted on 4096x9216 (sparse, 9%) and 4096x4096 (dense):
+// docs/benchmarks-log-issue-14p.md.
+bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any,
+                      const Tuning& tu) {
+  const double factor =
+      kind == LayoutKind::sparse
+          ? (batch <= 8 ? tu.sparse_batch_factor : tu.sparse_batch_factor_wide)
+          : tu.dense_batch_factor * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
 // Rowwise: inputs converted to fp32 and zero-padded to padded_cols, rows split evenly over the
@@ -550,12 +527,14 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
   const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
                       static_cast<double>(batch);
   int nt = threads > 0 ? threads : default_threads();
-  if (work < kInlineWork) nt = 1;
+  const Tuning& tu = tuning(isa);
+  if (work < tu.inline_work) nt = 1;
   // Tasks of whole 16-row groups (threads never write the same cache line of out), several per
   // thread and claimed dynamically: a helper whose core is busy holds up at most one small task
   // while the calling thread takes the rest, so a 2-thread call stays near the 1-thread time.
   const int64_t groups = (rows + 15) / 16;
-  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(groups, 8 * static_cast<int64_t>(nt));
+  const int64_t ntasks =
+      nt <= 1 ? 1 : std::min<int64_t>(groups, tu.rowwise_tasks_per_thread * nt);
   parallel_for(ntasks, nt, [&](int64_t i) {
     const int64_t r0 = std::min(rows, groups * i / ntasks * 16);
     const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
@@ -573,14 +552,16 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
 }
 }  // namespace
 
-double row_view_min_act() { return g_row_view_min_act.load(std::memory_order_relaxed); }
-void set_row_view_min_act(double frac) { g_row_view_min_act.store(frac); }
-
-Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
-void set_engine_isa_cap(Isa cap) { g_isa_cap.store(static_cast<int>(cap)); }
+double row_view_min_act() { return tuning(active_isa()).row_view_min_act; }
+void set_row_view_min_act(double frac) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    Tuning t = tuning(isa);
+    t.row_view_min_act = frac;
+    set_tuning(isa, t);
+  }
+}
 
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision) {
-  isa = std::min(isa, engine_isa_cap());
   return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
          (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
          amx_ready();
@@ -588,7 +569,7 @@ bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision
 
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
                 bool relu, float* out, int threads, Isa isa, Precision precision) {
-  isa = std::min(isa, engine_isa_cap());
+  const Tuning& tu = tuning(isa);
   const int64_t cols = L.cols, rows = L.rows;
   if (L.kind == LayoutKind::rowwise) {
     run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa, precision);
@@ -630,7 +611,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       act[nact] = static_cast<uint32_t>(c);
       nact += n != 0;
     }
-    if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact)) {
+    if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact, tu)) {
       const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
       for (int64_t b = 0; b < batch; ++b)  // reuses the scratch buffers: x itself is read
         run_layout(L, static_cast<const char*>(x) + static_cast<size_t>(b * cols) * in_elem,
@@ -654,9 +635,9 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                       (sparse ? static_cast<double>(L.nnz)
                               : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
   int nt = threads > 0 ? threads : default_threads();
-  if (work < kInlineWork) nt = 1;
+  if (work < tu.inline_work) nt = 1;
   if (batch == 1 && L.has_row_view() && cols > 0 &&
-      static_cast<double>(nact) >= row_view_min_act() * static_cast<double>(cols)) {
+      static_cast<double>(nact) >= tu.row_view_min_act * static_cast<double>(cols)) {
     // Row view: each thread takes an equal share of the rows and writes them out directly.
     parallel_for(nt, nt, [&](int64_t i) {
       ks.rows1(L, rows * i / nt, rows * (i + 1) / nt, xt, bias, relu, out);
@@ -700,28 +681,34 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     parallel_for(nb, nt, block_fn);
     return;
   }
-  // Column split (fewer blocks than threads, or a count that does not divide): per block, each
-  // thread takes a contiguous share of the active columns into its own accumulators, which are
-  // then summed. A 600-row layer on 2 threads visits each column once instead of two half
-  // columns (see docs/benchmarks.md); the sums' order depends on the thread count.
+  // Column split (fewer blocks than threads, or a count that does not divide): per block, the
+  // active columns are cut into small chunks that the threads claim as they go, each chunk into
+  // its own accumulators (kernels take fresh ones and may permute them when done), which are
+  // then summed in chunk order. A thread whose core is busy holds up at most the chunk it has
+  // started: the calling thread takes the rest, so a 2-thread call on a busy machine stays near
+  // the 1-thread time. A 600-row layer on 2 threads visits each column once instead of two half
+  // columns; the sums' order depends on the chunk count (so on the thread count), not on which
+  // thread took which chunk.
+  const int64_t nchunks = std::max<int64_t>(
+      1, std::min<int64_t>(nact / 16, tu.split_chunks_per_thread * static_cast<int64_t>(nt)));
   for (int64_t blk = 0; blk < nb; ++blk) {
     if (L.block_rows(blk) == 0) continue;
     int64_t stride;
     const size_t n_acc = acc_shape(blk, stride);
     // 64-byte aligned partials, 1 KiB apart beyond their size: back to back (a 16 KiB partial
-    // right after another), the task writing the second one ran 1.3-1.5x slower on alex6's shape
-    // whichever thread ran it (some address-keyed structure of the core aliases the two; a gap
-    // of 64 B helped partly, 256 B and more fully: 2-thread call 700 -> 530 us, interleaved).
+    // right after another), the task writing the second one ran 1.3-1.5x slower on alex6's
+    // shape (some address-keyed structure of the core aliases the two; 256 B and more fully
+    // helped: docs/benchmarks-log-issue-14p.md).
     const size_t n_pad = ((n_acc + 15) & ~size_t{15}) + kPartialGap;
-    float* part = t_part.get(n_pad * static_cast<size_t>(nt));
-    parallel_for(nt, nt, [&](int64_t i) {
+    float* part = t_part.get(n_pad * static_cast<size_t>(nchunks));
+    parallel_for(nchunks, nt, [&](int64_t i) {
       float* acc = part + n_pad * static_cast<size_t>(i);
       std::memset(acc, 0, n_acc * sizeof(float));
-      const int64_t lo = nact * i / nt, hi = nact * (i + 1) / nt;
+      const int64_t lo = nact * i / nchunks, hi = nact * (i + 1) / nchunks;
       BlockTask task{&L, blk, act_p + lo, hi - lo, xt, batch, acc, stride};
       kern(task);
     });
-    for (int i = 1; i < nt; ++i) {
+    for (int64_t i = 1; i < nchunks; ++i) {
       const float* src = part + n_pad * static_cast<size_t>(i);
       for (size_t j = 0; j < n_acc; ++j) part[j] += src[j];
     }

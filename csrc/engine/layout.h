@@ -34,7 +34,7 @@
 //            code of block row 32g + i in its low nibble and of row 32g + 16 + i in its high
 //            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
 //            Rows past the block end hold code 0.
-// ROW VIEW (sparse, 4-bit codes, cols <= 4096, rows <= kRowViewMaxRows, cols >= 2 rows; built
+// ROW VIEW (sparse, 4-bit codes, cols <= 4096, rows <= Tuning::row_view_max_rows, cols >= 2 rows; built
 // beside the columns, so such layers hold their entries twice):
 //   row_entries uint16  (code << 12) | col, per row: a grouped part (runs of 4 entries sharing
 //                       one code) and a tail, as in the columns.
@@ -75,7 +75,6 @@ constexpr int64_t kMaxBlockRows = 4096;  // 12-bit in-block row index; 16 KiB of
 constexpr int kCodebookSize = 16;        // 4-bit codes
 constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
-constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
 
 enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2 };
 
@@ -249,13 +248,9 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 // allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);
 
-// The widest ISA the engine kernels may use in this process (default: no limit). Lowered when the
-// AVX-512 known-answer self-test fails (eie.engine.isa_check); run_layout clamps to it.
-Isa engine_isa_cap();
-void set_engine_isa_cap(Isa cap);
-
 // The fraction of nonzero activations from which a batch-1 multiply uses the row view (when the
-// layout has one). Default: measured crossover (layout.cpp); tests set 0 (always) or 2 (never).
+// layout has one): the active ISA's Tuning::row_view_min_act; the setter sets it for every ISA
+// (tests set 0: always, or 2: never).
 double row_view_min_act();
 void set_row_view_min_act(double frac);
 

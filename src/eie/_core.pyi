@@ -15,11 +15,23 @@ def best_isa() -> str: ...
 
 def active_isa() -> str:
     """
-    The ISA kernels use now (best supported unless lowered by set_active_isa or EIE_ISA).
+    The process's ISA (calls that name none run it): best_isa() until eie.engine.isa_check resolves it.
     """
 
 def set_active_isa(name: str) -> None:
-    """Force 'scalar', 'avx2' or 'avx512'; ValueError if unsupported."""
+    """
+    Set the process's ISA ('scalar', 'avx2' or 'avx512'); ValueError if unsupported. The one setter: eie.engine.isa_check and eie.engine.use_isa call it.
+    """
+
+def tuning(isa: str) -> dict:
+    """
+    The engine's tuning constants for `isa` (eie.engine.tuning hands them over).
+    """
+
+def set_tuning(isa: str, values: dict) -> None:
+    """
+    Replace some of `isa`'s tuning constants (by name); ValueError on unknown names or values out of range. Call at load time, before multiplies.
+    """
 
 def decode_to_codes(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, out: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu')], codebook_size: int = 256, index_bits: int = 8) -> None:
     """
@@ -145,14 +157,6 @@ def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None
 def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. ValueError on inconsistent arrays or bad codes.
-    """
-
-def engine_isa_cap() -> str:
-    """The widest ISA the engine kernels may use in this process."""
-
-def set_engine_isa_cap(isa: str) -> None:
-    """
-    Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider one run on it).
     """
 
 def row_view_min_act() -> float:

@@ -35,6 +35,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     units = {
         "cpu_features": (CSRC / "common" / "cpu_features.cpp", []),
         "layout": (CSRC / "engine" / "layout.cpp", []),
+        "tuning": (CSRC / "engine" / "tuning.cpp", []),
         "encode": (CSRC / "format" / "encode.cpp", []),
         "decode": (CSRC / "format" / "decode.cpp", []),
         "max_u8_avx2": (CSRC / "format" / "max_u8_avx2.cpp", AVX2),

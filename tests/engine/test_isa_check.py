@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from eie import _core
 from eie.engine import available_isas, isa_check, isa_status
+from eie.errors import ConfigError
 
 
 @pytest.fixture
@@ -67,19 +67,28 @@ def test_compare_tolerance() -> None:
     assert "output (0, 0)" in isa_check._compare(far, want, scale)
 
 
-def test_failure_limits_the_engine_and_warns(fresh_state: None) -> None:
-    assert _core.engine_isa_cap() == "avx512"
+def test_failure_lowers_the_process_isa_and_warns(fresh_state: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU that claims AVX-512 and a self-test whose "AVX-512" results are corrupted: the
+    process runs AVX2, says why, and refuses a per-call isa="avx512"."""
+    from eie.engine import kernels
+
     isa_check.apply_result("avx512", [])
     assert isa_status()["self_test"]["state"] == "passed"
-    assert _core.engine_isa_cap() == "avx512"
+    isa_check.reset()
     bad = isa_check.selftest("avx512", scalar_runner("avx512"))
+    monkeypatch.setattr(isa_check, "selftest", lambda isa="avx512", runner=None: bad)
+    monkeypatch.setattr(isa_check._core, "best_isa", lambda: "avx512")
+    monkeypatch.setattr(isa_check._core, "set_active_isa", lambda name: None)
     with pytest.warns(RuntimeWarning, match="avx512 engine kernels failed.*uses avx2"):
-        isa_check.apply_result("avx512", bad)
-    assert _core.engine_isa_cap() == "avx2"
+        assert isa_check.engine_isa() == "avx2"
     status = isa_status()
     assert status["self_test"]["state"] == "failed"
     assert status["self_test"]["mismatches"] == bad
-    assert status["engine_isa"] in ("scalar", "avx2")
+    assert status["isa"] == status["engine_isa"] == "avx2"
+    assert "self-test failed" in status["reason"]
+    with pytest.raises(ConfigError, match="self-test"):
+        kernels.check_isa("avx512")
 
 
 def test_ensure_checked_runs_once_and_records_a_crash(fresh_state: None,
@@ -95,33 +104,14 @@ def test_ensure_checked_runs_once_and_records_a_crash(fresh_state: None,
         isa_check.ensure_checked()
     isa_check.ensure_checked()
     assert calls == ["avx512"]
-    assert _core.engine_isa_cap() == "avx2"
-
-
-def test_engine_cap_limits_the_kernels(fresh_state: None) -> None:
-    """With the cap at scalar, asking for AVX2 runs the scalar kernels (bit-identical output on
-    a case where the AVX2 batch kernel fuses multiply-adds and the scalar one does not)."""
-    if "avx2" not in available_isas():
-        pytest.skip("CPU lacks AVX2")
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 16, (64, 200)).astype(np.uint8)
-    cb = np.concatenate(([0.0], rng.uniform(-1, 1, 15))).astype(np.float32)
-    lay = _core.build_cpu_layout(codes, cb, "dense", 1)
-    x = rng.standard_normal((3, 200)).astype(np.float32)
-    run = isa_check._default_runner
-    scalar, avx2 = run(lay, x, "float32", None, False, "scalar"), \
-        run(lay, x, "float32", None, False, "avx2")
-    _core.set_engine_isa_cap("scalar")
-    capped = run(lay, x, "float32", None, False, "avx2")
-    np.testing.assert_array_equal(capped, scalar)
-    if not np.array_equal(avx2, scalar):
-        assert not np.array_equal(capped, avx2)
+    assert isa_status()["self_test"]["state"] == "failed"
+    assert isa_check.engine_isa() != "avx512"
 
 
 def test_first_avx512_use_triggers_the_self_test(fresh_state: None,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """check_isa (every Engine, spmv and use_isa) runs the self-test when the kernels would run
-    AVX-512: here a CPU that claims AVX-512 and a self-test whose kernels disagree."""
+    """The first call without isa= resolves the process ISA, running the self-test only when
+    that would be AVX-512, once per process."""
     from eie.engine import kernels
 
     calls = []
@@ -132,16 +122,18 @@ def test_first_avx512_use_triggers_the_self_test(fresh_state: None,
         return real_selftest(isa, scalar_runner(isa))  # corrupted "AVX-512" results
 
     monkeypatch.setattr(isa_check, "selftest", fake_selftest)
-    monkeypatch.setattr(kernels, "_BEST", "avx2")
+    monkeypatch.setattr(isa_check._core, "best_isa", lambda: "avx2")
     assert kernels.check_isa(None) == ""
     assert calls == []  # an AVX2 CPU never runs it
-    monkeypatch.setattr(kernels, "_BEST", "avx512")
-    monkeypatch.setattr(kernels._core, "active_isa", lambda: "avx512")
+    assert isa_status()["self_test"]["state"] == "not needed"
+    isa_check.reset()
+    monkeypatch.setattr(isa_check._core, "best_isa", lambda: "avx512")
+    monkeypatch.setattr(isa_check._core, "set_active_isa", lambda name: None)
     with pytest.warns(RuntimeWarning, match="failed their known-answer self-test.*first: "
                       "sparse"):
         assert kernels.check_isa(None) == ""
     assert isa_status()["self_test"]["state"] == "failed"
     assert calls == ["avx512"]
-    assert _core.engine_isa_cap() == "avx2"
+    assert kernels.active_isa_name() == "avx2"
     kernels.check_isa(None)  # once per process
     assert calls == ["avx512"]

@@ -1,15 +1,22 @@
-"""Known-answer self-test of the AVX-512 engine kernels, run once per process before first use.
+"""The engine's ISA, resolved once per process, and the AVX-512 known-answer self-test.
 
-The AVX-512 kernels are the default on CPUs that have AVX-512, and they cannot be exercised on
-machines without it. So the first time a process would run them (``kernels.check_isa`` resolving
-to ``"avx512"``), a few small fixed layouts (sparse and dense, odd sizes, empty columns, batch 1
-and 3, float32 / float16 / bfloat16 inputs, biases and ReLU) are multiplied with the AVX-512 and
-the scalar kernels and compared with the tolerance the test suite uses (``FLOAT_TOL``, relative
-to ``|W| @ |x| + |b|``). On a mismatch the engine is limited to AVX2 in this process
-(``_core.set_engine_isa_cap``) and a ``RuntimeWarning`` says so. ``isa_status()`` reports it.
+One mechanism decides which kernels run: on first use, ``engine_isa()`` takes the best ISA the
+CPU supports (CPUID), lowers it to ``EIE_ISA`` when that is set (``scalar``, ``avx2`` or
+``avx512``; anything else is a ``ConfigError``), and, when the result is AVX-512, runs the
+self-test below; it then sets the core's process ISA (``_core.set_active_isa``), which every
+call that names no ISA runs. ``isa_status()`` reports the outcome and why. Per-call ``isa=``
+arguments override it for one call, checked by ``check_override`` against what this CPU runs
+(and against a failed self-test); ``eie.engine.use_isa`` changes it for a block (tests).
+
+The self-test: the AVX-512 kernels are the default on CPUs that have AVX-512, and they cannot be
+exercised on machines without it. So a few small fixed layouts (sparse and dense, odd sizes,
+empty columns, batch 1 and 3, float32 / float16 / bfloat16 inputs, biases and ReLU) are multiplied
+with the AVX-512 and the scalar kernels and compared with the tolerance the test suite uses
+(``FLOAT_TOL``, relative to ``|W| @ |x| + |b|``). On a mismatch the process runs AVX2 and a
+``RuntimeWarning`` says so.
 
 >>> sorted(isa_status())
-['active_isa', 'best_isa', 'engine_isa', 'self_test']
+['active_isa', 'best_isa', 'engine_isa', 'env', 'isa', 'reason', 'self_test']
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
+from eie.errors import ConfigError
 
 FLOAT_TOL = 2e-5
 """Per output: |y_isa - y_scalar| <= 2 * FLOAT_TOL * (|W| @ |x| + |b|) + 1e-30 (each side is
@@ -35,6 +43,8 @@ Runner = Callable[[Any, npt.NDArray, str, npt.NDArray | None, bool, str], npt.ND
 
 _lock = threading.RLock()
 _result: dict[str, Any] = {"state": "not run", "mismatches": []}
+_resolved: dict[str, str] = {}
+"""After the first ``engine_isa()``: ``isa`` (the process ISA) and ``reason``."""
 
 
 def _cases() -> list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], str]]:
@@ -128,15 +138,91 @@ def _max_codebook() -> int:
     return MAX_CODEBOOK
 
 
+def _env_isa() -> str | None:
+    env = _core.getenv("EIE_ISA")
+    if env is not None and env not in ISA_ORDER:
+        raise ConfigError(f"EIE_ISA should be one of {ISA_ORDER}, found {env!r}")
+    return env
+
+
+def engine_isa() -> str:
+    """The process ISA (resolved on first call: CPU support, ``EIE_ISA``, the self-test)."""
+    isa = _resolved.get("isa")
+    return isa if isa is not None else _resolve()
+
+
+def _resolve() -> str:
+    with _lock:
+        if "isa" in _resolved:
+            return _resolved["isa"]
+        from eie.engine import tuning
+
+        tuning.apply()  # the constants reach the core before anything is built or run
+        best = _core.best_isa()
+        env = _env_isa()
+        isa, why = best, f"the best ISA this CPU supports is {best}"
+        if env is not None:
+            if ISA_ORDER.index(env) < ISA_ORDER.index(best):
+                isa, why = env, f"EIE_ISA={env} lowers this CPU's best ({best})"
+            else:
+                why += f" (EIE_ISA={env} allows it)"
+        if isa == "avx512":
+            ensure_checked()
+            if _result["state"] == "failed":
+                isa, why = "avx2", why + "; the AVX-512 self-test failed, so avx2"
+            else:
+                why += "; the AVX-512 self-test passed"
+        _core.set_active_isa(isa)
+        _resolved.update(isa=isa, reason=why)
+        return isa
+
+
+def check_override(isa: str) -> str:
+    """``isa`` for one call, after checking that this CPU runs it (and, for AVX-512, that its
+    self-test passed in this process)."""
+    if isa not in ISA_ORDER:
+        raise ConfigError(f"isa should be one of {ISA_ORDER}, found {isa!r}")
+    best = _core.best_isa()
+    if ISA_ORDER.index(isa) > ISA_ORDER.index(best):
+        raise ConfigError(f"this CPU does not support isa {isa!r}; it supports "
+                          f"{list(ISA_ORDER[:ISA_ORDER.index(best) + 1])}")
+    if isa == "avx512":
+        ensure_checked()
+        if _result["state"] == "failed":
+            raise ConfigError("isa 'avx512' is refused in this process: its kernels failed the "
+                              "known-answer self-test (eie.engine.isa_status() has the cases)")
+    return isa
+
+
+def set_process_isa(isa: str) -> dict[str, str]:
+    """Make ``isa`` (checked as ``check_override``) the process ISA; returns the state before,
+    for ``restore_process_isa``. ``eie.engine.use_isa`` is the documented way to use it."""
+    check_override(isa)
+    _resolve()
+    with _lock:
+        before = dict(_resolved)
+        _core.set_active_isa(isa)
+        _resolved.update(isa=isa, reason=f"set by use_isa({isa!r})")
+        return before
+
+
+def restore_process_isa(state: dict[str, str]) -> None:
+    with _lock:
+        _core.set_active_isa(state["isa"])
+        _resolved.update(state)
+
+
 def apply_result(isa: str, mismatches: list[str]) -> None:
-    """Record a self-test outcome; on mismatches, limit the engine to the ISA below ``isa`` and
-    warn."""
+    """Record a self-test outcome; on mismatches, move the process to the ISA below ``isa`` (if
+    it was running ``isa``) and warn."""
     if not mismatches:
         _result.update(state="passed", mismatches=[])
         return
     fallback = ISA_ORDER[max(ISA_ORDER.index(isa) - 1, 0)]
-    _core.set_engine_isa_cap(fallback)
     _result.update(state="failed", mismatches=list(mismatches))
+    if _resolved.get("isa") == isa:
+        _core.set_active_isa(fallback)
+        _resolved.update(isa=fallback, reason=f"the {isa} self-test failed, so {fallback}")
     warnings.warn(
         f"eie: the {isa} engine kernels failed their known-answer self-test against the scalar "
         f"kernels on this CPU ({len(mismatches)} mismatching case(s); first: {mismatches[0]}). "
@@ -160,22 +246,24 @@ def ensure_checked(isa: str = "avx512") -> None:
 
 
 def reset() -> None:
-    """Forget the outcome and lift the engine's ISA limit (for tests)."""
+    """Forget the self-test's outcome and the resolution (for tests): the next call resolves
+    again, reading ``EIE_ISA`` anew."""
     with _lock:
         _result.update(state="not run", mismatches=[])
-        _core.set_engine_isa_cap("avx512")
+        _resolved.clear()
+        _core.set_active_isa(_core.best_isa())
 
 
 def isa_status() -> dict[str, Any]:
-    """``best_isa`` (what the CPU runs), ``active_isa`` (the kernels' default after EIE_ISA /
-    ``use_isa``), ``engine_isa`` (what engine multiplies use by default, after the self-test's
-    limit) and ``self_test``: ``{"state": "not run" | "not needed" | "passed" | "failed",
-    "mismatches": [...]}`` (AVX-512 is self-tested before its first use)."""
-    best, active = _core.best_isa(), _core.active_isa()
-    cap = _core.engine_isa_cap()
-    engine = ISA_ORDER[min(ISA_ORDER.index(active), ISA_ORDER.index(cap))]
+    """The ISA calls without ``isa=`` run (``isa``; resolving it if no call has yet) and
+    ``reason``, why; ``best_isa`` (what the CPU runs), ``env`` (``EIE_ISA`` or None),
+    ``self_test``: ``{"state": "not run" | "not needed" | "passed" | "failed", "mismatches":
+    [...]}``. ``active_isa`` and ``engine_isa`` repeat ``isa`` (the names earlier versions
+    reported)."""
+    isa = engine_isa()
     state = _result["state"]
-    if state == "not run" and best != "avx512":
+    if state == "not run" and _core.best_isa() != "avx512":
         state = "not needed"
-    return {"best_isa": best, "active_isa": active, "engine_isa": engine,
+    return {"isa": isa, "reason": _resolved.get("reason", ""), "best_isa": _core.best_isa(),
+            "env": _core.getenv("EIE_ISA"), "active_isa": isa, "engine_isa": isa,
             "self_test": {"state": state, "mismatches": list(_result["mismatches"])}}

@@ -40,7 +40,6 @@ rounding is within 2^-9 relative (8 significant bits, to nearest), a product of 
 factors within ~2^-8, fp32 sums add ~cols * 2^-24; 2^-7 leaves a factor of two."""
 MAX_BATCH = 16
 ACTIVATIONS = (None, "relu")
-_BEST = _core.best_isa()
 
 
 def available_isas() -> list[str]:
@@ -50,42 +49,32 @@ def available_isas() -> list[str]:
 
 
 def check_isa(isa: str | None) -> str:
-    """The ISA argument for the core: "" for the active ISA (the best one, lowered by EIE_ISA or
-    ``use_isa``), else ``isa`` after checking that this CPU runs it."""
+    """The ISA argument for the core: "" for the process ISA (``isa_check.engine_isa``,
+    resolved once), else ``isa`` after checking that this CPU runs it (a per-call override)."""
     if isa is None:
-        env = _core.getenv("EIE_ISA")
-        if env is not None and env not in ISAS:
-            raise ConfigError(f"EIE_ISA should be one of {ISAS}, found {env!r}")
-        if _BEST == "avx512" and _core.active_isa() == "avx512":
-            isa_check.ensure_checked()
+        if not isa_check._resolved:
+            isa_check.engine_isa()
         return ""
-    if isa not in ISAS:
-        raise ConfigError(f"isa should be one of {ISAS}, found {isa!r}")
-    if isa not in available_isas():
-        raise ConfigError(f"this CPU does not support isa {isa!r}; it supports "
-                          f"{available_isas()}")
-    if isa == "avx512":
-        isa_check.ensure_checked()
-    return isa
+    return isa_check.check_override(isa)
 
 
 @contextlib.contextmanager
 def use_isa(isa: str) -> Iterator[None]:
-    """Run the kernels with ``isa`` inside the block, then restore the previous one.
+    """Make ``isa`` the process ISA inside the block, then restore the previous one: the one
+    setter (tests force scalar or AVX2 with it; a ``ConfigError`` if this CPU lacks ``isa``).
 
-    The setting is process-wide (the core's active ISA), so use it from one thread at a time;
-    per-call ``isa=`` arguments are the thread-safe alternative.
+    The setting is process-wide, so use it from one thread at a time; per-call ``isa=``
+    arguments are the thread-safe alternative.
 
     >>> with use_isa("scalar"):
-    ...     pass
+    ...     active_isa_name()
+    'scalar'
     """
-    check_isa(isa)
-    before = _core.active_isa()
-    _core.set_active_isa(isa)
+    before = isa_check.set_process_isa(isa)
     try:
         yield
     finally:
-        _core.set_active_isa(before)
+        isa_check.restore_process_isa(before)
 
 
 MAX_THREADS = 256
@@ -94,9 +83,8 @@ life of the process, so a runaway count would leave that many OS threads behind.
 
 
 def active_isa_name() -> str:
-    """The ISA a call without ``isa=`` runs now (the active one, capped by the self-test)."""
-    active, cap = _core.active_isa(), _core.engine_isa_cap()
-    return active if ISAS.index(active) <= ISAS.index(cap) else cap
+    """The ISA a call without ``isa=`` runs now (``isa_check.engine_isa``)."""
+    return isa_check.engine_isa()
 
 
 def check_threads(threads: int | None) -> int:

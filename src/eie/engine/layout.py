@@ -31,9 +31,8 @@ looked up from L1, one scalar load per weight (AVX2 gathers measured slower).
 Both layouts skip zero activations: a multiply scans ``x`` once into a list of nonzero columns and
 each block visits only those columns.
 
-The automatic choice (``layout="auto"``) compares the layer's weight density with
-``DENSE_CROSSOVER_DENSITY``, the measured density above which the dense layout is faster (see
-``docs/benchmarks.md``, "CPU engine", density sweep).
+The automatic choice (``layout="auto"``) compares the layer's weight density with the measured
+density above which the dense layout is faster on the process ISA (``eie.engine.tuning``).
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
+from eie.engine import isa_check
 from eie.errors import ConfigError, FormatError
 from eie.formats._validate import as_code_matrix
 from eie.formats.eie_matrix import EIEMatrix
@@ -53,15 +53,8 @@ LAYOUTS = ("auto", "sparse", "dense", "rowwise")
 
 DENSE_CROSSOVER_DENSITY = 0.21
 """Weight density at and above which ``layout="auto"`` picks the dense layout on ISAs the tuning
-table (``eie.engine.tuning``) lacks.
-
-Measured on 4096x9216 (AVX2, one thread, both layouts timed in turn, interleaved medians), with
-the code-grouped sparse kernel and its BEXTR / indexed read-modify-write loop: the sparse/dense
-time ratio at weight density 0.18 / 0.20 / 0.22 / 0.25 was 0.76 / 0.85 / 0.92 / 1.17 with 35%
-activations and 0.86 / 0.95 / 1.07 / 1.19 with dense activations (0.18 with the previous sparse
-loop, 0.13 before the grouping). The sparse layout costs ~0.5-1 ns per touched nonzero, the dense
-one ~0.09-0.2 ns per weight of an active column, and both skip the same zero activations, so the
-crossover hardly depends on the activations: 21-23%. See docs/benchmarks.md ("CPU engine")."""
+table lacks (the table's ``defaults``; ``eie.engine.tuning``; measurements:
+docs/benchmarks-log-issue-14p.md)."""
 
 MAX_CODEBOOK = 256
 """The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes
@@ -74,11 +67,7 @@ def check_layout_name(layout: str) -> None:
 
 
 DENSE8_CROSSOVER_DENSITY = 0.45
-"""The same for 8-bit codes (codebooks of 17..256 entries). Measured on 2048x4096 (AVX2, one
-thread, 35% activations, 64-entry codebook, interleaved medians): sparse/dense time ratio at weight
-density 0.3 / 0.4 / 0.45 / 0.5 was 0.67 / 0.88 / 0.99 / 1.10 with the BEXTR / indexed
-read-modify-write sparse loop (0.69 / - / - / 1.27 before it, when the threshold was 0.4): one byte
-per weight but a table lookup per weight (~0.3 ns) against ~0.65 ns per touched nonzero."""
+"""The same for 8-bit codes (codebooks of 17..256 entries)."""
 
 
 def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) -> str:
@@ -129,6 +118,7 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
     >>> build(np.array([[1, 0], [0, 2]], np.uint8), cb, layout="dense").kind
     'dense'
     """
+    isa_check.engine_isa()  # the tuning table reaches the core before the first build
     cb = np.ascontiguousarray(codebook, dtype=np.float32)
     if cb.ndim != 1 or not 1 <= len(cb) <= MAX_CODEBOOK:
         raise FormatError(f"the CPU kernels take 1-D codebooks of 1..{MAX_CODEBOOK} entries "
@@ -163,6 +153,7 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
     Layers with group codebooks or ``zero_code=False`` take the rowwise layout ("auto" or
     "rowwise"); the rowwise layout of a shared-codebook layer can be asked for by name."""
     check_layout_name(layout)
+    isa_check.engine_isa()  # the tuning table reaches the core before the first build
     if is_grouped(m) or layout == "rowwise":
         return build_rowwise(m, layout)
     kind = choose_layout(m.density, layout, len(m.codebook))

@@ -1,17 +1,37 @@
-"""The per-ISA tuning table: measured sparse/dense crossovers the layout choice reads.
+"""The engine's tuning constants, per ISA, in one table: ``eie/data/tuning.json``.
 
-``eie bench --tune`` times both CPU layouts over a weight-density grid on each ISA this CPU runs
-and writes the densities from which the dense layout is faster (4-bit and 8-bit codes) into one
-small JSON table (``eie/data/tuning.json`` by default; ``EIE_TUNING`` names another one to
-read). ``layout.choose_layout`` takes the crossover of the ISA the kernels will run. ISAs the
-table lacks fall back to the AVX2 figures in ``eie.engine.layout`` (said so in ``source``).
-The history of the figures is in ``docs/benchmarks.md``.
+The table (``EIE_TUNING`` names another one) holds a ``defaults`` entry with every constant and
+an ``isas`` entry per ISA with what ``eie bench --tune`` measured there; an ISA's constants are
+the defaults overridden by its entry. It is read once (``constants``) and the core's constants
+are handed to the C++ engine (``apply``, when the process ISA is resolved:
+``eie.engine.isa_check``), so no constant lives in the kernels' code. The history of the
+figures is in ``docs/benchmarks-log-issue-14p.md``.
+
+The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
+
+- ``dense_crossover_4bit`` / ``dense_crossover_8bit``: the weight density from which
+  ``layout="auto"`` picks the dense layout over the sparse one (Python side,
+  ``layout.choose_layout``). Measured: both layouts timed over a density grid, 35% and 100%
+  activations; the density where sparse/dense time first reaches 1 at both.
+- ``row_view_min_act``: the fraction of nonzero activations from which a batch-1 multiply of a
+  sparse layout with a row view walks the rows. Measured: row view forced on and off over an
+  activation grid on a 600x4096 10% layer; the fraction where columns/rows first reaches 1.
+- ``sparse_batch_factor`` (batch <= 8), ``sparse_batch_factor_wide`` (9..16),
+  ``dense_batch_factor`` (times sqrt(batch)): a batch of 2..16 runs as a loop of batch-1
+  multiplies when the inputs' own active columns, summed, are fewer than factor x their union.
+  Measured: batch kernel and loop forced in turn; factor = (batch time / loop time) x (summed /
+  union active columns), the factor at which both cost the same.
+- ``inline_work``, ``min_split_rows``, ``row_view_max_rows``, ``rowwise_tasks_per_thread``,
+  ``split_chunks_per_thread``: thread and layout-shape thresholds kept at their documented
+  defaults (their measurements need an idle second core: see the log); ``--tune`` does not
+  rewrite them.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -25,6 +45,29 @@ from eie.errors import ConfigError
 TABLE_PATH = Path(__file__).resolve().parents[1] / "data" / "tuning.json"
 FORMAT = "eie-tuning"
 KEYS = ("dense_crossover_4bit", "dense_crossover_8bit")
+"""The layout crossovers (Python side)."""
+CORE_KEYS = ("inline_work", "min_split_rows", "row_view_max_rows", "row_view_min_act",
+             "sparse_batch_factor", "sparse_batch_factor_wide", "dense_batch_factor",
+             "rowwise_tasks_per_thread", "split_chunks_per_thread")
+"""The constants handed to the C++ engine (``csrc/engine/tuning.h``)."""
+CONSTANTS = KEYS + CORE_KEYS
+MEASURED = (*KEYS, "row_view_min_act", "sparse_batch_factor", "sparse_batch_factor_wide",
+            "dense_batch_factor")
+_INTEGER = {"min_split_rows", "row_view_max_rows", "rowwise_tasks_per_thread",
+            "split_chunks_per_thread"}
+_RANGE: dict[str, tuple[float, float]] = {
+    "dense_crossover_4bit": (0.0, 1.0), "dense_crossover_8bit": (0.0, 1.0),
+    "inline_work": (0.0, 1e12), "min_split_rows": (32, 1 << 20),
+    "row_view_max_rows": (0, 1 << 20), "row_view_min_act": (0.0, 1e9),
+    "sparse_batch_factor": (0.0, 1000.0), "sparse_batch_factor_wide": (0.0, 1000.0),
+    "dense_batch_factor": (0.0, 1000.0), "rowwise_tasks_per_thread": (1, 1024),
+    "split_chunks_per_thread": (1, 1024)}
+BUILTIN: dict[str, float] = {
+    "dense_crossover_4bit": 0.21, "dense_crossover_8bit": 0.45, "inline_work": 20000.0,
+    "min_split_rows": 1024, "row_view_max_rows": 2048, "row_view_min_act": 0.7,
+    "sparse_batch_factor": 2.4, "sparse_batch_factor_wide": 3.7, "dense_batch_factor": 1.6,
+    "rowwise_tasks_per_thread": 8, "split_chunks_per_thread": 4}
+"""What a table without a ``defaults`` entry falls back to (the shipped table's defaults)."""
 
 
 def table_path() -> Path:
@@ -32,8 +75,25 @@ def table_path() -> Path:
     return Path(env) if env else TABLE_PATH
 
 
+def _check_value(where: str, key: str, v: object) -> float:
+    lo, hi = _RANGE[key]
+    if key in KEYS:
+        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= float(v) <= hi:
+            raise ConfigError(f"{where}.{key} should be a density in [0, 1], found {v!r}")
+        return float(v)
+    if key in _INTEGER:
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ConfigError(f"{where}.{key} should be an integer in [{lo:g}, {hi:g}], "
+                              f"found {v!r}")
+        return v
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) \
+            or not lo <= float(v) <= hi:
+        raise ConfigError(f"{where}.{key} should be a number in [{lo:g}, {hi:g}], found {v!r}")
+    return float(v)
+
+
 @functools.cache
-def _load(path: str) -> dict[str, dict[str, Any]]:
+def _load(path: str) -> dict[str, Any]:
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -43,29 +103,72 @@ def _load(path: str) -> dict[str, dict[str, Any]]:
             or not isinstance(data.get("isas"), dict):
         raise ConfigError(f"{p}: not an eie tuning table (expected format {FORMAT!r} and an "
                           "'isas' object)")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{p}: defaults should be an object, found {type(defaults).__name__}")
+    for k, v in defaults.items():
+        if k not in CONSTANTS:
+            raise ConfigError(f"{p}: defaults.{k} is not a tuning constant (expected one of "
+                              f"{', '.join(CONSTANTS)})")
+        _check_value(f"{p}: defaults", k, v)
     for isa, entry in data["isas"].items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{p}: isas.{isa} should be an object")
         for k in KEYS:
-            v = entry.get(k) if isinstance(entry, dict) else None
-            if not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
-                raise ConfigError(f"{p}: isas.{isa}.{k} should be a density in [0, 1], "
-                                  f"found {v!r}")
-    return data["isas"]
+            _check_value(f"{p}: isas.{isa}", k, entry.get(k))
+        for k in CORE_KEYS:
+            if k in entry:
+                _check_value(f"{p}: isas.{isa}", k, entry[k])
+    return data
+
+
+_stale = {"core": False}
+"""True after ``reload`` while the core still holds the previous table's constants."""
+
+
+def _merged(data: dict[str, Any], isa: str) -> dict[str, float]:
+    out = {**BUILTIN, **data.get("defaults", {})}
+    entry = data["isas"].get(isa, {})
+    out.update({k: entry[k] for k in CONSTANTS if k in entry})
+    return out
+
+
+def constants(isa: str) -> dict[str, float]:
+    """Every tuning constant of ``isa``: the table's defaults, then its ``isa`` entry."""
+    data = _load(str(table_path()))
+    if _stale["core"]:
+        _hand_over(data)
+    return _merged(data, isa)
 
 
 def crossover(isa: str, codebook_len: int) -> float:
     """The weight density from which the dense layout is chosen on ``isa``."""
-    from eie.engine import layout
+    return float(constants(isa)[KEYS[0] if codebook_len <= 16 else KEYS[1]])
 
-    entry = _load(str(table_path())).get(isa)
-    if entry is None:
-        return (layout.DENSE_CROSSOVER_DENSITY if codebook_len <= 16
-                else layout.DENSE8_CROSSOVER_DENSITY)
-    return float(entry[KEYS[0] if codebook_len <= 16 else KEYS[1]])
+
+def apply() -> None:
+    """Hand every ISA's core constants to the C++ engine (``_core.set_tuning``)."""
+    _hand_over(_load(str(table_path())))
+
+
+def _hand_over(data: dict[str, Any]) -> None:
+    from eie import _core
+
+    for isa in ("scalar", "avx2", "avx512"):
+        c = _merged(data, isa)
+        _core.set_tuning(isa, {k: c[k] for k in CORE_KEYS})
+    _stale["core"] = False
 
 
 def reload() -> None:
-    """Forget the cached table (after writing a new one)."""
+    """Forget the cached table (after writing a new one) and hand the new one to the core; a
+    table that does not load stays pending, refused by the next read (``constants``)."""
     _load.cache_clear()
+    _stale["core"] = True
+    try:
+        apply()
+    except ConfigError:
+        pass
 
 
 def _crossing(densities: list[float], ratio: list[float]) -> float:
@@ -80,16 +183,38 @@ def _crossing(densities: list[float], ratio: list[float]) -> float:
     return 1.0
 
 
-def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15,
-            log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Time both layouts (one thread, calling-thread CPU time, interleaved) over a density grid
-    on ``isa``; returns the table entry with the measured ratios."""
+def _codes(rng: np.random.Generator, rows: int, cols: int, k: int, d: float
+           ) -> np.ndarray:
+    u = rng.random((rows, cols), dtype=np.float32)
+    vals = rng.integers(1, k, (rows, cols), dtype=np.uint8)
+    return np.where(u < d, vals, np.uint8(0)).astype(np.uint8)
+
+
+def _x(rng: np.random.Generator, batch: int, cols: int, ad: float) -> np.ndarray:
+    return np.where(rng.random((batch, cols)) < ad, rng.random((batch, cols), dtype=np.float32)
+                    + 0.05, 0).astype(np.float32)
+
+
+def _with(isa: str, values: dict[str, float], fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with some of ``isa``'s core constants replaced for the call."""
+    from eie import _core
+
+    def run() -> object:
+        saved = _core.tuning(isa)
+        _core.set_tuning(isa, values)
+        try:
+            return fn()
+        finally:
+            _core.set_tuning(isa, saved)
+    return run
+
+
+def _measure_crossovers(isa: str, quick: bool, rng: np.random.Generator, budget_s: float,
+                        entry: dict[str, Any], log: Callable[[str], None] | None) -> None:
     from eie import _core
     from eie.bench.layers import random_codebook
     from eie.bench.timing import interleaved_medians
 
-    rng = np.random.default_rng(seed)
-    entry: dict[str, Any] = {"ratios": {}}
     specs: tuple[tuple[str, tuple[int, int], int, list[float]], ...] = (
         (KEYS[0], (4096, 9216), 16, [0.03, 0.05, 0.08, 0.11, 0.15, 0.2, 0.25, 0.3]),
         (KEYS[1], (2048, 4096), 64, [0.2, 0.3, 0.4, 0.45, 0.5, 0.6]))
@@ -97,17 +222,13 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
         if quick:
             rows, cols, densities = rows // 16, cols // 16, densities[::3]
         cb = random_codebook(k)
-        u = rng.random((rows, cols), dtype=np.float32)
-        vals = rng.integers(1, k, (rows, cols), dtype=np.uint8)
         worst: list[float] = []
         for d in densities:
-            codes = np.where(u < d, vals, np.uint8(0)).astype(np.uint8)
+            codes = _codes(rng, rows, cols, k, d)
             lays = {n: _core.build_cpu_layout(codes, cb, n, 1) for n in ("sparse", "dense")}
             r_min = np.inf
             for ad in (0.35, 1.0):
-                x = np.where(rng.random(cols) < ad, rng.random(cols, dtype=np.float32) + 0.05,
-                             0).astype(np.float32).reshape(1, -1)
-                y = np.empty((1, rows), np.float32)
+                x, y = _x(rng, 1, cols, ad), np.empty((1, rows), np.float32)
                 fns: dict[str, Callable[[], object]] = {
                     n: functools.partial(L.run_f32, x, y, None, False, 1, isa)
                     for n, L in lays.items()}
@@ -120,21 +241,108 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
             if log is not None:
                 log(f"  {isa} {key} density {d:g}: sparse/dense {r_min:.2f}")
         entry[key] = round(_crossing(densities, worst), 3)
+
+
+def _measure_row_view(isa: str, quick: bool, rng: np.random.Generator, budget_s: float,
+                      entry: dict[str, Any], log: Callable[[str], None] | None) -> None:
+    from eie import _core
+    from eie.bench.layers import random_codebook
+    from eie.bench.timing import interleaved_medians
+
+    rows, cols = (600, 4096) if not quick else (150, 1024)
+    fracs = [0.3, 0.5, 0.6, 0.7, 0.8, 1.0] if not quick else [0.5, 1.0]
+    lay = _core.build_cpu_layout(_codes(rng, rows, cols, 16, 0.1), random_codebook(16),
+                                 "sparse", 1)
+    ratios: list[float] = []
+    if not lay.has_row_view:  # row_view_max_rows excludes the grid's shape: keep the value
+        entry["row_view_min_act"] = constants(isa)["row_view_min_act"]
+        return
+    for ad in fracs:
+        x, y = _x(rng, 1, cols, ad), np.empty((1, rows), np.float32)
+        call = functools.partial(lay.run_f32, x, y, None, False, 1, isa)
+        fns = {"rows": _with(isa, {"row_view_min_act": 0.0}, call),
+               "columns": _with(isa, {"row_view_min_act": 1e9}, call)}
+        _, cpu = interleaved_medians(fns, budget_s)
+        ratios.append(cpu["columns"] / cpu["rows"])
+        entry["ratios"].setdefault("row_view_min_act", []).append(
+            f"{rows}x{cols} 10% activations {ad:g}: columns/rows {ratios[-1]:.3f}")
+        if log is not None:
+            log(f"  {isa} row view, activations {ad:g}: columns/rows {ratios[-1]:.2f}")
+    entry["row_view_min_act"] = round(_crossing(fracs, ratios), 3) if max(ratios) >= 1 else 2.0
+
+
+def _measure_batch_factors(isa: str, quick: bool, rng: np.random.Generator, budget_s: float,
+                           entry: dict[str, Any], log: Callable[[str], None] | None) -> None:
+    """factor = (batch time / loop time) x (summed / union active columns), medians over the
+    grid; the dense factor is divided by sqrt(batch)."""
+    from eie import _core
+    from eie.bench.layers import random_codebook
+    from eie.bench.timing import interleaved_medians
+
+    shapes = {"sparse": ((4096, 9216), 0.09), "dense": ((4096, 4096), 1.0)}
+    groups: dict[str, tuple[str, list[int]]] = {
+        "sparse_batch_factor": ("sparse", [4, 8]), "sparse_batch_factor_wide": ("sparse", [16]),
+        "dense_batch_factor": ("dense", [4, 8, 16])}
+    cb = random_codebook(16)
+    lays: dict[str, Any] = {}
+    for kind, ((rows, cols), d) in shapes.items():
+        if quick:
+            rows, cols = rows // 16, cols // 16
+        lays[kind] = _core.build_cpu_layout(_codes(rng, rows, cols, 16, d), cb, kind, 1)
+    batch_only = {"sparse_batch_factor": 0.0, "sparse_batch_factor_wide": 0.0,
+                  "dense_batch_factor": 0.0}
+    loop_only = {k: 1000.0 for k in batch_only}
+    for key, (kind, batches) in groups.items():
+        lay = lays[kind]
+        found: list[float] = []
+        for batch in (batches[-1:] if quick else batches):
+            for ad in (0.35, 1.0):
+                x = _x(rng, batch, lay.cols, ad)
+                y = np.empty((batch, lay.rows), np.float32)
+                each = int(np.count_nonzero(x))
+                union = int(np.count_nonzero(np.any(x != 0, axis=0)))
+                call = functools.partial(lay.run_f32, x, y, None, False, 1, isa)
+                fns = {"batch": _with(isa, batch_only, call), "loop": _with(isa, loop_only, call)}
+                _, cpu = interleaved_medians(fns, budget_s)
+                f = cpu["batch"] / cpu["loop"] * each / max(union, 1)
+                if kind == "dense":
+                    f /= math.sqrt(batch)
+                found.append(f)
+                entry["ratios"].setdefault(key, []).append(
+                    f"{lay.rows}x{lay.cols} batch {batch} activations {ad:g}: batch/loop "
+                    f"{cpu['batch'] / cpu['loop']:.3f}, summed/union {each / max(union, 1):.2f}")
+        entry[key] = round(float(np.median(found)), 3)
+        if log is not None:
+            log(f"  {isa} {key}: {entry[key]:.2f}")
+
+
+def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15,
+            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Time what decides each measured constant (``MEASURED``; one thread, calling-thread CPU
+    time, contenders interleaved) on ``isa``; returns the table entry with the ratios."""
+    from eie.engine import isa_check
+
+    isa_check.engine_isa()  # the table is handed to the core before the core is timed
+    rng = np.random.default_rng(seed)
+    entry: dict[str, Any] = {"ratios": {}}
+    _measure_crossovers(isa, quick, rng, budget_s, entry, log)
+    _measure_row_view(isa, quick, rng, budget_s, entry, log)
+    _measure_batch_factors(isa, quick, rng, budget_s, entry, log)
     return entry
 
 
 def write(path: Path, isas: dict[str, dict[str, Any]], command: str, cpu: str) -> Path:
-    """Merge the measured ISAs into the table at ``path`` (kept ISAs stay) and write it
-    atomically."""
+    """Merge the measured ISAs into the table at ``path`` (kept ISAs and defaults stay) and
+    write it atomically."""
     from eie._io import write_atomic
 
-    old: dict[str, Any] = {}
+    old: dict[str, Any] = {"format": FORMAT, "isas": {}}
     if path.is_file():
-        old = dict(_load(str(path)))
+        old = json.loads(json.dumps(_load(str(path))))
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for isa, entry in isas.items():
-        old[isa] = {**entry, "cpu": cpu, "command": command, "date": when}
-    text = json.dumps({"format": FORMAT, "isas": old}, indent=1, sort_keys=True) + "\n"
+        old["isas"][isa] = {**entry, "cpu": cpu, "command": command, "date": when}
+    text = json.dumps(old, indent=1, sort_keys=True) + "\n"
     write_atomic(path, text.encode())
     reload()
     return path

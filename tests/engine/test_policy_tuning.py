@@ -1,0 +1,126 @@
+"""Tuning constants in one table (eie/data/tuning.json), read once by eie.engine.tuning, handed
+to the core and followed by it; eie bench --tune measures the measured ones."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eie import _core
+from eie.engine import isa_check, kernels, layout, spmv, tuning
+from eie.errors import ConfigError
+from eie.formats import EIEMatrix
+
+ROOT = Path(__file__).resolve().parents[2]
+CB = np.array([0.0, 1.0], np.float32)
+
+
+@pytest.fixture
+def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the shipped table named by EIE_TUNING; the shipped one is back afterwards."""
+    out = tmp_path / "tuning.json"
+    out.write_text(tuning.TABLE_PATH.read_text())
+    monkeypatch.setenv("EIE_TUNING", str(out))
+    tuning.reload()
+    yield out
+    monkeypatch.delenv("EIE_TUNING")
+    tuning.reload()
+    tuning.constants("scalar")  # hands the shipped constants back to the core
+
+
+def edit(path: Path, section: str, **values: object) -> None:
+    data = json.loads(path.read_text())
+    target = data["defaults"] if section == "defaults" else data["isas"][section]
+    target.update(values)
+    path.write_text(json.dumps(data))
+    tuning.reload()
+
+
+def test_the_shipped_table_has_every_constant_and_the_core_holds_it() -> None:
+    data = json.loads(tuning.TABLE_PATH.read_text())
+    assert set(data["defaults"]) == set(tuning.CONSTANTS)
+    assert data["defaults"] == tuning.BUILTIN
+    isa_check.engine_isa()
+    for isa in ("scalar", "avx2", "avx512"):
+        c = tuning.constants(isa)
+        assert set(c) == set(tuning.CONSTANTS)
+        assert _core.tuning(isa) == {k: c[k] for k in tuning.CORE_KEYS}
+    for isa in kernels.available_isas():
+        assert data["isas"][isa]["dense_crossover_4bit"] == tuning.crossover(isa, 16)
+
+
+def test_no_tuning_constant_left_in_the_driver() -> None:
+    """The driver's thresholds come from the table: no numeric constexpr of the ones the table
+    holds is left in layout.cpp / layout.h."""
+    text = (ROOT / "csrc/engine/layout.cpp").read_text() + (ROOT / "csrc/engine/layout.h").read_text()
+    for name in ("kInlineWork", "kMinSplitRows", "kRowViewMaxRows", "g_row_view_min_act"):
+        assert name not in text
+    assert not re.search(r"\b(2\.4|3\.7|1\.6)\b", text.split("loop_beats_batch", 2)[1][:400])
+
+
+def test_the_core_follows_the_table(table: Path) -> None:
+    isa = kernels.active_isa_name()
+    codes = np.ones((2048, 128), np.uint8)
+    assert layout.build(codes, CB, "dense", threads=2).row_blocks == [0, 1024, 2048]
+    edit(table, isa, min_split_rows=2048)
+    assert _core.tuning(isa)["min_split_rows"] == 2048
+    assert tuning.constants(isa)["min_split_rows"] == 2048
+    assert layout.build(codes, CB, "dense", threads=2).row_blocks == [0, 2048]
+    # the defaults apply where the ISA's entry says nothing
+    edit(table, "defaults", row_view_min_act=0.25)
+    assert _core.tuning(isa)["row_view_min_act"] == 0.25
+    assert _core.row_view_min_act() == 0.25
+
+
+def test_the_crossover_moves_the_layout_choice(table: Path) -> None:
+    isa = kernels.active_isa_name()
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random((64, 64)) < 0.3, 1, 0).astype(np.uint8)
+    m = EIEMatrix.from_codes(codes, CB, num_pes=4)
+    edit(table, isa, dense_crossover_4bit=0.9)
+    assert layout.from_matrix(m).kind == "sparse"
+    edit(table, isa, dense_crossover_4bit=0.1)
+    assert layout.from_matrix(m).kind == "dense"
+    x = np.ones(64, np.float32)
+    np.testing.assert_allclose(spmv(m, x), codes.sum(axis=1))
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), [
+    ("defaults", "inline_work", -1.0, "defaults.inline_work should be a number in"),
+    ("defaults", "min_split_rows", 10.5, "should be an integer in"),
+    ("defaults", "min_split_rows", True, "should be an integer in"),
+    ("defaults", "no_such_constant", 1, "is not a tuning constant"),
+    ("avx2", "row_view_min_act", float("nan"), "should be a number in"),
+    ("avx2", "dense_crossover_8bit", 1.5, "should be a density in"),
+])
+def test_bad_tables_are_refused_with_one_line(table: Path, section: str, key: str,
+                                              value: object, message: str) -> None:
+    edit(table, section, **{key: value})
+    with pytest.raises(ConfigError, match=message) as e:
+        tuning.constants("avx2")
+    assert "\n" not in str(e.value)
+
+
+def test_the_core_refuses_bad_constants() -> None:
+    with pytest.raises(ValueError, match="unknown tuning constant 'x'"):
+        _core.set_tuning("avx2", {"x": 1})
+    with pytest.raises(ValueError, match="min_split_rows should be in"):
+        _core.set_tuning("avx2", {"min_split_rows": 1})
+    with pytest.raises(ValueError, match="should be an integer"):
+        _core.set_tuning("avx2", {"rowwise_tasks_per_thread": 2.5})
+    with pytest.raises(ValueError, match="unknown ISA"):
+        _core.set_tuning("neon", {})
+
+
+def test_measure_covers_every_measured_constant() -> None:
+    isa = kernels.active_isa_name()
+    entry = tuning.measure(isa, quick=True, budget_s=0.005)
+    for key in tuning.MEASURED:
+        assert key in entry and entry[key] >= 0, key
+        assert entry["ratios"][key], key
+    assert 0 <= entry["dense_crossover_4bit"] <= 1
