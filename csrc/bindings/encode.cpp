@@ -56,7 +56,7 @@ EncodedTuple reencode(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> p
   format::Encoded e;
   {
     nb::gil_scoped_release release;
-    e = format::encode_csc(format::to_csc(a, nullptr), num_pes, index_bits);
+    e = format::reencode(a, num_pes, index_bits);
   }
   return as_tuple(std::move(e), num_pes, cols);
 }

@@ -1,5 +1,6 @@
 #include "format/encode.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -139,6 +140,115 @@ Encoded encode_csc(const Triples& csc, int64_t num_pes, int index_bits) {
       u.count = put(e, u.count, lr, u.last, csc.code[i], index_bits);
       u.last = lr;
     }
+  }
+  return e;
+}
+
+Encoded reencode(const EntryArrays& a, int64_t num_pes, int index_bits) {
+  check_params(a.rows, a.cols, num_pes, index_bits);
+  const int64_t rows = a.rows, cols = a.cols, P = a.num_pes, Q = num_pes;
+  if (P < 1) fail("the EIE arrays should have at least one PE, found " + std::to_string(P));
+  if (a.pe_offset[0] != 0 || a.pe_offset[P] != a.num_entries)
+    fail("pe_offset should run from 0 to the " + std::to_string(a.num_entries) + " entries");
+  for (int64_t k = 0; k < P; ++k) {
+    const int64_t n = a.pe_offset[k + 1] - a.pe_offset[k];
+    if (n < 0) fail("pe_offset should be non-decreasing (PE " + std::to_string(k) + ")");
+    const int64_t* ptr = a.col_ptr + k * (cols + 1);
+    if (ptr[0] != 0 || ptr[cols] != n)
+      fail("col_ptr of PE " + std::to_string(k) + " should run from 0 to its entry count " +
+           std::to_string(n));
+    for (int64_t c = 0; c < cols; ++c)
+      if (ptr[c + 1] < ptr[c])
+        fail("col_ptr of PE " + std::to_string(k) + " should be non-decreasing (column " +
+             std::to_string(c) + ")");
+  }
+  // The column buffer holds new PE q's local rows at [q * stride, q * stride + lrows(q)); stride
+  // a multiple of 8 so each PE's part starts on a word. slot_of[r]: where row r goes.
+  const int64_t lrows_max = (rows + Q - 1) / Q;
+  const int64_t stride = (lrows_max + 7) / 8 * 8;
+  std::vector<uint32_t> slot_of(static_cast<size_t>(rows));
+  for (int64_t r = 0, q = 0, lr = 0; r < rows; ++r) {
+    slot_of[r] = static_cast<uint32_t>(q * stride + lr);
+    if (++q == Q) q = 0, ++lr;
+  }
+  std::vector<uint8_t> colbuf(static_cast<size_t>(Q * stride + 8), 0);
+  // Each new PE's entries go to their own buffer, then they are concatenated. A column adds at
+  // most lrows_max entries to a PE (every entry, filler or real, advances its local row), so a
+  // buffer is grown (doubling) only between columns, to hold that much more.
+  const size_t col_max = static_cast<size_t>(lrows_max) + 8;
+  std::vector<std::vector<uint8_t>> qcodes(Q), qrel(Q);
+  std::vector<size_t> qn(static_cast<size_t>(Q), 0);
+  for (int64_t q = 0; q < Q; ++q) {
+    qcodes[q].resize(static_cast<size_t>(a.num_entries / Q) + col_max);
+    qrel[q].resize(qcodes[q].size());
+  }
+  Encoded e;
+  e.col_ptr.assign(static_cast<size_t>(Q * (cols + 1)), 0);
+  e.pe_offset.assign(static_cast<size_t>(Q + 1), 0);
+  const int64_t span = int64_t{1} << index_bits;
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t k = 0; k < P; ++k) {
+      const int64_t* ptr = a.col_ptr + k * (cols + 1);
+      const uint8_t* codes = a.codes + a.pe_offset[k];
+      const uint8_t* rel = a.rel_index + a.pe_offset[k];
+      int64_t r = k - P;  // global row of the last entry (local row -1)
+      for (int64_t p = ptr[c]; p < ptr[c + 1]; ++p) {
+        r += (static_cast<int64_t>(rel[p]) + 1) * P;
+        if (r >= rows)
+          fail("an entry of PE " + std::to_string(k) + ", column " + std::to_string(c) +
+               " decodes to row " + std::to_string(r) + " of a " + std::to_string(rows) +
+               "-row matrix");
+        colbuf[slot_of[r]] = codes[p];  // fillers write 0
+      }
+    }
+    for (int64_t q = 0; q < Q; ++q) {
+      uint8_t* base = colbuf.data() + q * stride;
+      size_t n = qn[q];
+      if (n + col_max > qcodes[q].size()) {
+        qcodes[q].resize(std::max(2 * qcodes[q].size(), n + col_max));
+        qrel[q].resize(qcodes[q].size());
+      }
+      uint8_t* oc = qcodes[q].data();
+      uint8_t* orl = qrel[q].data();
+      int64_t last = -1;
+      for (int64_t w0 = 0; w0 < lrows_max; w0 += 8) {
+        uint64_t w;
+        std::memcpy(&w, base + w0, 8);
+        if (w == 0) continue;
+        std::memset(base + w0, 0, 8);
+        if (last == w0 - 1 && ((w - kOnes) & ~w & kHighs) == 0) {
+          // eight real weights right after the last entry (dense layers): relative indices 0
+          std::memcpy(oc + n, &w, 8);
+          std::memset(orl + n, 0, 8);
+          n += 8;
+          last = w0 + 7;
+          continue;
+        }
+        for (int j = 0; w != 0; ++j, w >>= 8) {
+          if ((w & 0xff) == 0) continue;
+          const int64_t lr = w0 + j, gap = lr - last - 1;
+          for (int64_t f = gap >> index_bits; f > 0; --f) {
+            oc[n] = 0;
+            orl[n++] = static_cast<uint8_t>(span - 1);
+          }
+          oc[n] = static_cast<uint8_t>(w & 0xff);
+          orl[n++] = static_cast<uint8_t>(gap & (span - 1));
+          last = lr;
+        }
+      }
+      qn[q] = n;
+      e.col_ptr[q * (cols + 1) + c + 1] = static_cast<int64_t>(n);
+    }
+  }
+  for (int64_t q = 0; q < Q; ++q)
+    e.pe_offset[q + 1] = e.pe_offset[q] + static_cast<int64_t>(qn[q]);
+  e.codes.resize(static_cast<size_t>(e.pe_offset[Q]));
+  e.rel_index.resize(e.codes.size());
+  for (int64_t q = 0; q < Q; ++q) {
+    if (qn[q] == 0) continue;
+    std::memcpy(e.codes.data() + e.pe_offset[q], qcodes[q].data(), qn[q]);
+    std::memcpy(e.rel_index.data() + e.pe_offset[q], qrel[q].data(), qn[q]);
   }
   return e;
 }

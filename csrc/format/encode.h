@@ -34,6 +34,15 @@ Encoded encode_codes(const uint8_t* codes, int64_t rows, int64_t cols, int64_t n
 // CSC triples -> EIE arrays (re-laying for another PE count or index width).
 Encoded encode_csc(const Triples& csc, int64_t num_pes, int index_bits);
 
+// EIE arrays -> the same weights over num_pes PEs with index_bits-wide relative indices, in one
+// walk over the entries (no triples, no dense matrix): per column, the old PEs' entries are
+// dropped into a zeroed column buffer ordered by new PE and local row, which is read out 8 bytes
+// at a time (zero words skipped) into each new PE's entries. Checks what the walk relies on
+// (pe_offset and col_ptr in range and increasing, every entry's row inside the matrix) and
+// throws std::invalid_argument otherwise; codes are copied as they are (the caller checks them
+// against its codebook).
+Encoded reencode(const EntryArrays& a, int64_t num_pes, int index_bits);
+
 // Validated EIE arrays -> CSC (and CSR, if csr is not null): two stable counting sorts over the
 // entries (by row, then by column), linear in entries + rows + cols. Throws
 // std::invalid_argument on inconsistent arrays (as decode_to_codes).
