@@ -273,6 +273,27 @@ void register_engine(nb::module_& m) {
           nb::arg("isa"), nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).")
       .def(
+          "mv_f32",
+          [](const Layout& L, nb::ndarray<const float, nb::c_contig, nb::device::cpu> x,
+             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
+            // The common call in one step: float32 x (cols,) or (batch, cols), batch 1..16, the
+            // output allocated here and handed to numpy (no separate allocation call).
+            EIE_CHECK(x.ndim() == 1 || x.ndim() == 2,
+                      "x should be 1-D or 2-D, found " + std::to_string(x.ndim()) + " dimensions");
+            size_t shape[2] = {x.ndim() == 1 ? 1 : x.shape(0), static_cast<size_t>(L.rows)};
+            float* buf = new float[std::max<size_t>(shape[0] * shape[1], 1)];
+            nb::capsule owner(buf, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+            Out2<float> out(buf, 2, shape, owner);
+            run(L, x.data(), shape[0], x.shape(x.ndim() - 1), InKind::f32, out, bias, relu,
+                threads, isa, "fp32");
+            return nb::ndarray<nb::numpy, float>(buf, x.ndim(), x.ndim() == 1 ? shape + 1 : shape,
+                                                 owner);
+          },
+          nb::arg("x").noconvert(), nb::arg("bias").noconvert().none(), nb::arg("relu"),
+          nb::arg("threads"), nb::arg("isa"),
+          "act(W @ x + bias) for float32 x (cols,) or (batch, cols), batch 1..16, as a new "
+          "float32 array (rows,) or (batch, rows): run_f32 without the output argument.")
+      .def(
           "uses_amx",
           [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
              const std::string& precision) {

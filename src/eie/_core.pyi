@@ -110,6 +110,11 @@ class CpuLayout:
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
 
+    def mv_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> NDArray[numpy.float32]:
+        """
+        act(W @ x + bias) for float32 x (cols,) or (batch, cols), batch 1..16, as a new float32 array (rows,) or (batch, rows): run_f32 without the output argument.
+        """
+
     def uses_amx(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
         """
         Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.

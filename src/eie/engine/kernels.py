@@ -39,6 +39,7 @@ BF16_REL_TOL = 2.0 ** -7
 rounding is within 2^-9 relative (8 significant bits, to nearest), a product of two rounded
 factors within ~2^-8, fp32 sums add ~cols * 2^-24; 2^-7 leaves a factor of two."""
 MAX_BATCH = 16
+_F32 = np.dtype(np.float32)
 ACTIVATIONS = (None, "relu")
 
 
@@ -90,6 +91,8 @@ def active_isa_name() -> str:
 def check_threads(threads: int | None) -> int:
     """0 (the core's default: ``EIE_NUM_THREADS`` or the hardware concurrency) or ``threads``
     (1..``MAX_THREADS``)."""
+    if type(threads) is int and 1 <= threads <= MAX_THREADS:  # the common case first
+        return threads
     if threads is None:
         env = _core.getenv("EIE_NUM_THREADS")
         if env is not None and (not env.isdigit() or not 1 <= int(env) <= MAX_THREADS):
@@ -142,6 +145,18 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
            precision: str = "fp32") -> npt.NDArray:
     """``act(W @ x + bias)`` on a ``CpuLayout``; ``x`` is ``(cols,)`` or ``(batch, cols)``;
     ``precision`` "fp32" or "bf16" (module docstring)."""
+    if (type(x) is np.ndarray and x.dtype is _F32 and input_dtype is None and out_dtype is None
+            and precision == "fp32" and (activation is None or activation == "relu")
+            and (bias is None or (type(bias) is np.ndarray and bias.dtype is _F32))
+            and (x.ndim == 1 or (x.ndim == 2 and 1 <= x.shape[0] <= MAX_BATCH))):
+        # The common call, one binding call: float32 in, float32 out. Anything the core
+        # refuses (shapes, a non-contiguous array) goes the general way, which says why.
+        nthreads = check_threads(threads)
+        isa_name = "" if isa is None and isa_check._resolved else check_isa(isa)
+        try:
+            return layout.mv_f32(x, bias, activation == "relu", nthreads, isa_name)
+        except (ValueError, TypeError):
+            pass
     xa = np.asarray(x)
     if xa.ndim not in (1, 2) or xa.shape[-1] != layout.cols:
         raise EngineError(f"x should have shape ({layout.cols},) or (batch, {layout.cols}) for "

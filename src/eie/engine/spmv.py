@@ -7,6 +7,7 @@ multiply.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 
@@ -21,17 +22,20 @@ from eie.formats.eie_matrix import EIEMatrix
 _cache: weakref.WeakKeyDictionary[EIEMatrix, dict[str, _core.CpuLayout]] = \
     weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+_by_id: dict[int, tuple[weakref.ref[EIEMatrix], dict[str, _core.CpuLayout]]] = {}
+"""The same layouts by ``id(m)`` for the lookup of a call (a WeakKeyDictionary lookup builds a
+weak reference each time); the weak reference tells a recycled id from the matrix, and the
+entry goes with the matrix."""
 
 
 def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
     """The cached CPU layout of ``m`` (built on first use). A cached call costs a dictionary
     lookup: nothing proportional to the matrix (its density is only needed to build)."""
-    if isinstance(m, EIEMatrix):
-        per = _cache.get(m)
-        if per is not None:
-            cached = per.get(layout_name)
-            if cached is not None:
-                return cached
+    hit = _by_id.get(id(m))
+    if hit is not None and hit[0]() is m:
+        cached = hit[1].get(layout_name)
+        if cached is not None:
+            return cached
     layout.check_layout_name(layout_name)
     if not isinstance(m, EIEMatrix):
         raise EngineError(f"spmv takes an EIEMatrix, found {type(m).__name__}")
@@ -49,8 +53,19 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
         with _lock:
             lay = _cache[m].setdefault(kind, lay)
     with _lock:
-        _cache[m][layout_name] = lay  # "auto" resolves to the same layout from now on
+        per = _cache[m]
+        per[layout_name] = lay  # "auto" resolves to the same layout from now on
+        key = id(m)
+        if key not in _by_id or _by_id[key][0]() is not m:
+            _by_id[key] = (weakref.ref(m, functools.partial(_forget, key)), per)
     return lay
+
+
+def _forget(key: int, _ref: object = None) -> None:
+    with _lock:
+        entry = _by_id.get(key)
+        if entry is not None and entry[0]() is None:
+            del _by_id[key]
 
 
 def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,

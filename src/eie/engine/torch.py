@@ -85,17 +85,17 @@ class EIELinear(nn.Module):
 
     def _forward_f32(self, x: torch.Tensor, xn: np.ndarray) -> torch.Tensor:
         """The common case: a contiguous float32 CPU tensor, read in place through its numpy view
-        ``xn``, the output allocated by numpy and handed to torch without a copy (torch.empty and
-        reshape cost more than the kernel on small layers)."""
+        ``xn``; up to 16 inputs in one binding call that allocates the output, handed to torch
+        without a copy (torch.empty and reshape cost more than the kernel on small layers)."""
         ndim = xn.ndim
-        if ndim != 2:
+        if ndim > 2:
             xn = xn.reshape(-1, self.in_features)
-        n = xn.shape[0]
-        on = np.empty((n, self.out_features), np.float32)
+        n = 1 if ndim == 1 else xn.shape[0]
         try:
             if n <= kernels.MAX_BATCH:
-                self._cpu.run_f32(xn, on, self._bias, self._relu, self._nthreads, self._isa)
+                on = self._cpu.mv_f32(xn, self._bias, self._relu, self._nthreads, self._isa)
             else:
+                on = np.empty((n, self.out_features), np.float32)
                 for lo in range(0, n, kernels.MAX_BATCH):
                     hi = lo + kernels.MAX_BATCH
                     self._cpu.run_f32(xn[lo:hi], on[lo:hi], self._bias, self._relu,
@@ -103,7 +103,7 @@ class EIELinear(nn.Module):
         except ValueError as e:
             raise EngineError(str(e)) from None
         out = torch.from_numpy(on)
-        return out if ndim == 2 else out.reshape(*x.shape[:-1], self.out_features)
+        return out if ndim <= 2 else out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
