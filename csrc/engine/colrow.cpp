@@ -210,8 +210,8 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       }
     }
   }
-  // 3. octets over threads: tasks of whole 16-row pairs of octets (threads never write the same
-  // cache line of out), claimed dynamically as in the rowwise driver.
+  // 3. octets over threads: tasks of whole 16-row pairs of octets at least (threads never write
+  // the same cache line of out), claimed dynamically as in the rowwise driver.
   const ColrowKernel kern = colrow_kernel(isa);
   const int64_t octets = (rows + 7) / 8;
   double work = 0.0;
@@ -219,11 +219,16 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     work += static_cast<double>(p.np) * static_cast<double>(rows) * static_cast<double>(p.nt) / 8.0;
   int nt = threads > 0 ? threads : default_threads();
   if (work < kInlineWork) nt = 1;
-  const int64_t pairs = (octets + 1) / 2;
-  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(pairs, 8 * static_cast<int64_t>(nt));
+  // Units of whole strips where there are enough of them (the SIMD kernels transpose a whole
+  // strip's code lines at once), else of octet pairs.
+  const int64_t per_strip = kColrowStripRows / 8;
+  const int64_t strips = (octets + per_strip - 1) / per_strip;
+  const int64_t unit = strips >= 2 * static_cast<int64_t>(nt) ? per_strip : 2;
+  const int64_t units = (octets + unit - 1) / unit;
+  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(units, 8 * static_cast<int64_t>(nt));
   parallel_for(ntasks, nt, [&](int64_t i) {
-    const int64_t o0 = std::min(octets, pairs * i / ntasks * 2);
-    const int64_t o1 = std::min(octets, pairs * (i + 1) / ntasks * 2);
+    const int64_t o0 = std::min(octets, units * i / ntasks * unit);
+    const int64_t o1 = std::min(octets, units * (i + 1) / ntasks * unit);
     if (o1 <= o0) return;
     for (const TilePlan& p : plan) {
       const ColrowTile tile{idx.data() + 2 * p.off, idx.data() + 2 * p.off + p.np,

@@ -40,6 +40,35 @@ inline __m256 reduce8(const __m512* a) {
 constexpr int64_t kBlockCols = 256;
 constexpr int64_t kStripOctets = kColrowStripRows / 8;
 
+// 16 x 16 transpose of 32-bit words: r[k] = the 64-byte line of active column k (word w = octet
+// w of a full strip) -> r[w] = octet w's words of the 16 columns. 64 shuffles, where 16 gathers
+// of the same words cost ~5x more here (measured with thread CPU time, see
+// docs/benchmarks-log-issue-14c.md).
+inline void transpose16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
 // One octet's rows over one block of kb active columns: RP rows x NT inputs per pass.
 template <int NT, int RP>
 inline void octet_block(const Layout& L, int64_t o, const uint32_t* words, int64_t kb,
@@ -86,11 +115,23 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
     const uint32_t* idx = last ? tile.idx_last : tile.idx_full;
     for (int64_t k0 = 0; k0 == 0 || k0 < np; k0 += kBlockCols) {
       const int64_t kb = std::min(kBlockCols, np - k0);
-      for (int64_t k = 0; k < kb; k += 16) {
-        const __m512i vi = _mm512_loadu_si512(idx + k0 + k);
-        for (int64_t o = s0; o < s1; ++o)
-          _mm512_store_si512(buf + (o - s0) * kBlockCols + k,
-                             _mm512_i32gather_epi32(vi, base + (o - s0), 4));
+      if (!last && s1 - s0 == kStripOctets) {  // a whole full strip: lines + transpose
+        const uint32_t* strip = base;  // s0 is the strip's first octet
+        for (int64_t k = 0; k < kb; k += 16) {
+          __m512 r[16];
+          for (int i = 0; i < 16; ++i)
+            r[i] = _mm512_loadu_ps(strip + idx[k0 + k + i]);
+          transpose16(r);
+          for (int w = 0; w < 16; ++w)
+            _mm512_store_ps(reinterpret_cast<float*>(buf + w * kBlockCols + k), r[w]);
+        }
+      } else {
+        for (int64_t k = 0; k < kb; k += 16) {
+          const __m512i vi = _mm512_loadu_si512(idx + k0 + k);
+          for (int64_t o = s0; o < s1; ++o)
+            _mm512_store_si512(buf + (o - s0) * kBlockCols + k,
+                               _mm512_i32gather_epi32(vi, base + (o - s0), 4));
+        }
       }
       for (int64_t o = s0; o < s1; ++o)
         octet_block<NT, RP>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
