@@ -33,11 +33,11 @@ inline __m256 reduce8(const __m512* a) {
 }
 
 // Active columns per pass: their code words of 16 octets (one strip) are first gathered into an
-// L1 buffer (16 x 256 words = 16 KiB), octet after octet for each chunk of 16 columns, so the 16
+// L1 buffer (16 x 512 words = 32 KiB), octet after octet for each chunk of 16 columns, so the 16
 // lines a gather touches stay in L1 for the strip's other 15 octets; the rows then read the
 // buffer with plain loads, however many passes (rows x inputs) they take. Without it, columns
 // of 1536 or 4096 inputs (a strip of 96 / 256 KiB) made every gather miss L1.
-constexpr int64_t kBlockCols = 256;
+constexpr int64_t kBlockCols = 512;
 constexpr int64_t kStripOctets = kColrowStripRows / 8;
 
 // 16 x 16 transpose of 32-bit words: r[k] = the 64-byte line of active column k (word w = octet
@@ -107,7 +107,7 @@ inline void octet_block(const Layout& L, int64_t o, const uint32_t* words, int64
 template <int NT, int RP>
 void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile, float* out) {
   const int64_t np = tile.np;
-  alignas(64) uint32_t buf[kStripOctets * kBlockCols];  // 16 KiB on the stack
+  alignas(64) uint32_t buf[kStripOctets * kBlockCols];  // 32 KiB on the stack
   for (int64_t s0 = o0; s0 < o1;) {  // octets of one strip at a time
     const int64_t s1 = std::min(o1, (s0 / kStripOctets + 1) * kStripOctets);
     bool last;
