@@ -212,8 +212,8 @@ def _with(isa: str, values: dict[str, float], fn: Callable[[], object]) -> Calla
 def _measure_crossovers(isa: str, quick: bool, rng: np.random.Generator, budget_s: float,
                         entry: dict[str, Any], log: Callable[[str], None] | None) -> None:
     from eie import _core
-    from eie.bench.layers import random_codebook
     from eie.bench.timing import interleaved_medians
+    from eie.formats.benchmark_layers import random_codebook
 
     specs: tuple[tuple[str, tuple[int, int], int, list[float]], ...] = (
         (KEYS[0], (4096, 9216), 16, [0.03, 0.05, 0.08, 0.11, 0.15, 0.2, 0.25, 0.3]),
@@ -246,8 +246,8 @@ def _measure_crossovers(isa: str, quick: bool, rng: np.random.Generator, budget_
 def _measure_row_view(isa: str, quick: bool, rng: np.random.Generator, budget_s: float,
                       entry: dict[str, Any], log: Callable[[str], None] | None) -> None:
     from eie import _core
-    from eie.bench.layers import random_codebook
     from eie.bench.timing import interleaved_medians
+    from eie.formats.benchmark_layers import random_codebook
 
     rows, cols = (600, 4096) if not quick else (150, 1024)
     fracs = [0.3, 0.5, 0.6, 0.7, 0.8, 1.0] if not quick else [0.5, 1.0]
@@ -276,8 +276,8 @@ def _measure_batch_factors(isa: str, quick: bool, rng: np.random.Generator, budg
     """factor = (batch time / loop time) x (summed / union active columns), medians over the
     grid; the dense factor is divided by sqrt(batch)."""
     from eie import _core
-    from eie.bench.layers import random_codebook
     from eie.bench.timing import interleaved_medians
+    from eie.formats.benchmark_layers import random_codebook
 
     shapes = {"sparse": ((4096, 9216), 0.09), "dense": ((4096, 4096), 1.0)}
     groups: dict[str, tuple[str, list[int]]] = {
