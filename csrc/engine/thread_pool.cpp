@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -24,6 +25,22 @@ namespace {
 // Pauses a worker spins for the next job before sleeping (~50-100 us): long enough to catch the
 // next layer of a layer-by-layer run, short enough not to steal a shared core from other work.
 constexpr int kSpinPauses = 2000;
+
+// Back-off when helpers are late: a job after which the calling thread waited for the helpers'
+// last tasks longer than a quarter of its own working time plus kLateNs (a helper whose core is
+// busy claimed a task and was preempted) makes the next jobs run on the calling thread alone for
+// 1 ms << level (level up to kMaxBackoffLevel, one step up per late job, one down per timely
+// one). A 2-thread call on a machine whose other core is busy then costs about what a 1-thread
+// call does instead of waiting for a descheduled thread; the work split (so the result) does not
+// change, only who runs it.
+constexpr int64_t kLateNs = 20000;
+constexpr int kMaxBackoffLevel = 7;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // A job's tasks are claimed through one 64-bit word: (generation << 32) | tasks left. A claim
 // takes task `left - 1`; a worker that wakes up late can never claim a task of a job that has
@@ -51,12 +68,23 @@ class Pool {
       gen_seen_.store(gen_, std::memory_order_release);
     }
     cv_.notify_all();
+    const int64_t t0 = now_ns();
     work(gen_);
+    const int64_t t1 = now_ns();
     // Wait for tasks still running on workers.
     int spins = 0;
     while (done_.load(std::memory_order_acquire) < n) {
       if (++spins < 4096) EIE_PAUSE(); else std::this_thread::yield();
     }
+    const int64_t t2 = now_ns();
+    int level = backoff_level_.load(std::memory_order_relaxed);
+    if (t2 - t1 > (t1 - t0) / 4 + kLateNs) {
+      level = std::min(level + 1, kMaxBackoffLevel);
+      backoff_until_.store(t2 + (int64_t{1000000} << level), std::memory_order_relaxed);
+    } else if (level > 0) {
+      --level;
+    }
+    backoff_level_.store(level, std::memory_order_relaxed);
     std::exception_ptr err;
     {
       std::lock_guard<std::mutex> lk(err_m_);
@@ -113,6 +141,11 @@ class Pool {
   std::atomic<uint64_t> next_{0};
   std::atomic<int64_t> done_{0};
   std::atomic<int> helpers_{0};
+
+ public:
+  // Until when (now_ns) jobs run on the calling thread alone, and the current back-off step.
+  std::atomic<int64_t> backoff_until_{0};
+  std::atomic<int> backoff_level_{0};
 };
 
 Pool* g_pool = nullptr;
@@ -148,11 +181,12 @@ int default_threads() {
 void parallel_for(int64_t n, int max_threads, const std::function<void(int64_t)>& fn) {
   if (n <= 0) return;
   const int nt = static_cast<int>(std::min<int64_t>(std::max(max_threads, 1), n));
-  if (nt <= 1) {
+  Pool* p = nt <= 1 ? nullptr : &pool();
+  if (p == nullptr || now_ns() < p->backoff_until_.load(std::memory_order_relaxed)) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  pool().run(n, nt, fn);
+  p->run(n, nt, fn);
 }
 
 }  // namespace eie::engine

@@ -5,6 +5,10 @@
 // (default: std::thread::hardware_concurrency()), grows on request, and runs one job at a time.
 // The calling thread always takes part, so threads=1 never touches a worker.
 //
+// When the helpers of a job were late (a worker preempted on a busy core held up the end of the
+// job), the next jobs run on the calling thread alone for a while, backing off exponentially
+// (thread_pool.cpp): the split of the work, so the result, stays the same.
+//
 // Workers spin briefly after a job (layer-by-layer inference issues jobs back to back) and then
 // sleep on a condition variable, so an idle pool costs no CPU.
 #pragma once
