@@ -2,8 +2,9 @@
 
 - ``Engine``: a whole model on the C++ kernels (``Engine.load("model.eie")``);
 - ``spmv``: one ``EIEMatrix`` times a vector or small batch (CPU layout cached on first use);
-- ``use_isa``: force the kernels' ISA ("scalar", "avx2", "avx512") inside a ``with`` block;
-- ``isa_status``: the CPU's best ISA, the engine's, and the AVX-512 self-test's outcome.
+- ``isa_status``: the process ISA (resolved once: CPU support, ``EIE_ISA``, the AVX-512
+  self-test) and why; per-call ``isa=`` arguments override it for one call;
+- ``use_isa``: set the process ISA ("scalar", "avx2", "avx512") inside a ``with`` block.
 
 Importing this package does not import torch (``eie.engine.torch`` does).
 """
