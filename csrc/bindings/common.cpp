@@ -77,8 +77,8 @@ void register_common(nb::module_& m) {
   }, "What this CPU supports, as detected by CPUID/XGETBV.");
   m.def("best_isa", [] { return std::string(isa_name(best_isa())); });
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); },
-        "The process's ISA (calls that name none run it): best_isa() until eie.engine.isa_check "
-        "resolves it.");
+        "The process's ISA (calls that name none run it): best_isa() lowered by EIE_ISA until "
+        "eie.engine.isa_check resolves it.");
   m.def("set_active_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
         nb::arg("name"),
         "Set the process's ISA ('scalar', 'avx2' or 'avx512'); ValueError if unsupported. "

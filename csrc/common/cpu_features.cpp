@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -101,7 +102,20 @@ void set_active_isa(Isa isa) {
 
 Isa active_isa() {
   const int v = active_slot().load(std::memory_order_relaxed);
-  return v >= 0 ? static_cast<Isa>(v) : best_isa();
+  if (v >= 0) return static_cast<Isa>(v);
+  // First read: the CPU's best, lowered by EIE_ISA (an unknown value is ignored here; the
+  // package's resolution refuses it loudly and adds the AVX-512 self-test's verdict).
+  Isa isa = best_isa();
+  if (const char* env = std::getenv("EIE_ISA")) {
+    try {
+      const Isa want = parse_isa(env);
+      if (static_cast<int>(want) < static_cast<int>(isa)) isa = want;
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  int expected = -1;
+  active_slot().compare_exchange_strong(expected, static_cast<int>(isa));
+  return static_cast<Isa>(active_slot().load(std::memory_order_relaxed));
 }
 
 }  // namespace eie

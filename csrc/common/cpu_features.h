@@ -23,10 +23,10 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 // The best ISA this CPU supports.
 Isa best_isa();
-// The process's ISA: what calls that name none run. best_isa() until set_active_isa(), the one
-// setter: eie.engine.isa_check resolves the ISA once per process (CPU support, EIE_ISA, the
-// AVX-512 self-test's verdict) and sets it here; eie.engine.use_isa changes it for a block.
-// The core reads no environment variable for it.
+// The process's ISA: what calls that name none run. Until set_active_isa(), the one setter:
+// best_isa() lowered by EIE_ISA (read once). eie.engine.isa_check resolves the ISA once per
+// process (CPU support, EIE_ISA validated, the AVX-512 self-test's verdict) and sets it here;
+// eie.engine.use_isa changes it for a block.
 Isa active_isa();
 // Sets the process's ISA; throws std::invalid_argument if the CPU does not support it.
 void set_active_isa(Isa isa);

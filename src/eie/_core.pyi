@@ -15,7 +15,7 @@ def best_isa() -> str: ...
 
 def active_isa() -> str:
     """
-    The process's ISA (calls that name none run it): best_isa() until eie.engine.isa_check resolves it.
+    The process's ISA (calls that name none run it): best_isa() lowered by EIE_ISA until eie.engine.isa_check resolves it.
     """
 
 def set_active_isa(name: str) -> None:

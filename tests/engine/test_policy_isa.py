@@ -63,7 +63,7 @@ def test_a_fresh_process_resolves_cpu_and_eie_isa(env_isa: str | None) -> None:
     st = json.loads(out.stdout)
     want = env_isa or available_isas()[-1]
     assert st["isa"] == st["core"] == want
-    assert st["before"] == available_isas()[-1]  # the core reads no environment itself
+    assert st["before"] == want  # the core's first value: CPU and EIE_ISA, as resolved
     assert st["y"] == [1.0, -1.0]
     if env_isa is not None and env_isa != st["best_isa"]:
         assert f"EIE_ISA={env_isa}" in st["reason"]

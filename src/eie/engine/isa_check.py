@@ -251,7 +251,9 @@ def reset() -> None:
     with _lock:
         _result.update(state="not run", mismatches=[])
         _resolved.clear()
-        _core.set_active_isa(_core.best_isa())
+        env = _core.getenv("EIE_ISA")
+        best = _core.best_isa()
+        _core.set_active_isa(env if env in ISA_ORDER[:ISA_ORDER.index(best)] else best)
 
 
 def isa_status() -> dict[str, Any]:
