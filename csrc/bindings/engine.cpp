@@ -115,6 +115,22 @@ Layout* build_colrow(In2<uint8_t> codes, In2<float> codebooks, int64_t group_row
   return new Layout(std::move(L));
 }
 
+// Sparse with row codebooks: codes (rows, cols) uint8 (0 = pruned), codebooks (groups, k).
+Layout* build_sparse_grouped(In2<uint8_t> codes, In2<float> codebooks, int64_t group_rows,
+                             int threads) {
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  const int t = threads > 0 ? threads : engine::default_threads();
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_sparse_grouped(codes.data(), rows, cols, codebooks.data(),
+                                     static_cast<int64_t>(codebooks.shape(0)),
+                                     static_cast<int64_t>(codebooks.shape(1)), group_rows, t);
+  }
+  return new Layout(std::move(L));
+}
+
 engine::Precision pick_precision(const std::string& precision) {
   EIE_CHECK(precision == "fp32" || precision == "bf16",
             "precision should be 'fp32' or 'bf16', found '" + precision + "'");
@@ -353,6 +369,13 @@ void register_engine(nb::module_& m) {
         nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
         "A colrow CpuLayout (column-major per-row / per-group codebooks, skips zero inputs): "
         "arguments as build_rowwise_layout. ValueError on bad input.");
+  m.def("build_sparse_grouped_layout", &build_sparse_grouped, nb::arg("codes").noconvert(),
+        nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::arg("threads") = 0,
+        nb::rv_policy::take_ownership,
+        "A sparse CpuLayout of a pruned layer with a codebook per row or group of rows: codes "
+        "(rows, cols) uint8 (0 = pruned) < k <= 16, codebooks (groups, k) float32 with entry 0 "
+        "= 0.0, row r decoding through codebooks[r // group_rows]. The layout holds one codebook "
+        "per row (group_rows reads 1). ValueError on bad input.");
   m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),

@@ -72,3 +72,22 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 int64_t colrow_tile_inputs(int64_t batch, Isa isa);
 
 }  // namespace eie::engine
+
+namespace eie::engine {
+
+// SPARSE WITH ROW CODEBOOKS: pruned layers (code 0 = pruned, every codebook's entry 0 is 0.0)
+// whose rows, or groups of rows, have their own 16-entry codebooks. The sparse layout's arrays
+// (layout.h SPARSE: per-block columns of (code << 12) | row entries, no row view) with `row_cb`
+// holding one codebook per row (groups expanded, so group_rows is 1): an entry's weight is
+// row_cb[(row0[b] + row) * 16 + code], and (row << 4) | code is the entry rotated by 4 bits.
+// Built from a (rows, cols) code matrix; throws std::invalid_argument on bad codes or codebooks.
+Layout build_sparse_grouped(const uint8_t* codes, int64_t rows, int64_t cols,
+                            const float* codebooks, int64_t groups, int64_t k, int64_t group_rows,
+                            int threads);
+
+// The block kernels of such a layout (run_layout picks them when a sparse layout has row_cb).
+BlockKernel sparse_grouped_kernel(Isa isa, bool batch1);
+BlockKernel sparse_grouped_scalar(bool batch1);
+BlockKernel sparse_grouped_avx2(bool batch1);
+
+}  // namespace eie::engine

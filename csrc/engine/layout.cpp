@@ -654,6 +654,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   else
     kern = sparse ? (batch == 1 ? ks.sparse1 : ks.sparse_batch)
                   : (batch == 1 ? ks.dense1 : ks.dense_batch);
+  if (sparse && !L.row_cb.empty()) kern = sparse_grouped_kernel(isa, batch == 1);  // colrow.h
   const double act_frac = cols ? static_cast<double>(nact) / static_cast<double>(cols) : 0.0;
   const double work = act_frac * static_cast<double>(batch) *
                       (sparse ? static_cast<double>(L.nnz)

@@ -56,6 +56,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
         "colrow": (CSRC / "engine" / "colrow.cpp", []),
         "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),
+        "colrow_sparse": (CSRC / "engine" / "colrow_sparse.cpp", []),
+        "colrow_sparse_avx2": (CSRC / "engine" / "colrow_sparse_avx2.cpp", AVX2),
         "colrow_avx2": (CSRC / "engine" / "colrow_avx2.cpp", AVX2),
         "colrow_avx512": (CSRC / "engine" / "colrow_avx512.cpp",
                           [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
