@@ -115,3 +115,17 @@ def test_colrow_refuses_bad_input() -> None:
                                       1, zero_code=False)
     with pytest.raises(FormatError, match="at most 16 entries"):
         layout.from_matrix(wide, "colrow")
+
+
+def test_bench_colrow_prints_every_case(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from eie.engine import bench_colrow
+
+    assert bench_colrow.main(["--shapes", "smollm", "--batches", "1,3", "--sparsity", "0.5",
+                              "--budget", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["cases"]) == 4 * 2
+    assert all(c["colrow_cpu_us"] > 0 and c["speedup_cpu"] > 0 for c in out["cases"])
+    assert bench_colrow.main(["--batches", "17"]) == 2
+    assert bench_colrow.main(["--sparsity", "x"]) == 2
