@@ -47,13 +47,27 @@ def sparse_inputs(batch: int, cols: int, sparsity: float, seed: int = 1) -> np.n
     return x
 
 
+class _Ring:
+    """Calls the layouts of a ring in turn: with more layers than the caches hold, each call
+    streams its layer's codes from memory, as decoding a whole model does."""
+
+    def __init__(self, lays: list[Any], x: np.ndarray, out: np.ndarray, threads: int,
+                 isa: str) -> None:
+        self.lays, self.x, self.out, self.threads, self.isa, self.i = lays, x, out, threads, isa, 0
+
+    def __call__(self) -> None:
+        self.lays[self.i].run_f32(self.x, self.out, None, False, self.threads, self.isa)
+        self.i = (self.i + 1) % len(self.lays)
+
+
 def run_case(rows: int, cols: int, batch: int, sparsity: float, threads: int, isa: str,
              budget_s: float, lays: dict[str, Any]) -> dict[str, Any]:
     from eie.bench.timing import interleaved
 
     x = sparse_inputs(batch, cols, sparsity)
     outs = {k: np.empty((batch, rows), np.float32) for k in lays}
-    fns = {k: (lambda k=k: lays[k].run_f32(x, outs[k], None, False, threads, isa)) for k in lays}
+    fns = {k: _Ring(v if isinstance(v, list) else [v], x, outs[k], threads, isa)
+           for k, v in lays.items()}
     t = interleaved(fns, budget_s=budget_s)
     np.testing.assert_allclose(outs["colrow"], outs["rowwise"], rtol=1e-3, atol=1e-3)
     return {"rows": rows, "cols": cols, "batch": batch, "sparsity": sparsity,
@@ -103,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--isa", default="", help="engine ISA (default: the best this CPU runs)")
     p.add_argument("--budget", type=float, default=0.3, help="seconds per case")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ring-mb", type=int, default=0,
+                   help="cycle over copies of each layer holding this many MiB of codes (beyond "
+                        "the caches: memory-bound, as a whole model is)")
     p.add_argument("--pruned", action="store_true",
                    help="time row codebooks in the sparse layout instead (pruned layers)")
     a = p.parse_args(argv)
@@ -135,8 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for rows, cols in shapes:
         codes, cbs = per_row_layer(rows, cols)
-        lays = {"rowwise": _core.build_rowwise_layout(codes, cbs, 1),
-                "colrow": _core.build_colrow_layout(codes, cbs, 1)}
+        # a ring of copies (the same codes in distinct memory; the last one is computed last
+        # in every block of calls, so both outputs compare)
+        n = max(1, a.ring_mb * 2 ** 20 // (rows * cols // 2)) if a.ring_mb else 1
+        lays = {"rowwise": [_core.build_rowwise_layout(codes, cbs, 1) for _ in range(n)],
+                "colrow": [_core.build_colrow_layout(codes, cbs, 1) for _ in range(n)]}
         for batch in batches:
             for s in sparsities:
                 r = run_case(rows, cols, batch, s, a.threads, isa, a.budget, lays)
