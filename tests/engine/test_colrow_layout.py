@@ -37,7 +37,7 @@ def test_colrow_matches_exact_every_batch(isa: str, rows: int, cols: int,
     m = grouped(rng, rows, cols, group_rows, zero_code=group_rows == 3)
     bias = rng.standard_normal(rows).astype(np.float32)
     for batch in range(1, 17):
-        density = (0.0, 0.5, 0.75, 1.0)[batch % 4]
+        density = (0.0, 0.5, 0.2, 1.0)[batch % 4]  # 0.2: tiles split into single inputs
         x = random_input(rng, (batch, cols), density)
         y = run_backend(isa, m, x, bias, "relu", layout="colrow")
         assert_close(y, *exact(m, x, bias, "relu"))
