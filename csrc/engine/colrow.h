@@ -12,10 +12,12 @@
 //           zero-code rule).
 //
 // A multiply lists the inputs' nonzero columns ("active"), compacts x to them (per tile of up to
-// 8 inputs: the union of the tile's active columns), and for each octet of rows gathers the
-// octet's word of 16 active columns at a time: then each row's 16 weights are one shift and one
-// vpermps (AVX2: two and a blend) on the row's codebook in a register, times 16 compacted inputs
-// (one FMA per input of the tile), as in the rowwise kernel but over the active columns only.
+// 8 inputs: the union of the tile's active columns), and per strip and block of active columns
+// builds the strip's code words of those columns in L1, octet by octet (the SIMD kernels load
+// the 16 active columns' lines and transpose them in registers; gathers where a task holds part
+// of a strip): then each row's 16 weights are one shift and one vpermps (AVX2: two and a blend)
+// on the row's codebook in a register, times 16 compacted inputs (one FMA per input of the
+// tile), as in the rowwise kernel but over the active columns only.
 // Each output is a dot product finished in registers: results do not depend on the thread count.
 #pragma once
 #include <cstdint>
