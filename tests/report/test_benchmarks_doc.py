@@ -40,3 +40,12 @@ def test_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "its folder should exist" in err and err.count("\n") == 1
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("extra", [["--json"], ["--markdown"], ["--groups", "layer"], ["--tune"]])
+def test_doc_takes_no_other_output_options(tmp_path: Path, extra: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--doc", str(tmp_path / "b.md"), "--quick", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "--doc runs every group" in err or "--tune and --doc" in err
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+DEFAULT_GROUPS = "layer,sweep,dense"
 HELP = ("Benchmark the CPU engine on the paper's layers, a density sweep and dense codebook "
         "layers against numpy/torch dense and scipy/torch CSR.")
 
@@ -18,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also print the results as a Markdown table at the end")
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes and few cases (a smoke test, seconds)")
-    p.add_argument("--groups", default="layer,sweep,dense",
+    p.add_argument("--groups", default=DEFAULT_GROUPS,
                    help="comma-separated case groups: layer, sweep, dense, batch (2..16 inputs "
                    "per call; times per call), llm (per-row-codebook 4-bit layers on "
                    "SmolLM2-135M's shapes and larger, batch 1 and 8), lenet300 (a whole "
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
     from eie.report import bench_tables
 
+    if args.tune and args.doc:
+        raise ConfigError("--tune and --doc are two separate runs: give one of them")
     if args.tune:
         return _tune(args)
     if args.doc:
@@ -138,6 +141,10 @@ def _doc(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
     from eie.report.benchmarks_doc import benchmarks_markdown
 
+    if args.json or args.markdown or args.groups != DEFAULT_GROUPS or args.tune_out:
+        raise ConfigError("--doc runs every group and writes Markdown; it takes --quick, "
+                          "--threads, --budget and --seed, not --json, --markdown, --groups or "
+                          "--tune-out")
     out = Path(args.doc)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):  # before any measuring
