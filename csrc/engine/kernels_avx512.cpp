@@ -181,7 +181,7 @@ KernelSet kernels_avx512() {
   const KernelSet wide = kernels_avx2();
   return {sparse1,         wide.sparse_batch,    dense1,         wide.dense_batch,
           wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch,
-          wide.rows1,      rowwise};
+          wide.rows1,      rowwise,              wide.rows_batch};
 }
 
 }  // namespace eie::engine
