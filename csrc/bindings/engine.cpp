@@ -270,9 +270,9 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
       .def_prop_ro("has_row_view", [](const Layout& L) { return L.has_row_view(); },
-                   "Whether the layout also holds the row-major view (sparse, 4-bit codes, "
-                   "cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are "
-                   "dense.")
+                   "Whether the layout also holds the row-major view (sparse, 4-bit codes) "
+                   "used by batches whose inputs cover most columns and, on wide layers "
+                   "(cols <= 4096, rows <= 2048, cols >= 2 rows), by dense batch-1 inputs.")
       .def_prop_ro("codebook", [](const Layout& L) {
         return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
       })
@@ -392,6 +392,19 @@ void register_engine(nb::module_& m) {
       nb::arg("isa"),
       "Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider "
       "one run on it).");
+  m.def("row_batch_bias", &engine::row_batch_bias,
+        "Factor on the row view's cost in the choice of a sparse batch's kernel (1: measured).");
+  m.def(
+      "set_row_batch_bias",
+      [](double factor) {
+        EIE_CHECK(factor >= 0.0 && factor <= 1e6,
+                  "the row batch bias should be a factor in [0, 1e6] (0: always the row view; "
+                  "1e6: never), found " + std::to_string(factor));
+        engine::set_row_batch_bias(factor);
+      },
+      nb::arg("factor"),
+      "Set that factor for this process (0: batches of 2..16 always use a layout's row view; "
+      "1e6: never).");
   m.def("row_view_min_act", &engine::row_view_min_act,
         "Fraction of nonzero activations from which a batch-1 multiply of a layout with a row "
         "view (CpuLayout.has_row_view) uses it.");

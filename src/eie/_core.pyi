@@ -84,7 +84,7 @@ class CpuLayout:
     @property
     def has_row_view(self) -> bool:
         """
-        Whether the layout also holds the row-major view (sparse, 4-bit codes, cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are dense.
+        Whether the layout also holds the row-major view (sparse, 4-bit codes) used by batches whose inputs cover most columns and, on wide layers (cols <= 4096, rows <= 2048, cols >= 2 rows), by dense batch-1 inputs.
         """
 
     @property
@@ -163,6 +163,16 @@ def engine_isa_cap() -> str:
 def set_engine_isa_cap(isa: str) -> None:
     """
     Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider one run on it).
+    """
+
+def row_batch_bias() -> float:
+    """
+    Factor on the row view's cost in the choice of a sparse batch's kernel (1: measured).
+    """
+
+def set_row_batch_bias(factor: float) -> None:
+    """
+    Set that factor for this process (0: batches of 2..16 always use a layout's row view; 1e6: never).
     """
 
 def row_view_min_act() -> float:

@@ -14,7 +14,11 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
     the 12-bit absolute in-block row replaces the relative index, so entries decode
     independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight. Each
     column's entries are sorted by code into runs of four sharing one code (plus a short tail),
-    so the kernel looks a weight up once per four read-modify-writes.
+    so the kernel looks a weight up once per four read-modify-writes. With 4-bit codes the
+    layout also holds its entries by row (the *row view*, column panels of 4096 columns, so
+    the entries are stored twice): batches of 2..16 whose inputs together cover most columns
+    accumulate each output's batch in registers there instead of updating a batch vector in
+    memory per entry, and wide layers use it at batch 1 when the activations are dense.
 ``dense``
     Every weight a 4-bit code (code 0 = 0.0), two per byte, column-major inside each row block,
     each 16-byte group holding 32 consecutive rows. 0.5 byte per weight and no index at all: the
