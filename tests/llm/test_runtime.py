@@ -182,3 +182,21 @@ def test_sampler_rules() -> None:
     for bad in ({"temperature": -1.0}, {"top_k": -2}, {"top_p": 0.0}, {"seed": -1}):
         with pytest.raises(ConfigError):
             Sampler(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_full_model_greedy_continuation_identical_to_torch(smollm2: Any) -> None:
+    """All 30 blocks of SmolLM2, every Linear quantized with per-row codebooks (q/k/v and
+    gate/up fused) and the tied LM head a dense fallback: the engine's greedy continuation is
+    transformers' with the same weights, token for token."""
+    from eie.llm.runtime import Runtime
+
+    m = copy.copy(smollm2)
+    m.model = copy.deepcopy(smollm2.model)
+    qm = quantize_model(m, parse_spec("codebook:weighting=none"))
+    assert len(qm.layers) == 30 * 7
+    rt = Runtime(qm.loaded, qm.layers, threads=1)
+    assert [r["kind"] for r in rt.layers()] == ["engine"] * (30 * 4) + ["dense-fallback"]
+    ids = rt.encode_prompt("The engine runs every layer of the model on")
+    g = rt.generate(ids, 16, stop_at_eos=False)
+    assert g.token_ids == _torch_greedy(qm.loaded, ids, 16)
