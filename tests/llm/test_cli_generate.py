@@ -49,6 +49,14 @@ def test_generate_json_text_and_sparsity(slice_file: Path,
                        "--threads", "1", "--ignore-eos", "--act-sparsity", "0.5", "--calib",
                        CALIB, "--calib-tokens", "256"])
     assert s["act_sparsity"] == 0.5 and s["new_tokens"] == 6
+    from eie.llm.engine_linear import zero_skipping_layout
+
+    a = _json(capsys, ["generate", str(slice_file), "--prompt", "The engine", "-n", "6",
+                       "--threads", "1", "--ignore-eos", "--act-sparsity", "0.4", "--calib",
+                       CALIB, "--act-alloc", "block", "--act-score", "wina",
+                       "--act-profile-tokens", "64"])
+    assert (a["act_alloc"], a["act_score"], a["new_tokens"]) == ("block", "wina", 6)
+    assert a["linear_layout"] == (zero_skipping_layout() or "auto")
     assert main(["generate", str(slice_file), "--prompt", "The engine", "-n", "3",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out

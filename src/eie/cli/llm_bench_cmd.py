@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-tokens", type=int, default=1024)
     p.add_argument("--profile-tokens", type=int, default=512,
                    help="calibration tokens of the allocation profile (default 512)")
+    p.add_argument("--dense-lm-head", action="store_true",
+                   help="run a quantized LM head as a float32 dense matrix (its dequantized "
+                        "values, torch GEMV), as for a model whose head is kept")
     p.add_argument("--no-decode", action="store_true",
                    help="skip the eie-vs-torch decode and the floor (activation sparsity only)")
     p.add_argument("--json", action="store_true")
@@ -51,7 +54,15 @@ def run(args: argparse.Namespace) -> int:
     argv = getattr(args, "command_line", ["eie", "bench-llm"])
     res: dict[str, Any] = {"command": " ".join(argv), "isa": isa_status()}
     t0 = time.perf_counter()
-    rt = load_runtime(args.model, threads=args.threads)
+    if args.dense_lm_head:
+        from eie.llm import modelfile
+        from eie.llm.runtime import Runtime
+
+        loaded = modelfile.load(args.model)
+        rt = Runtime(loaded, {n: q for n, q in loaded.quantized.items() if n != "lm_head"},
+                     threads=args.threads)
+    else:
+        rt = load_runtime(args.model, threads=args.threads)
     res["load_seconds"] = time.perf_counter() - t0
     if not args.no_decode:
         bw0 = bg.bandwidth_gb_s(threads=args.threads)
