@@ -98,3 +98,24 @@ def test_thresholds_zero_their_share_on_both_paths(profiles: dict[str, actalloc.
     assert got["perplexity"] == pytest.approx(ref["perplexity"], rel=1e-4)
     dense = perplexity(slice1, eval_text, context=64, max_tokens=128)
     assert dense["perplexity"] != pytest.approx(ref["perplexity"], rel=1e-3)
+
+
+def test_profile_file_round_trip_and_refusals(profiles: dict[str, actalloc.Profile],
+                                              tmp_path: Any) -> None:
+    from eie.errors import FormatError
+
+    p = profiles["wina"]
+    back = actalloc.load_profile(p.save(tmp_path / "p.npz"))
+    assert back.score == "wina" and back.tokens == p.tokens
+    for a, b in zip(p.groups, back.groups, strict=True):
+        assert a.names == b.names and a.weights == b.weights
+        assert np.array_equal(a.errors, b.errors) and np.array_equal(a.scores, b.scores)
+        assert a.scale is not None and b.scale is not None and np.array_equal(a.scale, b.scale)
+    la, lb = p.limits(0.35, "model"), back.limits(0.35, "model")
+    assert all(np.array_equal(la[n], lb[n]) for n in la)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(FormatError, match="not a valid activation profile"):
+        actalloc.load_profile(bad)
+    with pytest.raises(ConfigError, match="no such file"):
+        actalloc.load_profile(tmp_path / "none.npz")

@@ -18,6 +18,8 @@ from eie.llm.sampling import Sampler
 LINEAR_RTOL = 2e-6
 """Engine vs torch float32 Linear: max |difference| / max |torch output|. Both accumulate in
 float32 in different orders (and column blocks are summed after their kernels)."""
+BF16_COSINE_MIN = 0.999
+"""MiniLM embeddings with bf16 products (inputs rounded to 8 significant bits) vs fp32."""
 LOGITS_ATOL = 1e-3
 """Decoder logits vs transformers' (|logits| up to ~60 on the slice): float32 rounding."""
 
@@ -169,6 +171,9 @@ def test_minilm_embeddings_on_the_engine(minilm_dir: Path, sentences: list[str])
     got = rt.embed(sentences[:24])
     assert got.shape == ref.shape
     assert cosine(ref, got)["cosine_min"] > 1 - 1e-6
+    # opt-in bf16 products (AMX tiles on batches of 2..16 where the CPU has them)
+    rt16 = Runtime(copy.deepcopy(qm.loaded), qm.layers, threads=1, precision="bf16")
+    assert cosine(ref, rt16.embed(sentences[:24]))["cosine_min"] > BF16_COSINE_MIN
     with pytest.raises(ConfigError, match="causal LM"):
         rt.generate("x", 2)
 

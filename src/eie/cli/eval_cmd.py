@@ -66,6 +66,9 @@ def add_act_arguments(p: argparse.ArgumentParser) -> None:
                         "|x_j| * ||W[:, j]|| (wina)")
     p.add_argument("--act-profile-tokens", type=int, default=256,
                    help="calibration tokens of the allocation profile (default 256)")
+    p.add_argument("--act-profile", type=Path, default=None, metavar="FILE",
+                   help="the allocation profile's file: read when it exists (its score must "
+                        "be --act-score's), else measured on --calib and written there")
 
 
 def act_limits(args: argparse.Namespace, loaded: Any, calib: str, levels: list[float],
@@ -81,9 +84,26 @@ def act_limits(args: argparse.Namespace, loaded: Any, calib: str, levels: list[f
         return [actsparsity.thresholds(cal.abs_samples, s) for s in levels]
     if args.act_profile_tokens < 2:
         raise_config(f"--act-profile-tokens should be >= 2, found {args.act_profile_tokens}")
+    return [p.limits(s, args.act_alloc) for s in levels] if (p := act_profile(
+        args, loaded, calib, step)) is not None else []
+
+
+def act_profile(args: argparse.Namespace, loaded: Any, calib: str, step: Any = None) -> Any:
+    """The allocation profile by --act-profile / --act-score / --act-profile-tokens."""
+    from eie.llm import actalloc
+
+    path = getattr(args, "act_profile", None)
+    if path is not None and Path(path).exists():
+        prof = actalloc.load_profile(path)
+        if prof.score != args.act_score:
+            raise_config(f"{path}: a profile of score {prof.score!r}, found --act-score "
+                         f"{args.act_score}")
+        return prof
     prof = actalloc.profile(loaded, calib, score=args.act_score,
                             max_tokens=args.act_profile_tokens, step=step)
-    return [prof.limits(s, args.act_alloc) for s in levels]
+    if path is not None:
+        prof.save(path)
+    return prof
 
 
 def raise_config(message: str) -> None:

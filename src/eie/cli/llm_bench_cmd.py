@@ -33,8 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="threshold score: |x| or |x| * ||W[:, j]|| (wina)")
     p.add_argument("--ppl-tokens", type=int, default=1024)
     p.add_argument("--calib-tokens", type=int, default=1024)
-    p.add_argument("--profile-tokens", type=int, default=512,
-                   help="calibration tokens of the allocation profile (default 512)")
+    p.add_argument("--profile-tokens", type=int, default=256,
+                   help="calibration tokens of the allocation profile (default 256)")
+    p.add_argument("--act-profile", type=Path, default=None, metavar="FILE",
+                   help="the allocation profile's file: read when it exists, else measured "
+                        "and written there (as in eie eval)")
     p.add_argument("--dense-lm-head", action="store_true",
                    help="run a quantized LM head as a float32 dense matrix (its dequantized "
                         "values, torch GEMV), as for a model whose head is kept")
@@ -76,10 +79,17 @@ def run(args: argparse.Namespace) -> int:
                                               bw, kern)
         print(json.dumps(res, default=str), file=sys.stderr, flush=True)  # partial results
     if args.calib is not None and args.text is not None:
+        calib = read_text(args.calib)
+        prof = None
+        if args.alloc != "uniform" or args.score != "abs":
+            from eie.cli.eval_cmd import act_profile
+
+            args.act_score, args.act_profile_tokens = args.score, args.profile_tokens
+            prof = act_profile(args, rt.loaded, calib)
         res["act_sparsity"] = bg.act_sparsity(
-            rt, read_text(args.calib), read_text(args.text), args.sparsity, args.ppl_tokens,
+            rt, calib, read_text(args.text), args.sparsity, args.ppl_tokens,
             args.tokens, args.rounds, args.calib_tokens, args.alloc, args.score,
-            args.profile_tokens)
+            args.profile_tokens, prof)
         res["zero_skipping_kernels"] = bg.zero_skipping_kernels(args.sparsity, args.threads)
     print(json.dumps(res, indent=2, default=str) if args.json else _text(res))
     return 0
@@ -110,7 +120,11 @@ def _text(res: dict[str, Any]) -> str:
                      f"{r['linear_cpu_ms_per_token']:.3f} CPU ms/token "
                      f"(x{r['linear_speedup_cpu']:.2f})")
     for r in res.get("zero_skipping_kernels", []):
+        extra = ""
+        if "colrow_us" in r:
+            extra = (f", colrow {r['colrow_us']:.1f} us (x{r['colrow_vs_rowwise_dense']:.2f} "
+                     "vs rowwise at 0)")
         lines.append(f"kernels at {r['sparsity']:.2f} zero inputs: dense layout "
                      f"{r['dense_us']:.1f} us (x{r['dense_speedup']:.2f}), rowwise "
-                     f"{r['rowwise_us']:.1f} us (x{r['rowwise_speedup']:.2f})")
+                     f"{r['rowwise_us']:.1f} us (x{r['rowwise_speedup']:.2f}){extra}")
     return "\n".join(lines)

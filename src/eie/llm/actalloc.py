@@ -25,8 +25,10 @@ change that zeroing ``x_j`` causes alone), as in WINA. A weight-informed thresho
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -141,6 +143,69 @@ class Profile:
         for g, s in zip(self.groups, levels, strict=True):
             by.setdefault(g.names[0].rsplit(".", 1)[-1], []).append(s)
         return {k: round(float(np.mean(v)), 4) for k, v in by.items()}
+
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the profile (numpy arrays and a JSON header in one ``.npz``, no pickle),
+        atomically; ``load_profile`` reads it back."""
+        import io
+        import json
+
+        from eie._io import write_atomic
+
+        arrays: dict[str, np.ndarray] = {}
+        meta = {"format": PROFILE_FORMAT, "score": self.score, "tokens": self.tokens,
+                "seconds": self.seconds, "levels": list(PROFILE_LEVELS), "groups": []}
+        for i, g in enumerate(self.groups):
+            arrays[f"scores{i}"] = g.scores
+            arrays[f"errors{i}"] = g.errors
+            if g.scale is not None:
+                arrays[f"scale{i}"] = g.scale
+            meta["groups"].append({"block": g.block, "names": g.names, "weights": g.weights})
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        return write_atomic(path, buf.getvalue())
+
+
+PROFILE_FORMAT = "eie-act-profile-1"
+
+
+def load_profile(path: str | os.PathLike[str]) -> Profile:
+    """Read a profile written by ``Profile.save`` (validated: FormatError when malformed)."""
+    import json
+
+    from eie.errors import FormatError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such file; expected an activation profile (.npz)")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.get("format") != PROFILE_FORMAT:
+                raise FormatError(f"format {meta.get('format')!r}, expected {PROFILE_FORMAT!r}")
+            if list(meta["levels"]) != list(PROFILE_LEVELS):
+                raise FormatError(f"profile levels {meta['levels']}, expected "
+                                  f"{list(PROFILE_LEVELS)}")
+            groups = []
+            for i, g in enumerate(meta["groups"]):
+                errors = np.asarray(z[f"errors{i}"], np.float64)
+                scores = np.asarray(z[f"scores{i}"], np.float32)
+                scale = np.asarray(z[f"scale{i}"], np.float32) if f"scale{i}" in z else None
+                if errors.shape != (len(PROFILE_LEVELS),) or scores.ndim != 1 \
+                        or not scores.size or not np.all(np.isfinite(errors)):
+                    raise FormatError(f"group {i}: malformed errors or scores")
+                groups.append(InputGroup(int(g["block"]), [str(n) for n in g["names"]],
+                                         int(g["weights"]), scale, np.sort(scores), errors))
+            score = str(meta["score"])
+            if score not in SCORES or not groups or any(g.weights < 1 for g in groups):
+                raise FormatError("malformed score or groups")
+            return Profile(groups, score, int(meta["tokens"]), float(meta["seconds"]))
+    except FormatError as e:
+        raise FormatError(f"{p}: not a valid activation profile: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise FormatError(f"{p}: not a valid activation profile ({type(e).__name__})") from None
 
 
 def check_target(target: float) -> None:

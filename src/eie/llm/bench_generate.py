@@ -149,16 +149,18 @@ def linear_floor(rt: Any, breakdown: dict[str, float], bw: dict[str, float],
 
 
 def act_limits(rt: Any, calib: str, levels: list[float], alloc: str, score: str,
-               calib_tokens: int, profile_tokens: int) -> tuple[list[dict[str, Any]], Any]:
+               calib_tokens: int, profile_tokens: int, profile: Any = None
+               ) -> tuple[list[dict[str, Any]], Any]:
     """Thresholds for each level: uniform ``|x|`` quantiles (``eie.llm.actsparsity``), or an
-    ``eie.llm.actalloc`` profile's allocation (``alloc`` block / model, or ``score`` wina)."""
+    ``eie.llm.actalloc`` profile's allocation (``alloc`` block / model, or ``score`` wina;
+    ``profile`` one measured before)."""
     from eie.llm import actalloc, actsparsity
     from eie.llm.calibrate import calibrate
 
     if alloc == "uniform" and score == "abs":
         cal = calibrate(rt.loaded, calib, max_tokens=calib_tokens, samples=True)
         return [actsparsity.thresholds(cal.abs_samples, s) for s in levels], None
-    prof = actalloc.profile(rt.loaded, calib, score=score, max_tokens=profile_tokens)
+    prof = profile or actalloc.profile(rt.loaded, calib, score=score, max_tokens=profile_tokens)
     return [prof.limits(s, alloc) for s in levels], prof
 
 
@@ -193,7 +195,8 @@ def replay_ms(rt: Any, inputs: list[list[np.ndarray]]) -> dict[str, float]:
 
 def act_sparsity(rt: Any, calib: str, text: str, levels: list[float], ppl_tokens: int,
                  tokens: int, rounds: int, calib_tokens: int = 1024, alloc: str = "uniform",
-                 score: str = "abs", profile_tokens: int = 512) -> list[dict[str, Any]]:
+                 score: str = "abs", profile_tokens: int = 256, profile: Any = None
+                 ) -> list[dict[str, Any]]:
     """Perplexity on the engine path and the decode Linear time per token at each level.
 
     The Linear time is measured on the inputs the decoder really gave its Linear layers during a
@@ -201,7 +204,8 @@ def act_sparsity(rt: Any, calib: str, text: str, levels: list[float], ppl_tokens
     rounds, thread CPU). Level 0 runs the default layout; levels above 0 the zero-skipping one
     when the engine has it (``Runtime.set_act_sparsity``). ``realised`` is the fraction of
     Linear work (input entries weighted by the rows they multiply) the zeros skip."""
-    limits, prof = act_limits(rt, calib, levels, alloc, score, calib_tokens, profile_tokens)
+    limits, prof = act_limits(rt, calib, levels, alloc, score, calib_tokens, profile_tokens,
+                              profile)
     rows = []
     ids = rt.encode_prompt("The engine")
     for s, lim in zip(levels, limits, strict=True):
@@ -242,10 +246,14 @@ SHAPES = ((576, 576), (192, 576), (1536, 576), (576, 1536))
 def zero_skipping_kernels(levels: list[float], threads: int, reps: int = 200
                           ) -> list[dict[str, Any]]:
     """Kernel time of SmolLM2's shapes with inputs zeroed at random at each level: the shared-
-    codebook column-major ``dense`` layout (skips zero inputs) and the per-row ``rowwise``
-    layout (does not). Thread CPU time per call, medians of interleaved blocks."""
+    codebook column-major ``dense`` layout (skips zero inputs), the per-row ``rowwise`` layout
+    (does not) and, where the engine has it, the per-row codebooks on the zero-skipping layout
+    (``colrow``). Thread CPU time per call, medians of interleaved blocks."""
     from eie.engine import spmv
     from eie.formats import EIEMatrix
+    from eie.llm.engine_linear import zero_skipping_layout
+
+    zero_skip = zero_skipping_layout()
 
     rng = np.random.default_rng(0)
     mats = []
@@ -262,19 +270,24 @@ def zero_skipping_kernels(levels: list[float], threads: int, reps: int = 200
         x = [rng.standard_normal(c).astype(np.float32) * (rng.random(c) >= s)
              for _, c in SHAPES]
         x = [np.ascontiguousarray(v, np.float32) for v in x]
-        times: dict[str, list[float]] = {"dense": [], "rowwise": []}
+        cases = [("dense", 0, "dense"), ("rowwise", 1, "auto")]
+        if zero_skip is not None:  # the per-row codebooks on the zero-skipping layout
+            cases.append((zero_skip, 1, zero_skip))
+        times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
         for _ in range(5):
-            for name, k in (("dense", 0), ("rowwise", 1)):
+            for name, k, lay in cases:
                 c0 = time.thread_time()
                 for _ in range(reps):
                     for (mt, xi) in zip(mats, x, strict=True):
-                        spmv(mt[k], xi, threads=threads, layout="dense" if k == 0 else "auto")
+                        spmv(mt[k], xi, threads=threads, layout=lay)
                 times[name].append((time.thread_time() - c0) / reps * 1e6)
         row = {"sparsity": s, **{f"{n}_us": statistics.median(v) for n, v in times.items()}}
         if not base:
             base = {n: row[f"{n}_us"] for n in times}
         for n in times:
             row[f"{n}_speedup"] = base[n] / row[f"{n}_us"]
+        if zero_skip is not None:  # against the per-row codebooks' default layout, dense inputs
+            row[f"{zero_skip}_vs_rowwise_dense"] = base["rowwise"] / row[f"{zero_skip}_us"]
         out.append(row)
     return out
 
