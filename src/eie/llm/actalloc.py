@@ -174,6 +174,7 @@ PROFILE_FORMAT = "eie-act-profile-1"
 def load_profile(path: str | os.PathLike[str]) -> Profile:
     """Read a profile written by ``Profile.save`` (validated: FormatError when malformed)."""
     import json
+    import zipfile
 
     from eie.errors import FormatError
 
@@ -204,7 +205,8 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
             return Profile(groups, score, int(meta["tokens"]), float(meta["seconds"]))
     except FormatError as e:
         raise FormatError(f"{p}: not a valid activation profile: {e}") from None
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError,
+            zipfile.BadZipFile) as e:
         raise FormatError(f"{p}: not a valid activation profile ({type(e).__name__})") from None
 
 
