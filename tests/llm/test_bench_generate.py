@@ -34,3 +34,18 @@ def test_library_module_has_no_command_line() -> None:
 
     src = inspect.getsource(bench_generate)
     assert "argparse" not in src and "print(" not in src
+
+
+def test_linear_against_its_dense_twin() -> None:
+    import numpy as np
+
+    from eie.formats import EIEMatrix
+    from eie.llm.engine_linear import Block, EngineLinear
+
+    rng = np.random.default_rng(0)
+    m = EIEMatrix.from_group_codes(rng.integers(0, 16, (64, 96)).astype(np.uint8),
+                                   rng.standard_normal((64, 16)).astype(np.float32),
+                                   group_rows=1, num_pes=1, zero_code=False)
+    lin = EngineLinear("head", 64, 96, [Block(0, 96, m)], threads=1)
+    r = bench_generate.linear_vs_dense(lin, reps=2, rounds=1)
+    assert r["engine_cpu_ms"] >= 0 and r["dense_cpu_ms"] >= 0 and r["engine_wall_ms"] > 0

@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         bw = {k: max(bw0[k], bw1[k]) for k in bw0}
         res["linear_floor"] = bg.linear_floor(rt, res["decode"]["eie_breakdown_ms_per_token"],
                                               bw, kern)
+        head = rt.decoder.lm_head if rt.decoder is not None else None
+        if head is not None and head.kind == "engine":  # a quantized head vs its float32 GEMV
+            res["lm_head"] = bg.linear_vs_dense(head)
         print(json.dumps(res, default=str), file=sys.stderr, flush=True)  # partial results
     if args.calib is not None and args.text is not None:
         calib = read_text(args.calib)
@@ -113,6 +116,10 @@ def _text(res: dict[str, Any]) -> str:
             f"CPU) vs floor {f['floor_ms_per_token']:.3f} ({f['floor_cpu_ms_per_token']:.3f} "
             f"CPU) for {f['linear_stream_mb_per_token']:.1f} MB: x {f['linear_over_floor']:.2f} "
             f"(x {f['linear_over_floor_cpu']:.2f} CPU)"]
+    if "lm_head" in res:
+        h = res["lm_head"]
+        lines.append(f"LM head on the engine {h['engine_cpu_ms']:.2f} CPU ms vs float32 GEMV "
+                     f"{h['dense_cpu_ms']:.2f} (x{h['speedup_cpu']:.2f})")
     for r in res.get("act_sparsity", []):
         lines.append(f"act sparsity {r['target']:.2f} ({r['alloc']}, {r['score']}; realised "
                      f"{r['realised']:.3f}, layout {r['layout']}): ppl {r['perplexity']:.2f} "

@@ -154,14 +154,15 @@ class Profile:
         from eie._io import write_atomic
 
         arrays: dict[str, np.ndarray] = {}
+        groups: list[dict[str, Any]] = []
         meta = {"format": PROFILE_FORMAT, "score": self.score, "tokens": self.tokens,
-                "seconds": self.seconds, "levels": list(PROFILE_LEVELS), "groups": []}
+                "seconds": self.seconds, "levels": list(PROFILE_LEVELS), "groups": groups}
         for i, g in enumerate(self.groups):
             arrays[f"scores{i}"] = g.scores
             arrays[f"errors{i}"] = g.errors
             if g.scale is not None:
                 arrays[f"scale{i}"] = g.scale
-            meta["groups"].append({"block": g.block, "names": g.names, "weights": g.weights})
+            groups.append({"block": g.block, "names": g.names, "weights": g.weights})
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]
