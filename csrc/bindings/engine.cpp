@@ -19,6 +19,7 @@
 
 #include "bindings/bindings.h"
 #include "common/cpu_features.h"
+#include "engine/colrow.h"
 #include "engine/layout.h"
 #include "engine/stream.h"
 #include "engine/thread_pool.h"
@@ -96,6 +97,20 @@ Layout* build_rowwise(In2<uint8_t> codes, In2<float> codebooks, int64_t group_ro
     L = engine::build_rowwise(codes.data(), rows, cols, codebooks.data(),
                               static_cast<int64_t>(codebooks.shape(0)),
                               static_cast<int64_t>(codebooks.shape(1)), group_rows);
+  }
+  return new Layout(std::move(L));
+}
+
+// Colrow: codes (rows, cols) uint8 and codebooks (groups, k) float32 (colrow.h).
+Layout* build_colrow(In2<uint8_t> codes, In2<float> codebooks, int64_t group_rows) {
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_colrow(codes.data(), rows, cols, codebooks.data(),
+                             static_cast<int64_t>(codebooks.shape(0)),
+                             static_cast<int64_t>(codebooks.shape(1)), group_rows);
   }
   return new Layout(std::move(L));
 }
@@ -225,9 +240,10 @@ void register_engine(nb::module_& m) {
                      "codes; code_bits 8 for codebooks of 17..256 entries: a uint8 code per "
                      "sparse entry, one byte per dense weight). Built once, immutable.")
       .def_prop_ro("kind", [](const Layout& L) {
-        return std::string(L.kind == LayoutKind::sparse  ? "sparse"
-                           : L.kind == LayoutKind::dense ? "dense"
-                                                         : "rowwise");
+        return std::string(L.kind == LayoutKind::sparse    ? "sparse"
+                           : L.kind == LayoutKind::dense   ? "dense"
+                           : L.kind == LayoutKind::colrow  ? "colrow"
+                                                           : "rowwise");
       })
       .def_prop_ro("group_rows", [](const Layout& L) { return L.group_rows; },
                    "Rowwise layouts: rows per codebook (0: one shared codebook).")
@@ -333,6 +349,10 @@ void register_engine(nb::module_& m) {
         "float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared "
         "codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad "
         "input.");
+  m.def("build_colrow_layout", &build_colrow, nb::arg("codes").noconvert(),
+        nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
+        "A colrow CpuLayout (column-major per-row / per-group codebooks, skips zero inputs): "
+        "arguments as build_rowwise_layout. ValueError on bad input.");
   m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/colrow.h"
 #include "engine/thread_pool.h"
 #include "format/encode.h"
 
@@ -592,6 +593,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   const int64_t cols = L.cols, rows = L.rows;
   if (L.kind == LayoutKind::rowwise) {
     run_rowwise(L, x, in_kind, batch, bias, relu, out, threads, isa, precision);
+    return;
+  }
+  if (L.kind == LayoutKind::colrow) {  // colrow.h: fp32 products whatever the precision
+    run_colrow(L, x, in_kind, batch, bias, relu, out, threads, isa);
     return;
   }
   // 1. activations as fp32, transposed to (cols, batch); fp32 at batch 1 is used in place.

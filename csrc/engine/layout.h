@@ -77,7 +77,7 @@ constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
 constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
 
-enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2 };
+enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2, colrow = 3 };  // colrow.h
 
 // Large layout arrays live on 2 MiB pages where the OS allows it (madvise; transparent huge pages
 // are "madvise" here): the sparse kernels jump between columns, and with 4 KiB pages a
@@ -124,7 +124,7 @@ struct Layout {
   // rowwise
   int64_t group_rows = 0;                          // 0: the shared codebook
   int64_t row_stride = 0;                          // bytes per row of codes (64 per 128 cols)
-  HugeVector<float> row_cb;                        // (groups, 16)
+  HugeVector<float> row_cb;                        // (groups, 16); colrow too (colrow.h)
   // (groups, 32) the codebooks rounded to bfloat16 (to nearest even), each written twice
   // (entries 16..31 = 0..15), so a 16-bit permute index may carry junk in its bit 4 (AMX decode).
   HugeVector<uint16_t> row_cb_bf16;

@@ -142,6 +142,11 @@ def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None
     A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) float32, row r decoding through codebooks[r // group_rows] (group_rows 0: one shared codebook, groups 1). Every code is a value (no zero-code rule). ValueError on bad input.
     """
 
+def build_colrow_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int) -> CpuLayout:
+    """
+    A colrow CpuLayout (column-major per-row / per-group codebooks, skips zero inputs): arguments as build_rowwise_layout. ValueError on bad input.
+    """
+
 def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. ValueError on inconsistent arrays or bad codes.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from eie.bench.kmeans import format_kmeans, time_kmeans
+from eie.bench.kmeans import time_kmeans
 from eie.cli.bench_scripts import main
 from eie.compress.kmeans import INITS, kmeans_exact, synthetic_weights
+from eie.report.bench_tables import kmeans_lines
 
 
 def test_time_kmeans_records() -> None:
@@ -17,7 +18,7 @@ def test_time_kmeans_records() -> None:
     assert exact.algorithm == "exact" and exact.iterations is None
     assert exact.sse == pytest.approx(kmeans_exact(synthetic_weights(3000), 5).sse)
     assert all(r.sse >= exact.sse * (1 - 1e-9) for r in recs)  # nothing beats the optimum
-    assert "exact  (DP)" in format_kmeans(recs)
+    assert "exact  (DP)" in kmeans_lines(recs)
 
 
 def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:

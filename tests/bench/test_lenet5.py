@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import eie
-from eie.bench.lenet5 import format_result, run
+from eie.bench.lenet5 import run
 from eie.compress.export import to_eie_model
 from eie.compress.models import LeNet5, compressible_layers
 from eie.compress.share import apply_shared, share_weights
+from eie.report.bench_tables import lenet5_line
 
 
 def test_bench_lenet5_small_budget(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ def test_bench_lenet5_small_budget(tmp_path: Path) -> None:
     assert set(r["per_image_wall_us"]) == {"eie", "eie_direct", "torch_fp32"}
     assert all(v > 0 for v in r["per_image_cpu_us"].values())
     assert r["memory_floor_us"] > 0 and r["eie_over_floor"] > 1
-    assert "torch_fp32/eie" in format_result(r)
+    assert "torch_fp32/eie" in lenet5_line(r)
 
 
 def test_command_line_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -53,6 +53,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
                         ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
                          "-mavx512dq", "-mavx512bf16", *AVX2]),
+        # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
+        "colrow": (CSRC / "engine" / "colrow.cpp", []),
+        "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),
+        "colrow_avx2": (CSRC / "engine" / "colrow_avx2.cpp", AVX2),
+        "colrow_avx512": (CSRC / "engine" / "colrow_avx512.cpp",
+                          [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
         "harness": (HERE / "harness.cpp", []),
     }
     procs = [(name, subprocess.Popen([cxx, *FLAGS, *extra, "-c", str(src), "-o",

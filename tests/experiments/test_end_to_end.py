@@ -115,7 +115,7 @@ def test_paper_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     layers = doc["results"]["layers"]
     assert [r["name"] for r in layers] == ["alex6", "alex7", "alex8", "vgg6", "vgg7", "vgg8",
                                            "nt_we", "nt_wd", "nt_lstm"]
-    from eie.bench.layers import make_layer
+    from eie.formats.benchmark_layers import make_layer
     from eie.sim import simulate
 
     m, x = make_layer("alex8", num_pes=64, seed=0)

@@ -85,7 +85,7 @@ def test_lockstep_is_about_half_idle(fc8: tuple) -> None:
 def test_real_layer_is_less_even_than_a_synthetic_one(fc8: tuple) -> None:
     # Max/mean PE work: the real pruned fc8 1.097 (bias column included) against 1.051 for a
     # uniform-random layer of its shape and density (alex8).
-    from eie.bench.layers import make_layer
+    from eie.formats.benchmark_layers import make_layer
 
     m, bias, act = fc8
     real = simulate(m, act, bias, activation="relu")

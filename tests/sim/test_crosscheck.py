@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eie.bench.layers import make_layer, random_codebook, random_codes
 from eie.engine.fixed_point import FixedPointFormat
 from eie.engine.reference import spmv_fixed
 from eie.formats import EIEMatrix
+from eie.formats.benchmark_layers import make_layer, random_codebook, random_codes
 from eie.sim import HardwareConfig, SimResult, simulate
 
 FIELDS = ("cycles", "loop_cycles", "ccu_stall_cycles", "batches")
@@ -124,7 +124,7 @@ def test_core_rejects_inconsistent_input() -> None:
 def test_sparse_layer_generation_lays_out_like_the_encoder(num_pes: int, index_bits: int) -> None:
     # make_layer lays the drawn nonzeros out itself: the arrays must be the encoder's, and the
     # weights the same at every layout.
-    from eie.bench.layers import BENCHMARKS
+    from eie.formats.benchmark_layers import BENCHMARKS
 
     m, x = make_layer("nt_lstm", num_pes=num_pes, seed=5, index_bits=index_bits)
     ref = EIEMatrix.from_codes(m.to_codes(), m.codebook, num_pes, index_bits)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from simtest_helpers import CODEBOOK, matrix_from_pe_rows
 
-from eie.bench.layers import random_codebook, random_codes
 from eie.engine.fixed_point import FixedPointFormat
 from eie.errors import ConfigError
 from eie.formats import EIEMatrix
+from eie.formats.benchmark_layers import random_codebook, random_codes
 from eie.sim import HardwareConfig, simulate
 from eie.sim.qformat import LayerFormat, choose, frac_bits_for
 

@@ -91,8 +91,8 @@ def test_pointers_past_the_pointer_sram_stream_or_are_refused() -> None:
 
 
 def test_vgg6_streams_its_pointers_on_the_papers_chip() -> None:
-    from eie.bench.layers import make_layer
     from eie.errors import ConfigError
+    from eie.formats.benchmark_layers import make_layer
 
     m, x = make_layer("vgg6", num_pes=64, seed=0)
     r = simulate(m, x, fmt=FMT)  # 25,089 pointers per PE, 16,384 fit in 32 KB

@@ -1,5 +1,6 @@
 """The simulator's compiled fast paths against their references: the benchmark layers' layout
-(``eie.bench.layers._layout`` in the core) against ``EIEMatrix.from_codes`` on the dense codes,
+(``eie.formats.benchmark_layers._layout`` in the core) against ``EIEMatrix.from_codes`` on the
+dense codes,
 the float pass (``simulate.float_spmv``) against ``eie.engine.reference.spmv`` bit for bit, and
 the core's refusals of arrays no ``EIEMatrix`` would hold."""
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 
 from eie import _core
-from eie.bench.layers import BenchmarkSpec, make_layer, random_codebook
 from eie.engine.reference import spmv
 from eie.formats import EIEMatrix
+from eie.formats.benchmark_layers import BenchmarkSpec, make_layer, random_codebook
 from eie.sim.pe import ACTIONS, GLOBALS, PE_COUNTERS
 from eie.sim.simulate import float_spmv
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eie.report.sim_studies import plot_llm_scale
 from eie.sim import HardwareConfig
-from eie.sim.llm_scale import LAYERS, SMOLLM2_135M, plot, study
+from eie.sim.llm_scale import LAYERS, SMOLLM2_135M, study
 
 
 def test_shapes() -> None:
@@ -27,5 +28,5 @@ def test_dense_streams_and_pruned_fits(tmp_path: Path) -> None:
     slow = study({"tiny": (128, 48)}, (1.0,), HardwareConfig(num_pes=4, spmat_sram_kb=1,
                                                                dram_gbps=1.0))[0]
     assert slow["memory_bound"] and slow["streamed_latency_us"] > dense["streamed_latency_us"]
-    plot([dense, pruned], tmp_path / "llm.png")
+    plot_llm_scale([dense, pruned], tmp_path / "llm.png")
     assert (tmp_path / "llm.png").stat().st_size > 1000

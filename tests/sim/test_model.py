@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import eie
-from eie.bench.layers import random_codebook, random_codes
 from eie.engine.fixed_point import FixedPointFormat
 from eie.engine.reference import spmv_fixed
 from eie.errors import EngineError
+from eie.formats.benchmark_layers import random_codebook, random_codes
 from eie.sim import HardwareConfig, ModelSimResult, simulate
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from eie.errors import ConfigError
 from eie.formats import EIEMatrix
-from eie.sim.structured import BLOCK, PATTERNS, M, block_csc_bits, plot, prune, study
+from eie.report.sim_studies import plot_structured
+from eie.sim.structured import BLOCK, PATTERNS, M, block_csc_bits, prune, study
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -62,5 +63,5 @@ def test_study_compares_patterns(tmp_path: Path) -> None:
     assert by["block-csc"]["energy_uj"] < by["block"]["energy_uj"]
     assert by["block-csc"]["spmat_sram_um2"] < by["block"]["spmat_sram_um2"]
     assert by["block-csc"]["cycles"] <= by["block"]["cycles"]  # fewer fillers, never more
-    plot(recs, tmp_path / "s.png")
+    plot_structured(recs, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 1000

@@ -98,7 +98,7 @@ def test_codebook_bits_sweep(tmp_path: Path) -> None:
 
 
 def test_codebook_larger_than_hardware_raises() -> None:
-    from eie.bench.layers import make_layer
+    from eie.formats.benchmark_layers import make_layer
     from eie.sim import simulate
 
     m, x = make_layer("nt_lstm", num_pes=16, seed=0)  # 16-entry codebook

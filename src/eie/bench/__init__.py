@@ -1,16 +1,17 @@
-"""One timing harness, one machine record and the benchmark layers, for every speed figure.
+"""One timing harness and one machine record, for every speed figure.
 
 - ``eie.bench.timing``: contenders timed in interleaved, rotated blocks, wall and calling-thread
-  CPU time (``interleaved``), and the same thread count for numpy, scipy and torch
-  (``thread_limits``);
+  CPU time (``interleaved``), the best of a few long calls (``best_of``), and the same thread
+  count for numpy, scipy and torch (``thread_limits``);
 - ``eie.bench.machine``: what the figures were measured on (CPU, cores, ISA, BLAS);
 - ``eie.bench.memory``: the memory bandwidth measured in the same process (memory floors);
-- ``eie.bench.layers``: the EIE paper's nine benchmark layers (``data/eie_layers.csv``) and random
-  layers shaped like them;
-- benchmarks on these: ``lenet300`` (``eie bench --groups lenet300``), ``lenet5`` and ``kmeans``
-  (``python -m eie.cli.bench_scripts``).
+- benchmarks on these: ``lenet300`` (``eie bench --groups lenet300``), ``lenet5``, ``kmeans``
+  and ``sim_speed`` (``python -m eie.cli.bench_scripts``). The CPU engine's cases are
+  ``eie.engine.bench`` and ``eie.engine.bench_goals``; the layers they and the simulator run,
+  ``eie.formats.benchmark_layers``.
 
-Library code only: no argparse, no printing; the CLI and the experiments lay results out.
+Library code only: no argparse, no printing; ``eie.report.bench_tables`` lays the results out
+and the CLI prints them.
 Needs numpy and the core; torch is used when installed.
 """
 

@@ -57,14 +57,3 @@ def time_kmeans(n: int = 4_000_000, k: int = 15, exact: bool = False, rounds: in
                          t[name].cpu_us * 1e-6,
                          None if name == "exact" else last[name].iterations, last[name].sse)
             for name in fns]
-
-
-def format_kmeans(records: list[KMeansTiming]) -> str:
-    """One line per record (the command line's output)."""
-    lines = []
-    for r in records:
-        what = f"lloyd  init={r.init:9s}" if r.init is not None else "exact  (DP)         "
-        its = f", {r.iterations} iterations" if r.iterations is not None else ""
-        lines.append(f"{what} n={r.n:,} k={r.k}: {r.wall_s:6.2f} s wall, {r.cpu_s:6.2f} s CPU"
-                     f"{its}, SSE {r.sse:.6e}")
-    return "\n".join(lines)

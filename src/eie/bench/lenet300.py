@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from eie.bench.layers import random_codebook, random_codes
 from eie.bench.timing import interleaved_medians, optional_torch, thread_limits
 from eie.engine.engine import Engine
+from eie.formats.benchmark_layers import random_codebook, random_codes
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.model import Layer, Model
 
@@ -101,13 +101,3 @@ def run_lenet300(threads: int | None = None, budget_s: float = 1.0, seed: int = 
     return {"threads": threads, "bits": list(bits), "kinds": [el.kind for el in engine.layers],
             "per_image_us": res,
             "eie_layers_us": {k: float(np.median(v)) for k, v in layer_times.items()}}
-
-
-def format_lenet300(r: dict[str, Any]) -> str:
-    t = r["per_image_us"]
-    parts = [f"{k} {v:.1f} us" for k, v in t.items()]
-    ratios = [f"{k}/eie {v / t['eie']:.2f}x" for k, v in t.items() if k != "eie"]
-    layers = ", ".join(f"{k} {v:.1f}" for k, v in r["eie_layers_us"].items())
-    return (f"lenet300 (bits {r['bits']}, layouts {r['kinds']}, threads "
-            f"{r['threads'] or 'default'}), per image: " + ", ".join(parts) + "; "
-            + ", ".join(ratios) + f"; eie layers (us): {layers}")

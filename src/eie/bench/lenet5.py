@@ -114,14 +114,3 @@ def run(path: str, threads: int | None = None, budget_s: float = 3.0) -> dict[st
             "eie_over_floor": wall["eie"] / floor_us if floor_us else None,
             "torch_over_eie": wall["torch_fp32"] / wall["eie"],
             "direct_over_im2col": wall["eie_direct"] / wall["eie"]}
-
-
-def format_result(r: dict[str, Any]) -> str:
-    w, c = r["per_image_wall_us"], r["per_image_cpu_us"]
-    rows = ", ".join(f"{k} {w[k]:.1f} us wall / {c[k]:.1f} us CPU" for k in w)
-    return (f"lenet5 {r['file']} (layouts {r['kinds']}, threads {r['threads'] or 'default'}), "
-            f"per image: {rows}; torch_fp32/eie {r['torch_over_eie']:.2f}x, "
-            f"direct/im2col {r['direct_over_im2col']:.2f}x; weights {r['weights_bytes_layout']:,}"
-            f" B in the CPU layouts ({r['weights_bytes_file']:,} B stored), memory floor "
-            f"{r['memory_floor_us']:.2f} us at {r['bandwidth_gbs']:.1f} GB/s: eie is "
-            f"{r['eie_over_floor']:.0f}x the floor")

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from eie.bench.memory import read_bandwidth_gbps
     from eie.engine import bench, kernels
     from eie.errors import ConfigError
+    from eie.report import bench_tables
 
     if args.tune:
         return _tune(args)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                                            args.seed, bits)
             lenet.append(res)
             if not args.json:
-                print(bench_lenet.format_lenet300(res))
+                print(bench_tables.lenet300_line(res))
         groups = tuple(g for g in groups if g != "lenet300")
         if not groups:
             if args.json:
@@ -79,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
         rec = bench.run_case(case, threads, read_gbps, 0.02 if args.quick else args.budget)
         records.append(rec)
         if not args.json:
-            print(bench.format_table([rec]).splitlines()[-1] if len(records) > 1
-                  else bench.format_table([rec]))
+            print(bench_tables.engine_row(rec) if len(records) > 1
+                  else bench_tables.engine_table([rec]))
             sys.stdout.flush()
     if args.markdown and not args.json:
         print()
-        print(bench.format_markdown(records))
+        print(bench_tables.engine_markdown(records))
     if args.json:
         out = {"machine": info, "threads": threads, "read_gbps": read_gbps,
                "records": [r.to_json() for r in records]}

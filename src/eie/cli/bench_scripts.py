@@ -1,15 +1,24 @@
-"""Benchmarks outside ``eie bench``, as a module's command line:
-``python -m eie.cli.bench_scripts lenet5 FILE.eie [--threads 1] [--budget 3]`` (LeNet-5 per image,
-``eie.bench.lenet5``), ``python -m eie.cli.bench_scripts kmeans [--n N] [--k K] [--exact]``
-(weight-sharing k-means, ``eie.bench.kmeans``) and ``python -m eie.cli.bench_scripts
-deep-compression lenet300|lenet5 [--seeds 0 1 2] [--json F]`` (the paper's recipes over several
-seeds, ``eie.compress.paper``). Errors give one line and exit code 2."""
+"""Benchmarks outside ``eie bench``, as a module's command line (``python -m
+eie.cli.bench_scripts BENCH``):
+
+- ``goals [--threads N] [--quick] [--parts goals,sweep,...] [--cases A;B]``: the CPU engine's
+  goal cases against their peers (``eie.engine.bench_goals``; also ``python -m
+  eie.engine.bench_goals``), Markdown rows printed as they are measured;
+- ``sim-speed [--pes 64] [--repeats 3] | --cli RUNS [--baseline PYTHONPATH]``: the simulator's
+  speed on the nine benchmark layers, or of the whole ``eie simulate --benchmark all --json``
+  (``eie.bench.sim_speed``);
+- ``lenet5 FILE.eie [--threads 1] [--budget 3]``: LeNet-5 per image (``eie.bench.lenet5``);
+- ``kmeans [--n N] [--k K] [--exact]``: weight-sharing k-means (``eie.bench.kmeans``);
+- ``deep-compression lenet300|lenet5 [--seeds 0 1 2] [--json F]``: the paper's recipes over
+  several seeds (``eie.compress.paper``).
+
+Tables are laid out by ``eie.report.bench_tables``. Errors give one line and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 
@@ -17,6 +26,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eie.cli.bench_scripts",
                                 description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    g = sub.add_parser("goals", help="the CPU engine's goal cases against their peers")
+    g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--quick", action="store_true", help="shapes / 8, tiny budgets (a smoke test)")
+    g.add_argument("--budget", type=float, default=0.4, help="seconds of timing per case")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--parts", default="goals,sweep,overheads,encoder,threads",
+                   help="comma-separated: goals, sweep, overheads, encoder, threads (threads "
+                   "not with --quick)")
+    g.add_argument("--cases", default="",
+                   help="goal cases whose names contain one of these ';'-separated parts")
+    ss = sub.add_parser("sim-speed", help="the simulator's speed on the nine benchmark layers")
+    ss.add_argument("--pes", type=int, default=64)
+    ss.add_argument("--seed", type=int, default=0)
+    ss.add_argument("--repeats", type=int, default=3)
+    ss.add_argument("--cli", type=int, default=0, metavar="RUNS",
+                    help="time the whole 'eie simulate --benchmark all --json' RUNS times "
+                         "instead (wall and child CPU time)")
+    ss.add_argument("--baseline", default=None, metavar="PYTHONPATH",
+                    help="with --cli: alternate with the eie found on this PYTHONPATH")
     l5 = sub.add_parser("lenet5", help="a LeNet-5 .eie file per image: eie against torch fp32")
     l5.add_argument("file")
     l5.add_argument("--threads", type=int, default=None)
@@ -40,15 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        if args.bench == "lenet5":
+        if args.bench == "goals":
+            _goals(args)
+        elif args.bench == "sim-speed":
+            _sim_speed(args)
+        elif args.bench == "lenet5":
             import torch
 
             from eie.bench import lenet5
+            from eie.report.bench_tables import lenet5_line
 
             if args.budget <= 0:
                 raise ConfigError(f"--budget should be positive, found {args.budget}")
             torch.set_num_threads(args.threads or torch.get_num_threads())
-            print(lenet5.format_result(lenet5.run(args.file, args.threads, args.budget)))
+            print(lenet5_line(lenet5.run(args.file, args.threads, args.budget)))
         elif args.bench == "deep-compression":
             import json
 
@@ -63,16 +96,70 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_atomic(args.json, json.dumps([r.to_json() for r in results],
                                                    indent=1).encode())
         else:
-            from eie.bench.kmeans import format_kmeans, time_kmeans
+            from eie.bench.kmeans import time_kmeans
+            from eie.report.bench_tables import kmeans_lines
 
             if args.n < 1 or args.k < 1 or args.rounds < 1:
                 raise ConfigError(f"--n, --k and --rounds should be >= 1, found {args.n}, "
                                   f"{args.k}, {args.rounds}")
-            print(format_kmeans(time_kmeans(args.n, args.k, args.exact, args.rounds)))
+            print(kmeans_lines(time_kmeans(args.n, args.k, args.exact, args.rounds)))
     except EIEError as e:
         print(f"{args.bench}: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _goals(args: argparse.Namespace) -> None:
+    from eie.bench.machine import machine
+    from eie.engine import bench_goals, kernels
+    from eie.errors import ConfigError
+    from eie.report import bench_tables as t
+
+    parts = [v.strip() for v in args.parts.split(",") if v.strip()]
+    if not parts or set(parts) - set(bench_goals.PARTS):
+        raise ConfigError(f"--parts should name {', '.join(bench_goals.PARTS)}, "
+                          f"found {args.parts!r}")
+    if args.budget <= 0:
+        raise ConfigError(f"--budget should be positive, found {args.budget}")
+    kernels.check_threads(args.threads)
+    info = machine()
+    print(f"CPU {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA "
+          f"{kernels.active_isa_name()}, threads {args.threads}", flush=True)
+    budget = 0.02 if args.quick else args.budget
+    # each part: its table's head and a generator of its rows, printed as they are measured
+    tables: dict[str, Callable[[], tuple[str, Iterable[str]]]] = {
+        "goals": lambda: (t.GOAL_HEADER, map(t.goal_row, bench_goals.run_goals(
+            args.threads, args.quick, budget, args.seed, args.cases))),
+        "sweep": lambda: (t.SWEEP_HEADER, map(t.sweep_row, bench_goals.run_sweep(
+            args.threads, args.quick, budget, args.seed))),
+        "overheads": lambda: (t.overhead_table(bench_goals.run_overheads(budget)), ()),
+        "encoder": lambda: (t.ENCODER_HEADER, map(t.encoder_row,
+                                                  bench_goals.run_encoder(args.quick))),
+        "threads": lambda: (t.THREADS_HEADER, map(t.threads_row,
+                                                  bench_goals.run_threads(budget, args.seed)))}
+    for part in bench_goals.PARTS:
+        if part not in parts or (part == "threads" and args.quick):
+            continue
+        head, rows = tables[part]()
+        print(head, flush=True)
+        for line in rows:
+            print(line, flush=True)
+
+
+def _sim_speed(args: argparse.Namespace) -> None:
+    from eie.bench import sim_speed
+    from eie.errors import ConfigError
+    from eie.report.bench_tables import sim_cli_lines, sim_speed_table
+
+    if args.repeats < 1 or args.cli < 0 or args.pes < 1:
+        raise ConfigError(f"--repeats and --pes should be >= 1 and --cli >= 0, found "
+                          f"{args.repeats}, {args.pes}, {args.cli}")
+    if args.baseline and not Path(args.baseline).is_dir():
+        raise ConfigError(f"--baseline {args.baseline}: should be a folder holding eie")
+    if args.cli:
+        print(sim_cli_lines(sim_speed.measure_cli(args.cli, args.baseline)))
+    else:
+        print(sim_speed_table(sim_speed.measure_suite(args.pes, args.seed, args.repeats)))
 
 
 if __name__ == "__main__":

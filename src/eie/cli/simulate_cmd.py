@@ -99,7 +99,7 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
                         energy_table: Path | None = None, fmt: str | None = None
                         ) -> list[dict[str, Any]]:
     """One JSON record per benchmark layer (``sim_wall_s``: simulation time, not generation)."""
-    from eie.bench.layers import make_layer
+    from eie.formats.benchmark_layers import make_layer
     from eie.sim import load_energy_table, simulate
     from eie.sim.real_layers import MINILM, make_real_layer
 
@@ -125,8 +125,8 @@ def simulate_benchmarks(names: list[str], config: HardwareConfig, seed: int,
 def benchmark_names(which: str) -> list[str]:
     """``all``: the paper's nine layers; ``real``: the MiniLM layers; else comma-separated
     names of either kind."""
-    from eie.bench.layers import BENCHMARKS
     from eie.errors import ConfigError
+    from eie.formats.benchmark_layers import BENCHMARKS
     from eie.sim.real_layers import MINILM
 
     out: list[str] = []

@@ -6,7 +6,8 @@ sparse/dense crossover comes from), dense codebook layers (every weight a 4-bit 
 W4A16 LLM layers) and, in the ``batch`` group, small batches (2..16 inputs) on alex6's shape and a
 4096x4096 dense codebook layer, and in ``llm`` dense 4-bit layers with one 16-entry codebook per
 row (the rowwise layout) on SmolLM2-135M's shapes and two larger ones, at batch 1 and 8. Each case
-reports wall and calling-thread CPU time and the ISA the kernels ran. Baselines, with the same thread count: numpy fp32 dense GEMV /
+reports wall and calling-thread CPU time and the ISA the kernels ran (timed by
+``eie.bench.timing``; ``eie.report.bench_tables`` lays the records out). Baselines, with the same thread count: numpy fp32 dense GEMV /
 GEMM (BLAS), torch fp32 and bf16 dense, scipy CSR fp32 and torch CSR fp32. Times are medians over
 repeats. Every case first checks that eie's result matches numpy's (``EngineError`` if not).
 
@@ -33,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.bench.layers import BENCHMARKS, random_codebook
 from eie.bench.timing import interleaved_medians, thread_limits
 from eie.bench.timing import optional_torch as _torch
 from eie.engine import kernels, layout
+from eie.formats.benchmark_layers import BENCHMARKS, random_codebook
 
 BASELINES = ("numpy_fp32", "torch_fp32", "torch_bf16", "scipy_csr", "torch_csr")
 SWEEP_SHAPE = (4096, 9216)
@@ -102,13 +103,6 @@ class Record:
         for k, v in lay.items():
             d[f"eie_{k}_us"] = v
         return d
-
-
-def interleaved_medians_us(fns: dict[str, Callable[[], object]], budget_s: float = 0.3,
-                           min_reps: int = 5, max_reps: int = 200, rounds: int = 3
-                           ) -> dict[str, float]:
-    """Median wall time of each function in microseconds (``eie.bench.timing``'s method)."""
-    return interleaved_medians(fns, budget_s, min_reps, max_reps, rounds)[0]
 
 
 def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("layer", "sweep",
@@ -267,51 +261,3 @@ def check_agreement(y: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
         i = tuple(int(v) for v in np.unravel_index(int(np.argmax(bad)), bad.shape))
         raise EngineError(f"bench case {name}: eie's result differs from numpy's at "
                           f"{i if len(i) > 1 else i[0]}: {float(y[i])} vs {float(ref[i])}")
-
-
-def format_table(records: list[Record]) -> str:
-    """A fixed-width text table: times, speed-ups over each baseline, bandwidth, entries/ns."""
-    head = (f"{'case':<18}{'shape':>12}{'w%':>6}{'a%':>5}{'lay':>4}{'eie us':>9}"
-            f"{'np us':>9}{'x np':>7}{'x tf32':>7}{'x tbf16':>8}{'x csr':>7}{'x tcsr':>7}"
-            f"{'GB/s':>7}{'ent/ns':>7}{'x bound':>8}{'cpu us':>9}{'isa':>7}")
-    lines = [head, "-" * len(head)]
-    for r in records:
-        def ratio(k: str, r: Record = r) -> str:
-            v = r.baselines_us.get(k)
-            return f"{v / r.eie_us:.1f}" if v else "-"
-        np_us = r.baselines_us.get("numpy_fp32")
-        lines.append(
-            f"{r.name:<18}{f'{r.rows}x{r.cols}':>12}{100 * r.weight_density:>6.0f}"
-            f"{100 * r.act_density:>5.0f}{r.layout[0]:>4}{r.eie_us:>9.0f}"
-            f"{(np_us or 0):>9.0f}{ratio('numpy_fp32'):>7}{ratio('torch_fp32'):>7}"
-            f"{ratio('torch_bf16'):>8}{ratio('scipy_csr'):>7}{ratio('torch_csr'):>7}"
-            f"{r.eie_gbps:>7.1f}{r.eie_entries_per_ns:>7.2f}"
-            f"{r.eie_us / max(r.memory_bound_us, 1e-9):>8.1f}{r.eie_cpu_us:>9.0f}{r.isa:>7}")
-    return "\n".join(lines)
-
-
-def format_markdown(records: list[Record]) -> str:
-    """The table of ``docs/benchmarks.md``: times in microseconds, speed-ups over each baseline."""
-    head = ("| case | shape | w % | a % | layout | eie µs | numpy µs | × numpy | × torch fp32 "
-            "| × torch bf16 | × scipy CSR | × torch CSR | GB/s | entries/ns | × memory bound "
-            "| eie CPU µs | × torch bf16 (CPU) | ISA |")
-    lines = [head, "|" + "---|" * 18]
-    for r in records:
-        def ratio(k: str, r: Record = r) -> str:
-            v = r.baselines_us.get(k)
-            return f"{v / r.eie_us:.1f}" if v else "-"
-        lines.append(
-            f"| {r.name} | {r.rows}x{r.cols} | {100 * r.weight_density:g} | "
-            f"{100 * r.act_density:g} | {r.layout} | {r.eie_us:.0f} | "
-            f"{r.baselines_us.get('numpy_fp32') or 0:.0f} | {ratio('numpy_fp32')} | "
-            f"{ratio('torch_fp32')} | {ratio('torch_bf16')} | {ratio('scipy_csr')} | "
-            f"{ratio('torch_csr')} | {r.eie_gbps:.1f} | {r.eie_entries_per_ns:.2f} | "
-            f"{r.eie_us / max(r.memory_bound_us, 1e-9):.1f} | {r.eie_cpu_us:.0f} | "
-            f"{cpu_ratio(r, 'torch_bf16')} | {r.isa} |")
-    return "\n".join(lines)
-
-
-def cpu_ratio(r: Record, k: str) -> str:
-    """A baseline's thread CPU time over eie's (1 thread: each side's whole CPU cost)."""
-    v = r.baselines_cpu_us.get(k)
-    return f"{v / r.eie_cpu_us:.1f}" if v and r.eie_cpu_us > 0 else "-"

@@ -1,30 +1,73 @@
 """The CPU engine's goal cases against their peers, one process, contenders timed in turn.
 
-``python -m eie.engine.bench_goals [--threads N] [--quick]`` prints Markdown tables (the ones in
-``docs/benchmarks.md``, "CPU engine v2"): per case the median wall time and calling-thread CPU
-time of eie's public entry point (``spmv``) and of each peer (torch CSR with int32 indices, torch
-bf16 dense, numpy fp32 dense), then a weight-density sweep, per-call overheads, encoder speeds
-and 1 vs 2 threads. ISA: the active one (``EIE_ISA`` lowers it).
+``python -m eie.engine.bench_goals [--threads N] [--quick]`` (the command line is
+``eie.cli.bench_scripts``' ``goals``; ``eie.report.bench_tables`` lays the rows out as Markdown):
+per case the median wall time and calling-thread CPU time of eie's public entry point (``spmv``)
+and of each peer (torch CSR with int32 indices, torch bf16 dense, numpy fp32 dense), then a
+weight-density sweep, per-call overheads, encoder speeds and 1 vs 2 threads. ISA: the active one
+(``EIE_ISA`` lowers it). Each ``run_*`` yields its rows as they are measured.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.bench.machine import machine
-from eie.bench.timing import interleaved_medians, thread_limits
+from eie.bench.timing import best_of, interleaved_medians, thread_limits
 from eie.engine import bench, kernels, layout, spmv
 
 Fn = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class GoalRow:
+    """One goal case: eie (key ``"eie"``) and its peers, microseconds per call."""
+
+    name: str
+    layout: str
+    """The layout eie ran, `` (AMX)`` added where the AMX tiles did the work."""
+    wall_us: dict[str, float]
+    cpu_us: dict[str, float]
+    """The calling thread's CPU time per call."""
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One weight density of the sweep: CPU microseconds per call by contender."""
+
+    weight_density: float
+    layout: str
+    cpu_us: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EncoderRow:
+    """Encoder speeds on one shape, millions of weights per CPU second."""
+
+    rows: int
+    cols: int
+    weight_density: float
+    from_codes_mwps: float
+    layout_mwps: float
+    """The CPU layout built from the EIE entries."""
+    with_num_pes_mwps: float
+    """Re-laying the entries for 32 PEs."""
+
+
+@dataclass(frozen=True)
+class ThreadsRow:
+    """One goal case at 1 and 2 threads, wall microseconds per call."""
+
+    name: str
+    wall_1_us: float
+    wall_2_us: float
 
 
 def _codes(rng: np.random.Generator, rows: int, cols: int, density: float,
@@ -162,10 +205,10 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
     return out
 
 
-def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "") -> str:
+def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = ""
+              ) -> Iterator[GoalRow]:
+    """Each goal case (``only``: as ``goal_cases``) checked against numpy, then timed."""
     rng = np.random.default_rng(seed)
-    lines = ["| case | eie layout | eie µs (CPU µs) | peers µs (CPU µs) | × best peer (CPU) |",
-             "|---|---|---|---|---|"]
     with thread_limits(threads):
         for case in goal_cases(rng, quick, only):
             m, x = case["m"], case["x"]
@@ -179,25 +222,17 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
             tol = kernels.BF16_REL_TOL if case["precision"] == "bf16" else None
             bench.check_agreement(np.asarray(fns["eie"]()), case["w"], x, case["name"], tol)
             wall, cpu = _time(fns, budget)
-            peers = [k for k in fns if k != "eie"]
-            best = min(peers, key=lambda k: cpu[k])
-            lines.append(
-                f"| {case['name']} | {kind} | {wall['eie']:.0f} ({cpu['eie']:.0f}) | "
-                + ", ".join(f"{k} {wall[k]:.0f} ({cpu[k]:.0f})" for k in peers)
-                + f" | {wall[best] / wall['eie']:.2f} ({cpu[best] / cpu['eie']:.2f}) vs {best} |")
-            print(lines[-1], flush=True)
-    return "\n".join(lines)
+            yield GoalRow(case["name"], kind, wall, cpu)
 
 
-def run_sweep(threads: int, quick: bool, budget: float, seed: int) -> str:
+def run_sweep(threads: int, quick: bool, budget: float, seed: int) -> Iterator[SweepRow]:
+    """A 4096x4096 layer (512x512 quick) from 1% to 100% weights against numpy and torch."""
     from eie.formats import EIEMatrix
 
     rng = np.random.default_rng(seed)
     rows, cols = (4096, 4096) if not quick else (512, 512)
     cb = np.linspace(-1, 1, 16).astype(np.float32)
     cb[0] = 0.0
-    lines = ["| weights % | eie layout | eie CPU µs | numpy fp32 CPU µs | torch bf16 CPU µs "
-             "| × numpy | × torch bf16 |", "|---|---|---|---|---|---|---|"]
     u = rng.random((rows, cols), dtype=np.float32)
     vals = rng.integers(1, 16, (rows, cols), dtype=np.uint8)
     x = rng.standard_normal(cols, dtype=np.float32)
@@ -208,16 +243,16 @@ def run_sweep(threads: int, quick: bool, budget: float, seed: int) -> str:
             fns: dict[str, Fn] = {"eie": functools.partial(spmv, m, x, threads=threads),
                                   **_peers(cb[codes], x, ("numpy_fp32", "torch_bf16"))}
             _, cpu = _time(fns, budget)
-            lines.append(f"| {100 * d:g} | {layout.choose_layout(m.density)} | {cpu['eie']:.0f} "
-                         f"| {cpu['numpy_fp32']:.0f} | {cpu['torch_bf16']:.0f} | "
-                         f"{cpu['numpy_fp32'] / cpu['eie']:.1f} | "
-                         f"{cpu['torch_bf16'] / cpu['eie']:.1f} |")
-            print(lines[-1], flush=True)
-    return "\n".join(lines)
+            yield SweepRow(d, layout.choose_layout(m.density), cpu)
 
 
-def run_overheads(budget: float) -> str:
-    """Per-call cost over the bare kernel call on a 64x64 layer (1 thread)."""
+OVERHEAD_KERNEL = "kernel (CpuLayout.run_f32)"
+"""``run_overheads``' bare kernel call, the others' reference."""
+
+
+def run_overheads(budget: float) -> dict[str, float]:
+    """CPU microseconds per call on a 64x64 layer (1 thread): the bare kernel call
+    (``OVERHEAD_KERNEL``), ``spmv``, ``Engine`` and ``EIELinear``."""
     import torch
 
     from eie.engine import Engine
@@ -235,89 +270,49 @@ def run_overheads(budget: float) -> str:
     x2, out = x.reshape(1, -1), np.empty((1, 64), np.float32)
     eng, lin, xt = Engine(m, threads=1), EIELinear(Layer("l", m), threads=1), torch.from_numpy(x2)
     fns: dict[str, Fn] = {
-        "kernel (CpuLayout.run_f32)": functools.partial(lay.run_f32, x2, out, None, False, 1, ""),
+        OVERHEAD_KERNEL: functools.partial(lay.run_f32, x2, out, None, False, 1, ""),
         "spmv": functools.partial(spmv, m, x, threads=1),
         "Engine": functools.partial(eng, x),
         "EIELinear": functools.partial(lin, xt)}
     with torch.inference_mode():
         _, cpu = interleaved_medians(fns, budget, min_reps=300, max_reps=30000)
-    k = cpu["kernel (CpuLayout.run_f32)"]
-    lines = ["| call | CPU µs | over the kernel µs |", "|---|---|---|"]
-    lines += [f"| {n} | {cpu[n]:.2f} | {cpu[n] - k:.2f} |" for n in fns]
-    return "\n".join(lines)
+    return cpu
 
 
-def run_encoder(quick: bool) -> str:
+def run_encoder(quick: bool) -> Iterator[EncoderRow]:
+    """The encoder, the CPU layout builder and the re-layer, best of 3 calls' CPU time each."""
     from eie.formats import EIEMatrix
 
     rng = np.random.default_rng(0)
-    lines = ["| shape | weights % | from_codes Mw/s | CPU layout from the entries Mw/s "
-             "| with_num_pes(32) Mw/s |", "|---|---|---|---|---|"]
     for rows, cols, d in ((4096, 9216, 0.09), (4096, 4096, 1.0), (11008, 4096, 1.0)):
         if quick:
             rows, cols = rows // 8, cols // 8
         codes = _codes(rng, rows, cols, d)
         cb = np.linspace(-1, 1, 16).astype(np.float32)
         cb[0] = 0.0
-
-        def cpu_s(fn: Fn) -> float:
-            best = np.inf
-            for _ in range(3):
-                t = time.thread_time()
-                fn()
-                best = min(best, time.thread_time() - t)
-            return float(best)
-
         m = EIEMatrix.from_codes(codes, cb, num_pes=64)
-        n = rows * cols / 1e6
-        enc = cpu_s(functools.partial(EIEMatrix.from_codes, codes, cb, num_pes=64))
-        lay = cpu_s(functools.partial(layout.from_matrix, m, threads=1))
-        re = cpu_s(functools.partial(m.with_num_pes, 32))
-        lines.append(f"| {rows}x{cols} | {100 * d:g} | {n / enc:.0f} | {n / lay:.0f} | "
-                     f"{n / re:.0f} |")
-    return "\n".join(lines)
+        n = rows * cols  # weights
+        enc = best_of(functools.partial(EIEMatrix.from_codes, codes, cb, num_pes=64)).cpu_us
+        lay = best_of(functools.partial(layout.from_matrix, m, threads=1)).cpu_us
+        re = best_of(functools.partial(m.with_num_pes, 32)).cpu_us
+        yield EncoderRow(rows, cols, d, n / enc, n / lay, n / re)  # weights per µs = Mw/s
 
 
-def run_threads(budget: float, seed: int) -> str:
+def run_threads(budget: float, seed: int) -> Iterator[ThreadsRow]:
+    """The first twelve goal cases (full size) at 1 and 2 threads."""
     rng = np.random.default_rng(seed)
-    lines = ["| case | 1 thread wall µs | 2 threads wall µs | 2 / 1 |", "|---|---|---|---|"]
     for case in goal_cases(rng, False)[:12]:
         fns: dict[str, Fn] = {str(t): _eie_call(case, t) for t in (1, 2)}
         wall, _ = interleaved_medians(fns, budget)
-        lines.append(f"| {case['name']} | {wall['1']:.0f} | {wall['2']:.0f} | "
-                     f"{wall['2'] / wall['1']:.2f} |")
-        print(lines[-1], flush=True)
-    return "\n".join(lines)
+        yield ThreadsRow(case["name"], wall["1"], wall["2"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--budget", type=float, default=0.4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--parts", default="goals,sweep,overheads,encoder,threads")
-    p.add_argument("--cases", default="",
-                   help="goal cases whose names contain one of these ';'-separated parts")
-    a = p.parse_args(argv)
-    kernels.check_threads(a.threads)
-    info = machine()
-    print(f"CPU {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA "
-          f"{kernels.active_isa_name()}, threads {a.threads}")
-    parts = a.parts.split(",")
-    budget = 0.02 if a.quick else a.budget
-    if "goals" in parts:
-        print(run_goals(a.threads, a.quick, budget, a.seed, a.cases))
-    if "sweep" in parts:
-        print(run_sweep(a.threads, a.quick, budget, a.seed))
-    if "overheads" in parts:
-        print(run_overheads(budget))
-    if "encoder" in parts:
-        print(run_encoder(a.quick))
-    if "threads" in parts and not a.quick:
-        print(run_threads(budget, a.seed))
-    return 0
+PARTS = ("goals", "sweep", "overheads", "encoder", "threads")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the command line lives in eie.cli
+    import sys
+
+    from eie.cli.bench_scripts import main
+
+    raise SystemExit(main(["goals", *sys.argv[1:]]))

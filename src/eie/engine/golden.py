@@ -13,7 +13,6 @@ a format version; ``check`` says which array changed and how to regenerate the f
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +131,7 @@ def check(path: str | os.PathLike[str]) -> list[str]:
     return bad
 
 
-if __name__ == "__main__":
-    target = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PATH
-    print(f"wrote {write(target)}")
+if __name__ == "__main__":  # the command line lives in eie.cli
+    from eie.cli.golden_cmd import main
+
+    raise SystemExit(main())

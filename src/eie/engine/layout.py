@@ -28,6 +28,11 @@ same two layouts with 8-bit codes: ``sparse`` keeps the 12-bit row in the uint16
 code beside it (3 bytes per nonzero), ``dense`` stores one byte per weight; the 1 KiB codebook is
 looked up from L1, one scalar load per weight (AVX2 gathers measured slower).
 
+``colrow`` (asked for by name; ``csrc/engine/colrow.h``)
+    4-bit codes with a codebook per row or per group of rows (or the shared one), column-major in
+    strips of 128 rows: per-row-codebook (transformer) layers that skip zero inputs, where the
+    row-major ``rowwise`` layout reads every weight whatever the activations.
+
 Both layouts skip zero activations: a multiply scans ``x`` once into a list of nonzero columns and
 each block visits only those columns.
 
@@ -48,8 +53,8 @@ from eie.errors import ConfigError, FormatError
 from eie.formats._validate import as_code_matrix
 from eie.formats.eie_matrix import EIEMatrix
 
-LayoutName = Literal["auto", "sparse", "dense", "rowwise"]
-LAYOUTS = ("auto", "sparse", "dense", "rowwise")
+LayoutName = Literal["auto", "sparse", "dense", "rowwise", "colrow"]
+LAYOUTS = ("auto", "sparse", "dense", "rowwise", "colrow")
 
 DENSE_CROSSOVER_DENSITY = 0.21
 """Weight density at and above which ``layout="auto"`` picks the dense layout on ISAs the tuning
@@ -87,8 +92,8 @@ def choose_layout(density: float, layout: str = "auto", codebook_len: int = 16) 
     included."""
     check_layout_name(layout)
     if layout != "auto":
-        if layout == "rowwise" and codebook_len > ROWWISE_MAX_CODEBOOK:
-            raise ConfigError(f"the rowwise layout takes codebooks of at most "
+        if layout in ("rowwise", "colrow") and codebook_len > ROWWISE_MAX_CODEBOOK:
+            raise ConfigError(f"the {layout} layout takes codebooks of at most "
                               f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
                               f"{codebook_len}")
         return layout
@@ -141,6 +146,8 @@ def build(codes: npt.NDArray[np.uint8], codebook: npt.NDArray[np.float32], layou
     kind = choose_layout(density, layout, len(cb))
     nthreads = _threads_hint(threads)
     try:
+        if kind == "colrow":
+            return _core.build_colrow_layout(codes, cb[None, :], 0)
         return _core.build_cpu_layout(codes, cb, kind, nthreads)
     except ValueError as e:
         raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
@@ -163,6 +170,8 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
     Layers with group codebooks or ``zero_code=False`` take the rowwise layout ("auto" or
     "rowwise"); the rowwise layout of a shared-codebook layer can be asked for by name."""
     check_layout_name(layout)
+    if layout == "colrow":
+        return build_colrow(m)
     if is_grouped(m) or layout == "rowwise":
         return build_rowwise(m, layout)
     kind = choose_layout(m.density, layout, len(m.codebook))
@@ -193,6 +202,23 @@ def build_rowwise(m: EIEMatrix, layout: str = "rowwise") -> _core.CpuLayout:
                                           m.group_rows)
     except ValueError as e:
         raise FormatError(f"cannot build the rowwise CPU layout: {e}") from None
+
+
+def build_colrow(m: EIEMatrix) -> _core.CpuLayout:
+    """The colrow layout (column-major, per-row / per-group codebooks, zero inputs skipped;
+    ``csrc/engine/colrow.h``) of ``m``: any codebook of at most 16 entries, shared or grouped,
+    with or without the zero-code rule (code 0 decodes through the codebook, whose entry 0 is 0.0
+    when ``zero_code``)."""
+    if m.codebook_len > ROWWISE_MAX_CODEBOOK:
+        raise FormatError(f"the colrow layout takes codebooks of at most "
+                          f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
+                          f"{m.codebook_len}; use eie.engine.reference")
+    cb = m.codebook if m.group_rows else m.codebook[None, :]
+    try:
+        return _core.build_colrow_layout(m.to_codes(), np.ascontiguousarray(cb, np.float32),
+                                         m.group_rows)
+    except ValueError as e:
+        raise FormatError(f"cannot build the colrow CPU layout: {e}") from None
 
 
 def _threads_hint(threads: int | None) -> int:

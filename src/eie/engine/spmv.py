@@ -39,7 +39,8 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
         raise EngineError(f"the CPU kernels take codebooks of at most {layout.MAX_CODEBOOK} "
                           f"entries ({layout.ROWWISE_MAX_CODEBOOK} for group codebooks), this "
                           f"matrix has {m.codebook_len}; use eie.engine.reference.spmv")
-    kind = ("rowwise" if layout.is_grouped(m) or layout_name == "rowwise"
+    kind = ("colrow" if layout_name == "colrow"
+            else "rowwise" if layout.is_grouped(m) or layout_name == "rowwise"
             else layout.choose_layout(m.density, layout_name, m.codebook_len))
     with _lock:
         per = _cache.setdefault(m, {})

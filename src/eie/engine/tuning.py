@@ -85,8 +85,8 @@ def measure(isa: str, quick: bool = False, seed: int = 0, budget_s: float = 0.15
     """Time both layouts (one thread, calling-thread CPU time, interleaved) over a density grid
     on ``isa``; returns the table entry with the measured ratios."""
     from eie import _core
-    from eie.bench.layers import random_codebook
     from eie.bench.timing import interleaved_medians
+    from eie.formats.benchmark_layers import random_codebook
 
     rng = np.random.default_rng(seed)
     entry: dict[str, Any] = {"ratios": {}}

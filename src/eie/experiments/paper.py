@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from eie.bench.layers import BENCHMARKS, make_layer
 from eie.bench.timing import interleaved
+from eie.formats.benchmark_layers import BENCHMARKS, make_layer
 from eie.report import Report
 from eie.report.paper import SWEEPS
 from eie.sim import HardwareConfig, simulate

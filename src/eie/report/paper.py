@@ -107,7 +107,7 @@ def sweep_figures(results: dict[str, list[dict[str, Any]]], seed: int,
 def add_beyond_the_paper(report: Report, b: dict[str, Any], command: str) -> None:
     """Structured sparsity, LLM-scale layers and (when measured) real layers: tables and
     figures from ``eie.experiments.paper.beyond_the_paper``'s records."""
-    from eie.sim import llm_scale, structured
+    from eie.report.sim_studies import plot_llm_scale, plot_structured
 
     report.add_heading("Beyond the paper: structured sparsity and LLM-scale layers")
     size, srecs, lrecs = b["size"], b["structured"], b["llm_scale"]
@@ -132,8 +132,8 @@ def add_beyond_the_paper(report: Report, b: dict[str, Any], command: str) -> Non
              "the entries exceed 128 KB per PE (eie.sim.dram)."))
     with tempfile.TemporaryDirectory() as tmp:
         sp, lp = Path(tmp) / "structured.png", Path(tmp) / "llm.png"
-        structured.plot(srecs, sp)
-        llm_scale.plot(lrecs, lp)
+        plot_structured(srecs, sp)
+        plot_llm_scale(lrecs, lp)
         report.add_figure(Figure("structured_vs_unstructured",
                                  "Load efficiency, latency, energy and storage of structured "
                                  f"and unstructured pruning at equal density. Produced by "

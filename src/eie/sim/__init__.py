@@ -4,7 +4,7 @@ One module per hardware block (``ccu``, ``pe``), the cycle loop in the C++ core 
 the Python reference model ``cycle_ref``), then ``energy`` and ``area`` price what it counts.
 
 >>> import numpy as np
->>> from eie.bench.layers import make_layer
+>>> from eie.formats.benchmark_layers import make_layer
 >>> m, x = make_layer("alex8", num_pes=64, seed=0)
 >>> r = simulate(m, x)
 >>> 0.5 < r.load_efficiency <= 1.0

@@ -1,6 +1,7 @@
 """LLM-scale layers on EIE: SmolLM2-135M's layer shapes and a 4096 x 11008 layer, 4-bit
 codebooks, dense and pruned, SRAM-resident (as if the chip's SRAM held them) against
-DRAM-streamed (the real 128 KB per PE; ``eie.sim.dram``): ``python -m eie.sim.llm_scale``.
+DRAM-streamed (the real 128 KB per PE; ``eie.sim.dram``): ``python -m eie.cli.sim_studies
+llm-scale`` (its table and figure: ``eie.report.sim_studies``).
 
 SmolLM2-135M (HuggingFaceTB/SmolLM2-135M, config.json): hidden size 576, intermediate size 1536,
 9 attention heads of 64, 3 key-value heads, vocabulary 49152 (the LM head shares the embedding).
@@ -10,14 +11,10 @@ activations are dense and signed (an LLM's hidden states are not ReLU outputs).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from eie.sim.text_table import text_table
 
 # name -> (rows = outputs, cols = inputs)
 SMOLLM2_135M: dict[str, tuple[int, int]] = {
@@ -45,9 +42,9 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
           densities: tuple[float, ...] = (1.0, 0.1), config: Any = None,
           seed: int = 0) -> list[dict[str, Any]]:
     """One record per (layer, density): latency and energy resident vs streamed."""
-    from eie.bench.layers import random_codebook, random_codes
     from eie.engine.fixed_point import FixedPointFormat
     from eie.formats import EIEMatrix
+    from eie.formats.benchmark_layers import random_codebook, random_codes
     from eie.sim import HardwareConfig, simulate
 
     config = config or HardwareConfig()
@@ -77,39 +74,3 @@ def study(layers: dict[str, tuple[int, int]] | None = None,
                 "load_efficiency": streamed.load_efficiency,
             })
     return out
-
-
-def plot(records: list[dict[str, Any]], path: str | Path) -> None:
-    from eie.report.sim_figures import plot_paired_bars
-
-    labels = [f"{r['layer'].replace('smollm2.', '')} d={r['density']:g}" for r in records]
-    plot_paired_bars(labels, {
-        "latency (us)": ([r["resident_latency_us"] for r in records],
-                         [r["streamed_latency_us"] for r in records]),
-        "energy (uJ)": ([r["resident_energy_uj"] for r in records],
-                        [r["streamed_energy_uj"] for r in records]),
-    }, ("SRAM-resident", "DRAM-streamed"), path,
-        "LLM-scale layers on EIE (64 PEs, 4-bit codebooks)")
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m eie.sim.llm_scale", description=__doc__)
-    ap.add_argument("--plot", type=Path, default=None, help="write the figure (PNG) here")
-    ap.add_argument("--densities", default="1.0,0.1")
-    a = ap.parse_args(argv)
-    recs = study(densities=tuple(float(v) for v in a.densities.split(",")))
-    print(text_table([
-        ("layer", 24, "s", "layer"), ("density", 7, ".2f", "density"),
-        ("on chip", 7, "s", lambda r: str(r["fits_on_chip"])),
-        ("bound", 7, "s", lambda r: "memory" if r["memory_bound"] else "compute"),
-        ("resident us", 11, ".1f", "resident_latency_us"),
-        ("streamed us", 11, ".1f", "streamed_latency_us"),
-        ("resident uJ", 11, ".2f", "resident_energy_uj"),
-        ("streamed uJ", 11, ".2f", "streamed_energy_uj")], recs))
-    if a.plot:
-        plot(recs, a.plot)
-        print(f"wrote {a.plot}")
-
-
-if __name__ == "__main__":
-    main()

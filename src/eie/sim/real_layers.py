@@ -110,8 +110,8 @@ def dump_row(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, Any]:
 
 def _beside_twin(name: str, m: Any, x: npt.NDArray[np.float32],
                  bias: npt.NDArray[np.float32] | None, seed: int) -> dict[str, Any]:
-    from eie.bench.layers import random_codebook, random_codes
     from eie.formats import EIEMatrix
+    from eie.formats.benchmark_layers import random_codebook, random_codes
     from eie.sim import HardwareConfig, simulate
 
     config = HardwareConfig(num_pes=m.num_pes)

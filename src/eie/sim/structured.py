@@ -1,7 +1,7 @@
 """Structured sparsity on EIE: unstructured, N:M, block-sparse and load-balance-aware (per-PE,
 ESE-style) pruning of the same weights at equal density, simulated on the same input; and a
-block-CSC hardware variant that stores one relative index per block:
-``python -m eie.sim.structured``.
+block-CSC hardware variant that stores one relative index per block
+(``python -m eie.cli.sim_studies structured``; its table and figure: ``eie.report.sim_studies``).
 
 Patterns (``prune(w, density, pattern, num_pes)``; keep the largest magnitudes):
 
@@ -23,15 +23,12 @@ line); the area model scales the sparse-matrix SRAM to what the layer needs.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from eie.errors import ConfigError
-from eie.sim.text_table import text_table
 
 PATTERNS = ("unstructured", "n:m", "block", "balanced")
 M = 8
@@ -148,49 +145,3 @@ def study(density: float = 0.125, rows: int = 1024, cols: int = 1024, act_densit
                         "index_overhead": 1 - density * rows * cols * 4 / blk_bits})
         rec["index_overhead"] = 1 - int(mask.sum()) * 4 / (m.num_entries * 8)
     return out
-
-
-def plot(records: list[dict[str, Any]], path: str | Path) -> None:
-    """Structured vs unstructured: load efficiency, latency, energy, storage, per pattern."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [("load_efficiency", "load efficiency"), ("latency_us", "latency (us)"),
-               ("energy_uj", "energy (uJ)"), ("storage_bits", "weight + index storage (bits)")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(16, 3.8))
-    names = [r["pattern"] for r in records]
-    for ax, (key, label) in zip(axes, metrics, strict=True):
-        ax.bar(names, [r[key] for r in records], color="tab:blue")
-        ax.set_ylabel(label)
-        ax.tick_params(axis="x", rotation=40, labelsize=8)
-        ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(f"Structured vs unstructured sparsity on EIE (density "
-                 f"{records[0]['density']:.3f}, 64 PEs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m eie.sim.structured", description=__doc__)
-    ap.add_argument("--density", type=float, default=0.125)
-    ap.add_argument("--size", type=int, default=1024, help="rows = cols of the layer")
-    ap.add_argument("--plot", type=Path, default=None)
-    a = ap.parse_args(argv)
-    recs = study(a.density, a.size, a.size)
-    print(text_table([
-        ("pattern", 13, "s", "pattern"), ("load eff", 8, ".3f", "load_efficiency"),
-        ("imbal.", 6, ".3f", "imbalance"), ("cycles", 7, "d", "cycles"),
-        ("energy uJ", 9, ".3f", "energy_uj"),
-        ("storage kbit", 12, ".1f", lambda r: r["storage_bits"] / 1e3),
-        ("index ovh", 9, ".3f", "index_overhead"), ("spmat um2", 10, ".0f", "spmat_sram_um2")],
-        recs))
-    if a.plot:
-        plot(recs, a.plot)
-        print(f"wrote {a.plot}")
-
-
-if __name__ == "__main__":
-    main()

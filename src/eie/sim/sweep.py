@@ -67,7 +67,7 @@ def point_key(layer: str, seed: int, config: HardwareConfig) -> str:
 @functools.lru_cache(maxsize=8)
 def _layer(name: str, num_pes: int, seed: int, index_bits: int, codebook_entries: int
            ) -> tuple[Any, Any]:
-    from eie.bench.layers import make_layer
+    from eie.formats.benchmark_layers import make_layer
     from eie.sim.real_layers import MINILM, make_real_layer
 
     if name in MINILM:  # real weights: their 16-entry codebook whatever codebook_entries says

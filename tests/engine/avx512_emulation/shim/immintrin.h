@@ -51,6 +51,15 @@ inline void mask_i32scatter_ps(void* base, simde__mmask16 k, simde__m512i idx, s
       std::memcpy(static_cast<char*>(base) + static_cast<int64_t>(i[l]) * scale, &v[l], 4);
 }
 
+// The colrow kernel's gather of 32-bit code words (all lanes).
+inline simde__m512i i32gather_epi32(simde__m512i idx, const void* base, int scale) {
+  int32_t i[16], v[16];
+  simde_mm512_storeu_si512(i, idx);
+  for (int l = 0; l < 16; ++l)
+    std::memcpy(&v[l], static_cast<const char*>(base) + static_cast<int64_t>(i[l]) * scale, 4);
+  return simde_mm512_loadu_si512(v);
+}
+
 inline simde__m256i maskz_loadu_epi16(simde__mmask16 k, const void* p) {
   int16_t v[16] = {};
   for (int l = 0; l < 16; ++l)
@@ -81,6 +90,8 @@ inline void mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 a) {
 #define _mm512_maskz_loadu_ps(k, p) eie_shim::maskz_loadu_ps(k, p)
 #define _mm512_mask_storeu_ps(p, k, a) eie_shim::mask_storeu_ps(p, k, a)
 
+#undef _mm512_i32gather_epi32
+#define _mm512_i32gather_epi32(idx, base, scale) eie_shim::i32gather_epi32(idx, base, scale)
 #define _mm512_cvtepu8_epi32(a) eie_shim::cvtepu8_epi32(a)
 #define _mm512_mask_i32gather_ps(src, k, idx, base, scale) \
   eie_shim::mask_i32gather_ps(src, k, idx, base, scale)

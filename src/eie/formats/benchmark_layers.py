@@ -1,8 +1,10 @@
 """The EIE paper's nine benchmark layers (Table III) and random layers shaped like them.
 
-The table ships with the package (``eie/bench/data/eie_layers.csv``). As the paper did for its
+The table ships with the package (``eie/formats/data/eie_layers.csv``). As the paper did for its
 design-space studies, weight and activation sparsity are drawn uniformly at random; weights get a
-16-entry codebook (entry 0 = zero).
+16-entry codebook (entry 0 = zero). The module sits in ``formats`` (numpy and the core only):
+the simulator's sweeps, the CPU engine's benchmarks and ``eie.bench`` all build on these layers,
+and imports point downward only.
 
 >>> spec = BENCHMARKS["alex8"]
 >>> (spec.rows, spec.cols, spec.weight_density)
@@ -39,7 +41,7 @@ class BenchmarkSpec:
 
 
 def _read_table() -> dict[str, BenchmarkSpec]:
-    text = resources.files("eie.bench.data").joinpath("eie_layers.csv").read_text()
+    text = resources.files("eie.formats").joinpath("data/eie_layers.csv").read_text()
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     out = {}
     for row in csv.DictReader(lines):

@@ -1,5 +1,5 @@
-"""Plain-text tables for the simulator's study commands (``python -m eie.sim.llm_scale``,
-``python -m eie.sim.structured``): one column spec, header and rows aligned alike.
+"""Plain-text tables for the simulator's study commands (``python -m eie.cli.sim_studies``):
+one column spec, header and rows aligned alike.
 
 >>> print(text_table([("layer", 6, "s", "name"), ("cycles", 7, "d", "cycles")],
 ...                  [{"name": "fc8", "cycles": 7795}]))
