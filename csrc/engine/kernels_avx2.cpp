@@ -220,7 +220,10 @@ void dense1(const BlockTask& t) {
     __m256i plane[4];
     byte_planes(_mm256_and_ps(_mm256_mul_ps(cb_lo, xv), keep0), _mm256_mul_ps(cb_hi, xv), plane);
     const uint8_t* p = codes + c * half;
+    // the next active column, a line at a time (4096x4096: ~1.08x, see the log)
+    const uint8_t* pn = codes + t.act[k + 1 < t.nact ? k + 1 : k] * half;
     for (int64_t g = 0; g < half; g += 16) {
+      if ((g & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(pn + g), _MM_HINT_T0);
       __m256 w[4];
       decode_group(p + g, plane, w);
       float* a = acc + 2 * g;

@@ -74,7 +74,17 @@ void dense1(const BlockTask& t) {
     const __m512 s2 = scaled_codebook(L, t.xt[c2]), s3 = scaled_codebook(L, t.xt[c3]);
     const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
     const uint8_t *p2 = codes + c2 * half, *p3 = codes + c3 * half;
+    // The next four columns, line by line as these are read: the hardware prefetcher does not
+    // follow four interleaved streams (4096x4096: 1.85x faster with it, once per 16 bytes
+    // measured 1.1x faster than once per line; see the log).
+    const int64_t kn = k + 8 <= t.nact ? k + 4 : k;
+    const uint8_t *n0 = codes + t.act[kn] * half, *n1 = codes + t.act[kn + 1] * half;
+    const uint8_t *n2 = codes + t.act[kn + 2] * half, *n3 = codes + t.act[kn + 3] * half;
     for (int64_t g = 0; g < half; g += 16) {
+      _mm_prefetch(reinterpret_cast<const char*>(n0 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n1 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n2 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n3 + g), _MM_HINT_T0);
       __m512i l0, h0, l1, h1, l2, h2, l3, h3;
       split_group(p0 + g, l0, h0);
       split_group(p1 + g, l1, h1);
