@@ -220,7 +220,7 @@ void dense1(const BlockTask& t) {
     __m256i plane[4];
     byte_planes(_mm256_and_ps(_mm256_mul_ps(cb_lo, xv), keep0), _mm256_mul_ps(cb_hi, xv), plane);
     const uint8_t* p = codes + c * half;
-    // the next active column, a line at a time (4096x4096: ~1.08x, see the log)
+    // the next active column, a line at a time (4096x4096: ~1.08x; docs/benchmarks-log.md)
     const uint8_t* pn = codes + t.act[k + 1 < t.nact ? k + 1 : k] * half;
     for (int64_t g = 0; g < half; g += 16) {
       if ((g & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(pn + g), _MM_HINT_T0);
@@ -496,7 +496,7 @@ void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, i
   const int tail = rem == 0 ? 8 : static_cast<int>((rem + 15) / 16);
   // Whole rows: unlike the AVX-512 kernel, this one is bound by its decode (two permutes and a
   // blend per 8 weights), not by re-reading the inputs from L2, and L1-sized column panels
-  // measured 5% slower at 4096x4096 batch 8 (see the log).
+  // measured 5% slower at 4096x4096 batch 8 (docs/benchmarks-log.md).
   {
     const int64_t t0 = 0, t1 = nchunks;
     const bool add = false;

@@ -75,8 +75,8 @@ void dense1(const BlockTask& t) {
     const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
     const uint8_t *p2 = codes + c2 * half, *p3 = codes + c3 * half;
     // The next four columns, line by line as these are read: the hardware prefetcher does not
-    // follow four interleaved streams (4096x4096: 1.85x faster with it, once per 16 bytes
-    // measured 1.1x faster than once per line; see the log).
+    // follow four interleaved streams (4096x4096: 1.1-1.9x faster with it, once per 16 bytes
+    // measured ~1.1x faster than once per line; docs/benchmarks-log.md).
     const int64_t kn = k + 8 <= t.nact ? k + 4 : k;
     const uint8_t *n0 = codes + t.act[kn] * half, *n1 = codes + t.act[kn + 1] * half;
     const uint8_t *n2 = codes + t.act[kn + 2] * half, *n3 = codes + t.act[kn + 3] * half;
@@ -166,7 +166,7 @@ __attribute__((always_inline)) inline void rowwise_pass(const Layout& L, int64_t
     __m512i v[NR];
     for (int m = 0; m < NR; ++m) {
       // the next pass's rows, chunk by chunk (the hardware prefetcher loses track of NR
-      // interleaved streams: 4096x4096 measured ~1.6x faster with it, see the log)
+      // interleaved streams: 4096x4096 measured 1.1-1.6x faster with it, docs/benchmarks-log.md)
       _mm_prefetch(reinterpret_cast<const char*>(p[m] + NR * L.row_stride + 64 * t), _MM_HINT_T0);
       v[m] = _mm512_loadu_si512(p[m] + 64 * t);
     }
