@@ -165,9 +165,12 @@ __attribute__((always_inline)) inline void rowwise_pass(const Layout& L, int64_t
   const auto chunk = [&](int64_t t, int slots) __attribute__((always_inline)) {
     __m512i v[NR];
     for (int m = 0; m < NR; ++m) {
-      // the next pass's rows, chunk by chunk (the hardware prefetcher loses track of NR
-      // interleaved streams: 4096x4096 measured 1.1-1.6x faster with it, docs/benchmarks-log.md)
-      _mm_prefetch(reinterpret_cast<const char*>(p[m] + NR * L.row_stride + 64 * t), _MM_HINT_T0);
+      // the rows two passes ahead, chunk by chunk (the hardware prefetcher loses track of NR
+      // interleaved streams: 4096x4096 measured 1.1-1.6x faster with the next pass's rows,
+      // and two passes ahead 1.06-1.10x faster again on SmolLM2's layers streamed from memory;
+      // docs/benchmarks-log.md)
+      _mm_prefetch(reinterpret_cast<const char*>(p[m] + 2 * NR * L.row_stride + 64 * t),
+                   _MM_HINT_T0);
       v[m] = _mm512_loadu_si512(p[m] + 64 * t);
     }
     for (int j = 0; j < 8; ++j) {
