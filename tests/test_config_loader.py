@@ -110,3 +110,35 @@ def test_every_hardware_config_field_declares_its_rule() -> None:
         "arith_bypass", "bias_column", "stream_pointers"}
     assert {n for n, r in rules.items() if isinstance(r, Number)} == {"clock_mhz", "dram_gbps"}
     assert BOUNDS["num_pes"] == (1, 4096) and BOUNDS["clock_mhz"] == (0, 100_000.0)
+
+
+def test_load_reports_the_keys_the_mapping_set(tmp_path: Path) -> None:
+    """``load`` / ``read_config`` say which fields a mapping set (the rest are defaults), so a
+    command can let a model file decide the others; ``type`` / ``version`` are not fields, and
+    a version-1 file also sets the fields whose meaning changed."""
+    from eie._config import load
+    from eie.sim.config import HardwareConfig, read_config
+
+    got = load(HardwareConfig, {"num_pes": 16, "fifo_depth": 8}, "x")
+    assert got.keys == {"num_pes", "fifo_depth"} and got.value.num_pes == 16
+    assert load(HardwareConfig, {}, "x").keys == frozenset()
+    (tmp_path / "hw.yaml").write_text("type: eie.sim.HardwareConfig\nversion: 2\nnum_pes: 32\n")
+    assert read_config(tmp_path / "hw.yaml").keys == {"num_pes"}
+    (tmp_path / "v1.yaml").write_text("version: 1\nfifo_depth: 4\n")
+    v1 = read_config(tmp_path / "v1.yaml")
+    assert v1.keys == {"fifo_depth", "bias_column", "lnzd_group_bubble"}
+    assert v1.value.fifo_depth == 5
+
+
+def test_simulate_options_name_the_fields_they_set(tmp_path: Path) -> None:
+    from eie.cli.main import build_parser
+    from eie.cli.simulate_cmd import configure
+
+    (tmp_path / "hw.yaml").write_text("num_pes: 16\nclock_mhz: 1000\n")
+    args = build_parser().parse_args(["simulate", "m.eie", "--config", str(tmp_path / "hw.yaml"),
+                                      "--set", "index_bits=5", "--fifo", "4"])
+    config, explicit = configure(args)
+    assert explicit == {"num_pes", "clock_mhz", "index_bits", "fifo_depth"}
+    assert (config.num_pes, config.index_bits, config.fifo_depth) == (16, 5, 4)
+    config, explicit = configure(build_parser().parse_args(["simulate", "m.eie"]))
+    assert explicit == set()

@@ -43,11 +43,19 @@ def test_engine_runs_without_torch() -> None:
 # module's ``if __name__ == "__main__":`` shim may call its command line in eie.cli.
 FORBIDDEN = {
     "formats": {"engine", "sim", "bench", "report", "experiments", "cli", "compress", "llm"},
-    "engine": {"sim", "report", "experiments", "cli", "compress", "llm"},
-    "sim": {"bench", "report", "experiments", "cli", "llm"},
+    "engine": {"sim", "bench", "report", "experiments", "cli", "compress", "llm"},
+    "sim": {"bench", "report", "experiments", "cli", "compress", "llm"},
     "bench": {"report", "experiments", "cli"},
     "report": {"experiments", "cli"},
 }
+
+
+# Known exceptions, each still present (the test says when one can go): the CPU engine's benchmark
+# cases live beside the kernels they measure and are timed by eie.bench's harness; the tuning
+# measurement likewise; the simulator's real layers are compressed with compress' k-means.
+KNOWN = {"engine/bench.py: eie.bench", "engine/bench_goals.py: eie.bench",
+         "engine/bench_colrow.py: eie.bench", "engine/tuning.py: eie.bench",
+         "sim/real_layers.py: eie.compress"}
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -80,7 +88,9 @@ def upward_imports(root: Path) -> list[str]:
 
 
 def test_imports_point_downward() -> None:
-    assert upward_imports(Path(eie.__file__).parent) == []
+    found = set(upward_imports(Path(eie.__file__).parent))
+    assert found - KNOWN == set()
+    assert KNOWN - found == set(), "an exception is no longer needed: remove it from KNOWN"
 
 
 def test_upward_imports_are_found(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@
   required keys raise ``ConfigError`` naming ``where`` (the file and the key path), the bad key
   and the expected ones; a field whose metadata holds ``loader(fn)`` is converted by
   ``fn(value, where_of_that_key)`` first (nested configs, registries of kinds);
+  ``load(cls, data, where)`` is the same with the keys the mapping set (``Loaded.keys``: the
+  other fields are defaults), for callers where a file decides only what it names;
 - ``read_mapping(path, what)``: a YAML (or TOML) file as a mapping, errors naming the file;
 - field rules, declared beside each field (``field(default=64, metadata=rule(Integer(1, 4096)))``)
   and enforced by ``check_fields(self)`` in ``__post_init__``: ``Integer``, ``Number``,
@@ -17,6 +19,8 @@
 ...         check_fields(self)
 >>> from_mapping(Fifo, {"depth": 4}, "hw.yaml")
 Fifo(depth=4)
+>>> load(Fifo, {}, "hw.yaml")
+Loaded(value=Fifo(depth=8), keys=frozenset())
 >>> from_mapping(Fifo, {"dpth": 4}, "hw.yaml")
 Traceback (most recent call last):
 ...
@@ -35,7 +39,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from eie.errors import ConfigError
 
@@ -118,9 +122,23 @@ def check_fields(obj: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class Loaded(Generic[T]):
+    """A config built by ``load`` and the fields its mapping set."""
+
+    value: T
+    keys: frozenset[str]
+    """The fields given in the mapping; every other field holds its default."""
+
+
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
     """Build ``cls`` (a dataclass) from ``data``; every error is a one-line ``ConfigError``
     starting with ``where``."""
+    return load(cls, data, where).value
+
+
+def load(cls: type[T], data: Any, where: str) -> Loaded[T]:
+    """``from_mapping`` that also reports the keys ``data`` set."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, found "
                           f"{type(data).__name__}")
@@ -138,7 +156,7 @@ def from_mapping(cls: type[T], data: Any, where: str) -> T:
         load = fields[key].metadata.get(LOADER)
         kwargs[key] = load(value, where) if load is not None else value
     try:
-        return cls(**kwargs)
+        return Loaded(cls(**kwargs), frozenset(kwargs))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     except (TypeError, ValueError) as e:  # e.g. a string where a number is compared

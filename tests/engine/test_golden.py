@@ -59,3 +59,18 @@ def test_wrong_version_is_refused(tmp_path: Path) -> None:
                                                                   "version": "0"})
     with pytest.raises(FormatError, match="regenerate"):
         golden.read(p)
+
+
+def test_regenerate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m eie.engine.golden PATH`` (eie.cli.golden_cmd) writes a file that checks
+    clean; a missing folder or a stray option is one line and exit code 2."""
+    from eie.cli.golden_cmd import main
+
+    target = tmp_path / "g.safetensors"
+    assert main([str(target)]) == 0
+    assert capsys.readouterr().out == f"wrote {target}\n"
+    assert golden.check(target) == []
+    assert main([str(tmp_path / "no" / "g.safetensors")]) == 2
+    assert main(["--force"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "its folder should exist" in err[0] and err[1].startswith("usage:")

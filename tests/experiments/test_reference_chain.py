@@ -56,3 +56,22 @@ def test_forward_refuses_a_graph() -> None:
     bad = Model((Layer("c", m.layers[0].matrix, attrs={"kind": "conv2d"}),))
     with pytest.raises(EngineError, match="'c' is not one"):
         reference.forward(bad, np.ones(33, np.float32))
+
+
+def test_one_calibration_for_every_caller() -> None:
+    """``simulate``'s default format and ``FixedPointFormat.for_model`` are one calibration
+    (``FixedPointFormat.calibrate``) over the input, every float output and every codebook."""
+    from eie.sim import simulate
+
+    rng = np.random.default_rng(3)
+    model = chain(rng)
+    x = (rng.random(33) * 6).astype(np.float32)
+    fmt = FixedPointFormat.for_model(model, x)
+    assert all(r.fmt == fmt for r in simulate(model, x).layers)
+    outs = reference.layer_outputs(model, x)
+    assert fmt == FixedPointFormat.calibrate([x, *outs], [ly.matrix.codebook for ly in model.layers])
+    peak = max(float(np.abs(a).max()) for a in (x, *outs))
+    assert fmt == FixedPointFormat.for_data(peak, max(float(np.abs(ly.matrix.codebook).max())
+                                                      for ly in model.layers))
+    assert FixedPointFormat.calibrate([None, x], []) == FixedPointFormat.for_data(
+        float(np.abs(x).max()), 0.0)

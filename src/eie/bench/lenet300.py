@@ -53,8 +53,9 @@ def mnist_like_input(seed: int = 0) -> npt.NDArray[np.float32]:
 
 def run_lenet300(threads: int | None = None, budget_s: float = 1.0, seed: int = 0,
                  bits: tuple[int, int, int] = (4, 4, 4)) -> dict[str, Any]:
-    """Per-image median microseconds: ``eie``, ``numpy_fp32``, ``torch_fp32`` (when torch is
-    installed) and eie's per-layer times; ``threads=None`` is every contender's default."""
+    """Per-image median microseconds, wall (``per_image_us``) and calling-thread CPU
+    (``per_image_cpu_us``): ``eie``, ``numpy_fp32``, ``torch_fp32`` (when torch is installed);
+    and eie's per-layer times; ``threads=None`` is every contender's default."""
     model = lenet300_model(seed, bits)
     engine = Engine(model, threads=threads)
     x = mnist_like_input(seed)
@@ -87,17 +88,20 @@ def run_lenet300(threads: int | None = None, budget_s: float = 1.0, seed: int = 
         fns["torch_fp32"] = torch_dense
     y, want = engine(x), numpy_dense()
     if not np.allclose(y, want, rtol=1e-4, atol=1e-5):
-        raise AssertionError(f"eie and numpy disagree: max error {np.abs(y - want).max()}")
+        from eie.errors import EngineError
+
+        raise EngineError(f"lenet300: eie and numpy disagree: max error "
+                          f"{np.abs(y - want).max()}")
     if threads is None:
-        res, _ = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
+        res, cpu = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
     else:
         with thread_limits(threads):
-            res, _ = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
+            res, cpu = interleaved_medians(fns, budget_s, min_reps=200, max_reps=20000)
     layer_times: dict[str, list[float]] = {}
     for _ in range(200):
         engine(x)
         for k, v in engine.timings_us.items():
             layer_times.setdefault(k, []).append(v)
     return {"threads": threads, "bits": list(bits), "kinds": [el.kind for el in engine.layers],
-            "per_image_us": res,
+            "per_image_us": res, "per_image_cpu_us": cpu,
             "eie_layers_us": {k: float(np.median(v)) for k, v in layer_times.items()}}

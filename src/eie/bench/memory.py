@@ -7,11 +7,9 @@ True
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from eie.bench.timing import median_us
+from eie.bench.timing import best_of, median_us
 
 
 def read_bandwidth_gbps(threads: int, mbytes: int = 256) -> float:
@@ -28,9 +26,5 @@ def copy_bandwidth_gbs(mib: int = 64) -> float:
     """Large-copy bandwidth (read + write bytes / time, GB/s) of ``numpy.copyto``, best of 5."""
     a = np.ones(mib * (1 << 20) // 4, np.float32)
     b = np.empty_like(a)
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * a.nbytes / best / 1e9
+    best_us = best_of(lambda: np.copyto(b, a), repeats=5).wall_us
+    return 2 * a.nbytes / best_us / 1e3

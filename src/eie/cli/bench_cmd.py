@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+DEFAULT_GROUPS = "layer,sweep,dense"
 HELP = ("Benchmark the CPU engine on the paper's layers, a density sweep and dense codebook "
         "layers against numpy/torch dense and scipy/torch CSR.")
 
@@ -18,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also print the results as a Markdown table at the end")
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes and few cases (a smoke test, seconds)")
-    p.add_argument("--groups", default="layer,sweep,dense",
+    p.add_argument("--groups", default=DEFAULT_GROUPS,
                    help="comma-separated case groups: layer, sweep, dense, batch (2..16 inputs "
                    "per call; times per call), llm (per-row-codebook 4-bit layers on "
                    "SmolLM2-135M's shapes and larger, batch 1 and 8), lenet300 (a whole "
@@ -29,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", action="store_true",
                    help="measure the sparse/dense crossovers on every ISA this CPU runs (one "
                    "thread) and write them to the tuning table the package reads, then exit")
+    p.add_argument("--doc", default=None, metavar="PATH",
+                   help="run every benchmark group (one thread unless --threads) and write the "
+                   "reference document (docs/benchmarks.md) to PATH, atomically; with --quick: "
+                   "tiny shapes, labelled as such")
     p.add_argument("--tune-out", default=None,
                    help="tuning table to write (default: EIE_TUNING or the package's "
                    "eie/data/tuning.json)")
@@ -41,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
     from eie.report import bench_tables
 
+    if args.tune and args.doc:
+        raise ConfigError("--tune and --doc are two separate runs: give one of them")
     if args.tune:
         return _tune(args)
+    if args.doc:
+        return _doc(args)
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
     bad = sorted(set(groups) - {*bench.GROUPS, "lenet300"})
     if bad or not groups:
@@ -119,4 +128,37 @@ def _tune(args: argparse.Namespace) -> int:
         f" --budget {args.budget:g}"
     tuning.write(out, measured, command, cpu)
     print(f"wrote {out}")
+    return 0
+
+
+def _doc(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from eie._io import write_atomic
+    from eie.bench.suite import SuiteOptions, run_suite
+    from eie.engine import kernels
+    from eie.errors import ConfigError
+    from eie.report.benchmarks_doc import benchmarks_markdown
+
+    if args.json or args.markdown or args.groups != DEFAULT_GROUPS or args.tune_out:
+        raise ConfigError("--doc runs every group and writes Markdown; it takes --quick, "
+                          "--threads, --budget and --seed, not --json, --markdown, --groups or "
+                          "--tune-out")
+    out = Path(args.doc)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):  # before any measuring
+        raise ConfigError(f"--doc {out}: its folder should exist and be writable")
+    if args.budget <= 0:
+        raise ConfigError(f"--budget should be positive, found {args.budget}")
+    threads = 1 if args.threads is None else args.threads
+    kernels.check_threads(threads)
+    command = "eie bench --doc " + str(out) + (" --quick" if args.quick else "") + \
+        (f" --threads {threads}" if threads != 1 else "") + \
+        (f" --budget {args.budget:g}" if args.budget != 0.3 else "") + \
+        (f" --seed {args.seed}" if args.seed else "")
+    res = run_suite(SuiteOptions(args.quick, threads, args.budget, args.seed),
+                    lambda part: print(f"measuring {part} ...", file=sys.stderr, flush=True))
+    write_atomic(out, benchmarks_markdown(res, command).encode())
+    print(f"wrote {out} ({res.wall_s:.0f} s)")
     return 0

@@ -53,9 +53,20 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def build_config(args: argparse.Namespace) -> HardwareConfig:
-    from eie.sim.config import HardwareConfig, load_config
+    """The hardware from --config, the flags and --set."""
+    return configure(args)[0]
 
-    cfg = load_config(args.config) if args.config else HardwareConfig()
+
+def configure(args: argparse.Namespace) -> tuple[HardwareConfig, set[str]]:
+    """``build_config`` and the fields the user set (flags, --set, the keys --config's file
+    gave): a model file's own hardware decides the rest."""
+    from eie.sim.config import HardwareConfig, read_config
+
+    explicit: set[str] = set()
+    cfg = HardwareConfig()
+    if args.config:
+        loaded = read_config(args.config)
+        cfg, explicit = loaded.value, set(loaded.keys)
     changes: dict[str, Any] = {}
     for flag, field in CONFIG_FLAGS.items():
         v = getattr(args, flag, None)
@@ -64,9 +75,10 @@ def build_config(args: argparse.Namespace) -> HardwareConfig:
     for text in args.set:
         key, value = parse_assignment(text)
         changes[key] = value
+    explicit |= set(changes)
     if "weight_bits" in changes and "codebook_entries" not in changes:
         changes["codebook_entries"] = 1 << int(changes["weight_bits"])  # as eie sweep does
-    return cfg.replace(**changes) if changes else cfg
+    return (cfg.replace(**changes) if changes else cfg), explicit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -143,19 +155,6 @@ def benchmark_names(which: str) -> list[str]:
     return out
 
 
-def explicit_fields(args: argparse.Namespace) -> set[str]:
-    """HardwareConfig fields the user set (flags, --set, --config): the file decides the rest."""
-    import yaml
-
-    out = {field for flag, field in CONFIG_FLAGS.items() if getattr(args, flag, None) is not None}
-    out |= {parse_assignment(t)[0] for t in args.set}
-    if args.config:
-        data = yaml.safe_load(Path(args.config).read_text()) or {}
-        if isinstance(data, dict):
-            out |= set(data)
-    return out
-
-
 def _load_file(path: Path, input_path: Path | None) -> tuple[Any, Any]:
     import numpy as np
 
@@ -191,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from eie.errors import ConfigError
     from eie.sim import load_energy_table
 
-    config = build_config(args)
+    config, explicit = configure(args)
     if (args.file is None) == (args.benchmark is None):
         raise ConfigError("give either a FILE (.eie or simulator folder) or --benchmark NAME|all")
     from eie.cli import simulate_llm
@@ -202,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                               "layers are simulated one by one")
         table = load_energy_table(args.energy_table) if args.energy_table else None
         records, origin, used_cfg = simulate_llm.simulate_llm_file(
-            args.file, config, explicit_fields(args), args.layer, args.input, table,
+            args.file, config, explicit, args.layer, args.input, table,
             "per_layer" if args.formats == "per-layer" else None)
         used = used_cfg.to_dict()
         for rec in records:
@@ -222,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         if args.layer is not None and args.layer not in [ly.name for ly in model.layers]:
             raise ConfigError(f"no layer named {args.layer!r}; the file's layers are "
                               f"{[ly.name for ly in model.layers]}")
-        config, origin = sf.hardware_for(model, config, explicit_fields(args))
+        config, origin = sf.hardware_for(model, config, explicit)
         note = "the file's input" if args.input is None else f"{args.input}"
         if x is None:
             x, note = sf.sample_input(model, None if args.layer is None or sf._chain(model)

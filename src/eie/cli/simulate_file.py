@@ -153,13 +153,13 @@ def _float_pass(layers: list[Layer], x: npt.NDArray[np.float32], upto: int | Non
 
 
 def _fmt_for(layers: list[Layer], x: npt.NDArray[np.float32], steps: bool) -> Any:
-    """One fixed-point format for the whole run: the largest float activation of the chain
-    (one engine pass) and the largest codebook entry."""
+    """One fixed-point format for the whole run (``FixedPointFormat.calibrate``): the largest
+    float activation of the chain (one engine pass, convolutions and steps included) and the
+    largest codebook entry."""
     from eie.engine.fixed_point import FixedPointFormat
 
     _, peak = _float_pass(layers, x, steps=steps)
-    max_w = max(float(np.max(np.abs(ly.matrix.codebook), initial=0.0)) for ly in layers)
-    return FixedPointFormat.for_data(peak, max_w)
+    return FixedPointFormat.calibrate([peak], [ly.matrix.codebook for ly in layers])
 
 
 def _steps(layers: list[Layer]) -> tuple[list[Any], list[list[Any]]]:
@@ -212,10 +212,7 @@ def simulate_file(model: Model, x: npt.NDArray[np.float32], config: Any,
         if formats == "per_layer":  # this layer's own ranges: its input and float output
             from eie.engine.fixed_point import FixedPointFormat
 
-            peak = max(float(np.max(np.abs(h), initial=0.0)),
-                       float(np.max(np.abs(_layer_float(ly, h)), initial=0.0)))
-            fmt = FixedPointFormat.for_data(
-                peak, float(np.max(np.abs(ly.matrix.codebook), initial=0.0)))
+            fmt = FixedPointFormat.calibrate([h, _layer_float(ly, h)], [ly.matrix.codebook])
         if ly.attrs.get("kind") == "conv2d":
             r = simulate_conv(ly, h[0], config, fmt, energy_table)
             rec = r.to_json()

@@ -6,7 +6,7 @@ pixel's input patch is one column of activations, so the convolution of a ``(N, 
 is that sparse matrix times the ``(C * kh * kw, N * Ho * Wo)`` patch matrix (im2col), which the
 batch kernels multiply with the weights decoded once per chunk of 16 pixels. im2col was chosen by
 measurement over a direct loop (one matrix-vector product per output pixel): see
-``docs/benchmarks.md``.
+``docs/benchmarks-log.md`` ("LeNet-5 on the engine").
 
 - ``conv_output_size(h, k, s, p, d)``: torch's floor rule;
 - ``im2col(x, kernel, stride, padding, dilation)``: ``(N * Ho * Wo, C * kh * kw)`` float32;

@@ -21,6 +21,7 @@ The output has ``act_frac_bits`` fraction bits, so it feeds the next layer direc
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,17 +94,31 @@ class FixedPointFormat:
                    weight_frac_bits=max(1, _frac_bits_for(max_abs_weight)))
 
     @classmethod
+    def calibrate(cls, activations: Iterable[npt.ArrayLike | None],
+                  codebooks: Iterable[npt.ArrayLike]) -> FixedPointFormat:
+        """The one calibration: most fraction bits that still hold every array of
+        ``activations`` (the inputs and every layer's float output; ``None`` is skipped) and
+        every codebook. ``for_model``, the simulator and ``eie simulate FILE`` all use it.
+
+        >>> FixedPointFormat.calibrate([np.array([0.5, -3.0])], [np.array([0.0, 0.25])])
+        FixedPointFormat(act_frac_bits=13, weight_frac_bits=15, total_bits=16)
+        """
+        def peak(a: npt.ArrayLike | None) -> float:
+            return 0.0 if a is None else float(np.max(np.abs(np.asarray(a)), initial=0.0))
+
+        return cls.for_data(max((peak(a) for a in activations), default=0.0),
+                            max((peak(c) for c in codebooks), default=0.0))
+
+    @classmethod
     def for_model(cls, model: Any, x: npt.ArrayLike) -> FixedPointFormat:
-        """The calibration: most fraction bits that still hold the inputs ``x`` (``(n, cols)``),
-        every layer's float output on them (``reference.layer_outputs``) and every codebook."""
+        """The calibration of a linear chain: most fraction bits that still hold the inputs
+        ``x`` (``(n, cols)``), every layer's float output on them (``reference.layer_outputs``)
+        and every codebook."""
         from eie.engine.reference import layer_outputs
 
         xa = np.asarray(x, dtype=np.float32)
-        max_act = max([float(np.max(np.abs(xa), initial=0.0))]
-                      + [float(np.max(np.abs(h), initial=0.0)) for h in layer_outputs(model, xa)])
-        max_w = max(float(np.max(np.abs(ly.matrix.codebook), initial=0.0))
-                    for ly in model.layers)
-        return cls.for_data(max_act, max_w)
+        return cls.calibrate([xa, *layer_outputs(model, xa)],
+                             [ly.matrix.codebook for ly in model.layers])
 
 
 def _frac_bits_for(max_abs: float) -> int:

@@ -22,7 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eie._config import Boolean, Integer, Number, check_fields, field_rules, from_mapping, rule
+from eie._config import (
+    Boolean,
+    Integer,
+    Loaded,
+    Number,
+    check_fields,
+    field_rules,
+    load,
+    rule,
+)
 from eie._io import write_atomic
 from eie.errors import ConfigError
 
@@ -177,6 +186,13 @@ class HardwareConfig:
                   ) -> HardwareConfig:
         """From a mapping of fields (``type`` and ``version`` optional); unknown keys raise
         ``ConfigError`` naming ``where`` (e.g. the file) and the key."""
+        return cls.load_dict(data, where).value
+
+    @classmethod
+    def load_dict(cls, data: Mapping[str, Any], where: str = "hardware config"
+                  ) -> Loaded[HardwareConfig]:
+        """``from_dict`` with the fields the mapping set (a version-1 mapping also sets the
+        fields whose meaning changed in version 2)."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: a hardware config should be a mapping of field: value, "
                               f"found {type(data).__name__}")
@@ -196,7 +212,7 @@ class HardwareConfig:
         elif v != CONFIG_VERSION:
             raise ConfigError(f"{where}: config version should be 1 or {CONFIG_VERSION}, "
                               f"found {v!r}")
-        return from_mapping(cls, d, where)
+        return load(cls, d, where)
 
 
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -207,9 +223,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 def load_config(path: str | os.PathLike[str]) -> HardwareConfig:
     """Read a YAML mapping of ``HardwareConfig`` fields (missing fields keep their defaults)."""
+    return read_config(path).value
+
+
+def read_config(path: str | os.PathLike[str]) -> Loaded[HardwareConfig]:
+    """``load_config`` with the fields the file set (``Loaded.keys``)."""
     from eie._config import read_mapping
 
-    return HardwareConfig.from_dict(read_mapping(path, "hardware config"), where=str(path))
+    return HardwareConfig.load_dict(read_mapping(path, "hardware config"), where=str(path))
 
 
 def save_config(config: HardwareConfig, path: str | os.PathLike[str]) -> None:

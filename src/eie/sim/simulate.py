@@ -145,9 +145,7 @@ def _default_format(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
     reference pass) and every codebook."""
     if outs is None:
         outs = _float_outputs(matrices, x, biases, activations)
-    max_act = max([_max_abs(x)] + [_max_abs(h) for h in outs])
-    max_w = max(_max_abs(m.codebook) for m in matrices)
-    return FixedPointFormat.for_data(max_act, max_w)
+    return FixedPointFormat.calibrate([x, *outs], [m.codebook for m in matrices])
 
 
 def per_layer_formats(matrices: list[EIEMatrix], x: npt.NDArray[np.float64],
@@ -293,7 +291,7 @@ def simulate(matrix_or_model: EIEMatrix | Model, x: npt.ArrayLike,
     - ``config``: the hardware (default ``HardwareConfig()``, the paper's 64-PE design). A matrix
       laid out for another PE count or index width is re-laid for it (``fit_matrix``).
     - ``x``: float activations, quantized with ``fmt``; or int16 fixed-point values (then
-      ``fmt`` is required). ``fmt`` defaults to ``FixedPointFormat.for_data`` over the input,
+      ``fmt`` is required). ``fmt`` defaults to ``FixedPointFormat.calibrate`` over the input,
       every layer's float output (one reference pass) and the codebooks. ``fmt="per_layer"``
       chooses each layer's formats from its own ranges (``eie.sim.qformat``); outputs are then
       no longer those of ``spmv_fixed`` with one format. Whenever the float pass runs (``fmt``
