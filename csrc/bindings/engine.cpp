@@ -115,6 +115,22 @@ Layout* build_colrow(In2<uint8_t> codes, In2<float> codebooks, int64_t group_row
   return new Layout(std::move(L));
 }
 
+// Sparse with row codebooks: codes (rows, cols) uint8 (0 = pruned), codebooks (groups, k).
+Layout* build_sparse_grouped(In2<uint8_t> codes, In2<float> codebooks, int64_t group_rows,
+                             int threads) {
+  const int64_t rows = static_cast<int64_t>(codes.shape(0));
+  const int64_t cols = static_cast<int64_t>(codes.shape(1));
+  const int t = threads > 0 ? threads : engine::default_threads();
+  Layout L;
+  {
+    nb::gil_scoped_release release;
+    L = engine::build_sparse_grouped(codes.data(), rows, cols, codebooks.data(),
+                                     static_cast<int64_t>(codebooks.shape(0)),
+                                     static_cast<int64_t>(codebooks.shape(1)), group_rows, t);
+  }
+  return new Layout(std::move(L));
+}
+
 engine::Precision pick_precision(const std::string& precision) {
   EIE_CHECK(precision == "fp32" || precision == "bf16",
             "precision should be 'fp32' or 'bf16', found '" + precision + "'");
@@ -254,9 +270,9 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
       .def_prop_ro("has_row_view", [](const Layout& L) { return L.has_row_view(); },
-                   "Whether the layout also holds the row-major view (sparse, 4-bit codes, "
-                   "cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are "
-                   "dense.")
+                   "Whether the layout also holds the row-major view (sparse, 4-bit codes) "
+                   "used by batches whose inputs cover most columns and, on wide layers "
+                   "(cols <= 4096, rows <= 2048, cols >= 2 rows), by dense batch-1 inputs.")
       .def_prop_ro("codebook", [](const Layout& L) {
         return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
       })
@@ -353,6 +369,13 @@ void register_engine(nb::module_& m) {
         nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
         "A colrow CpuLayout (column-major per-row / per-group codebooks, skips zero inputs): "
         "arguments as build_rowwise_layout. ValueError on bad input.");
+  m.def("build_sparse_grouped_layout", &build_sparse_grouped, nb::arg("codes").noconvert(),
+        nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::arg("threads") = 0,
+        nb::rv_policy::take_ownership,
+        "A sparse CpuLayout of a pruned layer with a codebook per row or group of rows: codes "
+        "(rows, cols) uint8 (0 = pruned) < k <= 16, codebooks (groups, k) float32 with entry 0 "
+        "= 0.0, row r decoding through codebooks[r // group_rows]. The layout holds one codebook "
+        "per row (group_rows reads 1). ValueError on bad input.");
   m.def("build_cpu_layout_eie", &build_eie, nb::arg("codes").noconvert(),
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
@@ -369,6 +392,19 @@ void register_engine(nb::module_& m) {
       nb::arg("isa"),
       "Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider "
       "one run on it).");
+  m.def("row_batch_bias", &engine::row_batch_bias,
+        "Factor on the row view's cost in the choice of a sparse batch's kernel (1: measured).");
+  m.def(
+      "set_row_batch_bias",
+      [](double factor) {
+        EIE_CHECK(factor >= 0.0 && factor <= 1e6,
+                  "the row batch bias should be a factor in [0, 1e6] (0: always the row view; "
+                  "1e6: never), found " + std::to_string(factor));
+        engine::set_row_batch_bias(factor);
+      },
+      nb::arg("factor"),
+      "Set that factor for this process (0: batches of 2..16 always use a layout's row view; "
+      "1e6: never).");
   m.def("row_view_min_act", &engine::row_view_min_act,
         "Fraction of nonzero activations from which a batch-1 multiply of a layout with a row "
         "view (CpuLayout.has_row_view) uses it.");

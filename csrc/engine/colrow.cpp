@@ -75,6 +75,7 @@ constexpr double kInlineWork = 20000.0;
 struct TilePlan {
   int64_t b0, nt, np, off;  // inputs [b0, b0 + nt), np active (padded), buffers at off
 };
+thread_local std::vector<TilePlan> t_plan;
 
 }  // namespace
 
@@ -158,7 +159,8 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   // active column of its own: a tile is split into single inputs when that is cheaper (sparse
   // activations drawn independently per input make the union much larger than each share).
   const int64_t tmax = colrow_tile_inputs(batch, isa);
-  std::vector<TilePlan> plan;
+  std::vector<TilePlan>& plan = t_plan;  // reused: no allocation per call
+  plan.clear();
   std::vector<uint32_t>& act = t_act;
   act.resize(static_cast<size_t>(cols));
   auto union_of = [&](int64_t b0, int64_t nt, int64_t& each) {

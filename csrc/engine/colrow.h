@@ -12,10 +12,12 @@
 //           zero-code rule).
 //
 // A multiply lists the inputs' nonzero columns ("active"), compacts x to them (per tile of up to
-// 8 inputs: the union of the tile's active columns), and for each octet of rows gathers the
-// octet's word of 16 active columns at a time: then each row's 16 weights are one shift and one
-// vpermps (AVX2: two and a blend) on the row's codebook in a register, times 16 compacted inputs
-// (one FMA per input of the tile), as in the rowwise kernel but over the active columns only.
+// 8 inputs: the union of the tile's active columns), and per strip and block of active columns
+// builds the strip's code words of those columns in L1, octet by octet (the SIMD kernels load
+// the 16 active columns' lines and transpose them in registers; gathers where a task holds part
+// of a strip): then each row's 16 weights are one shift and one vpermps (AVX2: two and a blend)
+// on the row's codebook in a register, times 16 compacted inputs (one FMA per input of the
+// tile), as in the rowwise kernel but over the active columns only.
 // Each output is a dot product finished in registers: results do not depend on the thread count.
 #pragma once
 #include <cstdint>
@@ -70,5 +72,24 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
 // The cost model choosing, per tile, one shared list of active columns (union) or a batch-1
 // pass per input (each): exposed for tests and tuning. Returns the inputs per tile to use.
 int64_t colrow_tile_inputs(int64_t batch, Isa isa);
+
+}  // namespace eie::engine
+
+namespace eie::engine {
+
+// SPARSE WITH ROW CODEBOOKS: pruned layers (code 0 = pruned, every codebook's entry 0 is 0.0)
+// whose rows, or groups of rows, have their own 16-entry codebooks. The sparse layout's arrays
+// (layout.h SPARSE: per-block columns of (code << 12) | row entries, no row view) with `row_cb`
+// holding one codebook per row (groups expanded, so group_rows is 1): an entry's weight is
+// row_cb[(row0[b] + row) * 16 + code], and (row << 4) | code is the entry rotated by 4 bits.
+// Built from a (rows, cols) code matrix; throws std::invalid_argument on bad codes or codebooks.
+Layout build_sparse_grouped(const uint8_t* codes, int64_t rows, int64_t cols,
+                            const float* codebooks, int64_t groups, int64_t k, int64_t group_rows,
+                            int threads);
+
+// The block kernels of such a layout (run_layout picks them when a sparse layout has row_cb).
+BlockKernel sparse_grouped_kernel(Isa isa, bool batch1);
+BlockKernel sparse_grouped_scalar(bool batch1);
+BlockKernel sparse_grouped_avx2(bool batch1);
 
 }  // namespace eie::engine

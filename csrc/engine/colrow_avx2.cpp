@@ -1,7 +1,8 @@
 // The colrow kernel for AVX2 (colrow.h; compiled with -mavx2 -mfma, entered only after a CPUID
-// check): as the AVX-512 one with 8 lanes. Per octet of rows and 8 active columns: one
-// vpgatherdd of the code words, then per row a shift and a 16-entry lookup (two vpermps and a
-// blend on the code's bit 3, as the rowwise kernel) and one FMA per input of the tile.
+// check): as the AVX-512 one with 8 lanes. Per strip and 8 active columns, their code lines
+// transposed (8 x 8 words) into an L1 buffer; then per octet of rows and 8 columns, per row a
+// shift and a 16-entry lookup (two vpermps and a blend on the code's bit 3, as the rowwise
+// kernel) and one FMA per input of the tile.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -89,16 +90,22 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
     bool last;
     const int* base = reinterpret_cast<const int*>(colrow_octet_base(L, s0, last));
     const uint32_t* idx = last ? tile.idx_last : tile.idx_full;
+    const int64_t words = last ? (L.rows % kColrowStripRows + 7) / 8 : kStripOctets;
     for (int64_t k0 = 0; k0 == 0 || k0 < np; k0 += kBlockCols) {
       const int64_t kb = std::min(kBlockCols, np - k0);
-      if (!last && s1 - s0 == kStripOctets) {  // a whole full strip: lines + transposes
+      if (s0 % kStripOctets == 0 && s1 - s0 == words) {  // a whole strip: lines + transposes
         const float* strip = reinterpret_cast<const float*>(base);
         for (int64_t k = 0; k < kb; k += 8)
-          for (int h = 0; h < 2; ++h) {  // words 8h .. 8h + 7 of the 8 columns' lines
+          for (int h = 0; 8 * h < words; ++h) {  // words 8h .. 8h + 7 of the 8 columns' lines
+            const int64_t n = words - 8 * h < 8 ? words - 8 * h : 8;  // a short strip: fewer
+            const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             __m256 r[8];
-            for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(strip + idx[k0 + k + i] + 8 * h);
+            for (int i = 0; i < 8; ++i)
+              r[i] = n == 8 ? _mm256_loadu_ps(strip + idx[k0 + k + i] + 8 * h)
+                            : _mm256_maskload_ps(strip + idx[k0 + k + i] + 8 * h, m);
             transpose8(r);
-            for (int w = 0; w < 8; ++w)
+            for (int w = 0; w < n; ++w)
               _mm256_store_ps(reinterpret_cast<float*>(buf + (8 * h + w) * kBlockCols + k), r[w]);
           }
       } else {

@@ -1,7 +1,7 @@
 // The colrow kernel for AVX-512 (colrow.h; compiled with AVX-512 F/BW/VL/DQ/VBMI, entered only
-// after a CPUID check). Per octet of rows and chunk of 16 active columns: one vpgatherdd of the
-// octet's 32-bit code words, then per row one shift and one vpermps on the row's codebook (held in
-// a register) and one FMA per input of the tile. RP rows x NT inputs accumulate in registers over
+// after a CPUID check). Per strip and chunk of 16 active columns, their code lines transposed into
+// an L1 buffer (octet-major); then per octet of rows and chunk, per row one shift and one vpermps
+// on the row's codebook (held in a register) and one FMA per input of the tile. RP rows x NT inputs accumulate in registers over
 // all chunks and are summed across lanes together at the end (reduce8).
 #include <immintrin.h>
 
@@ -113,16 +113,19 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
     bool last;
     const uint32_t* base = colrow_octet_base(L, s0, last);
     const uint32_t* idx = last ? tile.idx_last : tile.idx_full;
+    const int64_t words = last ? (L.rows % kColrowStripRows + 7) / 8 : kStripOctets;
+    const __mmask16 wmask = static_cast<__mmask16>((1u << words) - 1);
     for (int64_t k0 = 0; k0 == 0 || k0 < np; k0 += kBlockCols) {
       const int64_t kb = std::min(kBlockCols, np - k0);
-      if (!last && s1 - s0 == kStripOctets) {  // a whole full strip: lines + transpose
+      if (s0 % kStripOctets == 0 && s1 - s0 == words) {  // a whole strip: lines + transpose
         const uint32_t* strip = base;  // s0 is the strip's first octet
         for (int64_t k = 0; k < kb; k += 16) {
           __m512 r[16];
-          for (int i = 0; i < 16; ++i)
-            r[i] = _mm512_loadu_ps(strip + idx[k0 + k + i]);
+          for (int i = 0; i < 16; ++i)  // a short strip's column holds `words` words
+            r[i] = words == kStripOctets ? _mm512_loadu_ps(strip + idx[k0 + k + i])
+                                         : _mm512_maskz_loadu_ps(wmask, strip + idx[k0 + k + i]);
           transpose16(r);
-          for (int w = 0; w < 16; ++w)
+          for (int w = 0; w < words; ++w)
             _mm512_store_ps(reinterpret_cast<float*>(buf + w * kBlockCols + k), r[w]);
         }
       } else {

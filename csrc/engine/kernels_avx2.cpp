@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <utility>
 
 #include "engine/layout.h"
 #include "engine/rows_kernel.h"
@@ -514,11 +515,65 @@ void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, i
   }
 }
 
+// Row view, batch 2..16 (layout.h): each row's stride lanes (kVecs vectors of 8) accumulate in
+// registers over the row's entries, panel by panel (a panel's inputs, <= 4096 x 16 floats, stay
+// in L1/L2). Per grouped run, the four entries' input vectors summed, then one FMA by the
+// code's weight; two accumulator sets alternate so consecutive runs do not wait on each other.
+template <int kVecs>
+void rows_batch_t(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt, float* acc) {
+  constexpr int64_t S = 8 * kVecs;
+  const uint16_t* ent = L.row_entries.data();
+  const float* cb = L.codebook;
+  for (int64_t p = 0; p < L.row_panels; ++p) {
+    const float* xp = xt + p * kRowPanelCols * S;
+    const uint32_t* ptr = L.row_ptr.data() + p * L.rows;
+    const uint32_t* mid = L.row_mid.data() + p * L.rows;
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      __m256 a0[kVecs], a1[kVecs];
+      for (int j = 0; j < kVecs; ++j) {
+        a0[j] = p == 0 ? _mm256_setzero_ps() : _mm256_load_ps(acc + r * S + 8 * j);
+        a1[j] = _mm256_setzero_ps();
+      }
+      uint32_t e = ptr[r];
+      const uint32_t gend = mid[r], end = ptr[r + 1];
+      for (; e < gend; e += 4) {
+        uint64_t q;
+        std::memcpy(&q, ent + e, 8);
+        const float* x0 = xp + static_cast<int64_t>(q & 0xfff) * S;
+        const float* x1 = xp + static_cast<int64_t>((q >> 16) & 0xfff) * S;
+        const float* x2 = xp + static_cast<int64_t>((q >> 32) & 0xfff) * S;
+        const float* x3 = xp + static_cast<int64_t>((q >> 48) & 0xfff) * S;
+        const __m256 w = _mm256_set1_ps(cb[(q >> 12) & 15]);
+        for (int j = 0; j < kVecs; ++j) {
+          const __m256 s = _mm256_add_ps(
+              _mm256_add_ps(_mm256_load_ps(x0 + 8 * j), _mm256_load_ps(x1 + 8 * j)),
+              _mm256_add_ps(_mm256_load_ps(x2 + 8 * j), _mm256_load_ps(x3 + 8 * j)));
+          a1[j] = _mm256_fmadd_ps(w, s, a1[j]);
+        }
+        for (int j = 0; j < kVecs; ++j) std::swap(a0[j], a1[j]);
+      }
+      for (; e < end; ++e) {
+        const uint16_t u = ent[e];
+        const float* x = xp + static_cast<int64_t>(u & 0xfff) * S;
+        const __m256 w = _mm256_set1_ps(cb[u >> 12]);
+        for (int j = 0; j < kVecs; ++j) a0[j] = _mm256_fmadd_ps(w, _mm256_load_ps(x + 8 * j), a0[j]);
+      }
+      for (int j = 0; j < kVecs; ++j) _mm256_store_ps(acc + r * S + 8 * j, _mm256_add_ps(a0[j], a1[j]));
+    }
+  }
+}
+
+void rows_batch(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt, int64_t stride,
+                float* acc) {
+  if (stride == 8) rows_batch_t<1>(L, r_begin, r_end, xt, acc);
+  else rows_batch_t<2>(L, r_begin, r_end, xt, acc);
+}
+
 }  // namespace
 
 KernelSet kernels_avx2() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise, rows_batch};
 }
 
 }  // namespace eie::engine

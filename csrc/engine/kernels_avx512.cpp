@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/layout.h"
 #include "engine/prefetch.h"
@@ -250,6 +251,52 @@ void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, i
   }
 }
 
+// Row view, batches of 9..16 (stride 16, layout.h): as the AVX2 kernel (kernels_avx2.cpp,
+// rows_batch_t), each entry's 16 input lanes in one zmm instead of two ymm.
+void rows_batch16(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt,
+                  float* acc) {
+  const uint16_t* ent = L.row_entries.data();
+  const float* cb = L.codebook;
+  for (int64_t p = 0; p < L.row_panels; ++p) {
+    const float* xp = xt + p * kRowPanelCols * 16;
+    const uint32_t* ptr = L.row_ptr.data() + p * L.rows;
+    const uint32_t* mid = L.row_mid.data() + p * L.rows;
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      __m512 a0 = p == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc + r * 16);
+      __m512 a1 = _mm512_setzero_ps();
+      uint32_t e = ptr[r];
+      const uint32_t gend = mid[r], end = ptr[r + 1];
+      for (; e < gend; e += 4) {
+        uint64_t q;
+        std::memcpy(&q, ent + e, 8);
+        const __m512 s = _mm512_add_ps(
+            _mm512_add_ps(_mm512_load_ps(xp + static_cast<int64_t>(q & 0xfff) * 16),
+                          _mm512_load_ps(xp + static_cast<int64_t>((q >> 16) & 0xfff) * 16)),
+            _mm512_add_ps(_mm512_load_ps(xp + static_cast<int64_t>((q >> 32) & 0xfff) * 16),
+                          _mm512_load_ps(xp + static_cast<int64_t>((q >> 48) & 0xfff) * 16)));
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(cb[(q >> 12) & 15]), s, a1);
+        const __m512 t = a0;
+        a0 = a1;
+        a1 = t;
+      }
+      for (; e < end; ++e) {
+        const uint16_t u = ent[e];
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(cb[u >> 12]),
+                             _mm512_load_ps(xp + static_cast<int64_t>(u & 0xfff) * 16), a0);
+      }
+      _mm512_store_ps(acc + r * 16, _mm512_add_ps(a0, a1));
+    }
+  }
+}
+
+// Stride 8: the AVX2 kernel (one ymm per entry); stride 16: rows_batch16.
+RowBatchKernel g_rows_batch8 = nullptr;
+void rows_batch(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt, int64_t stride,
+                float* acc) {
+  if (stride == 16) rows_batch16(L, r_begin, r_end, xt, acc);
+  else g_rows_batch8(L, r_begin, r_end, xt, stride, acc);
+}
+
 }  // namespace
 
 // Sparse batch: the AVX2 kernel (256-bit accumulator rows, code grouping): the 512-bit masked
@@ -263,9 +310,10 @@ void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, i
 // kernel that kept the accumulators in memory, as the AVX2 one it also replaced did.
 KernelSet kernels_avx512() {
   const KernelSet wide = kernels_avx2();
+  g_rows_batch8 = wide.rows_batch;
   return {sparse1,         wide.sparse_batch,    dense1,         wide.dense_batch,
           wide.sparse8_1,  wide.sparse8_batch,   wide.dense8_1,  wide.dense8_batch,
-          wide.rows1,      rowwise};
+          wide.rows1,      rowwise,              rows_batch};
 }
 
 }  // namespace eie::engine

@@ -168,11 +168,31 @@ void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, i
   }
 }
 
+// Row view, batch 2..16 (layout.h): per row and panel, entry by entry, every lane.
+void rows_batch(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt, int64_t stride,
+                float* acc) {
+  for (int64_t r = r_begin; r < r_end; ++r)
+    for (int64_t b = 0; b < stride; ++b) acc[r * stride + b] = 0.0f;
+  for (int64_t p = 0; p < L.row_panels; ++p) {
+    const float* xp = xt + p * kRowPanelCols * stride;
+    const uint32_t* ptr = L.row_ptr.data() + p * L.rows;
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      float* a = acc + r * stride;
+      for (uint32_t e = ptr[r]; e < ptr[r + 1]; ++e) {
+        const uint16_t u = L.row_entries[e];
+        const float w = L.codebook[u >> 12];
+        const float* x = xp + static_cast<int64_t>(u & 0xfff) * stride;
+        for (int64_t b = 0; b < stride; ++b) a[b] += w * x[b];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 KernelSet kernels_scalar() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise, rows_batch};
 }
 
 }  // namespace eie::engine

@@ -115,7 +115,8 @@ struct Scratch {
 
 constexpr size_t kPartialGap = 256;  // floats between a column split's partial accumulators
 
-thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1;  // t_h*: activations between layers;
+thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1, t_xr;  // t_h*: activations between
+// layers; t_xr: a row-view batch's inputs padded to 8 or 16 lanes;
 // t_part: a column split's per-thread accumulators (owned by the calling thread)
 thread_local std::vector<uint32_t> t_act;
 
@@ -184,23 +185,34 @@ inline uint32_t next_slot(uint32_t& placed, uint32_t count, uint32_t& slot, uint
   return placed++ < count / 4 * 4 ? slot++ : tail++;
 }
 
-// The row view (layout.h): each row in the grouped order, from the CSR triples.
+// The row view (layout.h): per column panel, each row in the grouped order, from the CSR
+// triples (columns increasing per row, so a row's share of a panel is one contiguous run).
 void build_row_view(Layout& L, const format::Triples& csr) {
   const int64_t rows = L.rows;
-  L.row_ptr.assign(static_cast<size_t>(rows + 1), 0);
-  L.row_mid.assign(static_cast<size_t>(rows), 0);
+  const int64_t panels = std::max<int64_t>(1, (L.cols + kRowPanelCols - 1) / kRowPanelCols);
+  L.row_panels = panels;
+  L.row_ptr.assign(static_cast<size_t>(panels * rows + 1), 0);
+  L.row_mid.assign(static_cast<size_t>(panels * rows), 0);
   L.row_entries.resize(static_cast<size_t>(L.nnz));
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i0 = csr.ptr[r], i1 = csr.ptr[r + 1];
-    uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
-    for (int64_t i = i0; i < i1; ++i) ++count[csr.code[i]];
-    uint32_t tail = grouped_slots(count, L.row_ptr[r], slot);
-    L.row_mid[r] = tail;
-    L.row_ptr[r + 1] = L.row_ptr[r] + static_cast<uint32_t>(i1 - i0);
-    for (int64_t i = i0; i < i1; ++i) {
-      const uint8_t k = csr.code[i];
-      L.row_entries[next_slot(placed[k], count[k], slot[k], tail)] =
-          static_cast<uint16_t>(k << 12 | csr.index[i]);
+  std::vector<int64_t> cur(csr.ptr.begin(), csr.ptr.end() - 1);  // next triple of each row
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t c0 = p * kRowPanelCols, c1 = c0 + kRowPanelCols;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i0 = cur[r];
+      int64_t i1 = i0;
+      while (i1 < csr.ptr[r + 1] && csr.index[i1] < c1) ++i1;
+      cur[r] = i1;
+      const int64_t pr = p * rows + r;
+      uint32_t count[kCodebookSize] = {}, slot[kCodebookSize], placed[kCodebookSize] = {};
+      for (int64_t i = i0; i < i1; ++i) ++count[csr.code[i]];
+      uint32_t tail = grouped_slots(count, L.row_ptr[pr], slot);
+      L.row_mid[pr] = tail;
+      L.row_ptr[pr + 1] = L.row_ptr[pr] + static_cast<uint32_t>(i1 - i0);
+      for (int64_t i = i0; i < i1; ++i) {
+        const uint8_t k = csr.code[i];
+        L.row_entries[next_slot(placed[k], count[k], slot[k], tail)] =
+            static_cast<uint16_t>(k << 12 | (csr.index[i] - c0));
+      }
     }
   }
 }
@@ -208,8 +220,13 @@ void build_row_view(Layout& L, const format::Triples& csr) {
 }  // namespace
 
 bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind) {
-  return kind == LayoutKind::sparse && !wide && cols <= 4096 && rows <= kRowViewMaxRows &&
-         cols >= 2 * rows;
+  (void)rows;
+  (void)cols;
+  return kind == LayoutKind::sparse && !wide;
+}
+
+bool row_view_for_batch1(int64_t rows, int64_t cols) {
+  return cols <= kRowPanelCols && rows <= kRowViewMaxRows && cols >= 2 * rows;
 }
 
 Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
@@ -525,6 +542,52 @@ bool loop_beats_batch(LayoutKind kind, int64_t batch, int64_t each, int64_t any)
                                                    : 1.6 * std::sqrt(static_cast<double>(batch));
   return static_cast<double>(each) < factor * static_cast<double>(any);
 }
+
+// The row view at batch 2..16 visits every entry once (a vector load and add per entry and 8
+// lanes) where the column batch kernel visits the entries of the columns active in any input (a
+// read-modify-write of the entry's row of batch accumulators, out of L1 above ~1500 rows at
+// batch 8). In the unit above (a batch-1 visit of an active column), its cost is
+// kRowBatchCost * cols at stride 8 and kRowBatchCost16 * cols at stride 16.
+constexpr double kRowBatchCost = 1.4, kRowBatchCost16 = 2.0;
+std::atomic<double> g_row_batch_bias{1.0};
+
+bool rows_beat_columns(int64_t batch, int64_t each, int64_t any, int64_t cols) {
+  const double row = (batch <= 8 ? kRowBatchCost : kRowBatchCost16) *
+                     g_row_batch_bias.load(std::memory_order_relaxed) * static_cast<double>(cols);
+  // loop_beats_batch(.., cost, any): whether a cost (in these units) beats the column kernel
+  return row < static_cast<double>(each) &&
+         loop_beats_batch(LayoutKind::sparse, batch, static_cast<int64_t>(std::ceil(row)), any);
+}
+
+// Batch 2..16 on the row view: inputs padded to 8 or 16 lanes, rows in tasks of whole 16-row
+// groups claimed dynamically (as run_rowwise), each thread finishing its own rows.
+void run_rows_batch(const Layout& L, const float* xt, int64_t batch, const float* bias, bool relu,
+                    float* out, int threads, const KernelSet& ks) {
+  const int64_t rows = L.rows, cols = L.cols, stride = batch <= 8 ? 8 : 16;
+  float* xr = t_xr.get(static_cast<size_t>(cols * stride));
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t b = 0; b < batch; ++b) xr[c * stride + b] = xt[c * batch + b];
+    for (int64_t b = batch; b < stride; ++b) xr[c * stride + b] = 0.0f;
+  }
+  float* acc = t_acc.get(static_cast<size_t>(rows * stride));
+  int nt = threads > 0 ? threads : default_threads();
+  if (static_cast<double>(L.nnz) * static_cast<double>(batch) < kInlineWork) nt = 1;
+  const int64_t groups = (rows + 15) / 16;
+  const int64_t ntasks = nt <= 1 ? 1 : std::min<int64_t>(groups, 8 * static_cast<int64_t>(nt));
+  parallel_for(ntasks, nt, [&](int64_t i) {
+    const int64_t r0 = std::min(rows, groups * i / ntasks * 16);
+    const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
+    if (r1 <= r0) return;
+    ks.rows_batch(L, r0, r1, xr, stride, acc);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = r0; r < r1; ++r) {
+        float v = acc[r * stride + b];
+        if (bias != nullptr) v += bias[r];
+        if (relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN, like np.maximum
+        out[b * rows + r] = v;
+      }
+  });
+}
 // Rowwise: inputs converted to fp32 and zero-padded to padded_cols, rows split evenly over the
 // threads (each writes its own outputs: results do not depend on the thread count), then the
 // epilogue on each thread's rows.
@@ -576,6 +639,8 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
 
 double row_view_min_act() { return g_row_view_min_act.load(std::memory_order_relaxed); }
 void set_row_view_min_act(double frac) { g_row_view_min_act.store(frac); }
+double row_batch_bias() { return g_row_batch_bias.load(std::memory_order_relaxed); }
+void set_row_batch_bias(double factor) { g_row_batch_bias.store(factor); }
 
 Isa engine_isa_cap() { return static_cast<Isa>(g_isa_cap.load(std::memory_order_relaxed)); }
 void set_engine_isa_cap(Isa cap) { g_isa_cap.store(static_cast<int>(cap)); }
@@ -635,6 +700,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       act[nact] = static_cast<uint32_t>(c);
       nact += n != 0;
     }
+    if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols)) {
+      run_rows_batch(L, xt, batch, bias, relu, out, threads, kernel_set(isa));
+      return;
+    }
     if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact)) {
       const size_t in_elem = in_kind == InKind::f32 ? 4 : 2;
       for (int64_t b = 0; b < batch; ++b)  // reuses the scratch buffers: x itself is read
@@ -654,13 +723,16 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   else
     kern = sparse ? (batch == 1 ? ks.sparse1 : ks.sparse_batch)
                   : (batch == 1 ? ks.dense1 : ks.dense_batch);
+  if (sparse && !L.row_cb.empty()) kern = sparse_grouped_kernel(isa, batch == 1);  // colrow.h
   const double act_frac = cols ? static_cast<double>(nact) / static_cast<double>(cols) : 0.0;
   const double work = act_frac * static_cast<double>(batch) *
                       (sparse ? static_cast<double>(L.nnz)
                               : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
   int nt = threads > 0 ? threads : default_threads();
   if (work < kInlineWork) nt = 1;
+  // Batch 1: wide layers only, unless a test forces the view (threshold 0).
   if (batch == 1 && L.has_row_view() && cols > 0 &&
+      (row_view_for_batch1(rows, cols) || row_view_min_act() == 0.0) &&
       static_cast<double>(nact) >= row_view_min_act() * static_cast<double>(cols)) {
     // Row view: each thread takes an equal share of the rows and writes them out directly.
     parallel_for(nt, nt, [&](int64_t i) {

@@ -34,15 +34,22 @@
 //            code of block row 32g + i in its low nibble and of row 32g + 16 + i in its high
 //            nibble (so one 16-byte load gives 16 + 16 consecutive rows without shuffles).
 //            Rows past the block end hold code 0.
-// ROW VIEW (sparse, 4-bit codes, cols <= 4096, rows <= kRowViewMaxRows, cols >= 2 rows; built
-// beside the columns, so such layers hold their entries twice):
-//   row_entries uint16  (code << 12) | col, per row: a grouped part (runs of 4 entries sharing
-//                       one code) and a tail, as in the columns.
-//   row_ptr     uint32  (rows + 1,); row_mid uint32 (rows,): where each row's tail starts.
-//   Used for a batch-1 multiply when at least row_view_min_act() of the activations are
-//   nonzero: short columns (a few hundred rows) pay a per-column overhead the rows do not, and
-//   with dense activations skipping zeros saves little. Each output accumulates in registers:
-//   per grouped run, four activations summed, times the code's weight.
+// ROW VIEW (every sparse layout with 4-bit codes; built beside the columns, so such layers hold
+// their entries twice): the columns cut into *panels* of kRowPanelCols columns (row_panels of
+// them), and per panel p and row r:
+//   row_entries uint16  (code << 12) | (col - p * kRowPanelCols): a grouped part (runs of 4
+//                       entries sharing one code) and a tail, as in the columns.
+//   row_ptr     uint32  (row_panels * rows + 1,): (p, r)'s entries start at row_ptr[p * rows + r]
+//                       (panel after panel, rows in order, so (p, r) ends where the next starts);
+//   row_mid     uint32  (row_panels * rows,): where (p, r)'s tail starts.
+//   Used (a) for a batch-1 multiply of a wide layer (cols <= 4096, rows <= kRowViewMaxRows,
+//   cols >= 2 rows: row_view_for_batch1) when at least row_view_min_act() of the activations
+//   are nonzero: short columns pay a per-column overhead the rows do not, and with dense
+//   activations skipping zeros saves little; (b) for batches of 2..16 when the inputs' active
+//   columns together cover enough of the layer (run_layout's cost model): every output's batch
+//   accumulates in registers while the batch kernel on the columns read-modifies-writes a
+//   batch vector in memory per entry. Per grouped run, four activations (or activation
+//   vectors) summed, times the code's weight.
 // 8-BIT CODES (codebooks of 17..256 entries; chosen by build_layout, code_bits = 8):
 //   sparse:  entries hold the 12-bit row only (bits 12..15 zero) and codes8 (uint8, one per
 //            entry, same order) the code: 3 bytes per nonzero weight. Rows increasing, no
@@ -76,6 +83,7 @@ constexpr int kCodebookSize = 16;        // 4-bit codes
 constexpr int kMaxCodebook = 256;        // 8-bit codes
 constexpr int64_t kMaxBatch = 16;
 constexpr int64_t kRowViewMaxRows = 2048;  // longer columns amortise their overhead (see .cpp)
+constexpr int64_t kRowPanelCols = 4096;    // 12-bit in-panel column index (row view)
 
 enum class LayoutKind : int { sparse = 0, dense = 1, rowwise = 2, colrow = 3 };  // colrow.h
 
@@ -117,6 +125,7 @@ struct Layout {
   HugeVector<uint8_t> codes8;                      // 8-bit codes: one per entry
   HugeVector<uint16_t> row_entries;                // row view (empty if not built)
   HugeVector<uint32_t> row_ptr, row_mid;
+  int64_t row_panels = 0;                          // row view: column panels (0: no view)
   int64_t nnz = 0;
   // dense
   std::vector<int64_t> code_base;                  // (nblocks,) first byte of each block
@@ -162,8 +171,11 @@ Layout build_layout(const format::Triples& csc, const format::Triples* csr,
 Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
                           int64_t codebook_len, int threads);
 
-// Whether a layout of this shape gets a row view (and so needs the CSR triples).
+// Whether a layout of this shape gets a row view (and so needs the CSR triples): every sparse
+// layout with 4-bit codes (`wide`: 8-bit codes).
 bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind);
+// Whether a batch-1 multiply may use the row view of a layout of this shape (wide layers).
+bool row_view_for_batch1(int64_t rows, int64_t cols);
 
 // What a block kernel sees. `act` lists the active columns (increasing), `xt` holds the fp32
 // activations transposed to (cols, batch). `acc` is zeroed and holds, for the block's rows,
@@ -188,6 +200,11 @@ using BlockKernel = void (*)(const BlockTask&);
 // null. x is the fp32 input (cols,).
 using RowKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* x,
                            const float* bias, bool relu, float* y);
+// Row view, batch 2..16: acc[r * stride + b] = sum of row r's weights times xt[c * stride + b]
+// for r in [r_begin, r_end), b < stride; xt holds the fp32 inputs transposed to (cols, stride),
+// stride = 8 (batch <= 8) or 16, lanes past the batch zero (so they stay zero in acc).
+using RowBatchKernel = void (*)(const Layout&, int64_t r_begin, int64_t r_end, const float* xt,
+                                int64_t stride, float* acc);
 
 // Rowwise, rows [r_begin, r_end): acc[b * rows + r] = sum over columns of the row's weights
 // times xp[b * padded_cols + c], for b < batch; xp holds fp32 inputs padded with zeros to
@@ -200,6 +217,7 @@ struct KernelSet {
   BlockKernel sparse8_1, sparse8_batch, dense8_1, dense8_batch;    // 8-bit codes
   RowKernel rows1;                                                 // row view, 4-bit codes
   RowwiseKernel rowwise;                                           // rowwise, any batch
+  RowBatchKernel rows_batch;                                       // row view, batch 2..16
 };
 
 // Input element types.
@@ -258,6 +276,12 @@ void set_engine_isa_cap(Isa cap);
 // layout has one). Default: measured crossover (layout.cpp); tests set 0 (always) or 2 (never).
 double row_view_min_act();
 void set_row_view_min_act(double frac);
+
+// Batches of 2..16 on a layout with a row view: the row view's cost relative to the columns'
+// (run_layout's cost model, layout.cpp) is multiplied by this factor: 1 = the measured model,
+// 0 = always the row view, above ~100 = never. Tests set the extremes.
+double row_batch_bias();
+void set_row_batch_bias(double factor);
 
 // One layer of a sequential model: y = act(W @ h + bias), bias may be null.
 struct NetLayer {

@@ -84,7 +84,7 @@ class CpuLayout:
     @property
     def has_row_view(self) -> bool:
         """
-        Whether the layout also holds the row-major view (sparse, 4-bit codes, cols <= 4096, rows <= 2048, cols >= 2 rows) used when activations are dense.
+        Whether the layout also holds the row-major view (sparse, 4-bit codes) used by batches whose inputs cover most columns and, on wide layers (cols <= 4096, rows <= 2048, cols >= 2 rows), by dense batch-1 inputs.
         """
 
     @property
@@ -147,6 +147,11 @@ def build_colrow_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,
     A colrow CpuLayout (column-major per-row / per-group codebooks, skips zero inputs): arguments as build_rowwise_layout. ValueError on bad input.
     """
 
+def build_sparse_grouped_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int, threads: int = 0) -> CpuLayout:
+    """
+    A sparse CpuLayout of a pruned layer with a codebook per row or group of rows: codes (rows, cols) uint8 (0 = pruned) < k <= 16, codebooks (groups, k) float32 with entry 0 = 0.0, row r decoding through codebooks[r // group_rows]. The layout holds one codebook per row (group_rows reads 1). ValueError on bad input.
+    """
+
 def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
     """
     build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. ValueError on inconsistent arrays or bad codes.
@@ -158,6 +163,16 @@ def engine_isa_cap() -> str:
 def set_engine_isa_cap(isa: str) -> None:
     """
     Limit the engine kernels to `isa` and narrower in this process (calls asking for a wider one run on it).
+    """
+
+def row_batch_bias() -> float:
+    """
+    Factor on the row view's cost in the choice of a sparse batch's kernel (1: measured).
+    """
+
+def set_row_batch_bias(factor: float) -> None:
+    """
+    Set that factor for this process (0: batches of 2..16 always use a layout's row view; 1e6: never).
     """
 
 def row_view_min_act() -> float:

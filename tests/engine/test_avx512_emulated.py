@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
-CASES = 1950  # (523 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
+CASES = 2130  # (583 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
 FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
          "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
 AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]
@@ -56,6 +56,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
         "colrow": (CSRC / "engine" / "colrow.cpp", []),
         "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),
+        "colrow_sparse": (CSRC / "engine" / "colrow_sparse.cpp", []),
+        "colrow_sparse_avx2": (CSRC / "engine" / "colrow_sparse_avx2.cpp", AVX2),
         "colrow_avx2": (CSRC / "engine" / "colrow_avx2.cpp", AVX2),
         "colrow_avx512": (CSRC / "engine" / "colrow_avx512.cpp",
                           [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),

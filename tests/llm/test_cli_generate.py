@@ -49,6 +49,14 @@ def test_generate_json_text_and_sparsity(slice_file: Path,
                        "--threads", "1", "--ignore-eos", "--act-sparsity", "0.5", "--calib",
                        CALIB, "--calib-tokens", "256"])
     assert s["act_sparsity"] == 0.5 and s["new_tokens"] == 6
+    from eie.llm.engine_linear import zero_skipping_layout
+
+    a = _json(capsys, ["generate", str(slice_file), "--prompt", "The engine", "-n", "6",
+                       "--threads", "1", "--ignore-eos", "--act-sparsity", "0.4", "--calib",
+                       CALIB, "--act-alloc", "block", "--act-score", "wina",
+                       "--act-profile-tokens", "64"])
+    assert (a["act_alloc"], a["act_score"], a["new_tokens"]) == ("block", "wina", 6)
+    assert a["linear_layout"] == (zero_skipping_layout() or "auto")
     assert main(["generate", str(slice_file), "--prompt", "The engine", "-n", "3",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -69,6 +77,14 @@ def test_eval_on_the_engine_equals_torch(slice_file: Path,
     assert [row["target"] for row in sp["act_sparsity"]] == [0, 0.5]
     assert sp["act_sparsity"][0]["perplexity"] == pytest.approx(eng["perplexity"], rel=1e-4)
     assert sp["act_sparsity"][1]["perplexity"] != sp["act_sparsity"][0]["perplexity"]
+    # the torch path reports the realised fractions: entries zeroed and Linear work skipped
+    tp = _json(capsys, [*args, "--calib", CALIB, "--calib-tokens", "256", "--act-sparsity",
+                        "0", "0.5"])
+    assert tp["act_alloc"] == "uniform" and tp["act_sparsity"][0]["realised_work"] == 0.0
+    assert 0.35 < tp["act_sparsity"][1]["realised"] < 0.65
+    assert 0.35 < tp["act_sparsity"][1]["realised_work"] < 0.65
+    assert tp["act_sparsity"][1]["perplexity"] == pytest.approx(
+        sp["act_sparsity"][1]["perplexity"], rel=0.02)
 
 
 @pytest.mark.parametrize("argv, message", [

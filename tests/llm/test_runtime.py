@@ -18,6 +18,8 @@ from eie.llm.sampling import Sampler
 LINEAR_RTOL = 2e-6
 """Engine vs torch float32 Linear: max |difference| / max |torch output|. Both accumulate in
 float32 in different orders (and column blocks are summed after their kernels)."""
+BF16_COSINE_MIN = 0.999
+"""MiniLM embeddings with bf16 products (inputs rounded to 8 significant bits) vs fp32."""
 LOGITS_ATOL = 1e-3
 """Decoder logits vs transformers' (|logits| up to ~60 on the slice): float32 rounding."""
 
@@ -169,6 +171,9 @@ def test_minilm_embeddings_on_the_engine(minilm_dir: Path, sentences: list[str])
     got = rt.embed(sentences[:24])
     assert got.shape == ref.shape
     assert cosine(ref, got)["cosine_min"] > 1 - 1e-6
+    # opt-in bf16 products (AMX tiles on batches of 2..16 where the CPU has them)
+    rt16 = Runtime(copy.deepcopy(qm.loaded), qm.layers, threads=1, precision="bf16")
+    assert cosine(ref, rt16.embed(sentences[:24]))["cosine_min"] > BF16_COSINE_MIN
     with pytest.raises(ConfigError, match="causal LM"):
         rt.generate("x", 2)
 
@@ -182,3 +187,21 @@ def test_sampler_rules() -> None:
     for bad in ({"temperature": -1.0}, {"top_k": -2}, {"top_p": 0.0}, {"seed": -1}):
         with pytest.raises(ConfigError):
             Sampler(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_full_model_greedy_continuation_identical_to_torch(smollm2: Any) -> None:
+    """All 30 blocks of SmolLM2, every Linear quantized with per-row codebooks (q/k/v and
+    gate/up fused) and the tied LM head a dense fallback: the engine's greedy continuation is
+    transformers' with the same weights, token for token."""
+    from eie.llm.runtime import Runtime
+
+    m = copy.copy(smollm2)
+    m.model = copy.deepcopy(smollm2.model)
+    qm = quantize_model(m, parse_spec("codebook:weighting=none"))
+    assert len(qm.layers) == 30 * 7
+    rt = Runtime(qm.loaded, qm.layers, threads=1)
+    assert [r["kind"] for r in rt.layers()] == ["engine"] * (30 * 4) + ["dense-fallback"]
+    ids = rt.encode_prompt("The engine runs every layer of the model on")
+    g = rt.generate(ids, 16, stop_at_eos=False)
+    assert g.token_ids == _torch_greedy(qm.loaded, ids, 16)

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--act-sparsity", type=float, nargs="+", default=None, metavar="S",
                    help="zero each Linear input entry below its layer's threshold for a target "
                         "sparsity S (e.g. 0 0.25 0.4 0.5), calibrated on --calib")
+    add_act_arguments(p)
     p.add_argument("--compare", nargs="+", default=None, metavar="SPEC",
                    help="quantize MODEL (a SOURCE) with each SPEC and evaluate them side by "
                         "side, e.g. codebook codebook:bits=3 int4:group=128 nf4 iq4nl "
@@ -51,6 +52,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "threads")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_act_arguments(p: argparse.ArgumentParser) -> None:
+    """The activation-sparsity options shared with ``eie generate``."""
+    p.add_argument("--act-alloc", default="uniform", choices=["uniform", "block", "model"],
+                   help="how --act-sparsity is spread over the Linear inputs: the same fraction "
+                        "everywhere (uniform, default), or allocated per input from block-error "
+                        "profiles for that weighted average, within each block (block) or over "
+                        "the model (model)")
+    p.add_argument("--act-score", default="abs", choices=["abs", "wina"],
+                   help="which entries are zeroed: smallest |x| (abs, default) or smallest "
+                        "|x_j| * ||W[:, j]|| (wina)")
+    p.add_argument("--act-profile-tokens", type=int, default=256,
+                   help="calibration tokens of the allocation profile (default 256)")
+    p.add_argument("--act-profile", type=Path, default=None, metavar="FILE",
+                   help="the allocation profile's file: read when it exists (its score must "
+                        "be --act-score's), else measured on --calib and written there")
+
+
+def act_limits(args: argparse.Namespace, loaded: Any, calib: str, levels: list[float],
+               step: Any = None) -> list[dict[str, Any]]:
+    """Thresholds for each level of ``levels`` by the --act-* options (one calibration)."""
+    from eie.llm import actalloc, actsparsity
+    from eie.llm.calibrate import calibrate
+
+    for s in levels:
+        actalloc.check_target(s)
+    if args.act_alloc == "uniform" and args.act_score == "abs":
+        cal = calibrate(loaded, calib, context=512, max_tokens=args.calib_tokens, samples=True)
+        return [actsparsity.thresholds(cal.abs_samples, s) for s in levels]
+    if args.act_profile_tokens < 2:
+        raise_config(f"--act-profile-tokens should be >= 2, found {args.act_profile_tokens}")
+    return [p.limits(s, args.act_alloc) for s in levels] if (p := act_profile(
+        args, loaded, calib, step)) is not None else []
+
+
+def act_profile(args: argparse.Namespace, loaded: Any, calib: str, step: Any = None) -> Any:
+    """The allocation profile by --act-profile / --act-score / --act-profile-tokens."""
+    from eie.llm import actalloc
+
+    path = getattr(args, "act_profile", None)
+    if path is not None and Path(path).exists():
+        prof = actalloc.load_profile(path)
+        if prof.score != args.act_score:
+            raise_config(f"{path}: a profile of score {prof.score!r}, found --act-score "
+                         f"{args.act_score}")
+        return prof
+    prof = actalloc.profile(loaded, calib, score=args.act_score,
+                            max_tokens=args.act_profile_tokens, step=step)
+    if path is not None:
+        prof.save(path)
+    return prof
+
+
+def raise_config(message: str) -> None:
+    from eie.errors import ConfigError
+
+    raise ConfigError(message)
 
 
 def _check_args(args: argparse.Namespace, kind: str) -> None:
@@ -155,25 +214,29 @@ def _embeddings(loaded: Any, sents: list[str], step: Any) -> Any:
 def _causal(args: argparse.Namespace, loaded: Any, text: str, calib: str | None,
             specs: list[Any], result: dict[str, Any], step: Any) -> None:
     from eie.llm import actsparsity
-    from eie.llm.calibrate import calibrate
 
     if args.act_sparsity is not None:
         assert calib is not None
-        cal = calibrate(loaded, calib, context=args.context, max_tokens=args.calib_tokens,
-                        samples=True)
+        from eie.llm.actalloc import weighted_realised
+        from eie.llm.calibrate import linear_modules
+
+        all_limits = act_limits(args, loaded, calib, list(args.act_sparsity), step("profile"))
+        rows_of = {n: m.weight.shape[0] for n, m in linear_modules(loaded.model).items()}
         rows = []
-        for s in args.act_sparsity:
-            limits = actsparsity.thresholds(cal.abs_samples, s)
+        for s, limits in zip(args.act_sparsity, all_limits, strict=True):
             rt = getattr(loaded, "runtime", None)
             if rt is not None:  # thresholds applied by the engine runtime itself
                 rt.set_act_sparsity(limits)
                 r = _evaluate(loaded, args, text, step, f"sparsity {s:g}")
-                rows.append({"target": s, "realised": None, "perplexity": r["perplexity"]})
+                rows.append({"target": s, "realised": None, "realised_work": None,
+                             "perplexity": r["perplexity"]})
                 continue
             with actsparsity.sparse_activations(loaded.model, limits) as counts:
                 r = _evaluate(loaded, args, text, step, f"sparsity {s:g}")
             rows.append({"target": s, "realised": actsparsity.realised(counts),
+                         "realised_work": weighted_realised(counts, rows_of),
                          "perplexity": r["perplexity"]})
+        result["act_alloc"], result["act_score"] = args.act_alloc, args.act_score
         base = rows[0]["perplexity"]
         for r in rows:
             r["vs_first"] = r["perplexity"] / base
@@ -268,10 +331,13 @@ def _print(r: dict[str, Any]) -> None:
         head += f"\n  quantized: {r.get('scheme')}, {r['bits_per_weight']:.3f} bits/weight"
     print(head)
     if "act_sparsity" in r:
-        print(f"  {'target':>7} {'realised':>9} {'perplexity':>11} {'vs first':>9}")
+        print(f"  activation sparsity: {r['act_alloc']} allocation, {r['act_score']} score; "
+              "realised: entries zeroed, and Linear work skipped (weighted by rows)")
+        print(f"  {'target':>7} {'realised':>9} {'work':>7} {'perplexity':>11} {'vs first':>9}")
         for row in r["act_sparsity"]:
             realised = "-" if row["realised"] is None else f"{row['realised']:.3f}"
-            print(f"  {row['target']:>7.2f} {realised:>9} {row['perplexity']:>11.3f} "
+            work = "-" if row["realised_work"] is None else f"{row['realised_work']:.3f}"
+            print(f"  {row['target']:>7.2f} {realised:>9} {work:>7} {row['perplexity']:>11.3f} "
                   f"{row['vs_first']:>9.3f}")
         return
     if "perplexity" in r:

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration text (UTF-8) for --act-sparsity's thresholds")
     p.add_argument("--calib-tokens", type=int, default=2048,
                    help="calibration tokens used at most (default 2048)")
+    from eie.cli.eval_cmd import add_act_arguments
+
+    add_act_arguments(p)
     p.add_argument("--temperature", type=float, default=0.0,
                    help="0 (default): greedy; above 0: sample from softmax(logits / T)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
@@ -100,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
                         step=lambda done, total: bar.update(gen_task, completed=done))
     q = loaded.header.get("quantization", {})
     result.update({"scheme": q.get("label"), "bits_per_weight": q.get("bits_per_weight"),
-                   "act_sparsity": args.act_sparsity or 0.0, **g.as_dict(),
+                   "act_sparsity": args.act_sparsity or 0.0, "act_alloc": args.act_alloc,
+                   "act_score": args.act_score, "linear_layout": rt.linear_layout,
+                   **g.as_dict(),
                    "engine_layers": sum(1 for r in rt.layers() if r["kind"] == "engine"),
                    "dense_fallback_layers": [r["name"] for r in rt.layers()
                                              if r["kind"] != "engine"]})
@@ -115,17 +120,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thresholds(loaded: Any, calib: str, args: argparse.Namespace, bar: Any) -> dict[str, float]:
-    from eie.llm import actsparsity
-    from eie.llm.calibrate import calibrate, num_batches
+def _thresholds(loaded: Any, calib: str, args: argparse.Namespace, bar: Any) -> dict[str, Any]:
+    from eie.cli.eval_cmd import act_limits
 
-    total = num_batches(loaded, calib, 512, args.calib_tokens)
-    task = bar.add_task("calibrate", total=total, info="")
-    done = [0]
+    task = bar.add_task("calibrate", total=None, info="")
 
-    def step() -> None:
-        done[0] += 1
-        bar.update(task, completed=done[0])
+    def step(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
 
-    cal = calibrate(loaded, calib, max_tokens=args.calib_tokens, samples=True, step=step)
-    return actsparsity.thresholds(cal.abs_samples, args.act_sparsity)
+    return act_limits(args, loaded, calib, [args.act_sparsity], step)[0]

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "quantize": "quantize_cmd",
     "eval": "eval_cmd",
     "generate": "generate_cmd",
+    "bench-llm": "llm_bench_cmd",
 }
 
 EXIT_USAGE = 2

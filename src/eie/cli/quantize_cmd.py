@@ -17,6 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                   "tokenizer; BERT-family or Llama-family) or a .gguf file")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .eie file")
     add_spec_arguments(p)
+    p.add_argument("--quantize-lm-head", action="store_true",
+                   help="quantize the LM head too, like the other Linear layers (a head tied to "
+                        "the input embedding is untied: the embedding stays float32); by "
+                        "default the head is kept in float32")
     p.add_argument("--threads", type=int, default=0, help="k-means threads (0: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
         qm = quantize_model(loaded, spec, calib, overrides=overrides, context=args.context,
                             calib_tokens=args.calib_tokens, threads=args.threads,
-                            progress=progress)
+                            progress=progress, lm_head=args.quantize_lm_head)
         task = bar.add_task("save", total=None, info=str(args.output))
         path = modelfile.save(args.output, qm)
         bar.update(task, total=1, completed=1, info="")

@@ -14,7 +14,11 @@ one of two layouts (built in C++, ``csrc/engine/layout.{h,cpp}``, which document
     the 12-bit absolute in-block row replaces the relative index, so entries decode
     independently (SIMD gathers/scatters, no fillers), at 2 bytes per nonzero weight. Each
     column's entries are sorted by code into runs of four sharing one code (plus a short tail),
-    so the kernel looks a weight up once per four read-modify-writes.
+    so the kernel looks a weight up once per four read-modify-writes. With 4-bit codes the
+    layout also holds its entries by row (the *row view*, column panels of 4096 columns, so
+    the entries are stored twice): batches of 2..16 whose inputs together cover most columns
+    accumulate each output's batch in registers there instead of updating a batch vector in
+    memory per entry, and wide layers use it at batch 1 when the activations are dense.
 ``dense``
     Every weight a 4-bit code (code 0 = 0.0), two per byte, column-major inside each row block,
     each 16-byte group holding 32 consecutive rows. 0.5 byte per weight and no index at all: the
@@ -172,6 +176,8 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
     check_layout_name(layout)
     if layout == "colrow":
         return build_colrow(m)
+    if layout == "sparse" and m.group_rows and m.zero_code:
+        return build_sparse_grouped(m, threads)
     if is_grouped(m) or layout == "rowwise":
         return build_rowwise(m, layout)
     kind = choose_layout(m.density, layout, len(m.codebook))
@@ -219,6 +225,22 @@ def build_colrow(m: EIEMatrix) -> _core.CpuLayout:
                                          m.group_rows)
     except ValueError as e:
         raise FormatError(f"cannot build the colrow CPU layout: {e}") from None
+
+
+def build_sparse_grouped(m: EIEMatrix, threads: int | None = None) -> _core.CpuLayout:
+    """The sparse layout of a pruned layer (``zero_code=True``) with group codebooks
+    (``csrc/engine/colrow.h``, "SPARSE WITH ROW CODEBOOKS"): the layout holds one codebook per
+    row, so its ``group_rows`` reads 1."""
+    if m.codebook_len > ROWWISE_MAX_CODEBOOK:
+        raise FormatError(f"the sparse layout takes row codebooks of at most "
+                          f"{ROWWISE_MAX_CODEBOOK} entries (4-bit codes), found "
+                          f"{m.codebook_len}; use eie.engine.reference")
+    try:
+        return _core.build_sparse_grouped_layout(
+            m.to_codes(), np.ascontiguousarray(m.codebook, np.float32), m.group_rows,
+            _threads_hint(threads))
+    except ValueError as e:
+        raise FormatError(f"cannot build the sparse CPU layout: {e}") from None
 
 
 def _threads_hint(threads: int | None) -> int:

@@ -40,6 +40,7 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
                           f"entries ({layout.ROWWISE_MAX_CODEBOOK} for group codebooks), this "
                           f"matrix has {m.codebook_len}; use eie.engine.reference.spmv")
     kind = ("colrow" if layout_name == "colrow"
+            else "sparse" if layout_name == "sparse" and m.group_rows and m.zero_code
             else "rowwise" if layout.is_grouped(m) or layout_name == "rowwise"
             else layout.choose_layout(m.density, layout_name, m.codebook_len))
     with _lock:

@@ -8,7 +8,7 @@ engine's job (EIE's zero-activation skipping).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,18 +25,24 @@ def thresholds(abs_samples: dict[str, np.ndarray], sparsity: float) -> dict[str,
 
 
 @contextmanager
-def sparse_activations(model: Any, limits: dict[str, float]) -> Iterator[dict[str, list[int]]]:
-    """Within the block, Linear inputs with |x| < limit are zeroed. Yields counters
+def sparse_activations(model: Any, limits: Mapping[str, float | np.ndarray]
+                       ) -> Iterator[dict[str, list[int]]]:
+    """Within the block, Linear inputs with |x| < limit are zeroed (a limit is a number, or one
+    per input column: ``eie.llm.actalloc``'s weight-informed thresholds). Yields counters
     ``{name: [zeroed, total]}`` (the realised sparsity)."""
+    import torch
+
     from eie.llm.calibrate import linear_modules
 
     linears = linear_modules(model)
     counts: dict[str, list[int]] = {n: [0, 0] for n in limits if n in linears}
 
-    def hook(name: str, limit: float) -> Any:
+    def hook(name: str, limit: float | np.ndarray) -> Any:
+        lim = torch.as_tensor(limit, dtype=torch.float32)
+
         def fn(_m: Any, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
             x = inputs[0]
-            keep = x.abs() >= limit
+            keep = x.abs() >= lim
             c = counts[name]
             c[0] += int((~keep).sum())
             c[1] += keep.numel()
@@ -44,7 +50,7 @@ def sparse_activations(model: Any, limits: dict[str, float]) -> Iterator[dict[st
         return fn
 
     handles = [linears[n].register_forward_pre_hook(hook(n, t)) for n, t in limits.items()
-               if n in linears and t > 0]
+               if n in linears and np.any(np.asarray(t) > 0)]
     try:
         yield counts
     finally:

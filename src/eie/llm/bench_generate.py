@@ -1,8 +1,11 @@
 """Decoding benchmark: ``eie generate``'s runtime against torch fp32 eager (transformers), the
 Linear time per token against its weights' streaming floor, and activation sparsity.
 
-    python -m eie.llm.bench_generate MODEL.eie --threads 1 [--tokens 64] [--rounds 3]
+    eie bench-llm MODEL.eie --threads 1 [--tokens 64] [--rounds 3]
         [--calib TEXT --text TEXT --sparsity 0 0.25 0.4 0.5] [--json]
+    python -m eie.llm.bench_generate ...        (the same command)
+
+(the command line is ``eie.cli.llm_bench_cmd``; this module holds the measurements).
 
 Everything runs in one process, in interleaved rounds (eie, torch, eie, torch, ...), medians
 reported; beside each wall time the calling thread's CPU time (``time.thread_time``: with one
@@ -22,13 +25,10 @@ not). Both sides use the same weights: torch runs the model file's dequantized f
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,30 @@ def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, 
         walls.append(time.perf_counter() - w)
         cpus.append(time.thread_time() - c)
     return {"wall_ms": 1e3 * statistics.median(walls), "cpu_ms": 1e3 * statistics.median(cpus)}
+
+
+def linear_vs_dense(lin: Any, reps: int = 10, rounds: int = 7) -> dict[str, float]:
+    """One engine Linear (the quantized LM head, say) against a float32 dense twin of the same
+    values on torch's GEMV, batch 1, interleaved rounds, medians: ms per call, thread CPU and
+    wall."""
+    from eie.llm.engine_linear import EngineLinear
+
+    dense = np.concatenate([m.to_dense() for m in lin._matrices], axis=1)
+    twin = EngineLinear(lin.name, lin.rows, lin.cols, None, lin.bias, dense=dense,
+                        threads=lin._threads)
+    x = np.random.default_rng(0).standard_normal((1, lin.cols)).astype(np.float32)
+    times: dict[str, list[tuple[float, float]]] = {"engine": [], "dense": []}
+    for _ in range(rounds):
+        for name, f in (("engine", lin), ("dense", twin)):
+            w, c = time.perf_counter(), time.thread_time()
+            for _ in range(reps):
+                f(x)
+            times[name].append(((time.thread_time() - c) / reps * 1e3,
+                                (time.perf_counter() - w) / reps * 1e3))
+    out = {f"{n}_cpu_ms": statistics.median(a for a, _ in v) for n, v in times.items()}
+    out.update({f"{n}_wall_ms": statistics.median(b for _, b in v) for n, v in times.items()})
+    out["speedup_cpu"] = out["dense_cpu_ms"] / max(out["engine_cpu_ms"], 1e-9)
+    return out
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -148,35 +172,95 @@ def linear_floor(rt: Any, breakdown: dict[str, float], bw: dict[str, float],
             "linear_over_floor_cpu": kernels["cpu_ms"] / floor_cpu}
 
 
-def act_sparsity(rt: Any, calib: str, text: str, levels: list[float], ppl_tokens: int,
-                 tokens: int, rounds: int, calib_tokens: int = 1024) -> list[dict[str, Any]]:
-    from eie.llm import actsparsity
+def act_limits(rt: Any, calib: str, levels: list[float], alloc: str, score: str,
+               calib_tokens: int, profile_tokens: int, profile: Any = None
+               ) -> tuple[list[dict[str, Any]], Any]:
+    """Thresholds for each level: uniform ``|x|`` quantiles (``eie.llm.actsparsity``), or an
+    ``eie.llm.actalloc`` profile's allocation (``alloc`` block / model, or ``score`` wina;
+    ``profile`` one measured before)."""
+    from eie.llm import actalloc, actsparsity
     from eie.llm.calibrate import calibrate
 
-    cal = calibrate(rt.loaded, calib, max_tokens=calib_tokens, samples=True)
+    if alloc == "uniform" and score == "abs":
+        cal = calibrate(rt.loaded, calib, max_tokens=calib_tokens, samples=True)
+        return [actsparsity.thresholds(cal.abs_samples, s) for s in levels], None
+    prof = profile or actalloc.profile(rt.loaded, calib, score=score, max_tokens=profile_tokens)
+    return [prof.limits(s, alloc) for s in levels], prof
+
+
+def recorded_inputs(rt: Any, ids: list[int], tokens: int) -> list[list[np.ndarray]]:
+    """Each decoder Linear's batch-1 inputs over a greedy decode of ``tokens`` tokens (the
+    prompt's prefill left out), with the thresholds set now: ``[linear][step]``."""
+    lins = rt.decoder.linears
+    for lin in lins:
+        lin.record = []
+    try:
+        rt.generate(ids, tokens, stop_at_eos=False)
+        return [[x for x in lin.record if x.shape[0] == 1] for lin in lins]
+    finally:
+        for lin in lins:
+            lin.record = None
+
+
+def replay_ms(rt: Any, inputs: list[list[np.ndarray]]) -> dict[str, float]:
+    """Wall and thread CPU ms per token of the decoder's Linear calls on recorded inputs
+    (every Linear of every recorded step once; the median step)."""
+    lins = rt.decoder.linears
+    steps = min(len(v) for v in inputs)
+    walls, cpus = [], []
+    for k in range(steps):
+        w, c = time.perf_counter(), time.thread_time()
+        for lin, xs in zip(lins, inputs, strict=True):
+            lin(xs[k])
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.thread_time() - c)
+    return {"wall_ms": 1e3 * statistics.median(walls), "cpu_ms": 1e3 * statistics.median(cpus)}
+
+
+def act_sparsity(rt: Any, calib: str, text: str, levels: list[float], ppl_tokens: int,
+                 tokens: int, rounds: int, calib_tokens: int = 1024, alloc: str = "uniform",
+                 score: str = "abs", profile_tokens: int = 256, profile: Any = None
+                 ) -> list[dict[str, Any]]:
+    """Perplexity on the engine path and the decode Linear time per token at each level.
+
+    The Linear time is measured on the inputs the decoder really gave its Linear layers during a
+    greedy decode at that level (recorded, then replayed through the kernels in interleaved
+    rounds, thread CPU). Level 0 runs the default layout; levels above 0 the zero-skipping one
+    when the engine has it (``Runtime.set_act_sparsity``). ``realised`` is the fraction of
+    Linear work (input entries weighted by the rows they multiply) the zeros skip."""
+    limits, prof = act_limits(rt, calib, levels, alloc, score, calib_tokens, profile_tokens,
+                              profile)
     rows = []
     ids = rt.encode_prompt("The engine")
-    for s in levels:
-        rt.set_act_sparsity(actsparsity.thresholds(cal.abs_samples, s))
+    for s, lim in zip(levels, limits, strict=True):
+        rt.set_act_sparsity(lim)
         ppl = rt.perplexity(text, 512, ppl_tokens)["perplexity"]
-        cpu = []
-        for _ in range(rounds):
-            g = rt.generate(ids, tokens, stop_at_eos=False)
-            cpu.append(g.cpu_seconds / g.new_tokens * 1e3)
-        rows.append({"target": s, "perplexity": ppl,
-                     "decode_cpu_ms_per_token": statistics.median(cpu)})
-    rt.set_act_sparsity({})
-    for _ in range(rounds):  # kernels with zeroed inputs, levels interleaved
+        inputs = recorded_inputs(rt, ids, tokens)
+        w = [lin.rows for lin in rt.decoder.linears]
+        zeros = sum(wi * sum(int((x == 0).sum()) for x in xs) for wi, xs in zip(w, inputs,
+                                                                            strict=True))
+        total = sum(wi * sum(x.size for x in xs) for wi, xs in zip(w, inputs, strict=True))
+        row: dict[str, Any] = {"target": s, "alloc": alloc, "score": score, "perplexity": ppl,
+                               "realised": zeros / max(total, 1), "layout": rt.linear_layout,
+                               "_inputs": inputs, "_limits": lim}
+        if prof is not None:
+            row["allocation"] = prof.summary(s, alloc)
+        rows.append(row)
+    for _ in range(rounds):  # levels interleaved, each on its own layout
         for r in rows:
-            k = linear_kernels(rt, 10, r["target"])
-            r.setdefault("_k", []).append(k)
+            rt.set_act_sparsity(r["_limits"])
+            r.setdefault("_k", []).append(replay_ms(rt, r["_inputs"]))
+    rt.set_act_sparsity({})
     for r in rows:
         ks = r.pop("_k")
+        del r["_inputs"], r["_limits"]
         r["linear_ms_per_token"] = statistics.median(k["wall_ms"] for k in ks)
         r["linear_cpu_ms_per_token"] = statistics.median(k["cpu_ms"] for k in ks)
     for r in rows:
         r["perplexity_vs_dense"] = r["perplexity"] / rows[0]["perplexity"]
         r["linear_speedup_cpu"] = rows[0]["linear_cpu_ms_per_token"] / r["linear_cpu_ms_per_token"]
+    if prof is not None:
+        rows[0]["profile_seconds"] = prof.seconds
     return rows
 
 
@@ -186,10 +270,14 @@ SHAPES = ((576, 576), (192, 576), (1536, 576), (576, 1536))
 def zero_skipping_kernels(levels: list[float], threads: int, reps: int = 200
                           ) -> list[dict[str, Any]]:
     """Kernel time of SmolLM2's shapes with inputs zeroed at random at each level: the shared-
-    codebook column-major ``dense`` layout (skips zero inputs) and the per-row ``rowwise``
-    layout (does not). Thread CPU time per call, medians of interleaved blocks."""
+    codebook column-major ``dense`` layout (skips zero inputs), the per-row ``rowwise`` layout
+    (does not) and, where the engine has it, the per-row codebooks on the zero-skipping layout
+    (``colrow``). Thread CPU time per call, medians of interleaved blocks."""
     from eie.engine import spmv
     from eie.formats import EIEMatrix
+    from eie.llm.engine_linear import zero_skipping_layout
+
+    zero_skip = zero_skipping_layout()
 
     rng = np.random.default_rng(0)
     mats = []
@@ -206,93 +294,29 @@ def zero_skipping_kernels(levels: list[float], threads: int, reps: int = 200
         x = [rng.standard_normal(c).astype(np.float32) * (rng.random(c) >= s)
              for _, c in SHAPES]
         x = [np.ascontiguousarray(v, np.float32) for v in x]
-        times: dict[str, list[float]] = {"dense": [], "rowwise": []}
+        cases = [("dense", 0, "dense"), ("rowwise", 1, "auto")]
+        if zero_skip is not None:  # the per-row codebooks on the zero-skipping layout
+            cases.append((zero_skip, 1, zero_skip))
+        times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
         for _ in range(5):
-            for name, k in (("dense", 0), ("rowwise", 1)):
+            for name, k, lay in cases:
                 c0 = time.thread_time()
                 for _ in range(reps):
                     for (mt, xi) in zip(mats, x, strict=True):
-                        spmv(mt[k], xi, threads=threads, layout="dense" if k == 0 else "auto")
+                        spmv(mt[k], xi, threads=threads, layout=lay)
                 times[name].append((time.thread_time() - c0) / reps * 1e6)
         row = {"sparsity": s, **{f"{n}_us": statistics.median(v) for n, v in times.items()}}
         if not base:
             base = {n: row[f"{n}_us"] for n in times}
         for n in times:
             row[f"{n}_speedup"] = base[n] / row[f"{n}_us"]
+        if zero_skip is not None:  # against the per-row codebooks' default layout, dense inputs
+            row[f"{zero_skip}_vs_rowwise_dense"] = base["rowwise"] / row[f"{zero_skip}_us"]
         out.append(row)
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from eie.engine import isa_status
-    from eie.llm.calibrate import read_text
-    from eie.llm.runtime import load_runtime
-
-    p = argparse.ArgumentParser(prog="python -m eie.llm.bench_generate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", type=Path, help="a quantized causal-LM .eie file")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--tokens", type=int, default=64, help="new tokens per run (default 64)")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--prompt", default="The Efficient Inference Engine runs compressed "
-                                       "networks on")
-    p.add_argument("--calib", type=Path, default=None)
-    p.add_argument("--text", type=Path, default=None)
-    p.add_argument("--sparsity", type=float, nargs="+", default=[0, 0.25, 0.4, 0.5])
-    p.add_argument("--ppl-tokens", type=int, default=1024)
-    p.add_argument("--calib-tokens", type=int, default=1024)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    res: dict[str, Any] = {"command": " ".join(["python -m eie.llm.bench_generate",
-                                                 *(argv if argv is not None else sys.argv[1:])]),
-                           "isa": isa_status()}
-    t0 = time.perf_counter()
-    rt = load_runtime(args.model, threads=args.threads)
-    res["load_seconds"] = time.perf_counter() - t0
-    bw0 = bandwidth_gb_s(threads=args.threads)
-    res["decode"] = decode_vs_torch(rt, args.prompt, args.tokens, args.rounds, args.threads)
-    kern = linear_kernels(rt)
-    bw1 = bandwidth_gb_s(threads=args.threads)
-    res["bandwidth_gb_s"] = [bw0, bw1]
-    bw = {k: max(bw0[k], bw1[k]) for k in bw0}
-    res["linear_floor"] = linear_floor(rt, res["decode"]["eie_breakdown_ms_per_token"], bw, kern)
-    print(json.dumps(res, default=str), file=sys.stderr, flush=True)  # partial results
-    if args.calib is not None and args.text is not None:
-        res["act_sparsity"] = act_sparsity(rt, read_text(args.calib), read_text(args.text),
-                                           args.sparsity, args.ppl_tokens, args.tokens,
-                                           args.rounds, args.calib_tokens)
-        res["zero_skipping_kernels"] = zero_skipping_kernels(args.sparsity, args.threads)
-    print(json.dumps(res, indent=2, default=str) if args.json else _text(res))
-    return 0
-
-
-def _text(res: dict[str, Any]) -> str:
-    d, f = res["decode"], res["linear_floor"]
-    lines = [res["command"], f"isa: {res['isa']}",
-             f"decode ({d['new_tokens']} tokens, {d['threads']} thread(s)): eie "
-             f"{d['eie_tokens_per_s']:.1f} tok/s ({d['eie_tokens_per_cpu_s']:.1f} per CPU s), "
-             f"torch fp32 {d['torch_tokens_per_s']:.1f} ({d['torch_tokens_per_cpu_s']:.1f}); "
-             f"x {d['speedup_wall']:.2f} wall ({d['speedup_cpu']:.2f} CPU); same tokens: "
-             f"{d['same_tokens']}",
-             "eie ms/token: " + ", ".join(f"{k} {v:.3f}"
-                                          for k, v in d["eie_breakdown_ms_per_token"].items()),
-             f"read bandwidth {f['bandwidth_gb_s']['read_wall']:.1f} GB/s wall, "
-             f"{f['bandwidth_gb_s']['read_cpu']:.1f} per CPU s; Linear kernels "
-             f"{f['kernels_ms_per_token']:.3f} ms/token ({f['kernels_cpu_ms_per_token']:.3f} CPU) "
-             f"vs floor {f['floor_ms_per_token']:.3f} ({f['floor_cpu_ms_per_token']:.3f} CPU) for "
-             f"{f['linear_stream_mb_per_token']:.1f} MB: x {f['linear_over_floor']:.2f} "
-             f"(x {f['linear_over_floor_cpu']:.2f} CPU)"]
-    for r in res.get("act_sparsity", []):
-        lines.append(f"act sparsity {r['target']:.2f}: ppl {r['perplexity']:.2f} "
-                     f"(x{r['perplexity_vs_dense']:.3f}), Linear kernels "
-                     f"{r['linear_cpu_ms_per_token']:.3f} CPU ms/token "
-                     f"(x{r['linear_speedup_cpu']:.2f})")
-    for r in res.get("zero_skipping_kernels", []):
-        lines.append(f"kernels at {r['sparsity']:.2f} zero inputs: dense layout "
-                     f"{r['dense_us']:.1f} us (x{r['dense_speedup']:.2f}), rowwise "
-                     f"{r['rowwise_us']:.1f} us (x{r['rowwise_speedup']:.2f})")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from eie.cli.main import main
+
+    sys.exit(main(["bench-llm", *sys.argv[1:]]))

@@ -34,6 +34,41 @@ SUPPORTED = ("llama", "mistral", "qwen2")
 STAGES = ("embed", "norm_rotary", "linear", "attention", "lm_head")
 
 
+Limit = float | npt.NDArray[np.float32]
+
+
+def _limit(value: Any, cols: int) -> Limit:
+    """A threshold as ``_sparse`` takes it: a float, or a float32 vector of ``cols``."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        if value.shape[0] != cols:
+            raise ConfigError(f"a per-column activation threshold should have {cols} entries, "
+                              f"found {value.shape[0]}")
+        return np.ascontiguousarray(value, np.float32)
+    v = float(value)
+    if not v >= 0.0:
+        raise ConfigError(f"an activation threshold should be >= 0, found {v}")
+    return v
+
+
+def _windows(cfg: Any) -> list[int | None]:
+    """Each layer's sliding attention window, as transformers applies it: Mistral's
+    ``sliding_window`` on every layer; Qwen2's on the layers ``layer_types`` marks
+    ``sliding_attention`` (with ``use_sliding_window``); none for Llama."""
+    n = int(cfg.num_hidden_layers)
+    window = getattr(cfg, "sliding_window", None)
+    if cfg.model_type == "llama" or window is None:
+        return [None] * n
+    if cfg.model_type == "qwen2":
+        if not getattr(cfg, "use_sliding_window", False):
+            return [None] * n
+        types = getattr(cfg, "layer_types", None)
+        if types is None:
+            start = int(getattr(cfg, "max_window_layers", 0))
+            types = ["sliding_attention" if i >= start else "full_attention" for i in range(n)]
+        return [int(window) if t == "sliding_attention" else None for t in types[:n]]
+    return [int(window)] * n
+
+
 def _np(t: Any) -> F32:
     return np.ascontiguousarray(t.detach().float().cpu().numpy(), dtype=np.float32)
 
@@ -76,8 +111,12 @@ class _Block:
         else:
             self.gate_up = [lin("mlp.gate_proj", mlp.gate_proj), lin("mlp.up_proj", mlp.up_proj)]
         self.down = lin("mlp.down_proj", mlp.down_proj)
-        # activation thresholds (TEAL-style), by the model Linear whose input each call reads
-        self.limit_qkv = self.limit_o = self.limit_gu = self.limit_down = 0.0
+        # activation thresholds (TEAL-style), by the model Linear whose input each call reads: a
+        # number, or one per input column (eie.llm.actalloc's weight-informed thresholds)
+        self.limit_qkv: Limit = 0.0
+        self.limit_o: Limit = 0.0
+        self.limit_gu: Limit = 0.0
+        self.limit_down: Limit = 0.0
         self.qkv_name, self.o_name = pre + "self_attn.q_proj", pre + "self_attn.o_proj"
         self.gu_name, self.down_name = pre + "mlp.gate_proj", pre + "mlp.down_proj"
         self.k_cache = np.zeros((0, 0, 0), np.float32)
@@ -121,10 +160,8 @@ class Decoder:
         self.eps = float(cfg.rms_norm_eps)
         self.vocab = int(cfg.vocab_size)
         self.max_positions = int(cfg.max_position_embeddings)
-        window = getattr(cfg, "sliding_window", None)
-        if cfg.model_type == "qwen2" and not getattr(cfg, "use_sliding_window", False):
-            window = None
-        self.sliding_window = None if window is None else int(window)
+        self.windows = _windows(cfg)
+        """Per block, its sliding attention window (keys ``k > q - window`` seen) or None."""
         core = model.model
         self.scaling = float(core.layers[0].self_attn.scaling)
         self.inv_freq = _np(core.rotary_emb.inv_freq)  # (hd / 2,)
@@ -143,7 +180,7 @@ class Decoder:
         self._sin = np.zeros((0, self.hd), np.float32)
         half = self.hd // 2
         self._perm = np.concatenate([np.arange(half, self.hd), np.arange(half)])
-        self.limits: dict[str, float] = {}
+        self.limits: dict[str, Limit] = {}
 
     # ------------------------------------------------------------------------------ set-up
     @property
@@ -151,25 +188,23 @@ class Decoder:
         """Every runtime Linear of the decoder layers (the LM head not included)."""
         return [lin for b in self.blocks for lin in b.linears]
 
-    def set_thresholds(self, limits: Mapping[str, float]) -> None:
-        """Activation thresholds by model Linear name (``eie.llm.actsparsity.thresholds``):
-        each Linear's input entries with ``|x| < limit`` are zeroed. Fused layers use the first
-        member's (q_proj, gate_proj); an empty mapping turns it off."""
+    def set_thresholds(self, limits: Mapping[str, Limit]) -> None:
+        """Activation thresholds by model Linear name (``eie.llm.actsparsity.thresholds``, or
+        ``eie.llm.actalloc``'s per-column ones): each Linear's input entries with
+        ``|x| < limit`` are zeroed. Fused layers use the first member's (q_proj, gate_proj); an
+        empty mapping turns it off."""
         self.limits = dict(limits)
         for b in self.blocks:
-            b.limit_qkv = float(limits.get(b.qkv_name, 0.0))
-            b.limit_o = float(limits.get(b.o_name, 0.0))
-            b.limit_gu = float(limits.get(b.gu_name, 0.0))
-            b.limit_down = float(limits.get(b.down_name, 0.0))
+            b.limit_qkv = _limit(limits.get(b.qkv_name, 0.0), self.d)
+            b.limit_o = _limit(limits.get(b.o_name, 0.0), b.o.cols)
+            b.limit_gu = _limit(limits.get(b.gu_name, 0.0), self.d)
+            b.limit_down = _limit(limits.get(b.down_name, 0.0), b.down.cols)
 
     def reset(self, capacity: int) -> None:
         """Empty the KV cache and make room for ``capacity`` positions."""
         if not 1 <= capacity <= self.max_positions:
             raise ConfigError(f"the sequence should have 1..{self.max_positions} positions "
                               f"(the model's max_position_embeddings), found {capacity}")
-        if self.sliding_window is not None and capacity > self.sliding_window:
-            raise ConfigError(f"sequences longer than the model's sliding window "
-                              f"({self.sliding_window}) are not supported, found {capacity}")
         for b in self.blocks:
             if b.k_cache.shape[1] < capacity:
                 b.k_cache = np.zeros((self.nkv, capacity, self.hd), np.float32)
@@ -208,8 +243,10 @@ class Decoder:
         return y
 
     @staticmethod
-    def _sparse(x: F32, limit: float) -> F32:
-        return x if limit <= 0.0 else np.where(np.abs(x) >= limit, x, np.float32(0.0))
+    def _sparse(x: F32, limit: Limit) -> F32:
+        if isinstance(limit, float):
+            return x if limit <= 0.0 else np.where(np.abs(x) >= limit, x, np.float32(0.0))
+        return np.where(np.abs(x) >= limit, x, np.float32(0.0))
 
     def forward(self, ids: list[int] | npt.NDArray[np.int64], all_logits: bool = False) -> F32:
         """Run ``ids`` (T tokens) after the cached positions; returns the logits of the last
@@ -229,15 +266,21 @@ class Decoder:
         h = self.embed[ids_arr]  # (T, d), a copy
         cos = self._cos[pos0:end, None, :]
         sin = self._sin[pos0:end, None, :]
-        mask = None
-        if n > 1:  # causal: token t sees positions <= pos0 + t
-            qpos = np.arange(pos0, end)[:, None]
-            kpos = np.arange(end)[None, :]
-            mask = np.where(kpos <= qpos, np.float32(0.0), np.float32(-np.inf))
+        masks: dict[int | None, F32 | None] = {}  # by window: None = plain causal
+        for window in set(self.windows):
+            if n > 1:  # causal: token t sees positions <= pos0 + t (and > pos0 + t - window)
+                qpos = np.arange(pos0, end)[:, None]
+                kpos = np.arange(end)[None, :]
+                seen = kpos <= qpos
+                if window is not None:
+                    seen &= kpos > qpos - window
+                masks[window] = np.where(seen, np.float32(0.0), np.float32(-np.inf))
+            else:
+                masks[window] = None
         nh, nkv, hd, g = self.nh, self.nkv, self.hd, self.g
         t1 = clock()
         times["embed"] += t1 - t0
-        for b in self.blocks:
+        for b, window in zip(self.blocks, self.windows, strict=True):
             # attention
             x = self._sparse(self._rms(h, b.ln_in), b.limit_qkv)
             t2 = clock()
@@ -252,13 +295,16 @@ class Decoder:
             b.k_cache[:, pos0:end] = k.transpose(1, 0, 2)
             b.v_cache[:, pos0:end] = v.reshape(n, nkv, hd).transpose(1, 0, 2)
             qh = q.reshape(n, nkv, g, hd).transpose(1, 2, 0, 3)  # (nkv, g, T, hd)
-            kc = b.k_cache[:, None, :end]  # (nkv, 1, S, hd)
+            # one token with a window sees the last `window` positions only
+            start = 0 if window is None or n > 1 else max(0, end - window)
+            kc = b.k_cache[:, None, start:end]  # (nkv, 1, S, hd)
             s = np.matmul(qh, kc.transpose(0, 1, 3, 2)) * np.float32(self.scaling)  # (nkv, g, T, S)
+            mask = masks[window]
             if mask is not None:
                 s = s + mask
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
-            a = np.matmul(s, b.v_cache[:, None, :end])  # (nkv, g, T, hd)
+            a = np.matmul(s, b.v_cache[:, None, start:end])  # (nkv, g, T, hd)
             a = np.ascontiguousarray(a.transpose(2, 0, 1, 3).reshape(n, nh * hd))
             t5 = clock()
             a = self._sparse(a, b.limit_o)

@@ -112,7 +112,8 @@ class EngineLinear:
 
     def __init__(self, name: str, rows: int, cols: int, blocks: list[Block] | None,
                  bias: F32 | None = None, dense: F32 | None = None, threads: int | None = None,
-                 split: tuple[int, ...] | None = None) -> None:
+                 split: tuple[int, ...] | None = None, layout: str = "auto",
+                 precision: str = "fp32") -> None:
         if blocks is None and dense is None:
             raise EngineError(f"layer {name!r}: neither engine blocks nor a dense weight")
         self.name = name
@@ -129,6 +130,10 @@ class EngineLinear:
             self._dense_t = torch.from_numpy(self.dense)
             self._bias_t = None if self.bias is None else torch.from_numpy(self.bias)
         self._blocks: list[tuple[int, int, Engine]] = []
+        self._matrices = [b.matrix for b in blocks or []]
+        self._threads = threads
+        self.layout = layout
+        self.precision = precision
         self.weights = rows * cols
         self.stream_bytes = 4 * rows * cols if blocks is None else 0
         """Bytes the multiply reads per token: 4-bit codes (the rowwise layout's nibbles) plus
@@ -136,13 +141,34 @@ class EngineLinear:
         for i, b in enumerate(blocks or []):
             layer = Layer(f"{name}[{b.lo}:{b.hi}]", b.matrix,
                           self.bias if i == 0 else None)
-            self._blocks.append((b.lo, b.hi, Engine(layer, threads=threads)))
+            self._blocks.append((b.lo, b.hi, Engine(layer, layout, threads=threads,
+                                                    precision=precision)))
             groups = b.matrix.codebook.shape[0] if b.matrix.group_rows else 1
             self.stream_bytes += rows * -(-(b.hi - b.lo) // 128) * 64 + groups * 16 * 4
         self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
 
+    def set_layout(self, layout: str) -> None:
+        """Rebuild the kernels' layout of every block (``"auto"``: the rowwise one for per-row
+        codebooks; ``zero_skipping_layout()`` where the engine has one); a dense fallback is
+        unchanged."""
+        if layout == self.layout or not self._blocks:
+            return
+        engines = []
+        for i, ((lo, hi, _eng), m) in enumerate(zip(self._blocks, self._matrices, strict=True)):
+            layer = Layer(f"{self.name}[{lo}:{hi}]", m, self.bias if i == 0 else None)
+            engines.append((lo, hi, Engine(layer, layout, threads=self._threads,
+                                           precision=self.precision)))
+        self._blocks = engines
+        self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
+        self.layout = layout
+
+    record: list[F32] | None = None
+    """When a list, every input is appended to it (a copy): benchmarks replay them."""
+
     def __call__(self, x: F32) -> F32:
         """``x`` (tokens, cols) C-contiguous float32 -> (tokens, rows) float32."""
+        if self.record is not None:
+            self.record.append(x.copy())
         if self._single is not None and x.shape[0] == 1:
             return self._single.run(x[0])[None]  # one C++ call, no chunking
         if self.dense is not None:  # torch's GEMM/GEMV: its thread count is torch's
@@ -167,6 +193,17 @@ class EngineLinear:
         return np.split(y, np.cumsum(self.split)[:-1], axis=-1)
 
 
+def zero_skipping_layout() -> str | None:
+    """The engine's layout for per-row / per-group codebooks that skips zero inputs (column-
+    major), or None where this build has none (then the rowwise layout reads every column)."""
+    from eie.engine import layout
+
+    for name in ("colrow",):
+        if name in layout.LAYOUTS:
+            return name
+    return None
+
+
 def _run_chunks(eng: Engine, x: F32, rows: int) -> F32:
     """The network call takes any batch (it runs chunks of ``MAX_BATCH`` tokens in C++)."""
     if x.shape[0] == 1:
@@ -175,13 +212,16 @@ def _run_chunks(eng: Engine, x: F32, rows: int) -> F32:
 
 
 def build_linear(name: str, q: QuantizedWeight | None, weight: F32, bias: F32 | None,
-                 threads: int | None) -> EngineLinear:
+                 threads: int | None, precision: str = "fp32") -> EngineLinear:
     """The runtime layer of one Linear: ``q`` on the kernels when they take it, else ``weight``
-    (the float32 values the model holds) as a dense fallback."""
+    (the float32 values the model holds) as a dense fallback. ``precision="bf16"`` lets the
+    kernels round batches of 2..16 inputs to bfloat16 (AMX tiles where the CPU has them;
+    ``eie.engine.kernels``)."""
     rows, cols = weight.shape
     blocks = None if q is None else to_blocks(q)
     return EngineLinear(name, rows, cols, blocks, bias,
-                        dense=weight if blocks is None else None, threads=threads)
+                        dense=weight if blocks is None else None, threads=threads,
+                        precision=precision)
 
 
 def build_fused(name: str, qs: Sequence[QuantizedWeight], biases: Sequence[F32 | None],

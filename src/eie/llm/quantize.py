@@ -230,8 +230,13 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
                    overrides: list[tuple[str, QuantSpec]] | None = None, context: int = 512,
                    calib_tokens: int | None = 4096, threads: int = 0,
                    layers: list[str] | None = None, calibration: Any = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> QuantizedModel:
+                   progress: Callable[[str, int, int], None] | None = None,
+                   lm_head: bool = False) -> QuantizedModel:
     """Quantize ``loaded``'s Linear layers in place (their weights become the dequantized ones).
+
+    ``lm_head=True`` quantizes the LM head too (by ``spec`` and the overrides, under the name
+    ``lm_head``): a head tied to the input embedding is untied first (``untie_lm_head``), so
+    the embedding lookup keeps its float32 values and only the output projection changes.
 
     ``layers`` restricts the work to those names (others are kept; for tests and slices).
     ``calibration`` reuses statistics measured on the same unquantized model (``calibrate``).
@@ -240,6 +245,8 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
     from eie.llm.calibrate import calibrate, linear_modules, num_batches
 
     overrides = overrides or []
+    if lm_head:
+        untie_lm_head(loaded.model)
     linears = linear_modules(loaded.model)
     if layers is not None:
         unknown = sorted(set(layers) - set(linears))
@@ -309,6 +316,21 @@ def quantize_model(loaded: Any, spec: QuantSpec, calib_text: str | None = None, 
         "quantize_cpu_seconds": c_q, "layers": per_layer,
     }
     return QuantizedModel(loaded, result, spec, overrides, report)
+
+
+def untie_lm_head(model: Any) -> None:
+    """Give the LM head its own copy of a tied input embedding (and say so in the config), so
+    that it can be quantized alone; nothing changes for an untied head."""
+    import torch
+
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or not isinstance(head, torch.nn.Linear):
+        raise ConfigError("this model has no Linear LM head to quantize")
+    if emb is not None and head.weight is emb.weight:
+        head.weight = torch.nn.Parameter(emb.weight.detach().clone(), requires_grad=False)
+    model.config.tie_word_embeddings = False
+    if hasattr(model, "_tied_weights_keys"):
+        model._tied_weights_keys = None
 
 
 def layer_error_summary(per_layer: Mapping[str, Any]) -> dict[str, float]:

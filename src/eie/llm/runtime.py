@@ -38,7 +38,7 @@ import numpy as np
 
 from eie.errors import ConfigError
 from eie.llm.decoder import STAGES, Decoder
-from eie.llm.engine_linear import EngineLinear, build_linear
+from eie.llm.engine_linear import EngineLinear, build_linear, zero_skipping_layout
 from eie.llm.qweight import QuantizedWeight
 from eie.llm.sampling import Sampler
 
@@ -109,11 +109,13 @@ class Runtime:
     """A loaded transformer prepared for the engine (see the module docstring)."""
 
     def __init__(self, loaded: Any, quantized: Mapping[str, QuantizedWeight],
-                 threads: int | None = None, fuse: bool = True) -> None:
-        from eie.engine.kernels import check_threads
+                 threads: int | None = None, fuse: bool = True, precision: str = "fp32"
+                 ) -> None:
+        from eie.engine.kernels import check_precision, check_threads
 
         if threads is not None:
             check_threads(threads)
+        self.precision = check_precision(precision)
         self.loaded = loaded
         self.kind = str(loaded.kind)
         self.tokenizer = loaded.tokenizer
@@ -126,7 +128,8 @@ class Runtime:
                 self.decoder = Decoder(loaded.model, self.quantized, threads, fuse)
                 self._linears = [*self.decoder.linears, self.decoder.lm_head]
             else:
-                self._linears = _swap_encoder(loaded.model, self.quantized, threads)
+                self._linears = _swap_encoder(loaded.model, self.quantized, threads,
+                                              self.precision)
 
     # ------------------------------------------------------------------------------ reports
     def layers(self) -> list[dict[str, Any]]:
@@ -147,9 +150,30 @@ class Runtime:
         assert self.decoder is not None or kind == "encoder"
         return self.decoder  # type: ignore[return-value]
 
-    def set_act_sparsity(self, limits: Mapping[str, float]) -> None:
-        """Per-Linear activation thresholds (``eie.llm.actsparsity.thresholds``); {} for none."""
-        self._need("causal-lm", "activation sparsity").set_thresholds(limits)
+    def set_act_sparsity(self, limits: Mapping[str, Any], zero_skipping: bool | None = None
+                         ) -> None:
+        """Per-Linear activation thresholds (``eie.llm.actsparsity.thresholds``, or
+        ``eie.llm.actalloc.Profile.limits``: numbers or per-column vectors); {} for none.
+
+        ``zero_skipping`` (default: when some threshold is above 0) moves the decoder's engine
+        Linear layers to the engine's zero-skipping layout for per-row codebooks
+        (``engine_linear.zero_skipping_layout``) when this build has one, and back to the
+        default layout otherwise; ``True`` where the build has none is refused."""
+        dec = self._need("causal-lm", "activation sparsity")
+        dec.set_thresholds(limits)
+        lay = zero_skipping_layout()
+        active = any(np.any(np.asarray(v) > 0) for v in limits.values())
+        want = active if zero_skipping is None else bool(zero_skipping)
+        if want and lay is None and zero_skipping:
+            raise ConfigError("this build of the engine has no zero-skipping layout for per-row "
+                              "codebooks; the rowwise layout reads every input")
+        target = lay if want and lay is not None else "auto"
+        for lin in dec.linears:
+            lin.set_layout(target)
+        self.linear_layout = target
+
+    linear_layout = "auto"
+    """The decoder Linear layers' engine layout (``set_act_sparsity``)."""
 
     # ------------------------------------------------------------------------------ decoders
     def encode_prompt(self, prompt: str | list[int], chat: bool = False) -> list[int]:
@@ -249,17 +273,18 @@ class Runtime:
             return embeddings(self.loaded, sentences, max_length, step)
 
 
-def load_runtime(path: str | os.PathLike[str], threads: int | None = None) -> Runtime:
+def load_runtime(path: str | os.PathLike[str], threads: int | None = None,
+                 precision: str = "fp32") -> Runtime:
     """A ``Runtime`` for a quantized ``.eie`` transformer file (``eie quantize``'s output)."""
     from eie.llm import modelfile
 
     loaded = modelfile.load(path)
-    return Runtime(loaded, loaded.quantized, threads)
+    return Runtime(loaded, loaded.quantized, threads, precision=precision)
 
 
 # ---------------------------------------------------------------------------------- encoders
-def _swap_encoder(model: Any, quantized: Mapping[str, QuantizedWeight], threads: int | None
-                  ) -> list[EngineLinear]:
+def _swap_encoder(model: Any, quantized: Mapping[str, QuantizedWeight], threads: int | None,
+                  precision: str = "fp32") -> list[EngineLinear]:
     """Replace each quantized ``nn.Linear`` of ``model`` by a module calling the kernels."""
     import torch
 
@@ -280,7 +305,7 @@ def _swap_encoder(model: Any, quantized: Mapping[str, QuantizedWeight], threads:
             raise ConfigError(f"{name!r} is not an nn.Linear in the model")
         w = mod.weight.detach().float().numpy()
         b = None if mod.bias is None else mod.bias.detach().float().numpy()
-        lin = build_linear(name, q, w, b, threads)
+        lin = build_linear(name, q, w, b, threads, precision)
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, EngineModule(lin))
         out.append(lin)

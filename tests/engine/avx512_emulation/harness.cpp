@@ -176,12 +176,22 @@ int main() {
   for (double min_act : {0.0, 2.0}) {  // row view always / never (wide 4-bit sparse layers)
     set_row_view_min_act(min_act);
     for (int64_t rows : {1, 17, 300})
-      for (int64_t cols : {2 * rows + 5, int64_t{4096}})
+      for (int64_t cols : {2 * rows + 5, int64_t{4096}, int64_t{4100}})
         for (int64_t batch : {1, 3})
           for (int threads : {1, 2})
             run_case({rows, cols, batch, 16, rows == 300 ? 0.05 : 0.4, 0.9, LayoutKind::sparse,
                       true, true, false, threads, 0}, rng);
   }
+  set_row_view_min_act(0.7);
+  for (double bias : {0.0, 1e6}) {  // batches on the row view always / never (panels of 4096)
+    set_row_batch_bias(bias);
+    for (int64_t cols : {int64_t{77}, int64_t{4097}, int64_t{8200}})
+      for (int64_t batch : {2, 9, 16})
+        for (int threads : {1, 2})
+          run_case({cols > 4096 ? 20 : 131, cols, batch, 16, 0.05, 0.9, LayoutKind::sparse, true,
+                    batch == 9, false, threads, 0}, rng);
+  }
+  set_row_batch_bias(1.0);
   set_row_view_min_act(0.0);
   infinite_activation();
   std::printf("cases %d failures %d\n", g_cases, g_failures);

@@ -1,0 +1,127 @@
+"""The sparse layout's row view on batches: every 4-bit sparse layout holds its entries by row too
+(column panels of 4096 columns), and a batch of 2..16 whose inputs cover most columns runs on it
+(``rows_batch``: each output's batch accumulated in registers). Forced on and off, on every ISA,
+against the float64 product; the two paths must agree with each other on zero, infinite and NaN
+activations as well."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from engine_cases import (
+    ALL_BACKENDS,
+    CODEBOOK,
+    CODEBOOKS,
+    assert_close,
+    exact,
+    random_input,
+    random_matrix,
+)
+
+from eie import _core
+from eie.engine import available_isas
+from eie.engine import kernels as _kernels
+from eie.engine import layout as _layout
+
+ISAS = [pytest.param(b, id=b, marks=[] if b in available_isas() else
+                     [pytest.mark.skip(reason="CPU lacks AVX-512")])
+        for b in ALL_BACKENDS if b != "reference"]
+ROWS, COLUMNS = 1e-9, 1e6  # row_batch_bias values forcing the row view / the column kernels
+
+
+@pytest.fixture
+def row_batch() -> Iterator[Callable[[float], None]]:
+    """Set the bias on the row view's cost in the batch kernel choice; restored afterwards."""
+    saved = _core.row_batch_bias()
+    yield _core.set_row_batch_bias
+    _core.set_row_batch_bias(saved)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize(("rows", "cols", "density"), [
+    (1, 5, 0.6), (17, 33, 0.3), (33, 4096, 0.02),  # one panel
+    (37, 4097, 0.05), (20, 8300, 0.03),  # a ragged second / third panel
+    (4100, 40, 0.05),  # two row blocks
+])
+def test_row_batch_matches_the_exact_product(isa: str, rows: int, cols: int, density: float,
+                                             row_batch: Callable[[float], None]) -> None:
+    rng = np.random.default_rng(rows * 7 + cols)
+    m = random_matrix(rng, rows, cols, density, num_pes=4, empty_cols=3)
+    lay = _layout.build(m.to_codes(), m.codebook, "sparse", threads=1)
+    assert lay.has_row_view
+    bias = rng.standard_normal(rows).astype(np.float32)
+    x16 = random_input(rng, (16, cols), 0.9)
+    x16[5] = 0.0  # an input with no active column
+    want16 = exact(m, x16, bias, "relu")
+    for batch in range(2, 17):
+        x, want = x16[:batch], (want16[0][:batch], want16[1][:batch])
+        for force in (ROWS, COLUMNS):
+            row_batch(force)
+            for threads in (1, 2) if batch in (3, 16) else (1,):
+                y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=isa)
+                assert_close(y, *want)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_row_batch_agrees_with_the_columns_on_inf_and_nan(isa: str,
+                                                          row_batch: Callable[[float], None]
+                                                          ) -> None:
+    rng = np.random.default_rng(5)
+    rows, cols = 50, 4500
+    codes = np.where(rng.random((rows, cols)) < 0.1, rng.integers(1, 16, (rows, cols)),
+                     0).astype(np.uint8)
+    codes[:, 7] = 0  # a column of zero weights: its inf adds nothing
+    lay = _layout.build(codes, CODEBOOK, "sparse", threads=1)
+    x = random_input(rng, (9, cols), 1.0)
+    x[0, 7] = np.inf
+    x[1, 4400] = np.nan  # in the second panel
+    x[2, 3] = -np.inf
+    out = {}
+    for force in (ROWS, COLUMNS):
+        row_batch(force)
+        out[force] = _kernels.matmul(lay, x, isa=isa)
+    a, b = out[ROWS], out[COLUMNS]
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_array_equal(np.isinf(a), np.isinf(b))
+    assert np.isnan(a[1]).sum() == np.count_nonzero(codes[:, 4400])
+    fin = np.isfinite(a)
+    np.testing.assert_allclose(a[fin], b[fin], rtol=1e-4, atol=1e-4)
+    assert np.all(np.isfinite(a[0]) | (codes[:, 7] != 0))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_batch1_row_view_over_panels(isa: str) -> None:
+    # Batch 1 takes the row view on wide layers only; threshold 0 forces it on any layout, here
+    # over two and three column panels.
+    saved = _core.row_view_min_act()
+    _core.set_row_view_min_act(0.0)
+    try:
+        rng = np.random.default_rng(11)
+        for rows, cols in ((9, 4097), (40, 8300)):
+            m = random_matrix(rng, rows, cols, 0.05, num_pes=2, empty_cols=5)
+            lay = _layout.build(m.to_codes(), m.codebook, "sparse", threads=1)
+            x = random_input(rng, (cols,), 0.8)
+            bias = rng.standard_normal(rows).astype(np.float32)
+            for threads in (1, 2):
+                y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=isa)
+                assert_close(y, *exact(m, x, bias, "relu"))
+    finally:
+        _core.set_row_view_min_act(saved)
+
+
+def test_row_view_is_built_for_every_4bit_sparse_layout() -> None:
+    cb4, cb8 = CODEBOOKS["4bit"], CODEBOOKS["8bit"]
+    for shape in ((100, 300), (300, 300), (10, 5000), (2100, 1000), (5000, 20)):
+        assert _layout.build(np.ones(shape, np.uint8), cb4, "sparse").has_row_view
+        assert not _layout.build(np.ones(shape, np.uint8), cb4, "dense").has_row_view
+        assert not _layout.build(np.ones(shape, np.uint8), cb8, "sparse").has_row_view
+
+
+def test_row_batch_bias_is_validated(row_batch: Callable[[float], None]) -> None:
+    for bad in (-1.0, float("nan"), 2e6):
+        with pytest.raises(ValueError, match="row batch bias"):
+            row_batch(bad)
+    row_batch(0.0)
+    assert _core.row_batch_bias() == 0.0
