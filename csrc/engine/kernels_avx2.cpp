@@ -221,7 +221,10 @@ void dense1(const BlockTask& t) {
     __m256i plane[4];
     byte_planes(_mm256_and_ps(_mm256_mul_ps(cb_lo, xv), keep0), _mm256_mul_ps(cb_hi, xv), plane);
     const uint8_t* p = codes + c * half;
+    // the next active column, a line at a time (4096x4096: ~1.08x; docs/benchmarks-log.md)
+    const uint8_t* pn = codes + t.act[k + 1 < t.nact ? k + 1 : k] * half;
     for (int64_t g = 0; g < half; g += 16) {
+      if ((g & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(pn + g), _MM_HINT_T0);
       __m256 w[4];
       decode_group(p + g, plane, w);
       float* a = acc + 2 * g;
@@ -453,18 +456,22 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
+// Row r x inputs [0, NB) over chunks [t0, t1); the row's last chunk (t1 == nchunks) has `tail`
+// code slots (the slots past the columns, padding to 128, are skipped). acc[b * stride + r] =
+// the sum, or += it when `add`.
 template <int NB>
-void rowwise_tile(const Layout& L, int64_t r, const float* xp, int64_t pc, float* acc,
-                  int64_t stride) {
+void rowwise_tile(const Layout& L, int64_t r, int64_t t0, int64_t t1, int tail, const float* xp,
+                  int64_t pc, float* acc, int64_t stride, bool add) {
   const float* cb = L.row_codebook(r);
   const __m256 lo = _mm256_loadu_ps(cb), hi = _mm256_loadu_ps(cb + 8);
   const uint8_t* p = L.codes.data() + r * L.row_stride;
   __m256 a[NB][2];
   for (int b = 0; b < NB; ++b) a[b][0] = a[b][1] = _mm256_setzero_ps();
-  for (int64_t t = 0; t < pc / 128; ++t) {
+  const auto chunk = [&](int64_t t, int slots) __attribute__((always_inline)) {
     const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t));
     const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t + 32));
     for (int j = 0; j < 8; ++j) {
+      if (j >= slots) break;
       const __m256 w0 = lookup16(_mm256_srli_epi32(v0, 4 * j), lo, hi);
       const __m256 w1 = lookup16(_mm256_srli_epi32(v1, 4 * j), lo, hi);
       for (int b = 0; b < NB; ++b) {
@@ -473,24 +480,39 @@ void rowwise_tile(const Layout& L, int64_t r, const float* xp, int64_t pc, float
         a[b][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), a[b][1]);
       }
     }
+  };
+  const int64_t tfull = t1 == pc / 128 && tail < 8 ? t1 - 1 : t1;
+  for (int64_t t = t0; t < tfull; ++t) chunk(t, 8);
+  if (tfull < t1) chunk(tfull, tail);
+  for (int b = 0; b < NB; ++b) {
+    const float s = hsum(_mm256_add_ps(a[b][0], a[b][1]));
+    float* dst = acc + b * stride + r;
+    *dst = add ? *dst + s : s;
   }
-  for (int b = 0; b < NB; ++b) acc[b * stride + r] = hsum(_mm256_add_ps(a[b][0], a[b][1]));
 }
 
 void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
              float* acc) {
-  const int64_t pc = L.padded_cols();
-  for (int64_t r = r_begin; r < r_end; ++r)
-    for (int64_t b0 = 0; b0 < batch; b0 += 4) {
-      const float* x = xp + b0 * pc;
-      float* y = acc + b0 * L.rows;
-      switch (batch - b0 < 4 ? batch - b0 : 4) {
-        case 1: rowwise_tile<1>(L, r, x, pc, y, L.rows); break;
-        case 2: rowwise_tile<2>(L, r, x, pc, y, L.rows); break;
-        case 3: rowwise_tile<3>(L, r, x, pc, y, L.rows); break;
-        default: rowwise_tile<4>(L, r, x, pc, y, L.rows); break;
+  const int64_t pc = L.padded_cols(), nchunks = pc / 128, rem = L.cols % 128;
+  const int tail = rem == 0 ? 8 : static_cast<int>((rem + 15) / 16);
+  // Whole rows: unlike the AVX-512 kernel, this one is bound by its decode (two permutes and a
+  // blend per 8 weights), not by re-reading the inputs from L2, and L1-sized column panels
+  // measured 5% slower at 4096x4096 batch 8 (docs/benchmarks-log.md).
+  {
+    const int64_t t0 = 0, t1 = nchunks;
+    const bool add = false;
+    for (int64_t r = r_begin; r < r_end; ++r)
+      for (int64_t b0 = 0; b0 < batch; b0 += 4) {
+        const float* x = xp + b0 * pc;
+        float* y = acc + b0 * L.rows;
+        switch (batch - b0 < 4 ? batch - b0 : 4) {
+          case 1: rowwise_tile<1>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
+          case 2: rowwise_tile<2>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
+          case 3: rowwise_tile<3>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
+          default: rowwise_tile<4>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
+        }
       }
-    }
+  }
 }
 
 // Row view, batch 2..16 (layout.h): each row's stride lanes (kVecs vectors of 8) accumulate in

@@ -3,6 +3,7 @@
 // index is the 4-bit code: no scalar table lookups.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/layout.h"
@@ -74,7 +75,17 @@ void dense1(const BlockTask& t) {
     const __m512 s2 = scaled_codebook(L, t.xt[c2]), s3 = scaled_codebook(L, t.xt[c3]);
     const uint8_t *p0 = codes + c0 * half, *p1 = codes + c1 * half;
     const uint8_t *p2 = codes + c2 * half, *p3 = codes + c3 * half;
+    // The next four columns, line by line as these are read: the hardware prefetcher does not
+    // follow four interleaved streams (4096x4096: 1.1-1.9x faster with it, once per 16 bytes
+    // measured ~1.1x faster than once per line; docs/benchmarks-log.md).
+    const int64_t kn = k + 8 <= t.nact ? k + 4 : k;
+    const uint8_t *n0 = codes + t.act[kn] * half, *n1 = codes + t.act[kn + 1] * half;
+    const uint8_t *n2 = codes + t.act[kn + 2] * half, *n3 = codes + t.act[kn + 3] * half;
     for (int64_t g = 0; g < half; g += 16) {
+      _mm_prefetch(reinterpret_cast<const char*>(n0 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n1 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n2 + g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(n3 + g), _MM_HINT_T0);
       __m512i l0, h0, l1, h1, l2, h2, l3, h3;
       split_group(p0 + g, l0, h0);
       split_group(p1 + g, l1, h1);
@@ -111,61 +122,133 @@ void dense1(const BlockTask& t) {
 
 // Rowwise (layout.h): per 64-byte chunk, code slot j of all 16 words is (v >> 4j), whose low
 // nibbles vpermps reads as indices into the row's codebook held in one register: per 16 weights
-// one shift, one permute and one FMA per input. Batch-1 rows alternate four accumulators (the
-// FMA latency); batches go in tiles of up to 8 inputs, each decoded vector feeding the tile.
-// Sum of the 16 lanes, pairwise (an intrinsic the SIMDe emulation lacks is avoided).
-inline float hsum16(__m512 v) {
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
+// one shift, one permute and one FMA per input, which bound the loop (ports 0 and 5). A pass
+// takes NR rows and NB inputs at once: each x vector is loaded once for the NR rows, and the
+// NR x NB accumulators (one per row and input; NR independent FMA chains cover the FMA
+// latency) are reduced together in registers at the end (reduce4). The last chunk's code
+// slots past the columns (padding to 128) are skipped. Batches walk the columns in panels
+// whose inputs stay in L1 (kPanelFloats); within a panel, passes of 4 rows x up to 4 inputs or
+// 2 rows x up to 8 inputs (the accumulators fill the 32 registers).
+//
+// The sums of four vectors' 16 lanes, lanes 0..3 of the result: the same pairwise tree for each
+// vector, so a row's sum does not depend on which rows share its pass.
+inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
+  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
+  const __m256 h = _mm256_add_ps(
+      _mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-template <int NB>
-inline void rowwise_tile(const Layout& L, int64_t r, const float* xp, int64_t pc, float* acc,
-                         int64_t stride) {
-  const __m512 cb = _mm512_loadu_ps(L.row_codebook(r));
-  const uint8_t* p = L.codes.data() + r * L.row_stride;
-  constexpr int NA = NB == 1 ? 4 : 1;  // accumulators per input
-  __m512 a[NB][NA];
-  for (int b = 0; b < NB; ++b)
-    for (int q = 0; q < NA; ++q) a[b][q] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < pc / 128; ++t) {
-    const __m512i v = _mm512_loadu_si512(p + 64 * t);
+// Floats of input per panel (every input of the batch): 24 KiB, half of a 48 KiB L1.
+constexpr int64_t kPanelFloats = 6144;
+
+// Rows [r, r + NR) x inputs [0, NB) over chunks [t0, t1); the last chunk of the row (t1 ==
+// nchunks) has `tail` code slots. acc[b * stride + r + m] = the sum, or += it when `add`.
+template <int NR, int NB>
+__attribute__((always_inline)) inline void rowwise_pass(const Layout& L, int64_t r, int64_t t0,
+                                                        int64_t t1, int tail, const float* xp,
+                                                        int64_t pc, float* acc, int64_t stride,
+                                                        bool add) {
+  __m512 cb[NR];
+  const uint8_t* p[NR];
+  for (int m = 0; m < NR; ++m) {
+    cb[m] = _mm512_loadu_ps(L.row_codebook(r + m));
+    p[m] = L.codes.data() + (r + m) * L.row_stride;
+  }
+  __m512 a[NR][NB];
+  for (int m = 0; m < NR; ++m)
+    for (int b = 0; b < NB; ++b) a[m][b] = _mm512_setzero_ps();
+  const int64_t nchunks = pc / 128;
+  const auto chunk = [&](int64_t t, int slots) __attribute__((always_inline)) {
+    __m512i v[NR];
+    for (int m = 0; m < NR; ++m) {
+      // the rows two passes ahead, chunk by chunk (the hardware prefetcher loses track of NR
+      // interleaved streams: 4096x4096 measured 1.1-1.6x faster with the next pass's rows,
+      // and two passes ahead 1.06-1.10x faster again on SmolLM2's layers streamed from memory;
+      // docs/benchmarks-log.md)
+      _mm_prefetch(reinterpret_cast<const char*>(p[m] + 2 * NR * L.row_stride + 64 * t),
+                   _MM_HINT_T0);
+      v[m] = _mm512_loadu_si512(p[m] + 64 * t);
+    }
     for (int j = 0; j < 8; ++j) {
-      const __m512 w = _mm512_permutexvar_ps(j == 0 ? v : _mm512_srli_epi32(v, 4 * j), cb);
-      for (int b = 0; b < NB; ++b) {
-        __m512& s = a[b][j % NA];
-        s = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + b * pc + 128 * t + 16 * j), s);
+      if (j >= slots) break;
+      __m512 xv[NB];
+      for (int b = 0; b < NB; ++b) xv[b] = _mm512_loadu_ps(xp + b * pc + 128 * t + 16 * j);
+      for (int m = 0; m < NR; ++m) {
+        const __m512 w =
+            _mm512_permutexvar_ps(j == 0 ? v[m] : _mm512_srli_epi32(v[m], 4 * j), cb[m]);
+        for (int b = 0; b < NB; ++b) a[m][b] = _mm512_fmadd_ps(w, xv[b], a[m][b]);
       }
     }
+  };
+  const int64_t tfull = t1 == nchunks && tail < 8 ? t1 - 1 : t1;
+  for (int64_t t = t0; t < tfull; ++t) chunk(t, 8);
+  if (tfull < t1) chunk(tfull, tail);
+  // Reduce in fours, in (input, row) order; write back.
+  constexpr int N = NR * NB;
+  const __m512 z = _mm512_setzero_ps();
+  const auto at = [&](int i) { return i < N ? a[i % NR][i / NR] : z; };
+  for (int i = 0; i < N; i += 4) {
+    const __m128 s = reduce4(at(i), at(i + 1), at(i + 2), at(i + 3));
+    if (NR == 4) {
+      float* dst = acc + (i / 4) * stride + r;
+      _mm_storeu_ps(dst, add ? _mm_add_ps(_mm_loadu_ps(dst), s) : s);
+      continue;
+    }
+    alignas(16) float f[4];
+    _mm_store_ps(f, s);
+    for (int q = 0; q < 4 && i + q < N; ++q) {
+      float* dst = acc + ((i + q) / NR) * stride + r + (i + q) % NR;
+      *dst = add ? *dst + f[q] : f[q];
+    }
   }
-  for (int b = 0; b < NB; ++b) {
-    __m512 s = a[b][0];
-    for (int q = 1; q < NA; ++q) s = _mm512_add_ps(s, a[b][q]);
-    acc[b * stride + r] = hsum16(s);
+}
+
+// Passes of NR rows over [r_begin, r_end) (the last one shorter), NB inputs.
+template <int NR, int NB>
+void rowwise_rows(const Layout& L, int64_t r_begin, int64_t r_end, int64_t t0, int64_t t1,
+                  int tail, const float* xp, int64_t pc, float* acc, int64_t stride, bool add) {
+  int64_t r = r_begin;
+  for (; r + NR <= r_end; r += NR)
+    rowwise_pass<NR, NB>(L, r, t0, t1, tail, xp, pc, acc, stride, add);
+  const int64_t left = r_end - r;
+  if constexpr (NR > 3) {
+    if (left == 3) rowwise_pass<3, NB>(L, r, t0, t1, tail, xp, pc, acc, stride, add);
   }
+  if constexpr (NR > 2) {
+    if (left == 2) rowwise_pass<2, NB>(L, r, t0, t1, tail, xp, pc, acc, stride, add);
+  }
+  if (left == 1) rowwise_pass<1, NB>(L, r, t0, t1, tail, xp, pc, acc, stride, add);
 }
 
 void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
              float* acc) {
-  const int64_t pc = L.padded_cols();
-  for (int64_t r = r_begin; r < r_end; ++r)
+  const int64_t pc = L.padded_cols(), nchunks = pc / 128, rem = L.cols % 128;
+  const int tail = rem == 0 ? 8 : static_cast<int>((rem + 15) / 16);
+  const int64_t panel = std::max<int64_t>(1, kPanelFloats / (128 * batch));  // chunks
+  for (int64_t t0 = 0; t0 < nchunks; t0 += panel) {
+    const int64_t t1 = std::min(nchunks, t0 + panel);
+    const bool add = t0 > 0;
     for (int64_t b0 = 0; b0 < batch; b0 += 8) {
       const float* x = xp + b0 * pc;
       float* y = acc + b0 * L.rows;
+      const int64_t s = L.rows;
       switch (batch - b0 < 8 ? batch - b0 : 8) {
-        case 1: rowwise_tile<1>(L, r, x, pc, y, L.rows); break;
-        case 2: rowwise_tile<2>(L, r, x, pc, y, L.rows); break;
-        case 3: rowwise_tile<3>(L, r, x, pc, y, L.rows); break;
-        case 4: rowwise_tile<4>(L, r, x, pc, y, L.rows); break;
-        case 5: rowwise_tile<5>(L, r, x, pc, y, L.rows); break;
-        case 6: rowwise_tile<6>(L, r, x, pc, y, L.rows); break;
-        case 7: rowwise_tile<7>(L, r, x, pc, y, L.rows); break;
-        default: rowwise_tile<8>(L, r, x, pc, y, L.rows); break;
+        case 1: rowwise_rows<4, 1>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 2: rowwise_rows<4, 2>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 3: rowwise_rows<4, 3>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 4: rowwise_rows<4, 4>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 5: rowwise_rows<2, 5>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 6: rowwise_rows<2, 6>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        case 7: rowwise_rows<2, 7>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
+        default: rowwise_rows<2, 8>(L, r_begin, r_end, t0, t1, tail, x, pc, y, s, add); break;
       }
     }
+  }
 }
 
 // Row view, batches of 9..16 (stride 16, layout.h): as the AVX2 kernel (kernels_avx2.cpp,

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
-CASES = 2112  # (580 cases + 124 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
+CASES = 2130  # (583 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
 FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
          "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
 AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]

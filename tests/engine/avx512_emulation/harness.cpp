@@ -170,6 +170,9 @@ int main() {
     for (int threads : {1, 2})
       run_case({200, 100, batch, 16, 0.0, 0.8, LayoutKind::sparse, false, false, false, threads,
                 10}, rng);
+  // the rowwise kernels' column panels (batch 16: 3 chunks each) and multi-row remainders
+  for (int64_t batch : {1, 5, 16})
+    run_case({7, 1000, batch, 16, 1.0, 1.0, LayoutKind::dense, true, false, false, 1, 0}, rng);
   for (double min_act : {0.0, 2.0}) {  // row view always / never (wide 4-bit sparse layers)
     set_row_view_min_act(min_act);
     for (int64_t rows : {1, 17, 300})
