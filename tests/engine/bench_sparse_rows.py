@@ -1,5 +1,5 @@
 """Sparse batches on the row view against the column path they replaced (a benchmark, not a test;
-docs/benchmarks-log-issue-14s.md records its output).
+docs/benchmarks-log.md records its output).
 
     .venv/bin/python tests/engine/bench_sparse_rows.py [--isa avx512,avx2] [--budget 0.4]
 

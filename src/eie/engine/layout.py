@@ -63,7 +63,7 @@ LAYOUTS = ("auto", "sparse", "dense", "rowwise", "colrow")
 DENSE_CROSSOVER_DENSITY = 0.21
 """Weight density at and above which ``layout="auto"`` picks the dense layout on ISAs the tuning
 table lacks (the table's ``defaults``; ``eie.engine.tuning``; measurements:
-docs/benchmarks-log-issue-14p.md)."""
+docs/benchmarks-log.md)."""
 
 MAX_CODEBOOK = 256
 """The kernels take codebooks of up to 256 entries: 4-bit codes up to 16 entries, 8-bit codes

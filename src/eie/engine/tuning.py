@@ -5,7 +5,7 @@ an ``isas`` entry per ISA with what ``eie bench --tune`` measured there; an ISA'
 the defaults overridden by its entry. It is read once (``constants``) and the core's constants
 are handed to the C++ engine (``apply``, when the process ISA is resolved:
 ``eie.engine.isa_check``), so no constant lives in the kernels' code. The history of the
-figures is in ``docs/benchmarks-log-issue-14p.md``.
+figures is in ``docs/benchmarks-log.md``.
 
 The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
 
