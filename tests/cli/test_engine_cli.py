@@ -82,7 +82,7 @@ def test_bench_batch_group(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench_checks_eie_against_numpy() -> None:
-    from eie.engine import bench
+    from eie.bench import engine_cases as bench
     from eie.errors import EngineError
 
     rng = np.random.default_rng(0)

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from eie.bench import goals as bench_goals
 from eie.cli.bench_scripts import main
-from eie.engine import bench_goals
 from eie.report import bench_tables
 
 

@@ -120,12 +120,25 @@ def test_colrow_refuses_bad_input() -> None:
 def test_bench_colrow_prints_every_case(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from eie.engine import bench_colrow
+    from eie.cli.bench_scripts import main
 
-    assert bench_colrow.main(["--shapes", "smollm", "--batches", "1,3", "--sparsity", "0.5",
-                              "--budget", "0", "--json"]) == 0
+    assert main(["colrow", "--shapes", "smollm", "--batches", "1,3", "--sparsity", "0.5",
+                 "--budget", "0", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["cases"]) == 4 * 2
     assert all(c["colrow_cpu_us"] > 0 and c["speedup_cpu"] > 0 for c in out["cases"])
-    assert bench_colrow.main(["--batches", "17"]) == 2
-    assert bench_colrow.main(["--sparsity", "x"]) == 2
+    assert main(["colrow", "--batches", "17"]) == 2
+    assert main(["colrow", "--sparsity", "x"]) == 2
+
+
+def test_bench_colrow_module_command() -> None:
+    """``python -m eie.engine.bench_colrow`` is the same command line: a bad batch is one line,
+    exit 2."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "eie.engine.bench_colrow", "--batches", "17"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("colrow: error: batches should be 1..16")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from eie import _core
+from eie.bench import tune
 from eie.engine import isa_check, kernels, layout, spmv, tuning
 from eie.errors import ConfigError
 from eie.formats import EIEMatrix
@@ -119,7 +120,7 @@ def test_the_core_refuses_bad_constants() -> None:
 
 def test_measure_covers_every_measured_constant() -> None:
     isa = kernels.active_isa_name()
-    entry = tuning.measure(isa, quick=True, budget_s=0.005)
+    entry = tune.measure(isa, quick=True, budget_s=0.005)
     for key in tuning.MEASURED:
         assert key in entry and entry[key] >= 0, key
         assert entry["ratios"][key], key

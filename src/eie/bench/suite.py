@@ -3,8 +3,8 @@ on the current machine: ``eie bench --doc PATH [--quick]`` runs ``run_suite`` an
 ``eie.report.benchmarks_doc`` lays the results out.
 
 The groups, in order: the paper's nine layers against dense and sparse baselines
-(``eie.engine.bench``), the CPU engine's goal cases, the weight-density sweep, per-call
-overheads, encoder speeds and 1 vs 2 threads (``eie.engine.bench_goals``), LeNet-300-100 per
+(``eie.bench.engine_cases``), the CPU engine's goal cases, the weight-density sweep, per-call
+overheads, encoder speeds and 1 vs 2 threads (``eie.bench.goals``), LeNet-300-100 per
 image (``eie.bench.lenet300``) and the simulator's speed (``eie.bench.sim_speed``). Every
 contender is timed by ``eie.bench.timing``; the machine's load is recorded before and after,
 since the figures are only as quiet as the machine was. ``quick``: tiny shapes and budgets, a
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eie.engine.bench import Record
-from eie.engine.bench_goals import EncoderRow, GoalRow, SweepRow, ThreadsRow
+from eie.bench.engine_cases import Record
+from eie.bench.goals import EncoderRow, GoalRow, SweepRow, ThreadsRow
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,11 @@ PARTS = ("layers", "goals", "sweep", "overheads", "encoder", "threads", "lenet30
 def run_suite(opts: SuiteOptions, progress: Callable[[str], object] | None = None
               ) -> SuiteResults:
     """Run every group of ``PARTS`` in order; ``progress(part)`` is called as each starts."""
+    from eie.bench import engine_cases as bench
+    from eie.bench import goals as bench_goals
     from eie.bench import lenet300, sim_speed
     from eie.bench.machine import machine
     from eie.bench.memory import read_bandwidth_gbps
-    from eie.engine import bench, bench_goals
 
     def step(name: str) -> None:
         if progress is not None:

@@ -40,9 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eie.bench import engine_cases as bench
     from eie.bench.machine import machine
     from eie.bench.memory import read_bandwidth_gbps
-    from eie.engine import bench, kernels
+    from eie.engine import kernels
     from eie.errors import ConfigError
     from eie.report import bench_tables
 
@@ -108,6 +109,7 @@ def _tune(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from eie.bench import tune
     from eie.bench.machine import machine
     from eie.engine import kernels, tuning
     from eie.errors import ConfigError
@@ -120,8 +122,8 @@ def _tune(args: argparse.Namespace) -> int:
     measured = {}
     for isa in kernels.available_isas():
         print(f"tuning {isa} ...", flush=True)
-        measured[isa] = tuning.measure(isa, args.quick, args.seed,
-                                       0.02 if args.quick else args.budget / 2, print)
+        measured[isa] = tune.measure(isa, args.quick, args.seed,
+                                     0.02 if args.quick else args.budget / 2, print)
         print(f"{isa}: dense from {measured[isa]['dense_crossover_4bit']:.3f} (4-bit), "
               f"{measured[isa]['dense_crossover_8bit']:.3f} (8-bit) weight density", flush=True)
     command = "eie bench --tune" + (" --quick" if args.quick else "") + \

@@ -2,8 +2,12 @@
 eie.cli.bench_scripts BENCH``):
 
 - ``goals [--threads N] [--quick] [--parts goals,sweep,...] [--cases A;B]``: the CPU engine's
-  goal cases against their peers (``eie.engine.bench_goals``; also ``python -m
+  goal cases against their peers (``eie.bench.goals``; also ``python -m
   eie.engine.bench_goals``), Markdown rows printed as they are measured;
+- ``colrow [--threads 1] [--batches 1,2,4,8,16] [--sparsity 0,0.25,0.4,0.5] [--shapes
+  smollm|all] [--isa NAME] [--ring-mb MB] [--pruned] [--json]``: zero-input skipping on
+  per-row-codebook layers, the ``colrow`` layout against ``rowwise`` (``eie.bench.colrow``; also
+  ``python -m eie.engine.bench_colrow``);
 - ``sim-speed [--pes 64] [--repeats 3] | --cli RUNS [--baseline PYTHONPATH]``: the simulator's
   speed on the nine benchmark layers, or of the whole ``eie simulate --benchmark all --json``
   (``eie.bench.sim_speed``);
@@ -36,6 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "not with --quick)")
     g.add_argument("--cases", default="",
                    help="goal cases whose names contain one of these ';'-separated parts")
+    cr = sub.add_parser("colrow", help="the colrow layout against rowwise on per-row-codebook "
+                        "layers with zero inputs")
+    cr.add_argument("--threads", type=int, default=1)
+    cr.add_argument("--batches", default="1,2,4,8,16")
+    cr.add_argument("--sparsity", default="0,0.25,0.4,0.5")
+    cr.add_argument("--shapes", choices=("smollm", "all"), default="all")
+    cr.add_argument("--isa", default="", help="engine ISA (default: the best this CPU runs)")
+    cr.add_argument("--budget", type=float, default=0.3, help="seconds per case")
+    cr.add_argument("--json", action="store_true")
+    cr.add_argument("--ring-mb", type=int, default=0,
+                    help="cycle over copies of each layer holding this many MiB of codes (beyond "
+                         "the caches: memory-bound, as a whole model is)")
+    cr.add_argument("--pruned", action="store_true",
+                    help="time row codebooks in the sparse layout instead (pruned layers)")
     ss = sub.add_parser("sim-speed", help="the simulator's speed on the nine benchmark layers")
     ss.add_argument("--pes", type=int, default=64)
     ss.add_argument("--seed", type=int, default=0)
@@ -70,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.bench == "goals":
             _goals(args)
+        elif args.bench == "colrow":
+            _colrow(args)
         elif args.bench == "sim-speed":
             _sim_speed(args)
         elif args.bench == "lenet5":
@@ -110,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _goals(args: argparse.Namespace) -> None:
+    from eie.bench import goals as bench_goals
     from eie.bench.machine import machine
-    from eie.engine import bench_goals, kernels
+    from eie.engine import kernels
     from eie.errors import ConfigError
     from eie.report import bench_tables as t
 
@@ -144,6 +165,45 @@ def _goals(args: argparse.Namespace) -> None:
         print(head, flush=True)
         for line in rows:
             print(line, flush=True)
+
+
+def _colrow(args: argparse.Namespace) -> None:
+    import json
+
+    from eie.bench import colrow
+    from eie.engine import kernels
+    from eie.errors import ConfigError
+    from eie.report.bench_tables import colrow_line, colrow_pruned_line
+
+    try:
+        batches = [int(v) for v in args.batches.split(",")]
+        sparsities = [float(v) for v in args.sparsity.split(",")]
+    except ValueError:
+        raise ConfigError(f"--batches takes integers and --sparsity fractions, comma-separated, "
+                          f"found {args.batches!r} and {args.sparsity!r}") from None
+    if not all(1 <= b <= 16 for b in batches) or not all(0 <= s < 1 for s in sparsities) \
+            or args.threads < 1 or args.ring_mb < 0 or args.budget < 0:
+        raise ConfigError(f"batches should be 1..16, sparsities in [0, 1), threads >= 1, "
+                          f"--ring-mb and --budget >= 0, found {args.batches!r}, "
+                          f"{args.sparsity!r}, {args.threads}, {args.ring_mb}, {args.budget}")
+    isa = args.isa or kernels.active_isa_name()
+    if args.pruned:
+        cases = colrow.run_pruned(args.threads, isa, args.budget)
+        if args.json:
+            print(json.dumps({"isa": isa, "threads": args.threads, "cases": cases}, indent=1))
+        else:
+            for c in cases:
+                print(colrow_pruned_line(c))
+        return
+    shapes = colrow.SMOLLM_SHAPES + (colrow.LARGE_SHAPES if args.shapes == "all" else ())
+    results = []
+    for r in colrow.run_layers(shapes, batches, sparsities, args.threads, isa, args.budget,
+                               args.ring_mb):
+        results.append(r)
+        if not args.json:
+            print(colrow_line(r), flush=True)
+    if args.json:
+        print(json.dumps({"isa": isa, "threads": args.threads, "cases": results}, indent=1))
 
 
 def _sim_speed(args: argparse.Namespace) -> None:

@@ -1,11 +1,12 @@
 """Every benchmark's table laid out from its records: ``eie bench`` (text and Markdown), the
 engine's goal cases, sweep, overheads, encoder and threads (Markdown, as in
-``docs/benchmarks.md``), the simulator's speed, and the LeNet / k-means benchmarks' lines.
+``docs/benchmarks.md``), the colrow / rowwise comparison, the simulator's speed, and the LeNet /
+k-means benchmarks' lines.
 
-The records come from ``eie.engine.bench``, ``eie.engine.bench_goals`` and ``eie.bench``; nothing
-here measures. Ratios are baseline over eie (above 1: eie is faster).
+The records come from ``eie.bench`` (``engine_cases``, ``goals``, ``colrow`` and the others);
+nothing here measures. Ratios are baseline over eie (above 1: eie is faster).
 
->>> from eie.engine.bench_goals import ThreadsRow
+>>> from eie.bench.goals import ThreadsRow
 >>> print(threads_table([ThreadsRow("alex6 b1", 900.0, 500.0)]))
 | case | 1 thread wall µs | 2 threads wall µs | 2 / 1 |
 |---|---|---|---|
@@ -17,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from eie.engine.bench_goals import OVERHEAD_KERNEL, EncoderRow, GoalRow, SweepRow, ThreadsRow
+from eie.bench.goals import OVERHEAD_KERNEL, EncoderRow, GoalRow, SweepRow, ThreadsRow
 
 if TYPE_CHECKING:
+    from eie.bench.engine_cases import Record
     from eie.bench.kmeans import KMeansTiming
-    from eie.engine.bench import Record
 
 
 def _ratio(r: Record, k: str) -> str:
@@ -125,6 +126,22 @@ def threads_row(r: ThreadsRow) -> str:
 
 def threads_table(rows: Sequence[ThreadsRow]) -> str:
     return "\n".join([THREADS_HEADER, *map(threads_row, rows)])
+
+
+def colrow_line(r: dict[str, Any]) -> str:
+    """One ``eie.bench.colrow.run_case`` record: rowwise against colrow, thread CPU time."""
+    return (f"{r['rows']:>5}x{r['cols']:<5} b{r['batch']:<2} zeros {r['sparsity']:4.2f}  rowwise "
+            f"{r['rowwise_cpu_us']:8.1f} us  colrow {r['colrow_cpu_us']:8.1f} us"
+            f"  speed-up {r['speedup_cpu']:5.2f}x (thread CPU; wall "
+            f"{r['rowwise_wall_us']:.1f} / {r['colrow_wall_us']:.1f})")
+
+
+def colrow_pruned_line(c: dict[str, Any]) -> str:
+    """One ``eie.bench.colrow.run_pruned`` record: row codebooks in the sparse layout."""
+    return (f"{c['rows']:>5}x{c['cols']:<5} {c['weight_density']:.0%} weights b{c['batch']}"
+            f" {c['nonzero_inputs']:.0%} inputs: shared sparse "
+            f"{c['shared_sparse_cpu_us']:.0f} us, per-row sparse "
+            f"{c['row_sparse_cpu_us']:.0f} us, rowwise {c['rowwise_cpu_us']:.0f} us")
 
 
 def sim_speed_table(rows: Sequence[dict[str, Any]]) -> str:
