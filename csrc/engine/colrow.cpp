@@ -18,35 +18,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// IEEE half -> float (exact).
-inline float half_bits_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else {
-      int e = -1;
-      do { man <<= 1; ++e; } while ((man & 0x400) == 0);
-      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | man << 13;
-  } else {
-    bits = sign | (exp + 112) << 23 | man << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-inline float bf16_bits_to_float(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 ColrowKernel colrow_kernel(Isa isa) {
   switch (isa) {
     case Isa::avx512: {
@@ -151,7 +122,7 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
     t_x.resize(static_cast<size_t>(batch * cols));
     const uint16_t* h = static_cast<const uint16_t*>(x);
     for (int64_t i = 0; i < batch * cols; ++i)
-      t_x[i] = in_kind == InKind::f16 ? half_bits_to_float(h[i]) : bf16_bits_to_float(h[i]);
+      t_x[i] = in_kind == InKind::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
     xf = t_x.data();
   }
   // 2. tiles of inputs sharing one list of active columns. A tile of nt inputs costs per active
