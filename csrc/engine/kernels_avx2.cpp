@@ -441,78 +441,110 @@ void dense8_batch(const BlockTask& t) {
   }
 }
 
-// Rowwise (layout.h): the 64-byte chunk as two 32-byte halves (words 0..7 -> columns
-// 16j + 0..7, words 8..15 -> 16j + 8..15). A 16-entry lookup is two 8-entry vpermps and a blend
-// on the code's bit 3 (moved to the sign bit by a shift). Batches in tiles of up to 4 inputs,
-// each decoded weight vector feeding every input of the tile.
-inline __m256 lookup16(__m256i idx, __m256 lo, __m256 hi) {
-  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
-                          _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-}
-
 inline float hsum(__m256 v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-// Row r x inputs [0, NB) over chunks [t0, t1); the row's last chunk (t1 == nchunks) has `tail`
-// code slots (the slots past the columns, padding to 128, are skipped). acc[b * stride + r] =
-// the sum, or += it when `add`.
+// Rowwise with the codebook as byte planes (layout.h): per 32 bytes of codes (64 weights), the
+// low and the high nibbles are each 32 indices; four in-lane byte shuffles (one per plane of the
+// fp32 entries) and two rounds of unpacking give four vectors of 8 exact fp32 weights. That is
+// 1.8x the throughput of a 16-entry lookup by two 8-entry permutes and a blend (10-11 vs 6 G weights/s on
+// 576..4096-wide rows, Zen 4; docs/benchmarks-log.md). The weights come out in an order of their
+// own within each 128-column chunk, so run_rowwise lays the inputs out in that order
+// (kRowwiseInPos) and the kernel reads them sequentially; the chunk's padding columns hold code
+// 0 (a finite entry) against zero inputs.
+struct PlaneOrder {
+  uint8_t pos[128];  // column offset within the chunk -> position in the decode order
+  constexpr PlaneOrder() : pos() {
+    for (int h2 = 0; h2 < 2; ++h2)          // 32-byte half of the 64-byte chunk
+      for (int nib = 0; nib < 2; ++nib)     // low, high nibbles
+        for (int v = 0; v < 4; ++v)         // output vector of the half
+          for (int e = 0; e < 8; ++e) {     // lane element: bytes 4v..4v+3, then 16+4v..
+            const int b = e < 4 ? 4 * v + e : 16 + 4 * v + (e - 4);  // byte in the half
+            const int word = 8 * h2 + b / 4, j = 2 * (b % 4) + nib;   // layout.h: 16j + word
+            pos[16 * j + word] = static_cast<uint8_t>(64 * h2 + 32 * nib + 8 * v + e);
+          }
+  }
+};
+constexpr PlaneOrder kPlaneOrder{};
+
+struct Planes {
+  __m256i p0, p1, p2, p3;
+  explicit Planes(const uint8_t* t)
+      : p0(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t)))),
+        p1(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 16)))),
+        p2(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32)))),
+        p3(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 48)))) {}
+  // 32 indices (one per byte, < 16) -> w[0..3], 8 fp32 weights each, in the decode order.
+  __attribute__((always_inline)) void decode(__m256i idx, __m256 w[4]) const {
+    const __m256i b0 = _mm256_shuffle_epi8(p0, idx), b1 = _mm256_shuffle_epi8(p1, idx);
+    const __m256i b2 = _mm256_shuffle_epi8(p2, idx), b3 = _mm256_shuffle_epi8(p3, idx);
+    const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
+    const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);
+    w[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(l01, l23));
+    w[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(l01, l23));
+    w[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(h01, h23));
+    w[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
+  }
+};
+
+// Row r x inputs [0, NB) (inputs in the decode order, pc floats apart); acc[b * stride + r] = the
+// sum. One input: four accumulator chains; two or three: two per input; more: one per input
+// (the inputs' chains are independent, and the decoded weights feed up to 8 inputs).
 template <int NB>
-void rowwise_tile(const Layout& L, int64_t r, int64_t t0, int64_t t1, int tail, const float* xp,
-                  int64_t pc, float* acc, int64_t stride, bool add) {
-  const float* cb = L.row_codebook(r);
-  const __m256 lo = _mm256_loadu_ps(cb), hi = _mm256_loadu_ps(cb + 8);
+void rowwise_planes(const Layout& L, int64_t r, int64_t nchunks, const float* xp, int64_t pc,
+                    float* acc, int64_t stride) {
+  constexpr int NA = NB == 1 ? 4 : NB <= 3 ? 2 : 1;
+  const Planes pl(L.row_codebook_planes(r));
+  const __m256i lo4 = _mm256_set1_epi8(0x0f);
   const uint8_t* p = L.codes.data() + r * L.row_stride;
-  __m256 a[NB][2];
-  for (int b = 0; b < NB; ++b) a[b][0] = a[b][1] = _mm256_setzero_ps();
-  const auto chunk = [&](int64_t t, int slots) __attribute__((always_inline)) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * t + 32));
-    for (int j = 0; j < 8; ++j) {
-      if (j >= slots) break;
-      const __m256 w0 = lookup16(_mm256_srli_epi32(v0, 4 * j), lo, hi);
-      const __m256 w1 = lookup16(_mm256_srli_epi32(v1, 4 * j), lo, hi);
+  __m256 a[NB][NA];
+  for (int b = 0; b < NB; ++b)
+    for (int k = 0; k < NA; ++k) a[b][k] = _mm256_setzero_ps();
+  for (int64_t h = 0; h < 2 * nchunks; ++h) {  // 32-byte halves: 64 weights each
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+    const __m256i ids[2] = {_mm256_and_si256(v, lo4),
+                            _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4)};
+    for (int nib = 0; nib < 2; ++nib) {
+      __m256 w[4];
+      pl.decode(ids[nib], w);
       for (int b = 0; b < NB; ++b) {
-        const float* x = xp + b * pc + 128 * t + 16 * j;
-        a[b][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), a[b][0]);
-        a[b][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), a[b][1]);
+        const float* x = xp + b * pc + 64 * h + 32 * nib;
+        for (int k = 0; k < 4; ++k)
+          a[b][k % NA] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(x + 8 * k), a[b][k % NA]);
       }
     }
-  };
-  const int64_t tfull = t1 == pc / 128 && tail < 8 ? t1 - 1 : t1;
-  for (int64_t t = t0; t < tfull; ++t) chunk(t, 8);
-  if (tfull < t1) chunk(tfull, tail);
+  }
   for (int b = 0; b < NB; ++b) {
-    const float s = hsum(_mm256_add_ps(a[b][0], a[b][1]));
-    float* dst = acc + b * stride + r;
-    *dst = add ? *dst + s : s;
+    __m256 s = a[b][0];
+    for (int k = 1; k < NA; ++k) s = _mm256_add_ps(s, a[b][k]);
+    acc[b * stride + r] = hsum(s);
   }
 }
 
+// Whole rows at every batch: the inputs (<= 8 x padded_cols floats) are re-read from L2 per row;
+// L1-sized column panels measured 1.6-2.9x slower at batch 8 (the per-row set-up and reduction
+// per panel, and short strided reads of each row's codes).
 void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
              float* acc) {
-  const int64_t pc = L.padded_cols(), nchunks = pc / 128, rem = L.cols % 128;
-  const int tail = rem == 0 ? 8 : static_cast<int>((rem + 15) / 16);
-  // Whole rows: unlike the AVX-512 kernel, this one is bound by its decode (two permutes and a
-  // blend per 8 weights), not by re-reading the inputs from L2, and L1-sized column panels
-  // measured 5% slower at 4096x4096 batch 8 (docs/benchmarks-log.md).
-  {
-    const int64_t t0 = 0, t1 = nchunks;
-    const bool add = false;
-    for (int64_t r = r_begin; r < r_end; ++r)
-      for (int64_t b0 = 0; b0 < batch; b0 += 4) {
-        const float* x = xp + b0 * pc;
-        float* y = acc + b0 * L.rows;
-        switch (batch - b0 < 4 ? batch - b0 : 4) {
-          case 1: rowwise_tile<1>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
-          case 2: rowwise_tile<2>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
-          case 3: rowwise_tile<3>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
-          default: rowwise_tile<4>(L, r, t0, t1, tail, x, pc, y, L.rows, add); break;
-        }
+  const int64_t pc = L.padded_cols(), nchunks = pc / 128;
+  for (int64_t r = r_begin; r < r_end; ++r)
+    for (int64_t b0 = 0; b0 < batch; b0 += 8) {
+      const float* x = xp + b0 * pc;
+      float* y = acc + b0 * L.rows;
+      switch (batch - b0 < 8 ? batch - b0 : 8) {
+        case 1: rowwise_planes<1>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 2: rowwise_planes<2>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 3: rowwise_planes<3>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 4: rowwise_planes<4>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 5: rowwise_planes<5>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 6: rowwise_planes<6>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 7: rowwise_planes<7>(L, r, nchunks, x, pc, y, L.rows); break;
+        default: rowwise_planes<8>(L, r, nchunks, x, pc, y, L.rows); break;
       }
-  }
+    }
 }
 
 // Row view, batch 2..16 (layout.h): each row's stride lanes (kVecs vectors of 8) accumulate in
@@ -573,7 +605,8 @@ void rows_batch(const Layout& L, int64_t r_begin, int64_t r_end, const float* xt
 
 KernelSet kernels_avx2() {
   return {sparse1, sparse_batch, dense1, dense_batch,
-          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise, rows_batch};
+          sparse8_1, sparse8_batch, dense8_1, dense8_batch, rows1_impl, rowwise, rows_batch,
+          kPlaneOrder.pos};
 }
 
 }  // namespace eie::engine

@@ -120,7 +120,7 @@ int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
                               (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4 +
-                              row_cb_bf16.size() * 2);
+                              row_cb_bf16.size() * 2 + row_cb_planes.size());
 }
 
 namespace {
@@ -453,6 +453,15 @@ Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const flo
       L.row_cb_bf16[g * 2 * kCodebookSize + i] = h;
       L.row_cb_bf16[g * 2 * kCodebookSize + kCodebookSize + i] = h;
     }
+  L.row_cb_planes.assign(static_cast<size_t>(groups * 4 * kCodebookSize), 0);
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < k; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, codebooks + g * k + i, 4);
+      for (int b = 0; b < 4; ++b)
+        L.row_cb_planes[g * 4 * kCodebookSize + b * kCodebookSize + i] =
+            static_cast<uint8_t>(bits >> (8 * b));
+    }
   L.row0 = {0, rows};
   L.row_stride = L.padded_cols() / 2;
   L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
@@ -551,15 +560,19 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
   const bool amx = uses_amx(L, in_kind, batch, isa, precision);
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
   if (amx) amx_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
+  const uint8_t* pos = ks.rowwise_in_pos;  // the kernel's input order (layout.h)
   for (int64_t b = 0; b < batch && !amx; ++b) {
     float* dst = xp + b * pc;
+    if (pos != nullptr) std::fill(dst + cols / 128 * 128, dst + pc, 0.0f);
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = b * cols + c;
-      if (in_kind == InKind::f32) dst[c] = static_cast<const float*>(x)[i];
-      else if (in_kind == InKind::f16) dst[c] = half_to_float(static_cast<const uint16_t*>(x)[i]);
-      else dst[c] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+      const int64_t d = pos == nullptr ? c : (c & ~int64_t{127}) | pos[c & 127];
+      if (in_kind == InKind::f32) dst[d] = static_cast<const float*>(x)[i];
+      else if (in_kind == InKind::f16) dst[d] = half_to_float(static_cast<const uint16_t*>(x)[i]);
+      else dst[d] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
     }
-    for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
+    if (pos == nullptr)
+      for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
   }
   const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
                       static_cast<double>(batch);

@@ -136,6 +136,12 @@ struct Layout {
   // (groups, 32) the codebooks rounded to bfloat16 (to nearest even), each written twice
   // (entries 16..31 = 0..15), so a 16-bit permute index may carry junk in its bit 4 (AMX decode).
   HugeVector<uint16_t> row_cb_bf16;
+  // (groups, 64) the fp32 codebooks as byte planes: byte b of entry i at [g * 64 + 16 * b + i],
+  // so a 16-byte shuffle per plane decodes 32 codes (the AVX2 rowwise kernel).
+  HugeVector<uint8_t> row_cb_planes;
+  const uint8_t* row_codebook_planes(int64_t r) const {
+    return row_cb_planes.data() + (group_rows == 0 ? 0 : (r / group_rows) * 4 * kCodebookSize);
+  }
   const float* row_codebook(int64_t r) const {
     return group_rows == 0 ? codebook : row_cb.data() + (r / group_rows) * kCodebookSize;
   }
@@ -217,6 +223,9 @@ struct KernelSet {
   RowKernel rows1;                                                 // row view, 4-bit codes
   RowwiseKernel rowwise;                                           // rowwise, any batch
   RowBatchKernel rows_batch;                                       // row view, batch 2..16
+  // Where the rowwise kernel reads input column c of each 128-column chunk: at
+  // (c & ~127) | rowwise_in_pos[c & 127]; nullptr: at c (the inputs in their own order).
+  const uint8_t* rowwise_in_pos = nullptr;
 };
 
 // Input element types.
