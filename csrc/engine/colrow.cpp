@@ -80,6 +80,7 @@ Layout build_colrow(const uint8_t* codes, int64_t rows, int64_t cols, const floa
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t i = 0; i < k; ++i) L.row_cb[g * kCodebookSize + i] = codebooks[g * k + i];
   }
+  fill_codebook_planes(L, codebooks, groups, k);
   L.row0 = {0, rows};
   const int64_t full = rows / kColrowStripRows, rest = rows % kColrowStripRows;
   const int64_t last_h = (rest + 7) / 8 * 8;
@@ -130,6 +131,7 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   // active column of its own: a tile is split into single inputs when that is cheaper (sparse
   // activations drawn independently per input make the union much larger than each share).
   const int64_t tmax = colrow_tile_inputs(batch, isa);
+  const int64_t chunk = colrow_chunk(isa);  // np, the active columns per tile, is a multiple
   std::vector<TilePlan>& plan = t_plan;  // reused: no allocation per call
   plan.clear();
   std::vector<uint32_t>& act = t_act;
@@ -153,7 +155,7 @@ void run_colrow(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
   std::vector<uint32_t>& idx = t_idx;
   std::vector<float>& xc = t_xc;
   auto add_tile = [&](int64_t b0, int64_t nt, int64_t n) {
-    const int64_t np = (n + kColrowChunk - 1) / kColrowChunk * kColrowChunk;
+    const int64_t np = (n + chunk - 1) / chunk * chunk;
     plan.push_back({b0, nt, np, off});
     idx.resize(static_cast<size_t>(2 * (off + np)));
     xc.resize(static_cast<size_t>(kColrowMaxTile * (off + np)));

@@ -29,6 +29,9 @@ namespace eie::engine {
 constexpr int64_t kColrowStripRows = 128;  // a column of a full strip: one 64-byte line
 constexpr int64_t kColrowChunk = 16;       // active columns per gather (AVX-512 lanes)
 constexpr int64_t kColrowMaxTile = 8;      // inputs sharing one list of active columns
+// The multiple of active columns a tile is padded to: kColrowChunk, or 32 for the AVX2 kernel
+// (which decodes 32 columns per step).
+inline int64_t colrow_chunk(Isa isa) { return isa == Isa::avx2 ? 2 * kColrowChunk : kColrowChunk; }
 
 // Builds the layout from a C-contiguous (rows, cols) code matrix (codes < k <= 16) and `groups`
 // codebooks of k floats (row r uses codebooks[r / group_rows]; group_rows 0: one shared codebook,
@@ -37,7 +40,7 @@ Layout build_colrow(const uint8_t* codes, int64_t rows, int64_t cols, const floa
                     int64_t groups, int64_t k, int64_t group_rows);
 
 // What a colrow kernel sees for one tile of inputs: `np` active columns (a multiple of
-// kColrowChunk; the padding repeats column 0 with x = 0), their word offsets inside a full strip
+// colrow_chunk(isa); the padding repeats column 0 with x = 0), their word offsets inside a full strip
 // (idx_full = c * 16) and inside the last strip (idx_last = c * its words per column), and the
 // compacted inputs xc (nt, np). The kernel writes out[(b0 + t) * rows + r] for t < nt and the
 // rows of octets [o_begin, o_end) (octet o: rows 8o .. 8o + 7, cut at rows), before the bias.

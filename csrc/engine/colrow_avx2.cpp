@@ -1,21 +1,19 @@
 // The colrow kernel for AVX2 (colrow.h; compiled with -mavx2 -mfma, entered only after a CPUID
-// check): as the AVX-512 one with 8 lanes. Per strip and 8 active columns, their code lines
-// transposed (8 x 8 words) into an L1 buffer; then per octet of rows and 8 columns, per row a
-// shift and a 16-entry lookup (two vpermps and a blend on the code's bit 3, as the rowwise
-// kernel) and one FMA per input of the tile.
+// check). Per strip and 8 active columns, their code lines transposed (8 x 8 words) into an L1
+// buffer, as the AVX-512 kernel does. Then per octet of rows and 32 active columns, the 32 words
+// regrouped by byte (byte m of a word holds rows 2m and 2m + 1), so that each row's 32 codes are
+// the low or the high nibbles of one 32-byte vector, decoded by the row's codebook planes
+// (planes_avx2.h, as the rowwise kernel) into 32 weights in column order; one FMA per 8 weights
+// and input of the tile.
 #include <immintrin.h>
 
 #include <algorithm>
 
 #include "engine/colrow.h"
+#include "engine/planes_avx2.h"
 
 namespace eie::engine {
 namespace {
-
-inline __m256 lookup16(__m256i idx, __m256 lo, __m256 hi) {
-  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
-                          _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-}
 
 // Lane sums of 8 vectors as one vector (in the order a[0..7]).
 inline __m256 reduce8(const __m256* a) {
@@ -49,39 +47,69 @@ inline void transpose8(__m256* r) {
   }
 }
 
-template <int NT, int RP>
+// Octet o (rows 8o .. 8o + 7) x the kb active columns whose words are words[0 .. kb) (kb a
+// multiple of 32) x the tile's NT inputs (xc, np floats apart); out = the sums (first block) or +=.
+template <int NT>
 inline void octet_block(const Layout& L, int64_t o, const uint32_t* words, int64_t kb,
                         const float* xc, int64_t np, bool first, int64_t b0, float* out) {
   const int64_t r8 = 8 * o, rows = L.rows;
   const int nrows = rows - r8 < 8 ? static_cast<int>(rows - r8) : 8;
-  constexpr int kAcc = (NT * RP + 7) / 8 * 8;
-  for (int j0 = 0; j0 < nrows; j0 += RP) {
-    const float* cb[RP];
-    for (int i = 0; i < RP; ++i)
-      cb[i] = L.row_codebook(r8 + j0 + i < rows ? r8 + j0 + i : rows - 1);
-    __m256 acc[kAcc];
-    for (int i = 0; i < kAcc; ++i) acc[i] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < kb; k += 8) {
-      __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(words + k));
-      if (j0 != 0) v = _mm256_srli_epi32(v, 4 * j0);
-      for (int i = 0; i < RP; ++i) {
-        const __m256 w = lookup16(i == 0 ? v : _mm256_srli_epi32(v, 4 * i),
-                                  _mm256_loadu_ps(cb[i]), _mm256_loadu_ps(cb[i] + 8));
-        for (int t = 0; t < NT; ++t)
-          acc[t * RP + i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xc + t * np + k), acc[t * RP + i]);
-      }
-    }
-    alignas(32) float sums[kAcc];
-    for (int g = 0; g < kAcc; g += 8) _mm256_store_ps(sums + g, reduce8(acc + g));
+  // bytes[m][k]: byte m of column k's word (rows 2m | 2m + 1 << 4), for the kb columns.
+  alignas(32) uint8_t bytes[4][kBlockCols];
+  const __m256i by_byte = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                           0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (int64_t k = 0; k < kb; k += 32) {
+    __m256i v[4];
+    for (int q = 0; q < 4; ++q)  // lane l, element e: byte e of columns k + 8q + 4l + 0..3
+      v[q] = _mm256_shuffle_epi8(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(words + k + 8 * q)), by_byte);
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    // byte p of bytes[m] + k: column k + 8 * ((p % 16) / 4) + 4 * (p / 16) + p % 4, which the
+    // planes' decode order (planes_avx2.h) turns back into columns k + 0..31 in order.
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bytes[0] + k), _mm256_unpacklo_epi64(t0, t2));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bytes[1] + k), _mm256_unpackhi_epi64(t0, t2));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bytes[2] + k), _mm256_unpacklo_epi64(t1, t3));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bytes[3] + k), _mm256_unpackhi_epi64(t1, t3));
+  }
+  constexpr int NA = NT == 1 ? 4 : NT <= 3 ? 2 : 1;  // accumulator chains per input
+  const __m256i lo4 = _mm256_set1_epi8(0x0f);
+  __m256 sums[NT][8];
+  for (int j = 0; j < 8; ++j) {
+    for (int t = 0; t < NT; ++t) sums[t][j] = _mm256_setzero_ps();
+    if (j >= nrows) continue;
+    const Planes pl(L.row_codebook_planes(r8 + j));
+    const uint8_t* bj = bytes[j / 2];
+    __m256 a[NT][NA];
     for (int t = 0; t < NT; ++t)
-      for (int i = 0; i < RP && j0 + i < nrows; ++i) {
-        float& y = out[(b0 + t) * rows + r8 + j0 + i];
-        y = first ? sums[t * RP + i] : y + sums[t * RP + i];
-      }
+      for (int i = 0; i < NA; ++i) a[t][i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kb; k += 32) {
+      __m256i ids = _mm256_load_si256(reinterpret_cast<const __m256i*>(bj + k));
+      if (j % 2 == 1) ids = _mm256_srli_epi16(ids, 4);
+      __m256 w[4];
+      pl.decode(_mm256_and_si256(ids, lo4), w);
+      for (int t = 0; t < NT; ++t)
+        for (int q = 0; q < 4; ++q)
+          a[t][q % NA] =
+              _mm256_fmadd_ps(w[q], _mm256_loadu_ps(xc + t * np + k + 8 * q), a[t][q % NA]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      __m256 s = a[t][0];
+      for (int i = 1; i < NA; ++i) s = _mm256_add_ps(s, a[t][i]);
+      sums[t][j] = s;
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(32) float y8[8];
+    _mm256_store_ps(y8, reduce8(sums[t]));
+    for (int j = 0; j < nrows; ++j) {
+      float& y = out[(b0 + t) * rows + r8 + j];
+      y = first ? y8[j] : y + y8[j];
+    }
   }
 }
 
-template <int NT, int RP>
+template <int NT>
 void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile, float* out) {
   const int64_t np = tile.np;
   alignas(64) uint32_t buf[kStripOctets * kBlockCols];  // 16 KiB on the stack
@@ -117,7 +145,7 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
         }
       }
       for (int64_t o = s0; o < s1; ++o)
-        octet_block<NT, RP>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
+        octet_block<NT>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
                             tile.b0, out);
     }
     s0 = s1;
@@ -126,14 +154,14 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
 
 void colrow(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile, float* out) {
   switch (tile.nt) {
-    case 1: run_octets<1, 8>(L, o0, o1, tile, out); break;
-    case 2: run_octets<2, 4>(L, o0, o1, tile, out); break;
-    case 3: run_octets<3, 2>(L, o0, o1, tile, out); break;
-    case 4: run_octets<4, 2>(L, o0, o1, tile, out); break;
-    case 5: run_octets<5, 1>(L, o0, o1, tile, out); break;
-    case 6: run_octets<6, 1>(L, o0, o1, tile, out); break;
-    case 7: run_octets<7, 1>(L, o0, o1, tile, out); break;
-    default: run_octets<8, 1>(L, o0, o1, tile, out); break;
+    case 1: run_octets<1>(L, o0, o1, tile, out); break;
+    case 2: run_octets<2>(L, o0, o1, tile, out); break;
+    case 3: run_octets<3>(L, o0, o1, tile, out); break;
+    case 4: run_octets<4>(L, o0, o1, tile, out); break;
+    case 5: run_octets<5>(L, o0, o1, tile, out); break;
+    case 6: run_octets<6>(L, o0, o1, tile, out); break;
+    case 7: run_octets<7>(L, o0, o1, tile, out); break;
+    default: run_octets<8>(L, o0, o1, tile, out); break;
   }
 }
 

@@ -281,6 +281,9 @@ void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t
 // Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
 // floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
 // groups = 1). No zero-code rule: every code indexes its row's codebook.
+// Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
+void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k);
+
 Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
                      int64_t groups, int64_t k, int64_t group_rows);
 

@@ -93,8 +93,9 @@ def test_colrow_engine_and_layout_bytes() -> None:
     x = random_input(rng, (4, 256), 0.5)
     assert_close(eng(x), *exact(m, x, None, None))
     lay = layout.from_matrix(m, "colrow")
-    # two full strips of 128 rows and a last one of 48 (44 rounded up to 8): half a byte each
-    assert lay.nbytes == (2 * 128 + 48) * 256 // 2 + 300 * 16 * 4
+    # two full strips of 128 rows and a last one of 48 (44 rounded up to 8): half a byte each;
+    # the fp32 codebooks, and the same as byte planes (64 bytes per codebook)
+    assert lay.nbytes == (2 * 128 + 48) * 256 // 2 + 300 * 16 * 4 + 300 * 64
 
 
 def test_colrow_refuses_bad_input() -> None:
