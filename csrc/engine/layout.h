@@ -282,7 +282,17 @@ void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t
 // floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
 // groups = 1). No zero-code rule: every code indexes its row's codebook.
 // Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
-void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k);
+inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k) {
+  L.row_cb_planes.assign(static_cast<size_t>(groups * 4 * kCodebookSize), 0);
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < k; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, codebooks + g * k + i, 4);
+      for (int b = 0; b < 4; ++b)
+        L.row_cb_planes[g * 4 * kCodebookSize + b * kCodebookSize + i] =
+            static_cast<uint8_t>(bits >> (8 * b));
+    }
+}
 
 Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
                      int64_t groups, int64_t k, int64_t group_rows);
