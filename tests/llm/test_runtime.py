@@ -153,6 +153,21 @@ def test_model_file_runtime_perplexity_and_sampling(slice2: Any, tmp_path: Path,
     rt.set_act_sparsity(limits)
     assert rt.generate("Sparse layers", 4, stop_at_eos=False).token_ids != \
         greedy.token_ids[:4]
+    # with the thresholds' levels, only the Linear layers at or above the ISA's break-even move
+    # to the zero-skipping layout; the rest keep the rowwise one
+    from eie.llm.actsparsity import Thresholds
+    from eie.llm.engine_linear import zero_skip_min_level, zero_skipping_layout
+
+    lay, floor = zero_skipping_layout(), zero_skip_min_level()
+    rt.set_act_sparsity(Thresholds(limits, {n: floor - 0.01 for n in limits}))
+    assert rt.linear_layout == "auto"
+    assert {lin.layout for lin in rt.decoder.linears} == {"auto"}
+    rt.set_act_sparsity(Thresholds(limits, {n: floor if "down_proj" in n else 0.0
+                                            for n in limits}))
+    downs = [b.down for b in rt.decoder.blocks]
+    assert [lin.layout for lin in downs] == [lay] * len(downs)
+    assert rt.linear_layout == f"{lay} on {len(downs)} of {len(rt.decoder.linears)} Linear layers"
+    assert {lin.layout for lin in rt.decoder.linears if lin not in downs} == {"auto"}
     rt.set_act_sparsity({})
     assert rt.generate("Sparse layers", 12, stop_at_eos=False).token_ids == greedy.token_ids
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from eie.errors import ConfigError
+from eie.llm.actsparsity import Thresholds
 
 PROFILE_LEVELS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 """Sparsity levels at which each group's block error is measured (0 has no error)."""
@@ -126,14 +127,16 @@ class Profile:
                 have += step * self.groups[best].weights
         return levels
 
-    def limits(self, target: float, scope: str = "block") -> dict[str, Limit]:
-        """Thresholds by model Linear name (every member of a group gets its group's)."""
+    def limits(self, target: float, scope: str = "block") -> Thresholds:
+        """Thresholds by model Linear name (every member of a group gets its group's), with
+        each one's allocated level."""
         out: dict[str, Limit] = {}
+        levels: dict[str, float] = {}
         for g, s in zip(self.groups, self.allocate(target, scope), strict=True):
             lim = g.limit(s)
             for n in g.names:
-                out[n] = lim
-        return out
+                out[n], levels[n] = lim, s
+        return Thresholds(out, levels)
 
     def summary(self, target: float, scope: str) -> dict[str, Any]:
         """Mean sparsity by kind of input (the part after the block prefix of its first

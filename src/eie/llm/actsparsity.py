@@ -17,11 +17,23 @@ import numpy as np
 from eie.errors import ConfigError
 
 
-def thresholds(abs_samples: dict[str, np.ndarray], sparsity: float) -> dict[str, float]:
+class Thresholds(dict[str, Any]):
+    """Thresholds by model Linear name (numbers, or per-column vectors), and ``levels``: the
+    fraction of each Linear's input entries they zero on the calibration text, which the runtime
+    reads to keep a Linear on its default layout where skipping that few zeros does not pay
+    (``eie.llm.runtime.Runtime.set_act_sparsity``)."""
+
+    def __init__(self, limits: Mapping[str, Any], levels: Mapping[str, float]) -> None:
+        super().__init__(limits)
+        self.levels = dict(levels)
+
+
+def thresholds(abs_samples: dict[str, np.ndarray], sparsity: float) -> Thresholds:
     if not 0.0 <= sparsity < 1.0:
         raise ConfigError(f"--act-sparsity should be in [0, 1), found {sparsity}")
-    return {n: float(np.quantile(s, sparsity)) if sparsity > 0 else 0.0
-            for n, s in abs_samples.items() if s.size}
+    limits = {n: float(np.quantile(s, sparsity)) if sparsity > 0 else 0.0
+              for n, s in abs_samples.items() if s.size}
+    return Thresholds(limits, {n: sparsity for n in limits})
 
 
 @contextmanager

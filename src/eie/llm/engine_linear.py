@@ -193,6 +193,19 @@ class EngineLinear:
         return np.split(y, np.cumsum(self.split)[:-1], axis=-1)
 
 
+ZERO_SKIP_MIN_LEVEL = {"scalar": 0.4, "avx2": 0.35, "avx512": 0.25}
+"""Per ISA, the fraction of zero inputs from which the zero-skipping layout (colrow) beats the
+rowwise one on SmolLM2's shapes at batch 1 (``python -m eie.engine.bench_colrow --batches 1``;
+docs/llm.md): below it a Linear keeps the rowwise layout even when its inputs are thresholded."""
+
+
+def zero_skip_min_level(isa: str | None = None) -> float:
+    """``ZERO_SKIP_MIN_LEVEL`` of ``isa`` (default: the engine's active ISA)."""
+    from eie.engine import kernels
+
+    return ZERO_SKIP_MIN_LEVEL.get(isa or kernels.active_isa_name(), 0.4)
+
+
 def zero_skipping_layout() -> str | None:
     """The engine's layout for per-row / per-group codebooks that skips zero inputs (column-
     major), or None where this build has none (then the rowwise layout reads every column)."""

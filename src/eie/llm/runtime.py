@@ -38,7 +38,12 @@ import numpy as np
 
 from eie.errors import ConfigError
 from eie.llm.decoder import STAGES, Decoder
-from eie.llm.engine_linear import EngineLinear, build_linear, zero_skipping_layout
+from eie.llm.engine_linear import (
+    EngineLinear,
+    build_linear,
+    zero_skip_min_level,
+    zero_skipping_layout,
+)
 from eie.llm.qweight import QuantizedWeight
 from eie.llm.sampling import Sampler
 
@@ -150,15 +155,19 @@ class Runtime:
         assert self.decoder is not None or kind == "encoder"
         return self.decoder  # type: ignore[return-value]
 
-    def set_act_sparsity(self, limits: Mapping[str, Any], zero_skipping: bool | None = None
-                         ) -> None:
+    def set_act_sparsity(self, limits: Mapping[str, Any], zero_skipping: bool | None = None,
+                         levels: Mapping[str, float] | None = None) -> None:
         """Per-Linear activation thresholds (``eie.llm.actsparsity.thresholds``, or
         ``eie.llm.actalloc.Profile.limits``: numbers or per-column vectors); {} for none.
 
         ``zero_skipping`` (default: when some threshold is above 0) moves the decoder's engine
         Linear layers to the engine's zero-skipping layout for per-row codebooks
         (``engine_linear.zero_skipping_layout``) when this build has one, and back to the
-        default layout otherwise; ``True`` where the build has none is refused."""
+        default layout otherwise; ``True`` where the build has none is refused. ``levels``
+        (model Linear name -> the fraction of its inputs the threshold zeroes on the
+        calibration text, e.g. ``actalloc.Profile.levels``) keeps a Linear whose level is below
+        the ISA's break-even (``engine_linear.zero_skip_min_level``) on the default layout, which
+        is then faster; without it every thresholded Linear moves."""
         dec = self._need("causal-lm", "activation sparsity")
         dec.set_thresholds(limits)
         lay = zero_skipping_layout()
@@ -167,10 +176,20 @@ class Runtime:
         if want and lay is None and zero_skipping:
             raise ConfigError("this build of the engine has no zero-skipping layout for per-row "
                               "codebooks; the rowwise layout reads every input")
-        target = lay if want and lay is not None else "auto"
-        for lin in dec.linears:
-            lin.set_layout(target)
-        self.linear_layout = target
+        floor = zero_skip_min_level()
+        if levels is None:
+            levels = getattr(limits, "levels", None)  # actsparsity.Thresholds carry them
+        moved = kept = 0
+        for b in dec.blocks:
+            for name, lins in ((b.qkv_name, b.qkv), (b.o_name, [b.o]), (b.gu_name, b.gate_up),
+                               (b.down_name, [b.down])):
+                level = None if levels is None else float(levels.get(name, 0.0))
+                skip = want and lay is not None and (level is None or level >= floor)
+                for lin in lins:
+                    lin.set_layout(lay if skip and lay is not None else "auto")
+                moved, kept = moved + len(lins) * skip, kept + len(lins) * (not skip)
+        self.linear_layout = ("auto" if moved == 0 or lay is None else lay if kept == 0 else
+                              f"{lay} on {moved} of {moved + kept} Linear layers")
 
     linear_layout = "auto"
     """The decoder Linear layers' engine layout (``set_act_sparsity``)."""
