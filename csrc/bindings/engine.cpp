@@ -2,6 +2,7 @@
 // see csrc/engine/layout.h) and its multiply. Shapes and dtypes are checked here, once per call,
 // in O(1); the layout's arrays were validated when it was built and are not reachable from Python,
 // so the kernels can trust them.
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -276,6 +278,31 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("codebook", [](const Layout& L) {
         return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
       })
+      .def(
+          "arrays",
+          [](const Layout& L) {
+            // Copies: the layout itself stays unreachable (its kernels trust its arrays).
+            std::map<std::string, nb::bytes> d;
+            auto put = [&](const char* name, const void* p, size_t bytes) {
+              d.emplace(name, nb::bytes(static_cast<const char*>(p), bytes));
+            };
+            put("row0", L.row0.data(), L.row0.size() * 8);
+            put("entry_base", L.entry_base.data(), L.entry_base.size() * 8);
+            put("col_ptr", L.col_ptr.data(), L.col_ptr.size() * 4);
+            put("col_mid", L.col_mid.data(), L.col_mid.size() * 4);
+            put("entries", L.entries.data(), L.entries.size() * 2);
+            put("codes8", L.codes8.data(), L.codes8.size());
+            put("row_entries", L.row_entries.data(), L.row_entries.size() * 2);
+            put("row_ptr", L.row_ptr.data(), L.row_ptr.size() * 4);
+            put("row_mid", L.row_mid.data(), L.row_mid.size() * 4);
+            put("code_base", L.code_base.data(), L.code_base.size() * 8);
+            put("codes", L.codes.data(), L.codes.size());
+            put("row_cb", L.row_cb.data(), L.row_cb.size() * 4);
+            put("codebook", L.codebook, sizeof(L.codebook));
+            return d;
+          },
+          "Copies of the layout's arrays as bytes, by name (for tests: two builds compare "
+          "byte for byte).")
       .def(
           "run_f32",
           [](const Layout& L, In2<float> x, Out2<float> out, std::optional<In1<float>> bias,

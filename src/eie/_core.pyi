@@ -102,6 +102,11 @@ class CpuLayout:
     @property
     def codebook(self) -> list[float]: ...
 
+    def arrays(self) -> dict[str, bytes]:
+        """
+        Copies of the layout's arrays as bytes, by name (for tests: two builds compare byte for byte).
+        """
+
     def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
         out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks rounded to bfloat16 (see uses_amx).
