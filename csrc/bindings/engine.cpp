@@ -332,6 +332,22 @@ void register_engine(nb::module_& m) {
           nb::arg("isa"), nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).")
       .def(
+          "plan",
+          [](const Layout& L, In2<float> x, const std::string& isa) {
+            const int64_t batch = static_cast<int64_t>(x.shape(0));
+            EIE_CHECK(static_cast<int64_t>(x.shape(1)) == L.cols,
+                      "x should have " + std::to_string(L.cols) + " columns, found " +
+                          std::to_string(x.shape(1)));
+            EIE_CHECK(batch >= 1 && batch <= engine::kMaxBatch,
+                      "batch should be in 1.." + std::to_string(engine::kMaxBatch) +
+                          ", found " + std::to_string(batch));
+            return std::string(engine::plan_path(L, x.data(), batch, pick_isa(isa)));
+          },
+          nb::arg("x").noconvert(), nb::arg("isa") = "",
+          "The path run_f32 takes for float32 x (batch, cols), batch 1..16: 'rows' (the row "
+          "view), 'columns' (the sparse columns), 'dense', 'loop' (a batch-1 multiply per input, "
+          "each planned on its own), 'rowwise' or 'colrow'.")
+      .def(
           "mv_f32",
           [](const Layout& L, nb::ndarray<const float, nb::c_contig, nb::device::cpu> x,
              std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {

@@ -646,6 +646,26 @@ void set_row_view_min_act(double frac) {
 double row_batch_bias() { return g_row_batch_bias.load(std::memory_order_relaxed); }
 void set_row_batch_bias(double factor) { g_row_batch_bias.store(factor); }
 
+const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa) {
+  if (L.kind == LayoutKind::rowwise) return "rowwise";
+  if (L.kind == LayoutKind::colrow) return "colrow";
+  const char* cols_name = L.kind == LayoutKind::sparse ? "columns" : "dense";
+  const Tuning& tu = tuning(isa);
+  const int64_t cols = L.cols;
+  int64_t nact = 0, each = 0;  // as run_layout's scan: columns active in any input, and summed
+  for (int64_t c = 0; c < cols; ++c) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < batch; ++b) n += x[b * cols + c] != 0.0f;
+    each += n;
+    nact += n != 0;
+  }
+  if (batch == 1) return batch1_on_rows(L, nact, tu) ? "rows" : cols_name;
+  if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols, tu))
+    return "rows";
+  if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact, tu)) return "loop";
+  return cols_name;
+}
+
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision) {
   return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
          (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&

@@ -291,6 +291,12 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                 bool relu, float* out, int threads, Isa isa,
                 Precision precision = Precision::fp32);
 
+// The path run_layout takes for fp32 x (batch, cols), 1 <= batch <= 16 (sparse and dense
+// layouts: the same tests on the same counts): "rows" (the row view), "columns" (the sparse
+// columns), "dense", "loop" (one batch-1 multiply per input, each planned as x[b] alone),
+// "rowwise" or "colrow".
+const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa);
+
 // Whether run_layout would multiply this call on AMX tiles (rowwise layout, batch >= 2, AVX-512
 // allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);

@@ -115,6 +115,11 @@ class CpuLayout:
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
 
+    def plan(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], isa: str = '') -> str:
+        """
+        The path run_f32 takes for float32 x (batch, cols), batch 1..16: 'rows' (the row view), 'columns' (the sparse columns), 'dense', 'loop' (a batch-1 multiply per input, each planned on its own), 'rowwise' or 'colrow'.
+        """
+
     def mv_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> NDArray[numpy.float32]:
         """
         act(W @ x + bias) for float32 x (cols,) or (batch, cols), batch 1..16, as a new float32 array (rows,) or (batch, rows): run_f32 without the output argument.

@@ -125,3 +125,57 @@ def test_row_batch_bias_is_validated(row_batch: Callable[[float], None]) -> None
             row_batch(bad)
     row_batch(0.0)
     assert _core.row_batch_bias() == 0.0
+
+
+@pytest.fixture
+def row_view_batch1() -> Iterator[Callable[[float], None]]:
+    """Set the activation fraction from which batch-1 multiplies use the row view; restored."""
+    saved = _core.row_view_min_act()
+    yield _core.set_row_view_min_act
+    _core.set_row_view_min_act(saved)
+
+
+def test_plan_names_the_path_and_stream_bytes_count_it(
+        row_batch: Callable[[float], None], row_view_batch1: Callable[[float], None]) -> None:
+    from eie.bench.engine_cases import _stream_bytes
+
+    rng = np.random.default_rng(8)
+    rows, cols = 300, 1200
+    m = random_matrix(rng, rows, cols, 0.1, num_pes=4, empty_cols=5)
+    codes = m.to_codes()
+    lay = _layout.build(codes, m.codebook, "sparse", threads=1)
+    per_col = np.count_nonzero(codes, axis=0)
+    nnz = int(per_col.sum())
+
+    def columns(x: np.ndarray) -> float:  # the column path streams the active columns
+        act = (x != 0).any(axis=0)
+        return 2.0 * per_col[act].sum() + 8.0 * act.sum() + 4.0 * (rows + cols) * len(x)
+
+    def rows_view(x: np.ndarray) -> float:  # the row view streams every entry and row pointer
+        return 2.0 * nnz + 8.0 * rows + 4.0 * (rows + cols) * len(x)
+
+    dense_x = random_input(rng, (8, cols), 1.0)
+    sparse_x = np.zeros((8, cols), np.float32)  # each input its own few columns
+    for b in range(8):
+        sparse_x[b, rng.choice(cols, 20, replace=False)] = 1.0
+    work = float(((dense_x[:1] != 0) @ per_col).sum())
+    row_view_batch1(0.0)  # batch 1 always on the row view
+    assert lay.plan(dense_x[:1]) == "rows"
+    assert _stream_bytes(lay, codes, dense_x[0]) == (rows_view(dense_x[:1]), work)
+    row_view_batch1(2.0)  # never
+    assert lay.plan(dense_x[:1]) == "columns"
+    assert _stream_bytes(lay, codes, dense_x[0]) == (columns(dense_x[:1]), work)
+    row_batch(ROWS)
+    assert lay.plan(dense_x) == "rows"
+    assert _stream_bytes(lay, codes, dense_x)[0] == rows_view(dense_x)
+    row_batch(COLUMNS)
+    assert lay.plan(dense_x) == "columns"
+    assert _stream_bytes(lay, codes, dense_x)[0] == columns(dense_x)
+    assert lay.plan(sparse_x) == "loop"  # disjoint inputs: one batch-1 multiply each
+    assert _stream_bytes(lay, codes, sparse_x)[0] == sum(columns(sparse_x[b:b + 1])
+                                                         for b in range(8))
+    dense = _layout.build(codes, m.codebook, "dense", threads=1)
+    assert dense.plan(dense_x[:1]) == "dense"
+    for bad in (np.ascontiguousarray(dense_x[:, :-1]), np.zeros((17, cols), np.float32)):
+        with pytest.raises(ValueError, match="columns|batch"):
+            lay.plan(bad)
