@@ -3,6 +3,8 @@ input validation; the threads bound; what a cached call does per call."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -47,7 +49,7 @@ def test_layout_from_entries_equals_layout_from_codes(bits: str, kind: str, rows
 def _dense_reference(codes: np.ndarray, row0: list[int], wide: bool) -> bytes:
     """The dense layout's code bytes (csrc/engine/layout.h "DENSE"), written out in numpy."""
     out = []
-    for r0, r1 in zip(row0[:-1], row0[1:], strict=True):
+    for r0, r1 in itertools.pairwise(row0):
         rp = (r1 - r0 + 31) // 32 * 32
         blk = np.zeros((codes.shape[1], rp), np.uint8)  # (cols, padded rows)
         blk[:, :r1 - r0] = codes[r0:r1].T
