@@ -13,7 +13,7 @@ from engine_cases import CODEBOOKS, random_input, random_matrix
 from eie.engine import Engine, available_isas, kernels, layout, spmv
 from eie.engine.spmv import _cache, prepared
 from eie.engine.torch import EIELinear
-from eie.errors import ConfigError, FormatError
+from eie.errors import ConfigError, EngineError, FormatError
 from eie.formats import EIEMatrix
 from eie.formats.model import Layer
 
@@ -157,6 +157,44 @@ def test_eie_linear_float32_fast_path(shape: tuple[int, ...]) -> None:
         assert not wide.is_contiguous()
         want_wide = spmv(m, np.ascontiguousarray(wide.numpy()), layer.bias, "relu")
         np.testing.assert_array_equal(mod(wide).numpy(), want_wide)
+
+
+def test_eie_linear_call_keeps_hooks_and_refused_inputs() -> None:
+    """The call that skips nn.Module.__call__ still runs every hook, and inputs the kernel
+    binding refuses (strided, requiring grad, another dtype, a keyword argument) give the same
+    values through forward."""
+    rng = np.random.default_rng(6)
+    m = random_matrix(rng, 24, 32, 0.4)
+    layer = Layer("fc", m, bias=rng.standard_normal(24).astype(np.float32))
+    mod = EIELinear(layer, threads=1)
+    x = torch.from_numpy(random_input(rng, (3, 32), 0.8))
+    want = spmv(m, x.numpy(), layer.bias)
+    np.testing.assert_array_equal(mod(x).numpy(), want)
+    np.testing.assert_array_equal(mod.forward(x).numpy(), want)
+    np.testing.assert_array_equal(mod(x=x).numpy(), want)
+    np.testing.assert_array_equal(mod(x.clone().requires_grad_(True)).detach().numpy(), want)
+    np.testing.assert_array_equal(mod(x.double()).numpy(), want)
+    wide = torch.from_numpy(np.ascontiguousarray(np.repeat(x.numpy(), 2, axis=1)))[:, ::2]
+    np.testing.assert_array_equal(mod(wide).numpy(), want)
+    with pytest.raises(EngineError, match=r"expects \(\.\.\., 32\) inputs"):
+        mod(torch.zeros(3, 31))
+    seen: list[str] = []
+    handles = [
+        mod.register_forward_pre_hook(lambda _m, a: seen.append("pre") or (a[0] * 2,)),
+        mod.register_forward_hook(lambda _m, _a, y: seen.append("post") or y + 1)]
+    np.testing.assert_allclose(mod(x).numpy(), spmv(m, 2 * x.numpy(), layer.bias) + 1,
+                               rtol=1e-6, atol=1e-6)
+    assert seen == ["pre", "post"]
+    for h in handles:
+        h.remove()
+    h = torch.nn.modules.module.register_module_forward_hook(
+        lambda _m, _a, y: seen.append("global") or -y)
+    try:
+        np.testing.assert_array_equal(mod(x).numpy(), -want)
+    finally:
+        h.remove()
+    assert seen == ["pre", "post", "global"]
+    np.testing.assert_array_equal(mod(x).numpy(), want)
 
 
 def test_relaid_matrix_runs_the_same() -> None:
