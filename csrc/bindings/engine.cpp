@@ -41,7 +41,8 @@ Isa pick_isa(const std::string& isa) {
   return which;
 }
 
-Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads) {
+Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads,
+              bool batch_twin) {
   EIE_CHECK(kind == "sparse" || kind == "dense",
         "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
   const int64_t rows = static_cast<int64_t>(codes.shape(0));
@@ -50,9 +51,15 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
   Layout L;
   {
     nb::gil_scoped_release release;
-    L = engine::build_layout(codes.data(), rows, cols, codebook.data(),
-                             static_cast<int64_t>(codebook.shape(0)),
+    const int64_t n = static_cast<int64_t>(codebook.shape(0));
+    L = engine::build_layout(codes.data(), rows, cols, codebook.data(), n,
                              kind == "sparse" ? LayoutKind::sparse : LayoutKind::dense, t);
+    if (batch_twin && L.kind == LayoutKind::dense &&
+        engine::wants_batch_twin(rows, cols, L.nnz, n)) {
+      format::Triples csr;
+      const format::Triples csc = format::dense_to_csc(codes.data(), rows, cols, &csr);
+      engine::add_batch_twin(L, csc, csr, t);
+    }
   }
   return new Layout(std::move(L));
 }
@@ -60,7 +67,7 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
 // The same from validated EIE arrays, through their CSC / CSR triples (no dense matrix).
 Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
                   In2<int64_t> col_ptr, int64_t rows, int64_t cols, In1<float> codebook,
-                  const std::string& kind, int threads) {
+                  const std::string& kind, int threads, bool batch_twin) {
   EIE_CHECK(kind == "sparse" || kind == "dense",
         "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
   const int64_t pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
@@ -77,6 +84,11 @@ Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_of
     const int64_t n = static_cast<int64_t>(codebook.shape(0));
     if (kind == "dense") {
       L = engine::build_layout_dense(a, codebook.data(), n, t);
+      if (batch_twin && engine::wants_batch_twin(rows, cols, L.nnz, n)) {
+        format::Triples csr;
+        const format::Triples csc = format::to_csc(a, &csr);
+        engine::add_batch_twin(L, csc, csr, t);
+      }
     } else {
       format::Triples csr;
       const bool view = engine::wants_row_view(rows, cols, n > engine::kCodebookSize,
@@ -271,6 +283,9 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("code_bits", [](const Layout& L) { return L.code_bits; })
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
+      .def_prop_ro("has_batch_twin", [](const Layout& L) { return L.batch_twin != nullptr; },
+                   "Whether a dense layout also holds the layer's sparse row view, which batches "
+                   "whose inputs cover enough columns run on (see plan).")
       .def_prop_ro("has_row_view", [](const Layout& L) { return L.has_row_view(); },
                    "Whether the layout also holds the row-major view (sparse, 4-bit codes) "
                    "used by batches whose inputs cover most columns and, on wide layers "
@@ -417,9 +432,12 @@ void register_engine(nb::module_& m) {
           nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16.");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
-        nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
+        nb::arg("kind"), nb::arg("threads") = 0, nb::arg("batch_twin") = false,
+        nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
-        "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+        "with row blocks balanced for `threads` (0: default). batch_twin: a dense layout of a "
+        "pruned layer (4-bit codes, density <= the tuning's batch_twin_max_density) also holds "
+        "its row view for batches (has_batch_twin). ValueError on bad codes.");
   m.def("amx_ready", &engine::amx_ready,
         "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
         "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
@@ -444,7 +462,7 @@ void register_engine(nb::module_& m) {
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
         nb::arg("codebook").noconvert(), nb::arg("kind"), nb::arg("threads") = 0,
-        nb::rv_policy::take_ownership,
+        nb::arg("batch_twin") = false, nb::rv_policy::take_ownership,
         "build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. "
         "ValueError on inconsistent arrays or bad codes.");
   m.def("row_batch_bias", &engine::row_batch_bias,

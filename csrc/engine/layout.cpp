@@ -120,7 +120,8 @@ int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
                               (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4 +
-                              row_cb_bf16.size() * 2);
+                              row_cb_bf16.size() * 2) +
+         (batch_twin != nullptr ? batch_twin->bytes() : 0);
 }
 
 namespace {
@@ -180,6 +181,25 @@ bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind) {
   (void)rows;
   (void)cols;
   return kind == LayoutKind::sparse && !wide;
+}
+
+bool wants_batch_twin(int64_t rows, int64_t cols, int64_t nnz, int64_t codebook_len) {
+  if (codebook_len > kCodebookSize || rows == 0 || cols == 0) return false;
+  const double density = static_cast<double>(nnz) / (static_cast<double>(rows) * cols);
+  return density <= tuning(active_isa()).batch_twin_max_density;
+}
+
+void add_batch_twin(Layout& dense, const format::Triples& csc, const format::Triples& csr,
+                    int threads) {
+  if (dense.kind != LayoutKind::dense ||
+      !wants_batch_twin(dense.rows, dense.cols, dense.nnz, dense.codebook_len))
+    return;
+  Layout twin = build_layout(csc, &csr, dense.codebook, dense.codebook_len, LayoutKind::sparse,
+                             threads);
+  HugeVector<uint16_t>().swap(twin.entries);  // the row view alone serves the batches
+  HugeVector<uint32_t>().swap(twin.col_ptr);
+  HugeVector<uint32_t>().swap(twin.col_mid);
+  dense.batch_twin = std::make_shared<const Layout>(std::move(twin));
 }
 
 bool row_view_for_batch1(int64_t rows, int64_t cols) {
@@ -548,6 +568,15 @@ bool rows_beat_columns(int64_t batch, int64_t each, int64_t any, int64_t cols,
                           tu);
 }
 
+// A batch on a dense layout's twin row view: when the inputs' active columns, summed (`each`),
+// reach Tuning::batch_twin_factor x density x cols (see tuning.h).
+bool twin_takes_batch(const Layout& L, int64_t each, const Tuning& tu) {
+  if (L.batch_twin == nullptr) return false;
+  const double weights = static_cast<double>(L.rows) * static_cast<double>(L.cols);
+  return static_cast<double>(each) * weights >=
+         tu.batch_twin_factor * static_cast<double>(L.nnz) * static_cast<double>(L.cols);
+}
+
 // Batch 1 on the row view: wide layers only, unless a test forces the view (threshold 0).
 bool batch1_on_rows(const Layout& L, int64_t nact, const Tuning& tu) {
   return L.has_row_view() && L.cols > 0 &&
@@ -660,6 +689,7 @@ const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa) {
     nact += n != 0;
   }
   if (batch == 1) return batch1_on_rows(L, nact, tu) ? "rows" : cols_name;
+  if (twin_takes_batch(L, each, tu)) return "rows";
   if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols, tu))
     return "rows";
   if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact, tu)) return "loop";
@@ -719,6 +749,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       each += n;
       act[nact] = static_cast<uint32_t>(c);
       nact += n != 0;
+    }
+    if (twin_takes_batch(L, each, tu)) {
+      run_rows_batch(*L.batch_twin, xt, batch, bias, relu, out, threads, kernel_set(isa), tu);
+      return;
     }
     if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols, tu)) {
       run_rows_batch(L, xt, batch, bias, relu, out, threads, kernel_set(isa), tu);

@@ -70,6 +70,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -144,6 +145,9 @@ struct Layout {
   }
   int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
   bool cb_bf16_exact = false;                      // every codebook value is a bfloat16 value
+  // Dense layouts of pruned layers (see Tuning::batch_twin_*): the same layer's sparse row view
+  // alone (no columns), which batches whose inputs cover enough columns run on. Null otherwise.
+  std::shared_ptr<const Layout> batch_twin;
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   bool has_row_view() const { return !row_ptr.empty(); }
@@ -169,6 +173,15 @@ Layout build_layout(const format::Triples& csc, const format::Triples* csr,
 // The dense layout straight from EIE entry arrays (validated here), one walk over the entries.
 Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
                           int64_t codebook_len, int threads);
+
+// Gives a dense 4-bit layout its batch twin (Layout::batch_twin) from the layer's CSC and CSR
+// triples when its weight density is at most the active ISA's Tuning::batch_twin_max_density;
+// otherwise leaves it as it is.
+void add_batch_twin(Layout& dense, const format::Triples& csc, const format::Triples& csr,
+                    int threads);
+// Whether a dense layout with a twin wants it for this density and code width (so the caller
+// builds the triples only then).
+bool wants_batch_twin(int64_t rows, int64_t cols, int64_t nnz, int64_t codebook_len);
 
 // Whether a layout of this shape gets a row view (and so needs the CSR triples): every sparse
 // layout with 4-bit codes (`wide`: 8-bit codes).

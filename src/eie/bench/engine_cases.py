@@ -193,12 +193,12 @@ def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.floa
     per_col = np.count_nonzero(codes, axis=0).astype(np.float64)
     n_act = float(np.count_nonzero(active))
     wide = lay.code_bits == 8  # 8-bit codes: a code byte beside each entry, a byte per weight
+    work = float(((xs != 0) @ per_col).sum())
+    if path == "rows":  # a sparse layout's row view, or a dense layout's batch twin (4-bit)
+        panels = max(1, -(-cols // ROW_PANEL_COLS))
+        return 2.0 * float(per_col.sum()) + 8.0 * panels * rows + io, work
     if lay.kind == "sparse":
-        work = float(((xs != 0) @ per_col).sum())
         entry = 3.0 if wide else 2.0
-        if path == "rows":
-            panels = max(1, -(-cols // ROW_PANEL_COLS))
-            return entry * float(per_col.sum()) + 8.0 * panels * rows + io, work
         nblocks = len(lay.row_blocks) - 1
         return entry * float(per_col[active].sum()) + 8.0 * n_act * nblocks + io, work
     return (1.0 if wide else 0.5) * rows * n_act + io, rows * float(np.count_nonzero(xs))
