@@ -50,6 +50,11 @@
 //   accumulates in registers while the batch kernel on the columns read-modifies-writes a
 //   batch vector in memory per entry. Per grouped run, four activations (or activation
 //   vectors) summed, times the code's weight.
+// BATCH TWIN (dense 4-bit layouts built for layout="auto" of layers of at most
+// Tuning::batch_twin_max_density weights): batch_twin holds the same layer's sparse layout
+// reduced to its row view (no columns), which a batch of 2..16 runs on when the inputs' active
+// columns, summed, reach Tuning::batch_twin_factor x density x cols (the dense choice is made
+// for batch 1; the row view streams the nonzeros once per call whatever the batch).
 // 8-BIT CODES (codebooks of 17..256 entries; chosen by build_layout, code_bits = 8):
 //   sparse:  entries hold the 12-bit row only (bits 12..15 zero) and codes8 (uint8, one per
 //            entry, same order) the code: 3 bytes per nonzero weight. Rows increasing, no
