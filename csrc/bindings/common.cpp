@@ -26,6 +26,8 @@ constexpr Field kFields[] = {
     {"dense_batch_factor", &engine::Tuning::dense_batch_factor, nullptr},
     {"rowwise_tasks_per_thread", nullptr, &engine::Tuning::rowwise_tasks_per_thread},
     {"split_chunks_per_thread", nullptr, &engine::Tuning::split_chunks_per_thread},
+    {"batch_twin_factor", &engine::Tuning::batch_twin_factor, nullptr},
+    {"batch_twin_max_density", &engine::Tuning::batch_twin_max_density, nullptr},
 };
 
 nb::dict tuning_dict(const std::string& isa) {

@@ -2,6 +2,7 @@
 // see csrc/engine/layout.h) and its multiply. Shapes and dtypes are checked here, once per call,
 // in O(1); the layout's arrays were validated when it was built and are not reachable from Python,
 // so the kernels can trust them.
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -39,7 +41,8 @@ Isa pick_isa(const std::string& isa) {
   return which;
 }
 
-Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads) {
+Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, int threads,
+              bool batch_twin) {
   EIE_CHECK(kind == "sparse" || kind == "dense",
         "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
   const int64_t rows = static_cast<int64_t>(codes.shape(0));
@@ -48,9 +51,15 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
   Layout L;
   {
     nb::gil_scoped_release release;
-    L = engine::build_layout(codes.data(), rows, cols, codebook.data(),
-                             static_cast<int64_t>(codebook.shape(0)),
+    const int64_t n = static_cast<int64_t>(codebook.shape(0));
+    L = engine::build_layout(codes.data(), rows, cols, codebook.data(), n,
                              kind == "sparse" ? LayoutKind::sparse : LayoutKind::dense, t);
+    if (batch_twin && L.kind == LayoutKind::dense &&
+        engine::wants_batch_twin(rows, cols, L.nnz, n)) {
+      format::Triples csr;
+      const format::Triples csc = format::dense_to_csc(codes.data(), rows, cols, &csr);
+      engine::add_batch_twin(L, csc, csr, t);
+    }
   }
   return new Layout(std::move(L));
 }
@@ -58,7 +67,7 @@ Layout* build(In2<uint8_t> codes, In1<float> codebook, const std::string& kind, 
 // The same from validated EIE arrays, through their CSC / CSR triples (no dense matrix).
 Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_offset,
                   In2<int64_t> col_ptr, int64_t rows, int64_t cols, In1<float> codebook,
-                  const std::string& kind, int threads) {
+                  const std::string& kind, int threads, bool batch_twin) {
   EIE_CHECK(kind == "sparse" || kind == "dense",
         "layout kind should be 'sparse' or 'dense', found '" + kind + "'");
   const int64_t pes = static_cast<int64_t>(pe_offset.shape(0)) - 1;
@@ -75,6 +84,11 @@ Layout* build_eie(In1<uint8_t> codes, In1<uint8_t> rel_index, In1<int64_t> pe_of
     const int64_t n = static_cast<int64_t>(codebook.shape(0));
     if (kind == "dense") {
       L = engine::build_layout_dense(a, codebook.data(), n, t);
+      if (batch_twin && engine::wants_batch_twin(rows, cols, L.nnz, n)) {
+        format::Triples csr;
+        const format::Triples csc = format::to_csc(a, &csr);
+        engine::add_batch_twin(L, csc, csr, t);
+      }
     } else {
       format::Triples csr;
       const bool view = engine::wants_row_view(rows, cols, n > engine::kCodebookSize,
@@ -269,6 +283,9 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("code_bits", [](const Layout& L) { return L.code_bits; })
       .def_prop_ro("nbytes", [](const Layout& L) { return L.bytes(); })
       .def_prop_ro("row_blocks", [](const Layout& L) { return L.row0; })
+      .def_prop_ro("has_batch_twin", [](const Layout& L) { return L.batch_twin != nullptr; },
+                   "Whether a dense layout also holds the layer's sparse row view, which batches "
+                   "whose inputs cover enough columns run on (see plan).")
       .def_prop_ro("has_row_view", [](const Layout& L) { return L.has_row_view(); },
                    "Whether the layout also holds the row-major view (sparse, 4-bit codes) "
                    "used by batches whose inputs cover most columns and, on wide layers "
@@ -276,6 +293,31 @@ void register_engine(nb::module_& m) {
       .def_prop_ro("codebook", [](const Layout& L) {
         return std::vector<float>(L.codebook, L.codebook + L.codebook_len);
       })
+      .def(
+          "arrays",
+          [](const Layout& L) {
+            // Copies: the layout itself stays unreachable (its kernels trust its arrays).
+            std::map<std::string, nb::bytes> d;
+            auto put = [&](const char* name, const void* p, size_t bytes) {
+              d.emplace(name, nb::bytes(static_cast<const char*>(p), bytes));
+            };
+            put("row0", L.row0.data(), L.row0.size() * 8);
+            put("entry_base", L.entry_base.data(), L.entry_base.size() * 8);
+            put("col_ptr", L.col_ptr.data(), L.col_ptr.size() * 4);
+            put("col_mid", L.col_mid.data(), L.col_mid.size() * 4);
+            put("entries", L.entries.data(), L.entries.size() * 2);
+            put("codes8", L.codes8.data(), L.codes8.size());
+            put("row_entries", L.row_entries.data(), L.row_entries.size() * 2);
+            put("row_ptr", L.row_ptr.data(), L.row_ptr.size() * 4);
+            put("row_mid", L.row_mid.data(), L.row_mid.size() * 4);
+            put("code_base", L.code_base.data(), L.code_base.size() * 8);
+            put("codes", L.codes.data(), L.codes.size());
+            put("row_cb", L.row_cb.data(), L.row_cb.size() * 4);
+            put("codebook", L.codebook, sizeof(L.codebook));
+            return d;
+          },
+          "Copies of the layout's arrays as bytes, by name (for tests: two builds compare "
+          "byte for byte).")
       .def(
           "run_f32",
           [](const Layout& L, In2<float> x, Out2<float> out, std::optional<In1<float>> bias,
@@ -304,6 +346,22 @@ void register_engine(nb::module_& m) {
           nb::arg("bias").noconvert().none(), nb::arg("relu"), nb::arg("threads"),
           nb::arg("isa"), nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols).")
+      .def(
+          "plan",
+          [](const Layout& L, In2<float> x, const std::string& isa) {
+            const int64_t batch = static_cast<int64_t>(x.shape(0));
+            EIE_CHECK(static_cast<int64_t>(x.shape(1)) == L.cols,
+                      "x should have " + std::to_string(L.cols) + " columns, found " +
+                          std::to_string(x.shape(1)));
+            EIE_CHECK(batch >= 1 && batch <= engine::kMaxBatch,
+                      "batch should be in 1.." + std::to_string(engine::kMaxBatch) +
+                          ", found " + std::to_string(batch));
+            return std::string(engine::plan_path(L, x.data(), batch, pick_isa(isa)));
+          },
+          nb::arg("x").noconvert(), nb::arg("isa") = "",
+          "The path run_f32 takes for float32 x (batch, cols), batch 1..16: 'rows' (the row "
+          "view), 'columns' (the sparse columns), 'dense', 'loop' (a batch-1 multiply per input, "
+          "each planned on its own), 'rowwise' or 'colrow'.")
       .def(
           "mv_f32",
           [](const Layout& L, nb::ndarray<const float, nb::c_contig, nb::device::cpu> x,
@@ -374,9 +432,12 @@ void register_engine(nb::module_& m) {
           nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16.");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
-        nb::arg("kind"), nb::arg("threads") = 0, nb::rv_policy::take_ownership,
+        nb::arg("kind"), nb::arg("threads") = 0, nb::arg("batch_twin") = false,
+        nb::rv_policy::take_ownership,
         "Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), "
-        "with row blocks balanced for `threads` (0: default). ValueError on bad codes.");
+        "with row blocks balanced for `threads` (0: default). batch_twin: a dense layout of a "
+        "pruned layer (4-bit codes, density <= the tuning's batch_twin_max_density) also holds "
+        "its row view for batches (has_batch_twin). ValueError on bad codes.");
   m.def("amx_ready", &engine::amx_ready,
         "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
         "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
@@ -401,7 +462,7 @@ void register_engine(nb::module_& m) {
         nb::arg("rel_index").noconvert(), nb::arg("pe_offset").noconvert(),
         nb::arg("col_ptr").noconvert(), nb::arg("rows"), nb::arg("cols"),
         nb::arg("codebook").noconvert(), nb::arg("kind"), nb::arg("threads") = 0,
-        nb::rv_policy::take_ownership,
+        nb::arg("batch_twin") = false, nb::rv_policy::take_ownership,
         "build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. "
         "ValueError on inconsistent arrays or bad codes.");
   m.def("row_batch_bias", &engine::row_batch_bias,

@@ -120,7 +120,8 @@ int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
                               (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4 +
-                              row_cb_bf16.size() * 2 + row_cb_planes.size());
+                              row_cb_bf16.size() * 2 + row_cb_planes.size()) +
+         (batch_twin != nullptr ? batch_twin->bytes() : 0);
 }
 
 namespace {
@@ -182,6 +183,25 @@ bool wants_row_view(int64_t rows, int64_t cols, bool wide, LayoutKind kind) {
   return kind == LayoutKind::sparse && !wide;
 }
 
+bool wants_batch_twin(int64_t rows, int64_t cols, int64_t nnz, int64_t codebook_len) {
+  if (codebook_len > kCodebookSize || rows == 0 || cols == 0) return false;
+  const double density = static_cast<double>(nnz) / (static_cast<double>(rows) * cols);
+  return density <= tuning(active_isa()).batch_twin_max_density;
+}
+
+void add_batch_twin(Layout& dense, const format::Triples& csc, const format::Triples& csr,
+                    int threads) {
+  if (dense.kind != LayoutKind::dense ||
+      !wants_batch_twin(dense.rows, dense.cols, dense.nnz, dense.codebook_len))
+    return;
+  Layout twin = build_layout(csc, &csr, dense.codebook, dense.codebook_len, LayoutKind::sparse,
+                             threads);
+  HugeVector<uint16_t>().swap(twin.entries);  // the row view alone serves the batches
+  HugeVector<uint32_t>().swap(twin.col_ptr);
+  HugeVector<uint32_t>().swap(twin.col_mid);
+  dense.batch_twin = std::make_shared<const Layout>(std::move(twin));
+}
+
 bool row_view_for_batch1(int64_t rows, int64_t cols) {
   return cols <= kRowPanelCols && rows <= tuning(active_isa()).row_view_max_rows && cols >= 2 * rows;
 }
@@ -228,7 +248,65 @@ Layout layout_header(int64_t rows, int64_t cols, const float* codebook, int64_t 
 
 }  // namespace
 
-// The dense layout from a (rows, cols) code matrix: one pass in row order.
+namespace {
+
+// The dense layout's code array, sized for every block; every byte is written by pack_columns.
+void size_dense_codes(Layout& L) {
+  const int64_t nb = L.nblocks(), per = L.code_bits == 8 ? 1 : 2;
+  L.code_base.resize(nb);
+  int64_t total = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    L.code_base[b] = total;
+    total += L.cols * (Layout::padded(L.block_rows(b)) / per);
+  }
+  L.codes.resize(static_cast<size_t>(total));
+}
+
+// Columns per tile: a tile holds `n` columns of unpacked codes (one byte per row, column after
+// column) and stays within ~32 KiB (L1) where the rows allow.
+int64_t tile_cols(int64_t rows, int64_t cols) {
+  return std::clamp<int64_t>(int64_t{32768} / std::max<int64_t>(rows, 1), 1,
+                             std::max<int64_t>(cols, 1));
+}
+
+// Writes columns [c0, c0 + n) of the dense layout from a tile of unpacked codes,
+// tile[j * rows + r] = code of (r, c0 + j): every byte of those columns in every block, the
+// padding rows included (code 0). Sequential writes, one column of a block at a time.
+void pack_columns(Layout& L, const uint8_t* tile, int64_t c0, int64_t n) {
+  const int64_t rows = L.rows;
+  const bool wide = L.code_bits == 8;
+  for (int64_t b = 0; b < L.nblocks(); ++b) {
+    const int64_t r0 = L.row0[b], R = L.block_rows(b), Rp = Layout::padded(R);
+    uint8_t* blk = L.codes.data() + L.code_base[b];
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t* src = tile + j * rows + r0;
+      if (wide) {
+        uint8_t* dst = blk + (c0 + j) * Rp;
+        std::memcpy(dst, src, static_cast<size_t>(R));
+        std::memset(dst + R, 0, static_cast<size_t>(Rp - R));
+        continue;
+      }
+      uint8_t* dst = blk + (c0 + j) * (Rp / 2);
+      const int64_t full = R / 32;
+      for (int64_t g = 0; g < full; ++g) {  // byte i: rows 32g + i (low), 32g + 16 + i (high)
+        const uint8_t* s = src + 32 * g;
+        uint8_t* d = dst + 16 * g;
+        for (int i = 0; i < 16; ++i) d[i] = static_cast<uint8_t>(s[i] | s[16 + i] << 4);
+      }
+      if (full * 32 < R) {  // the last, partial group: rows past the block end hold code 0
+        uint8_t last[32] = {};
+        std::memcpy(last, src + full * 32, static_cast<size_t>(R - full * 32));
+        uint8_t* d = dst + 16 * full;
+        for (int i = 0; i < 16; ++i) d[i] = static_cast<uint8_t>(last[i] | last[16 + i] << 4);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// The dense layout from a (rows, cols) code matrix, a tile of columns at a time (the matrix is
+// read row by row within the tile's columns, the layout written column by column).
 Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
                                const float* codebook, int64_t codebook_len, int threads) {
   int64_t nnz = 0;
@@ -241,80 +319,61 @@ Layout build_dense_from_matrix(const uint8_t* codes, int64_t rows, int64_t cols,
     nnz += c != 0;
   }
   Layout L = layout_header(rows, cols, codebook, codebook_len, LayoutKind::dense, nnz, threads);
-  const bool wide = L.code_bits == 8;
-  const int64_t nb = L.nblocks();
-  L.code_base.resize(nb);
-  int64_t total = 0;
-  for (int64_t b = 0; b < nb; ++b) {
-    L.code_base[b] = total;
-    total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
-  }
-  L.codes.assign(static_cast<size_t>(total), 0);
-  for (int64_t b = 0; b < nb && wide; ++b) {  // 8-bit: one byte per weight, row order
-    const int64_t Rp = Layout::padded(L.block_rows(b));
-    uint8_t* blk = L.codes.data() + L.code_base[b];
-    for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r)
-      for (int64_t c = 0; c < cols; ++c) blk[c * Rp + (r - L.row0[b])] = codes[r * cols + c];
-  }
-  for (int64_t b = 0; b < nb && !wide; ++b) {
-    const int64_t half = Layout::padded(L.block_rows(b)) / 2;
-    uint8_t* blk = L.codes.data() + L.code_base[b];
-    for (int64_t r = L.row0[b]; r < L.row0[b + 1]; ++r) {
-      const int64_t lr = r - L.row0[b];
-      const int64_t byte = (lr / 32) * 16 + (lr % 16);
-      const int shift = (lr % 32) >= 16 ? 4 : 0;
-      for (int64_t c = 0; c < cols; ++c)
-        blk[c * half + byte] |= static_cast<uint8_t>(codes[r * cols + c] << shift);
+  size_dense_codes(L);
+  const int64_t tc = tile_cols(rows, cols);
+  std::vector<uint8_t> tile(static_cast<size_t>(rows * tc));
+  for (int64_t c0 = 0; c0 < cols; c0 += tc) {
+    const int64_t n = std::min(tc, cols - c0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* src = codes + r * cols + c0;
+      for (int64_t j = 0; j < n; ++j) tile[j * rows + r] = src[j];
     }
+    pack_columns(L, tile.data(), c0, n);
   }
   return L;
 }
 
+// The dense layout from the EIE entries, a tile of columns at a time: each PE's entries of the
+// tile's columns (contiguous in its arrays) are dropped into the zeroed tile, which is then
+// packed. Memory traffic: the entries read once in order, the layout written once in order.
 Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
                           int64_t codebook_len, int threads) {
-  format::decode_to_codes(a, nullptr);  // validates pointers and rows
+  format::decode_to_codes(a, nullptr);  // validates pointers and rows: the walk trusts them
   int64_t nnz = 0;
-  uint8_t top = 0;
-  for (int64_t i = 0; i < a.num_entries; ++i) {
-    nnz += a.codes[i] != 0;
-    top = a.codes[i] > top ? a.codes[i] : top;
-  }
+  for (int64_t i = 0; i < a.num_entries; ++i) nnz += a.codes[i] != 0;
+  const uint8_t top = format::max_u8(a.codes, a.num_entries, active_isa());
   if (top >= codebook_len)
     fail("code " + std::to_string(top) + " is outside the codebook of " +
          std::to_string(codebook_len) + " entries");
   Layout L = layout_header(a.rows, a.cols, codebook, codebook_len, LayoutKind::dense, nnz,
                            threads);
-  const int64_t cols = a.cols, P = a.num_pes, nb = L.nblocks();
-  const bool wide = L.code_bits == 8;
-  L.code_base.resize(nb);
-  int64_t total = 0;
-  for (int64_t b = 0; b < nb; ++b) {
-    L.code_base[b] = total;
-    total += cols * (Layout::padded(L.block_rows(b)) / (wide ? 1 : 2));
-  }
-  L.codes.assign(static_cast<size_t>(total), 0);
-  // Blocks have equal heights (step rows) except the last: row r is in block r / step.
-  const int64_t step = nb > 1 ? L.row0[1] : std::max<int64_t>(a.rows, 1);
-  for (int64_t k = 0; k < P; ++k) {  // the entries in EIE order: PE, column, local row
-    const int64_t* ptr = a.col_ptr + k * (cols + 1);
-    const uint8_t* codes = a.codes + a.pe_offset[k];
-    const uint8_t* rel = a.rel_index + a.pe_offset[k];
-    for (int64_t c = 0; c < cols; ++c) {
-      int64_t lr = -1;
-      for (int64_t p = ptr[c]; p < ptr[c + 1]; ++p) {
-        lr += static_cast<int64_t>(rel[p]) + 1;
-        const uint8_t code = codes[p];
-        if (code == 0) continue;
-        const int64_t r = lr * P + k, b = r / step, br = r - L.row0[b];
-        const int64_t Rp = Layout::padded(L.block_rows(b));
-        uint8_t* blk = L.codes.data() + L.code_base[b];
-        if (wide)
-          blk[c * Rp + br] = code;
-        else
-          blk[c * (Rp / 2) + (br / 32) * 16 + (br % 16)] |=
-              static_cast<uint8_t>(code << ((br % 32) >= 16 ? 4 : 0));
+  size_dense_codes(L);
+  const int64_t rows = a.rows, cols = a.cols, P = a.num_pes;
+  const int64_t tc = tile_cols(rows, cols);
+  std::vector<uint8_t> tile(static_cast<size_t>(rows * tc));
+  for (int64_t c0 = 0; c0 < cols; c0 += tc) {
+    const int64_t n = std::min(tc, cols - c0);
+    std::memset(tile.data(), 0, static_cast<size_t>(rows * n));
+    for (int64_t k = 0; k < P; ++k) {
+      const int64_t* ptr = a.col_ptr + k * (cols + 1);
+      const uint8_t* codes = a.codes + a.pe_offset[k];
+      const uint8_t* rel = a.rel_index + a.pe_offset[k];
+      const int64_t lrows = format::local_rows(rows, P, k);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t p0 = ptr[c0 + j], p1 = ptr[c0 + j + 1];
+        uint8_t* t = tile.data() + j * rows + k;  // local row lr is tile row lr * P + k
+        if (p1 - p0 == lrows) {  // every local row stored: rel_index all 0 (validated)
+          for (int64_t i = 0; i < lrows; ++i) t[i * P] = codes[p0 + i];
+          continue;
+        }
+        int64_t lr = -1;
+        for (int64_t p = p0; p < p1; ++p) {
+          lr += static_cast<int64_t>(rel[p]) + 1;
+          t[lr * P] = codes[p];  // fillers write 0
+        }
       }
     }
+    pack_columns(L, tile.data(), c0, n);
   }
   return L;
 }
@@ -510,6 +569,22 @@ bool rows_beat_columns(int64_t batch, int64_t each, int64_t any, int64_t cols,
                           tu);
 }
 
+// A batch on a dense layout's twin row view: when the inputs' active columns, summed (`each`),
+// reach Tuning::batch_twin_factor x density x cols (see tuning.h).
+bool twin_takes_batch(const Layout& L, int64_t each, const Tuning& tu) {
+  if (L.batch_twin == nullptr) return false;
+  const double weights = static_cast<double>(L.rows) * static_cast<double>(L.cols);
+  return static_cast<double>(each) * weights >=
+         tu.batch_twin_factor * static_cast<double>(L.nnz) * static_cast<double>(L.cols);
+}
+
+// Batch 1 on the row view: wide layers only, unless a test forces the view (threshold 0).
+bool batch1_on_rows(const Layout& L, int64_t nact, const Tuning& tu) {
+  return L.has_row_view() && L.cols > 0 &&
+         (row_view_for_batch1(L.rows, L.cols) || tu.row_view_min_act == 0.0) &&
+         static_cast<double>(nact) >= tu.row_view_min_act * static_cast<double>(L.cols);
+}
+
 // Batch 2..16 on the row view: inputs padded to 8 or 16 lanes, rows in tasks of whole 16-row
 // groups claimed dynamically (as run_rowwise), each thread finishing its own rows.
 void run_rows_batch(const Layout& L, const float* xt, int64_t batch, const float* bias, bool relu,
@@ -605,6 +680,27 @@ void set_row_view_min_act(double frac) {
 double row_batch_bias() { return g_row_batch_bias.load(std::memory_order_relaxed); }
 void set_row_batch_bias(double factor) { g_row_batch_bias.store(factor); }
 
+const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa) {
+  if (L.kind == LayoutKind::rowwise) return "rowwise";
+  if (L.kind == LayoutKind::colrow) return "colrow";
+  const char* cols_name = L.kind == LayoutKind::sparse ? "columns" : "dense";
+  const Tuning& tu = tuning(isa);
+  const int64_t cols = L.cols;
+  int64_t nact = 0, each = 0;  // as run_layout's scan: columns active in any input, and summed
+  for (int64_t c = 0; c < cols; ++c) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < batch; ++b) n += x[b * cols + c] != 0.0f;
+    each += n;
+    nact += n != 0;
+  }
+  if (batch == 1) return batch1_on_rows(L, nact, tu) ? "rows" : cols_name;
+  if (twin_takes_batch(L, each, tu)) return "rows";
+  if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols, tu))
+    return "rows";
+  if (L.code_bits == 4 && loop_beats_batch(L.kind, batch, each, nact, tu)) return "loop";
+  return cols_name;
+}
+
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision) {
   return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
          (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
@@ -659,6 +755,10 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
       act[nact] = static_cast<uint32_t>(c);
       nact += n != 0;
     }
+    if (twin_takes_batch(L, each, tu)) {
+      run_rows_batch(*L.batch_twin, xt, batch, bias, relu, out, threads, kernel_set(isa), tu);
+      return;
+    }
     if (L.code_bits == 4 && L.has_row_view() && rows_beat_columns(batch, each, nact, cols, tu)) {
       run_rows_batch(L, xt, batch, bias, relu, out, threads, kernel_set(isa), tu);
       return;
@@ -689,10 +789,7 @@ void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, c
                               : static_cast<double>(rows) * static_cast<double>(cols) / 8.0);
   int nt = threads > 0 ? threads : default_threads();
   if (work < tu.inline_work) nt = 1;
-  // Batch 1: wide layers only, unless a test forces the view (threshold 0).
-  if (batch == 1 && L.has_row_view() && cols > 0 &&
-      (row_view_for_batch1(rows, cols) || tu.row_view_min_act == 0.0) &&
-      static_cast<double>(nact) >= tu.row_view_min_act * static_cast<double>(cols)) {
+  if (batch == 1 && batch1_on_rows(L, nact, tu)) {
     // Row view: each thread takes an equal share of the rows and writes them out directly.
     parallel_for(nt, nt, [&](int64_t i) {
       ks.rows1(L, rows * i / nt, rows * (i + 1) / nt, xt, bias, relu, out);

@@ -50,6 +50,11 @@
 //   accumulates in registers while the batch kernel on the columns read-modifies-writes a
 //   batch vector in memory per entry. Per grouped run, four activations (or activation
 //   vectors) summed, times the code's weight.
+// BATCH TWIN (dense 4-bit layouts built for layout="auto" of layers of at most
+// Tuning::batch_twin_max_density weights): batch_twin holds the same layer's sparse layout
+// reduced to its row view (no columns), which a batch of 2..16 runs on when the inputs' active
+// columns, summed, reach Tuning::batch_twin_factor x density x cols (the dense choice is made
+// for batch 1; the row view streams the nonzeros once per call whatever the batch).
 // 8-BIT CODES (codebooks of 17..256 entries; chosen by build_layout, code_bits = 8):
 //   sparse:  entries hold the 12-bit row only (bits 12..15 zero) and codes8 (uint8, one per
 //            entry, same order) the code: 3 bytes per nonzero weight. Rows increasing, no
@@ -70,6 +75,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -150,6 +156,9 @@ struct Layout {
   }
   int64_t padded_cols() const { return (cols + 127) / 128 * 128; }
   bool cb_bf16_exact = false;                      // every codebook value is a bfloat16 value
+  // Dense layouts of pruned layers (see Tuning::batch_twin_*): the same layer's sparse row view
+  // alone (no columns), which batches whose inputs cover enough columns run on. Null otherwise.
+  std::shared_ptr<const Layout> batch_twin;
 
   int64_t nblocks() const { return static_cast<int64_t>(row0.size()) - 1; }
   bool has_row_view() const { return !row_ptr.empty(); }
@@ -175,6 +184,15 @@ Layout build_layout(const format::Triples& csc, const format::Triples* csr,
 // The dense layout straight from EIE entry arrays (validated here), one walk over the entries.
 Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
                           int64_t codebook_len, int threads);
+
+// Gives a dense 4-bit layout its batch twin (Layout::batch_twin) from the layer's CSC and CSR
+// triples when its weight density is at most the active ISA's Tuning::batch_twin_max_density;
+// otherwise leaves it as it is.
+void add_batch_twin(Layout& dense, const format::Triples& csc, const format::Triples& csr,
+                    int threads);
+// Whether a dense layout with a twin wants it for this density and code width (so the caller
+// builds the triples only then).
+bool wants_batch_twin(int64_t rows, int64_t cols, int64_t nnz, int64_t codebook_len);
 
 // Whether a layout of this shape gets a row view (and so needs the CSR triples): every sparse
 // layout with 4-bit codes (`wide`: 8-bit codes).
@@ -312,6 +330,12 @@ enum class Precision : int { fp32 = 0, bf16 = 1 };
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,
                 bool relu, float* out, int threads, Isa isa,
                 Precision precision = Precision::fp32);
+
+// The path run_layout takes for fp32 x (batch, cols), 1 <= batch <= 16 (sparse and dense
+// layouts: the same tests on the same counts): "rows" (the row view), "columns" (the sparse
+// columns), "dense", "loop" (one batch-1 multiply per input, each planned as x[b] alone),
+// "rowwise" or "colrow".
+const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa);
 
 // Whether run_layout would multiply this call on AMX tiles (rowwise layout, batch >= 2, AVX-512
 // allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).

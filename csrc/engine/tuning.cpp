@@ -34,6 +34,10 @@ void set_tuning(Isa isa, const Tuning& t) {
   require(t.split_chunks_per_thread >= 1 && t.split_chunks_per_thread <= 1024,
           "split_chunks_per_thread should be in [1, 1024]",
           std::to_string(t.split_chunks_per_thread));
+  require(t.batch_twin_factor >= 0.0 && t.batch_twin_factor <= 1e6,
+          "batch_twin_factor should be in [0, 1e6]", std::to_string(t.batch_twin_factor));
+  require(t.batch_twin_max_density >= 0.0 && t.batch_twin_max_density <= 1.0,
+          "batch_twin_max_density should be in [0, 1]", std::to_string(t.batch_twin_max_density));
   g_tables[static_cast<int>(isa)] = t;
 }
 

@@ -32,6 +32,14 @@ struct Tuning {
   // Column split: chunks of active columns per thread (claimed dynamically, so a thread whose
   // core is busy holds up at most one chunk).
   int64_t split_chunks_per_thread = 4;
+  // Batches on a dense layout of a pruned layer (4-bit codes): the layout built with
+  // layout="auto" also holds the layer's row view (its *batch twin*, Layout::batch_twin) when
+  // the weight density is at most batch_twin_max_density, and a batch runs on that row view
+  // when the inputs' active columns, summed, reach batch_twin_factor x density x cols (with
+  // dense inputs: batch >= factor x density). The row view streams the nonzeros once per call
+  // whatever the batch, the dense batch kernel every active weight per input.
+  double batch_twin_factor = 16.0;
+  double batch_twin_max_density = 0.35;
 };
 
 // The table of `isa` (the defaults until set_tuning).

@@ -94,6 +94,12 @@ class CpuLayout:
     def row_blocks(self) -> list[int]: ...
 
     @property
+    def has_batch_twin(self) -> bool:
+        """
+        Whether a dense layout also holds the layer's sparse row view, which batches whose inputs cover enough columns run on (see plan).
+        """
+
+    @property
     def has_row_view(self) -> bool:
         """
         Whether the layout also holds the row-major view (sparse, 4-bit codes) used by batches whose inputs cover most columns and, on wide layers (cols <= 4096, rows <= 2048, cols >= 2 rows), by dense batch-1 inputs.
@@ -102,6 +108,11 @@ class CpuLayout:
     @property
     def codebook(self) -> list[float]: ...
 
+    def arrays(self) -> dict[str, bytes]:
+        """
+        Copies of the layout's arrays as bytes, by name (for tests: two builds compare byte for byte).
+        """
+
     def run_f32(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """
         out (batch, rows) = act(W @ x.T + bias) for float32 x (batch, cols), batch 1..16. precision='bf16' lets a rowwise batch run on AMX tiles with x and the codebooks rounded to bfloat16 (see uses_amx).
@@ -109,6 +120,11 @@ class CpuLayout:
 
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16 (batch, cols)."""
+
+    def plan(self, x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], isa: str = '') -> str:
+        """
+        The path run_f32 takes for float32 x (batch, cols), batch 1..16: 'rows' (the row view), 'columns' (the sparse columns), 'dense', 'loop' (a batch-1 multiply per input, each planned on its own), 'rowwise' or 'colrow'.
+        """
 
     def mv_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> NDArray[numpy.float32]:
         """
@@ -144,9 +160,9 @@ class CpuNetwork:
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16."""
 
-def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
+def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0, batch_twin: bool = False) -> CpuLayout:
     """
-    Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). ValueError on bad codes.
+    Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). batch_twin: a dense layout of a pruned layer (4-bit codes, density <= the tuning's batch_twin_max_density) also holds its row view for batches (has_batch_twin). ValueError on bad codes.
     """
 
 def amx_ready() -> bool:
@@ -169,7 +185,7 @@ def build_sparse_grouped_layout(codes: Annotated[NDArray[numpy.uint8], dict(shap
     A sparse CpuLayout of a pruned layer with a codebook per row or group of rows: codes (rows, cols) uint8 (0 = pruned) < k <= 16, codebooks (groups, k) float32 with entry 0 = 0.0, row r decoding through codebooks[r // group_rows]. The layout holds one codebook per row (group_rows reads 1). ValueError on bad input.
     """
 
-def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0) -> CpuLayout:
+def build_cpu_layout_eie(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], rel_index: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu', writable=False)], pe_offset: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], col_ptr: Annotated[NDArray[numpy.int64], dict(shape=(None, None), order='C', device='cpu', writable=False)], rows: int, cols: int, codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0, batch_twin: bool = False) -> CpuLayout:
     """
     build_cpu_layout from EIE arrays (as EIEMatrix holds them), linear in the entries. ValueError on inconsistent arrays or bad codes.
     """

@@ -3,6 +3,8 @@ input validation; the threads bound; what a cached call does per call."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from engine_cases import CODEBOOKS, random_input, random_matrix
 from eie.engine import Engine, available_isas, kernels, layout, spmv
 from eie.engine.spmv import _cache, prepared
 from eie.engine.torch import EIELinear
-from eie.errors import ConfigError, FormatError
+from eie.errors import ConfigError, EngineError, FormatError
 from eie.formats import EIEMatrix
 from eie.formats.model import Layer
 
@@ -34,6 +36,7 @@ def test_layout_from_entries_equals_layout_from_codes(bits: str, kind: str, rows
     b = layout.build(m.to_codes(), cb, kind, threads=2)
     assert (a.kind, a.nnz, a.nbytes, a.row_blocks, a.has_row_view, a.code_bits) == \
         (b.kind, b.nnz, b.nbytes, b.row_blocks, b.has_row_view, b.code_bits)
+    assert a.arrays() == b.arrays()
     for batch in (1, 5):
         x = random_input(rng, (batch, cols), 0.6)
         for isa in available_isas():
@@ -41,6 +44,47 @@ def test_layout_from_entries_equals_layout_from_codes(bits: str, kind: str, rows
             a.run_f32(x, ya, None, False, 1, isa)
             b.run_f32(x, yb, None, False, 1, isa)
             np.testing.assert_array_equal(ya, yb)  # same entry order: same sums, bit for bit
+
+
+def _dense_reference(codes: np.ndarray, row0: list[int], wide: bool) -> bytes:
+    """The dense layout's code bytes (csrc/engine/layout.h "DENSE"), written out in numpy."""
+    out = []
+    for r0, r1 in itertools.pairwise(row0):
+        rp = (r1 - r0 + 31) // 32 * 32
+        blk = np.zeros((codes.shape[1], rp), np.uint8)  # (cols, padded rows)
+        blk[:, :r1 - r0] = codes[r0:r1].T
+        if not wide:  # byte i of group g: row 32g + i low nibble, 32g + 16 + i high
+            g = blk.reshape(codes.shape[1], rp // 32, 2, 16)
+            blk = (g[:, :, 0] | (g[:, :, 1] << 4)).reshape(codes.shape[1], rp // 2)
+        out.append(blk.tobytes())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("bits", ["4bit", "8bit"])
+@pytest.mark.parametrize("rows, cols, density, num_pes, index_bits, threads", [
+    (4096, 70, 1.0, 64, 4, 1),     # every local row stored: the no-index path
+    (8200, 33, 0.9, 64, 4, 2),     # three row blocks, a partial last one
+    (4100, 50, 0.5, 3, 1, 2),      # fillers (1-bit indices), PEs not dividing the rows
+    (2048, 100, 1.0, 7, 4, 2),     # split for 2 threads: two blocks of 1024 rows
+    (61, 200, 0.3, 64, 2, 1),      # fewer rows than PEs; wide tiles
+    (17, 5, 0.0, 4, 4, 1),         # no weight at all
+    (1, 1, 1.0, 1, 8, 1),
+    (40000, 2, 0.02, 16, 3, 1),    # taller than a tile: one column per tile
+])
+def test_dense_layout_from_entries_is_the_documented_bytes(bits: str, rows: int, cols: int,
+                                                          density: float, num_pes: int,
+                                                          index_bits: int, threads: int) -> None:
+    rng = np.random.default_rng(rows + 13 * cols)
+    cb = CODEBOOKS[bits]
+    m = random_matrix(rng, rows, cols, density, num_pes=num_pes, index_bits=index_bits,
+                      codebook=cb)
+    codes = m.to_codes()
+    a = layout.from_matrix(m, "dense", threads=threads)
+    b = layout.build(codes, cb, "dense", threads=threads)
+    arrays = a.arrays()
+    assert arrays == b.arrays()
+    assert a.nnz == np.count_nonzero(codes)
+    assert arrays["codes"] == _dense_reference(codes, a.row_blocks, bits == "8bit")
 
 
 def test_build_refuses_codes_a_uint8_cast_would_wrap() -> None:
@@ -113,6 +157,44 @@ def test_eie_linear_float32_fast_path(shape: tuple[int, ...]) -> None:
         assert not wide.is_contiguous()
         want_wide = spmv(m, np.ascontiguousarray(wide.numpy()), layer.bias, "relu")
         np.testing.assert_array_equal(mod(wide).numpy(), want_wide)
+
+
+def test_eie_linear_call_keeps_hooks_and_refused_inputs() -> None:
+    """The call that skips nn.Module.__call__ still runs every hook, and inputs the kernel
+    binding refuses (strided, requiring grad, another dtype, a keyword argument) give the same
+    values through forward."""
+    rng = np.random.default_rng(6)
+    m = random_matrix(rng, 24, 32, 0.4)
+    layer = Layer("fc", m, bias=rng.standard_normal(24).astype(np.float32))
+    mod = EIELinear(layer, threads=1)
+    x = torch.from_numpy(random_input(rng, (3, 32), 0.8))
+    want = spmv(m, x.numpy(), layer.bias)
+    np.testing.assert_array_equal(mod(x).numpy(), want)
+    np.testing.assert_array_equal(mod.forward(x).numpy(), want)
+    np.testing.assert_array_equal(mod(x=x).numpy(), want)
+    np.testing.assert_array_equal(mod(x.clone().requires_grad_(True)).detach().numpy(), want)
+    np.testing.assert_array_equal(mod(x.double()).numpy(), want)
+    wide = torch.from_numpy(np.ascontiguousarray(np.repeat(x.numpy(), 2, axis=1)))[:, ::2]
+    np.testing.assert_array_equal(mod(wide).numpy(), want)
+    with pytest.raises(EngineError, match=r"expects \(\.\.\., 32\) inputs"):
+        mod(torch.zeros(3, 31))
+    seen: list[str] = []
+    handles = [
+        mod.register_forward_pre_hook(lambda _m, a: seen.append("pre") or (a[0] * 2,)),
+        mod.register_forward_hook(lambda _m, _a, y: seen.append("post") or y + 1)]
+    np.testing.assert_allclose(mod(x).numpy(), spmv(m, 2 * x.numpy(), layer.bias) + 1,
+                               rtol=1e-6, atol=1e-6)
+    assert seen == ["pre", "post"]
+    for h in handles:
+        h.remove()
+    h = torch.nn.modules.module.register_module_forward_hook(
+        lambda _m, _a, y: seen.append("global") or -y)
+    try:
+        np.testing.assert_array_equal(mod(x).numpy(), -want)
+    finally:
+        h.remove()
+    assert seen == ["pre", "post", "global"]
+    np.testing.assert_array_equal(mod(x).numpy(), want)
 
 
 def test_relaid_matrix_runs_the_same() -> None:

@@ -125,3 +125,117 @@ def test_row_batch_bias_is_validated(row_batch: Callable[[float], None]) -> None
             row_batch(bad)
     row_batch(0.0)
     assert _core.row_batch_bias() == 0.0
+
+
+@pytest.fixture
+def row_view_batch1() -> Iterator[Callable[[float], None]]:
+    """Set the activation fraction from which batch-1 multiplies use the row view; restored."""
+    saved = _core.row_view_min_act()
+    yield _core.set_row_view_min_act
+    _core.set_row_view_min_act(saved)
+
+
+def test_plan_names_the_path_and_stream_bytes_count_it(
+        row_batch: Callable[[float], None], row_view_batch1: Callable[[float], None]) -> None:
+    from eie.bench.engine_cases import _stream_bytes
+
+    rng = np.random.default_rng(8)
+    rows, cols = 300, 1200
+    m = random_matrix(rng, rows, cols, 0.1, num_pes=4, empty_cols=5)
+    codes = m.to_codes()
+    lay = _layout.build(codes, m.codebook, "sparse", threads=1)
+    per_col = np.count_nonzero(codes, axis=0)
+    nnz = int(per_col.sum())
+
+    def columns(x: np.ndarray) -> float:  # the column path streams the active columns
+        act = (x != 0).any(axis=0)
+        return 2.0 * per_col[act].sum() + 8.0 * act.sum() + 4.0 * (rows + cols) * len(x)
+
+    def rows_view(x: np.ndarray) -> float:  # the row view streams every entry and row pointer
+        return 2.0 * nnz + 8.0 * rows + 4.0 * (rows + cols) * len(x)
+
+    dense_x = random_input(rng, (8, cols), 1.0)
+    sparse_x = np.zeros((8, cols), np.float32)  # each input its own few columns
+    for b in range(8):
+        sparse_x[b, rng.choice(cols, 20, replace=False)] = 1.0
+    work = float(((dense_x[:1] != 0) @ per_col).sum())
+    row_view_batch1(0.0)  # batch 1 always on the row view
+    assert lay.plan(dense_x[:1]) == "rows"
+    assert _stream_bytes(lay, codes, dense_x[0]) == (rows_view(dense_x[:1]), work)
+    row_view_batch1(2.0)  # never
+    assert lay.plan(dense_x[:1]) == "columns"
+    assert _stream_bytes(lay, codes, dense_x[0]) == (columns(dense_x[:1]), work)
+    row_batch(ROWS)
+    assert lay.plan(dense_x) == "rows"
+    assert _stream_bytes(lay, codes, dense_x)[0] == rows_view(dense_x)
+    row_batch(COLUMNS)
+    assert lay.plan(dense_x) == "columns"
+    assert _stream_bytes(lay, codes, dense_x)[0] == columns(dense_x)
+    assert lay.plan(sparse_x) == "loop"  # disjoint inputs: one batch-1 multiply each
+    assert _stream_bytes(lay, codes, sparse_x)[0] == sum(columns(sparse_x[b:b + 1])
+                                                         for b in range(8))
+    dense = _layout.build(codes, m.codebook, "dense", threads=1)
+    assert dense.plan(dense_x[:1]) == "dense"
+    for bad in (np.ascontiguousarray(dense_x[:, :-1]), np.zeros((17, cols), np.float32)):
+        with pytest.raises(ValueError, match="columns|batch"):
+            lay.plan(bad)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_dense_layout_of_a_pruned_layer_runs_batches_on_its_twin(
+        isa: str, row_batch: Callable[[float], None]) -> None:
+    """layout="auto" gives a 25% layer the dense layout (batch 1) and its row view as a batch
+    twin: a batch of dense inputs runs on the twin, bit for bit what the sparse layout's row
+    view gives; sparse inputs, batch 1 and an explicit "dense" stay on the dense kernels."""
+    rng = np.random.default_rng(9)
+    rows, cols = 600, 500
+    m = random_matrix(rng, rows, cols, 0.25, num_pes=8)
+    codes = m.to_codes()
+    auto, dense = _layout.from_matrix(m, threads=1), _layout.from_matrix(m, "dense", threads=1)
+    sparse = _layout.from_matrix(m, "sparse", threads=1)
+    assert (auto.kind, auto.has_batch_twin, dense.has_batch_twin) == ("dense", True, False)
+    assert _layout.build(codes, m.codebook, threads=1).has_batch_twin
+    assert auto.nbytes > dense.nbytes
+    bias = rng.standard_normal(rows).astype(np.float32)
+    x = random_input(rng, (16, cols), 1.0)
+    row_batch(ROWS)  # the sparse layout on its row view, as the twin runs
+    for batch in (8, 16):
+        assert auto.plan(x[:batch]) == "rows" and dense.plan(x[:batch]) != "rows"
+        y = _kernels.matmul(auto, x[:batch], bias, "relu", threads=1, isa=isa)
+        np.testing.assert_array_equal(
+            y, _kernels.matmul(sparse, x[:batch], bias, "relu", threads=1, isa=isa))
+        assert_close(y, *exact(m, x[:batch], bias, "relu"))
+        np.testing.assert_array_equal(
+            y, _kernels.matmul(auto, x[:batch], bias, "relu", threads=2, isa=isa))
+    assert auto.plan(x[:1]) == "dense" and auto.plan(x[:2]) != "rows"  # 2 < 16 x 0.25
+    from eie.bench.engine_cases import _stream_bytes
+
+    io = 4.0 * (rows + cols) * 8  # the twin streams the row view: every entry, row pointers
+    assert _stream_bytes(auto, codes, x[:8])[0] == 2.0 * np.count_nonzero(codes) + 8 * rows + io
+    assert _stream_bytes(dense, codes, x[:8])[0] == 0.5 * rows * cols + io
+    xs = random_input(rng, (8, cols), 0.05)  # few active columns: the dense kernels
+    assert auto.plan(xs) != "rows"
+    np.testing.assert_array_equal(_kernels.matmul(auto, xs, bias, "relu", threads=1, isa=isa),
+                                  _kernels.matmul(dense, xs, bias, "relu", threads=1, isa=isa))
+
+
+def test_batch_twin_follows_the_tuning() -> None:
+    rng = np.random.default_rng(10)
+    m = random_matrix(rng, 300, 200, 0.25, num_pes=4)
+    saved = _core.tuning("avx2")["batch_twin_max_density"], _core.tuning("scalar")[
+        "batch_twin_max_density"], _core.tuning("avx512")["batch_twin_max_density"]
+    try:
+        for isa in ("scalar", "avx2", "avx512"):
+            _core.set_tuning(isa, {"batch_twin_max_density": 0.2})
+        assert not _layout.from_matrix(m, threads=1).has_batch_twin
+    finally:
+        for isa, v in zip(("avx2", "scalar", "avx512"), saved, strict=True):
+            _core.set_tuning(isa, {"batch_twin_max_density": v})
+    assert _layout.from_matrix(m, threads=1).has_batch_twin
+    wide = random_matrix(rng, 300, 200, 0.25, num_pes=4, codebook=CODEBOOKS["8bit"])
+    lay = _core.build_cpu_layout(wide.to_codes(), CODEBOOKS["8bit"], "dense", 1, batch_twin=True)
+    assert not lay.has_batch_twin  # 8-bit codes: no row view
+    assert _core.build_cpu_layout(m.to_codes(), m.codebook, "dense", 1, batch_twin=True
+                                  ).has_batch_twin
+    with pytest.raises(ValueError, match="batch_twin_max_density should be in"):
+        _core.set_tuning("avx2", {"batch_twin_max_density": 1.5})

@@ -166,25 +166,42 @@ def make_cases(quick: bool = False, seed: int = 0, groups: tuple[str, ...] = ("l
                            cb, 1.0, 1.0, row_codebooks=row_cb)
 
 
+ROW_PANEL_COLS = 4096
+"""Columns per panel of a sparse layout's row view (``kRowPanelCols``, csrc/engine/layout.h):
+the view holds a start and a tail pointer (4 bytes each) per row and panel."""
+
+
 def _stream_bytes(lay: Any, codes: npt.NDArray[np.uint8], x: npt.NDArray[np.float32]
                   ) -> tuple[float, float]:
-    """(bytes a multiply streams, its real work in entries) for the active columns.
+    """(bytes a multiply streams, its real work in entries) on the path the layout takes for
+    ``x`` (``CpuLayout.plan``).
 
-    A batch streams the layout once for the columns active in any input; its real work sums
-    each input's own."""
+    The sparse columns stream, once per call, the entries of the columns active in any input;
+    the row view streams every entry and its row pointers whatever the activations; a loop of
+    batch-1 multiplies streams each input's own path. The real work sums each input's nonzero
+    products (the rowwise layout: every weight)."""
     rows, cols = codes.shape
-    xs = np.atleast_2d(x)
-    active = (xs != 0).any(axis=0)
-    per_col = np.count_nonzero(codes, axis=0).astype(np.float64)
-    n_act = float(np.count_nonzero(active))
+    xs = np.ascontiguousarray(np.atleast_2d(x), np.float32)
     io = 4.0 * (cols + rows) * len(xs)
     if lay.kind == "rowwise":  # every weight, once per call, whatever the activations
         return 0.5 * rows * cols + 64.0 * rows + io, float(rows * cols * len(xs))
+    path = lay.plan(xs) if lay.kind in ("sparse", "dense") else str(lay.kind)
+    if path == "loop":
+        parts = [_stream_bytes(lay, codes, xs[b:b + 1]) for b in range(len(xs))]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+    active = (xs != 0).any(axis=0)
+    per_col = np.count_nonzero(codes, axis=0).astype(np.float64)
+    n_act = float(np.count_nonzero(active))
+    wide = lay.code_bits == 8  # 8-bit codes: a code byte beside each entry, a byte per weight
+    work = float(((xs != 0) @ per_col).sum())
+    if path == "rows":  # a sparse layout's row view, or a dense layout's batch twin (4-bit)
+        panels = max(1, -(-cols // ROW_PANEL_COLS))
+        return 2.0 * float(per_col.sum()) + 8.0 * panels * rows + io, work
     if lay.kind == "sparse":
+        entry = 3.0 if wide else 2.0
         nblocks = len(lay.row_blocks) - 1
-        work = float(((xs != 0) @ per_col).sum())
-        return 2.0 * float(per_col[active].sum()) + 8.0 * n_act * nblocks + io, work
-    return 0.5 * rows * n_act + io, rows * float(np.count_nonzero(xs))
+        return entry * float(per_col[active].sum()) + 8.0 * n_act * nblocks + io, work
+    return (1.0 if wide else 0.5) * rows * n_act + io, rows * float(np.count_nonzero(xs))
 
 
 def run_case(case: Case, threads: int, read_gbps: float, budget_s: float = 0.3) -> Record:

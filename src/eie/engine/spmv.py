@@ -47,16 +47,22 @@ def prepared(m: EIEMatrix, layout_name: str = "auto") -> _core.CpuLayout:
             else "sparse" if layout_name == "sparse" and m.group_rows and m.zero_code
             else "rowwise" if layout.is_grouped(m) or layout_name == "rowwise"
             else layout.choose_layout(m.density, layout_name, m.codebook_len))
+    # "auto" builds as "auto" (a dense layout may then hold a batch twin, layout.py), which
+    # serves an explicit request for its kind too only when it holds none.
+    auto = layout_name == "auto" and kind in ("sparse", "dense")
+    slot = "auto" if auto else kind
     with _lock:
         per = _cache.setdefault(m, {})
-        lay = per.get(kind)
+        lay = per.get(slot)
     if lay is None:
-        lay = layout.from_matrix(m, kind)
+        lay = layout.from_matrix(m, "auto" if auto else kind)
         with _lock:
-            lay = _cache[m].setdefault(kind, lay)
+            lay = _cache[m].setdefault(slot, lay)
     with _lock:
         per = _cache[m]
         per[layout_name] = lay  # "auto" resolves to the same layout from now on
+        if auto and not lay.has_batch_twin:
+            per.setdefault(kind, lay)
         key = id(m)
         if key not in _by_id or _by_id[key][0]() is not m:
             _by_id[key] = (weakref.ref(m, functools.partial(_forget, key)), per)

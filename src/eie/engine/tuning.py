@@ -22,6 +22,12 @@ The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
   multiplies when the inputs' own active columns, summed, are fewer than factor x their union.
   Measured: batch kernel and loop forced in turn; factor = (batch time / loop time) x (summed /
   union active columns), the factor at which both cost the same.
+- ``batch_twin_factor``, ``batch_twin_max_density``: a dense layout built with ``"auto"`` for a
+  pruned layer of at most ``batch_twin_max_density`` weights also holds the layer's sparse row
+  view (``CpuLayout.has_batch_twin``), and a batch whose inputs' active columns, summed, reach
+  ``batch_twin_factor`` x density x cols runs on it (dense inputs: batch >= factor x density).
+  Fitted by hand on 4096x4096, 1000x4096 and 8791x600 at 20-50% weights, batch 1..16
+  (``docs/benchmarks-log.md``); ``--tune`` does not rewrite them.
 - ``inline_work``, ``min_split_rows``, ``row_view_max_rows``, ``rowwise_tasks_per_thread``,
   ``split_chunks_per_thread``: thread and layout-shape thresholds kept at their documented
   defaults (their measurements need an idle second core: see the log); ``--tune`` does not
@@ -46,7 +52,8 @@ KEYS = ("dense_crossover_4bit", "dense_crossover_8bit")
 """The layout crossovers (Python side)."""
 CORE_KEYS = ("inline_work", "min_split_rows", "row_view_max_rows", "row_view_min_act",
              "sparse_batch_factor", "sparse_batch_factor_wide", "dense_batch_factor",
-             "rowwise_tasks_per_thread", "split_chunks_per_thread")
+             "rowwise_tasks_per_thread", "split_chunks_per_thread", "batch_twin_factor",
+             "batch_twin_max_density")
 """The constants handed to the C++ engine (``csrc/engine/tuning.h``)."""
 CONSTANTS = KEYS + CORE_KEYS
 MEASURED = (*KEYS, "row_view_min_act", "sparse_batch_factor", "sparse_batch_factor_wide",
@@ -59,12 +66,14 @@ _RANGE: dict[str, tuple[float, float]] = {
     "row_view_max_rows": (0, 1 << 20), "row_view_min_act": (0.0, 1e9),
     "sparse_batch_factor": (0.0, 1000.0), "sparse_batch_factor_wide": (0.0, 1000.0),
     "dense_batch_factor": (0.0, 1000.0), "rowwise_tasks_per_thread": (1, 1024),
-    "split_chunks_per_thread": (1, 1024)}
+    "split_chunks_per_thread": (1, 1024), "batch_twin_factor": (0.0, 1e6),
+    "batch_twin_max_density": (0.0, 1.0)}
 BUILTIN: dict[str, float] = {
     "dense_crossover_4bit": 0.21, "dense_crossover_8bit": 0.45, "inline_work": 20000.0,
     "min_split_rows": 1024, "row_view_max_rows": 2048, "row_view_min_act": 0.7,
     "sparse_batch_factor": 2.4, "sparse_batch_factor_wide": 3.7, "dense_batch_factor": 1.6,
-    "rowwise_tasks_per_thread": 8, "split_chunks_per_thread": 4}
+    "rowwise_tasks_per_thread": 8, "split_chunks_per_thread": 4, "batch_twin_factor": 16.0,
+    "batch_twin_max_density": 0.35}
 """What a table without a ``defaults`` entry falls back to (the shipped table's defaults)."""
 
 
