@@ -49,7 +49,7 @@ inline void transpose8(__m256* r) {
 
 // Octet o (rows 8o .. 8o + 7) x the kb active columns whose words are words[0 .. kb) (kb a
 // multiple of 32) x the tile's NT inputs (xc, np floats apart); out = the sums (first block) or +=.
-template <int NT>
+template <int NT, bool kLowZero>
 inline void octet_block(const Layout& L, int64_t o, const uint32_t* words, int64_t kb,
                         const float* xc, int64_t np, bool first, int64_t b0, float* out) {
   const int64_t r8 = 8 * o, rows = L.rows;
@@ -87,7 +87,7 @@ inline void octet_block(const Layout& L, int64_t o, const uint32_t* words, int64
       __m256i ids = _mm256_load_si256(reinterpret_cast<const __m256i*>(bj + k));
       if (j % 2 == 1) ids = _mm256_srli_epi16(ids, 4);
       __m256 w[4];
-      pl.decode(_mm256_and_si256(ids, lo4), w);
+      pl.decode<kLowZero>(_mm256_and_si256(ids, lo4), w);
       for (int t = 0; t < NT; ++t)
         for (int q = 0; q < 4; ++q)
           a[t][q % NA] =
@@ -145,7 +145,11 @@ void run_octets(const Layout& L, int64_t o0, int64_t o1, const ColrowTile& tile,
         }
       }
       for (int64_t o = s0; o < s1; ++o)
-        octet_block<NT>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
+        if (L.planes_low_zero)
+          octet_block<NT, true>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
+                                tile.b0, out);
+        else
+          octet_block<NT, false>(L, o, buf + (o - s0) * kBlockCols, kb, tile.xc + k0, np, k0 == 0,
                             tile.b0, out);
     }
     s0 = s1;

@@ -474,7 +474,7 @@ constexpr PlaneOrder kPlaneOrder{};
 // Row r x inputs [0, NB) (inputs in the decode order, pc floats apart); acc[b * stride + r] = the
 // sum. One input: four accumulator chains; two or three: two per input; more: one per input
 // (the inputs' chains are independent, and the decoded weights feed up to 8 inputs).
-template <int NB>
+template <int NB, bool kLowZero>
 void rowwise_planes(const Layout& L, int64_t r, int64_t nchunks, const float* xp, int64_t pc,
                     float* acc, int64_t stride) {
   constexpr int NA = NB == 1 ? 4 : NB <= 3 ? 2 : 1;
@@ -490,7 +490,7 @@ void rowwise_planes(const Layout& L, int64_t r, int64_t nchunks, const float* xp
                             _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4)};
     for (int nib = 0; nib < 2; ++nib) {
       __m256 w[4];
-      pl.decode(ids[nib], w);
+      pl.decode<kLowZero>(ids[nib], w);
       for (int b = 0; b < NB; ++b) {
         const float* x = xp + b * pc + 64 * h + 32 * nib;
         for (int k = 0; k < 4; ++k)
@@ -508,24 +508,31 @@ void rowwise_planes(const Layout& L, int64_t r, int64_t nchunks, const float* xp
 // Whole rows at every batch: the inputs (<= 8 x padded_cols floats) are re-read from L2 per row;
 // L1-sized column panels measured 1.6-2.9x slower at batch 8 (the per-row set-up and reduction
 // per panel, and short strided reads of each row's codes).
-void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
-             float* acc) {
+template <bool kLowZero>
+void rowwise_t(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
+               float* acc) {
   const int64_t pc = L.padded_cols(), nchunks = pc / 128;
   for (int64_t r = r_begin; r < r_end; ++r)
     for (int64_t b0 = 0; b0 < batch; b0 += 8) {
       const float* x = xp + b0 * pc;
       float* y = acc + b0 * L.rows;
       switch (batch - b0 < 8 ? batch - b0 : 8) {
-        case 1: rowwise_planes<1>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 2: rowwise_planes<2>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 3: rowwise_planes<3>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 4: rowwise_planes<4>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 5: rowwise_planes<5>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 6: rowwise_planes<6>(L, r, nchunks, x, pc, y, L.rows); break;
-        case 7: rowwise_planes<7>(L, r, nchunks, x, pc, y, L.rows); break;
-        default: rowwise_planes<8>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 1: rowwise_planes<1, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 2: rowwise_planes<2, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 3: rowwise_planes<3, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 4: rowwise_planes<4, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 5: rowwise_planes<5, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 6: rowwise_planes<6, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        case 7: rowwise_planes<7, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
+        default: rowwise_planes<8, kLowZero>(L, r, nchunks, x, pc, y, L.rows); break;
       }
     }
+}
+
+void rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const float* xp, int64_t batch,
+             float* acc) {
+  if (L.planes_low_zero) rowwise_t<true>(L, r_begin, r_end, xp, batch, acc);
+  else rowwise_t<false>(L, r_begin, r_end, xp, batch, acc);
 }
 
 // Row view, batch 2..16 (layout.h): each row's stride lanes (kVecs vectors of 8) accumulate in

@@ -145,6 +145,7 @@ struct Layout {
   // (groups, 64) the fp32 codebooks as byte planes: byte b of entry i at [g * 64 + 16 * b + i],
   // so a 16-byte shuffle per plane decodes 32 codes (the AVX2 rowwise kernel).
   HugeVector<uint8_t> row_cb_planes;
+  bool planes_low_zero = false;  // plane 0 is all zero (every fp16 value in fp32 has that)
   const uint8_t* row_codebook_planes(int64_t r) const {
     return row_cb_planes.data() + (group_rows == 0 ? 0 : (r / group_rows) * 4 * kCodebookSize);
   }
@@ -310,6 +311,10 @@ inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t grou
         L.row_cb_planes[g * 4 * kCodebookSize + b * kCodebookSize + i] =
             static_cast<uint8_t>(bits >> (8 * b));
     }
+  L.planes_low_zero = true;
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < kCodebookSize; ++i)
+      L.planes_low_zero = L.planes_low_zero && L.row_cb_planes[g * 4 * kCodebookSize + i] == 0;
 }
 
 Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,

@@ -20,8 +20,12 @@ struct Planes {
         p2(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32)))),
         p3(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 48)))) {}
   // 32 indices (one per byte, < 16) -> w[0..3], 8 fp32 weights each, in the decode order.
+  // kLowZero: every entry's low byte is 0 (Layout::planes_low_zero; fp16 codebooks), so that
+  // plane needs no shuffle.
+  template <bool kLowZero>
   __attribute__((always_inline)) void decode(__m256i idx, __m256 w[4]) const {
-    const __m256i b0 = _mm256_shuffle_epi8(p0, idx), b1 = _mm256_shuffle_epi8(p1, idx);
+    const __m256i b0 = kLowZero ? _mm256_setzero_si256() : _mm256_shuffle_epi8(p0, idx);
+    const __m256i b1 = _mm256_shuffle_epi8(p1, idx);
     const __m256i b2 = _mm256_shuffle_epi8(p2, idx), b3 = _mm256_shuffle_epi8(p3, idx);
     const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
     const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);

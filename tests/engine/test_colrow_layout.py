@@ -18,9 +18,13 @@ ISAS = [b for b in BACKENDS if b != "reference"]
 
 
 def grouped(rng: np.random.Generator, rows: int, cols: int, group_rows: int,
-            zero_code: bool = False) -> EIEMatrix:
+            zero_code: bool = False, half: bool = False) -> EIEMatrix:
+    """``half``: codebook values that are float16 values (as model files store them; the AVX2
+    kernels then skip the low byte plane)."""
     codes = rng.integers(0, 16, (rows, cols))
     cb = rng.standard_normal((-(-rows // group_rows), 16)).astype(np.float32)
+    if half:
+        cb = cb.astype(np.float16).astype(np.float32)
     if zero_code:
         codes[rng.random((rows, cols)) < 0.5] = 0
         cb[:, 0] = 0.0
@@ -30,11 +34,12 @@ def grouped(rng: np.random.Generator, rows: int, cols: int, group_rows: int,
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("rows, cols", [(1, 1), (7, 17), (9, 130), (129, 33), (200, 301),
                                         (257, 64)])
-@pytest.mark.parametrize("group_rows", [1, 3, 16])
+@pytest.mark.parametrize("group_rows, half", [(1, False), (3, False), (16, False), (1, True),
+                                              (3, True)])
 def test_colrow_matches_exact_every_batch(isa: str, rows: int, cols: int,
-                                          group_rows: int) -> None:
+                                          group_rows: int, half: bool) -> None:
     rng = np.random.default_rng(rows * 31 + cols + group_rows)
-    m = grouped(rng, rows, cols, group_rows, zero_code=group_rows == 3)
+    m = grouped(rng, rows, cols, group_rows, zero_code=group_rows == 3, half=half)
     bias = rng.standard_normal(rows).astype(np.float32)
     for batch in range(1, 17):
         density = (0.0, 0.5, 0.2, 1.0)[batch % 4]  # 0.2: tiles split into single inputs

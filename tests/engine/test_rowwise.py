@@ -18,9 +18,13 @@ from eie.formats import EIEMatrix
 
 
 def grouped(rng: np.random.Generator, rows: int, cols: int, group_rows: int, zero_code: bool,
-            k: int = 16) -> EIEMatrix:
+            k: int = 16, half: bool = False) -> EIEMatrix:
+    """``half``: codebook values that are float16 values (as model files store them; the AVX2
+    kernel then skips the low byte plane)."""
     codes = rng.integers(0, k, (rows, cols))
     cb = rng.standard_normal((-(-rows // group_rows), k)).astype(np.float32)
+    if half:
+        cb = cb.astype(np.float16).astype(np.float32)
     if zero_code:
         codes[rng.random((rows, cols)) < 0.5] = 0
         cb[:, 0] = 0.0
@@ -29,12 +33,14 @@ def grouped(rng: np.random.Generator, rows: int, cols: int, group_rows: int, zer
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("rows, cols", [(1, 1), (17, 127), (33, 128), (40, 300), (130, 1000)])
-@pytest.mark.parametrize("group_rows, zero_code", [(1, False), (3, True), (64, False)])
+@pytest.mark.parametrize("group_rows, zero_code, half", [(1, False, False), (3, True, False),
+                                                        (64, False, False), (1, False, True),
+                                                        (3, True, True)])
 @pytest.mark.parametrize("batch", [None, 2, 8, 11, 16])
 def test_rowwise_matches_exact(backend: str, rows: int, cols: int, group_rows: int,
-                               zero_code: bool, batch: int | None) -> None:
+                               zero_code: bool, half: bool, batch: int | None) -> None:
     rng = np.random.default_rng(rows * 31 + cols + group_rows)
-    m = grouped(rng, rows, cols, group_rows, zero_code)
+    m = grouped(rng, rows, cols, group_rows, zero_code, half=half)
     x = random_input(rng, (cols,) if batch is None else (batch, cols), 0.8)
     bias = rng.standard_normal(rows).astype(np.float32)
     y = run_backend(backend, m, x, bias, "relu")
