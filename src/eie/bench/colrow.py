@@ -28,10 +28,11 @@ LARGE_SHAPES = ((4096, 4096),)
 
 
 def per_row_layer(rows: int, cols: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(codes (rows, cols) uint8 < 16, codebooks (rows, 16) float32), reproducible."""
+    """(codes (rows, cols) uint8 < 16, codebooks (rows, 16) float32 holding float16 values, as
+    ``eie quantize`` stores them), reproducible."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 16, (rows, cols), dtype=np.uint8)
-    cbs = np.sort(rng.standard_normal((rows, 16)), axis=1).astype(np.float32)
+    cbs = np.sort(rng.standard_normal((rows, 16)), axis=1).astype(np.float16).astype(np.float32)
     return codes, cbs
 
 

@@ -188,7 +188,8 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
         if cbk.startswith("rows"):
             codes = _codes(rng, rows, cols, 1.0, zero=False)
             rcb = np.sort(rng.standard_normal((rows, 16), dtype=np.float32), axis=1) * 0.02
-            rcb = _bf16(rcb) if bf16 else rcb
+            # float16 values, as `eie quantize` stores per-row codebooks (or bfloat16 ones)
+            rcb = _bf16(rcb) if bf16 else rcb.astype(np.float16).astype(np.float32)
             m = EIEMatrix.from_group_codes(codes, rcb, 1, num_pes=1, zero_code=False)
             w = np.take_along_axis(rcb, codes.astype(np.intp), axis=1)
         else:

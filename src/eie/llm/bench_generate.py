@@ -285,8 +285,9 @@ def zero_skipping_kernels(levels: list[float], threads: int, reps: int = 200
         codes = rng.integers(1, 16, (rows, cols)).astype(np.uint8)
         shared = EIEMatrix.from_codes(  # code 0 means zero here: codes 1..15 are values
             codes, np.concatenate([[0.0], np.linspace(-1, 1, 15)]).astype(np.float32), 1)
-        rowcb = EIEMatrix.from_group_codes(codes, rng.standard_normal((rows, 16)).astype(
-            np.float32), group_rows=1, zero_code=False)
+        rowcb = EIEMatrix.from_group_codes(  # float16 values, as model files store them
+            codes, rng.standard_normal((rows, 16)).astype(np.float16).astype(np.float32),
+            group_rows=1, zero_code=False)
         mats.append((shared, rowcb))
     out = []
     base: dict[str, float] = {}
