@@ -14,21 +14,26 @@ from eie.errors import ConfigError
 from eie.llm import actalloc
 
 
-@pytest.fixture(scope="module")
-def slice1(smollm2: Any) -> Any:
-    """SmolLM2's first block (full embedding, norm and tied LM head), unquantized."""
+def _first_blocks(smollm2: Any, n: int) -> Any:
     m = copy.copy(smollm2)
     m.model = copy.deepcopy(smollm2.model)
-    m.model.model.layers = m.model.model.layers[:1]
-    m.model.config.num_hidden_layers = 1
+    m.model.model.layers = m.model.model.layers[:n]
+    m.model.config.num_hidden_layers = n
     if getattr(m.model.config, "layer_types", None):
-        m.model.config.layer_types = m.model.config.layer_types[:1]
+        m.model.config.layer_types = m.model.config.layer_types[:n]
     return m
 
 
 @pytest.fixture(scope="module")
+def slice1(smollm2: Any) -> Any:
+    """SmolLM2's first block (full embedding, norm and tied LM head), unquantized."""
+    return _first_blocks(smollm2, 1)
+
+
+@pytest.fixture(scope="module")
 def profiles(slice1: Any, calib_text: str) -> dict[str, actalloc.Profile]:
-    return {s: actalloc.profile(slice1, calib_text, score=s, context=64, max_tokens=64)
+    return {s: actalloc.profile(slice1, calib_text, score=s, context=64, max_tokens=64,
+                                gains=s == "wina")  # gains: the file round trip keeps them
             for s in ("abs", "wina")}
 
 
@@ -106,9 +111,9 @@ def test_profile_file_round_trip_and_refusals(profiles: dict[str, actalloc.Profi
 
     p = profiles["wina"]
     back = actalloc.load_profile(p.save(tmp_path / "p.npz"))
-    assert back.score == "wina" and back.tokens == p.tokens
+    assert back.score == "wina" and back.tokens == p.tokens and back.gains and p.gains
     for a, b in zip(p.groups, back.groups, strict=True):
-        assert a.names == b.names and a.weights == b.weights
+        assert a.names == b.names and a.weights == b.weights and a.gain == b.gain
         assert np.array_equal(a.errors, b.errors) and np.array_equal(a.scores, b.scores)
         assert a.scale is not None and b.scale is not None and np.array_equal(a.scale, b.scale)
     la, lb = p.limits(0.35, "model"), back.limits(0.35, "model")
@@ -119,3 +124,70 @@ def test_profile_file_round_trip_and_refusals(profiles: dict[str, actalloc.Profi
         actalloc.load_profile(bad)
     with pytest.raises(ConfigError, match="no such file"):
         actalloc.load_profile(tmp_path / "none.npz")
+
+
+def _kl(m: Any, limits: dict[str, Any], text: str, tokens: int = 128) -> float:
+    """Mean next-token KL(dense || sparse) of ``m`` over the first ``tokens`` of ``text``."""
+    import torch
+
+    from eie.llm import actsparsity
+    from eie.llm.calibrate import token_windows
+
+    ids = torch.tensor([token_windows(m.tokenizer, text, tokens, tokens)[0]])
+    with torch.no_grad():
+        lp0 = torch.log_softmax(m.model(input_ids=ids).logits[0].double(), -1)
+        with actsparsity.sparse_activations(m.model, limits):
+            lp = torch.log_softmax(m.model(input_ids=ids).logits[0].double(), -1)
+    return float((lp0.exp() * (lp0 - lp)).sum(-1).mean())
+
+
+def test_gains_weight_blocks_by_their_end_to_end_cost(smollm2: Any, calib_text: str,
+                                                       eval_text: str) -> None:
+    """Three blocks: each block's gain is one positive number shared by its groups, and
+    measured as KL per unit of predicted block error (so gain x predicted error reproduces
+    the KL at the gain's allocation). The gain-weighted model-scope allocation meets its
+    weighted target, predicts no more KL than the unweighted one and, on held-out text, loses
+    less KL than the uniform thresholds; a costlier block is given less sparsity in model
+    scope, none of this moves block scope. (On these three blocks the measured gains leave the
+    model-scope allocation as it was: they differ too little.)"""
+    m = _first_blocks(smollm2, 3)
+    p = actalloc.profile(m, calib_text, context=64, max_tokens=64, gains=True)
+    assert p.gains
+    by_block: dict[int, set[float]] = {}
+    for g in p.groups:
+        by_block.setdefault(g.block, set()).add(g.gain)
+    assert sorted(by_block) == [0, 1, 2]
+    assert all(len(v) == 1 and np.isfinite(min(v)) and min(v) > 0 for v in by_block.values())
+    # the gain reproduces the KL of block 0 alone at its block-scope allocation
+    levels = p.allocate(actalloc.GAIN_TARGET, "block")
+    b0 = [(g, s) for g, s in zip(p.groups, levels, strict=True) if g.block == 0]
+    kl0 = _kl(m, {n: g.limit(s) for g, s in b0 for n in g.names}, calib_text,
+              actalloc.GAIN_TOKENS)
+    assert b0[0][0].gain * sum(g.error(s) for g, s in b0) == pytest.approx(kl0, rel=1e-6)
+
+    flat = copy.deepcopy(p)
+    for g in flat.groups:
+        g.gain = 1.0
+    target = 0.4
+    weights = np.array([g.weights for g in p.groups], float)
+    weighted, unweighted = p.allocate(target, "model"), flat.allocate(target, "model")
+    assert float(np.dot(weighted, weights) / weights.sum()) == pytest.approx(target, abs=1e-9)
+
+    def predicted(levels: list[float]) -> float:
+        return sum(g.gain * g.error(s) for g, s in zip(p.groups, levels, strict=True))
+
+    assert predicted(weighted) <= predicted(unweighted) + 1e-12
+    assert _kl(m, p.limits(target, "model"), eval_text) < _kl(m, p.limits(target, "uniform"),
+                                                              eval_text)
+
+    def block_level(prof: actalloc.Profile, levels: list[float], b: int) -> float:
+        gs = [(g.weights, s) for g, s in zip(prof.groups, levels, strict=True) if g.block == b]
+        return sum(w * s for w, s in gs) / sum(w for w, _ in gs)
+
+    # a block made 100x costlier gives up sparsity to the others (model scope only)
+    for g in flat.groups:
+        g.gain = 100.0 if g.block == 1 else 1.0
+    moved = flat.allocate(target, "model")
+    assert float(np.dot(moved, weights) / weights.sum()) == pytest.approx(target, abs=1e-9)
+    assert block_level(flat, moved, 1) < block_level(flat, unweighted, 1) - 0.05
+    assert flat.allocate(target, "block") == p.allocate(target, "block")

@@ -14,8 +14,20 @@ least error:
    grows least per weight skipped is made sparser (errors interpolated linearly between the
    measured levels), until the weighted average reaches ``target``: within each block
    (``scope="block"``, TEAL's block-wise allocation: every block at the target) or over the
-   whole model (``scope="model"``, the blocks' errors summed).
+   whole model (``scope="model"``, the blocks' errors summed, each block's weighted by its
+   ``gain``, below).
 3. ``Profile.limits``: the thresholds of that allocation, by model Linear name.
+
+Block errors are relative errors of the residual stream, and a unit of it costs the model's
+output more in some blocks (the first, the last) than in others; block scope does not mind (a
+block's groups share one factor), model scope does. ``measure_gains`` (``profile(...,
+gains=True)``; off by default) sets each block's ``gain``: the KL divergence of the model's
+next-token distribution when only that block's inputs are sparsified at its block-scope
+allocation for ``GAIN_TARGET``, divided by the block error summed over its groups there (one
+model forward per block, over ``GAIN_TOKENS`` calibration tokens). Model scope then minimises
+the predicted KL; a profile without gains weights every block alike. On SmolLM2 the gains
+(1.6-4.8, the last blocks highest) moved perplexity by no more than the evaluation's own
+noise at 30-40% (docs/llm.md), for 60% more profile time: hence off by default.
 
 Scores (``score=``): ``"abs"`` zeroes the entries of smallest ``|x_j|``; ``"wina"`` those of
 smallest ``|x_j| * ||W[:, j]||`` (the column norm over the group's stacked weights: the output
@@ -45,6 +57,10 @@ SCORES = ("abs", "wina")
 SCOPES = ("uniform", "block", "model")
 SCORE_SAMPLES = 65536
 """Scores kept per group for its threshold quantiles (a fixed-seed subsample)."""
+GAIN_TARGET = 0.4
+"""Sparsity (block scope) at which each block's end-to-end gain is measured."""
+GAIN_TOKENS = 128
+"""Calibration tokens of the gain measurement (one window)."""
 
 Limit = float | np.ndarray
 
@@ -63,6 +79,8 @@ class InputGroup:
     """Sorted sample of the group's scores on the calibration text."""
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Block output error at each of ``PROFILE_LEVELS`` with only this group sparse."""
+    gain: float = 1.0
+    """Model output KL per unit of its block's error (``measure_gains``; 1: not measured)."""
 
     def threshold(self, level: float) -> float:
         if level <= 0.0:
@@ -91,6 +109,8 @@ class Profile:
     score: str
     tokens: int
     seconds: float = 0.0
+    gains: bool = False
+    """Whether ``measure_gains`` set the groups' gains."""
 
     @property
     def total_weights(self) -> int:
@@ -116,7 +136,7 @@ class Profile:
                     if levels[i] + STEP > MAX_LEVEL + 1e-9:
                         continue
                     g = self.groups[i]
-                    cost = (g.error(levels[i] + STEP) - g.error(levels[i])) / g.weights
+                    cost = g.gain * (g.error(levels[i] + STEP) - g.error(levels[i])) / g.weights
                     if cost < best_cost:
                         best, best_cost = i, cost
                 if best < 0:
@@ -159,13 +179,15 @@ class Profile:
         arrays: dict[str, np.ndarray] = {}
         groups: list[dict[str, Any]] = []
         meta = {"format": PROFILE_FORMAT, "score": self.score, "tokens": self.tokens,
-                "seconds": self.seconds, "levels": list(PROFILE_LEVELS), "groups": groups}
+                "seconds": self.seconds, "levels": list(PROFILE_LEVELS), "gains": self.gains,
+                "groups": groups}
         for i, g in enumerate(self.groups):
             arrays[f"scores{i}"] = g.scores
             arrays[f"errors{i}"] = g.errors
             if g.scale is not None:
                 arrays[f"scale{i}"] = g.scale
-            groups.append({"block": g.block, "names": g.names, "weights": g.weights})
+            groups.append({"block": g.block, "names": g.names, "weights": g.weights,
+                           "gain": g.gain})
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]
@@ -201,12 +223,17 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
                 if errors.shape != (len(PROFILE_LEVELS),) or scores.ndim != 1 \
                         or not scores.size or not np.all(np.isfinite(errors)):
                     raise FormatError(f"group {i}: malformed errors or scores")
+                gain = float(g.get("gain", 1.0))
+                if not (np.isfinite(gain) and gain > 0):
+                    raise FormatError(f"group {i}: gain {gain}, expected a positive number")
                 groups.append(InputGroup(int(g["block"]), [str(n) for n in g["names"]],
-                                         int(g["weights"]), scale, np.sort(scores), errors))
+                                         int(g["weights"]), scale, np.sort(scores), errors,
+                                         gain))
             score = str(meta["score"])
             if score not in SCORES or not groups or any(g.weights < 1 for g in groups):
                 raise FormatError("malformed score or groups")
-            return Profile(groups, score, int(meta["tokens"]), float(meta["seconds"]))
+            return Profile(groups, score, int(meta["tokens"]), float(meta["seconds"]),
+                           bool(meta.get("gains", False)))
     except FormatError as e:
         raise FormatError(f"{p}: not a valid activation profile: {e}") from None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError,
@@ -229,12 +256,15 @@ def _decoder_layers(model: Any) -> Any:
 
 
 def profile(loaded: Any, text: str, *, score: str = "abs", context: int = 256,
-            max_tokens: int = 256, step: Callable[[int, int], None] | None = None) -> Profile:
-    """Measure each input group's block error curve on ``text`` (see the module docstring).
+            max_tokens: int = 256, step: Callable[[int, int], None] | None = None,
+            gains: bool = False) -> Profile:
+    """Measure each input group's block error curve on ``text`` (see the module docstring),
+    and with ``gains`` each block's end-to-end gain (``measure_gains``).
 
     ``max_tokens`` calibration tokens in windows of ``context``; each block is re-run
     ``len(PROFILE_LEVELS)`` times per group, so the cost is about 4 x 6 block forwards per
-    block over those tokens."""
+    block over those tokens, plus one model forward over ``GAIN_TOKENS`` per block for the
+    gains."""
     import time
 
     import torch
@@ -295,8 +325,59 @@ def profile(loaded: Any, text: str, *, score: str = "abs", context: int = 256,
                 errs.append(_rel_error(out, dense))
             g.errors = np.array(errs)
         if step is not None:
-            step(b + 1, len(layers))
-    return Profile(groups, score, sum(len(w) for w in windows), time.perf_counter() - t0)
+            step(b + 1, len(layers) * (2 if gains else 1))
+    prof = Profile(groups, score, sum(len(w) for w in windows), time.perf_counter() - t0)
+    if gains:
+        n = len(layers)
+        measure_gains(loaded, text, prof, step=None if step is None else
+                      (lambda d, t: step(n + d, n + t)))
+        prof.seconds = time.perf_counter() - t0
+    return prof
+
+
+def measure_gains(loaded: Any, text: str, prof: Profile, *, target: float = GAIN_TARGET,
+                  max_tokens: int = GAIN_TOKENS,
+                  step: Callable[[int, int], None] | None = None) -> list[float]:
+    """Set each block's ``gain`` (every group of the block): the model's mean next-token
+    ``KL(dense || sparse)`` over ``max_tokens`` tokens of ``text`` (one window) with only that
+    block's inputs sparsified at its block-scope allocation for ``target``, per unit of the
+    block error the profile predicts there (``sum_g g.error(level_g)``). Returns the gains by
+    block. A block whose KL or predicted error is not positive keeps the smallest positive
+    gain measured (it costs nothing measurable)."""
+    import torch
+
+    from eie.llm import actsparsity
+    from eie.llm.calibrate import token_windows
+
+    check_target(target)
+    ids = torch.tensor([token_windows(loaded.tokenizer, text, max_tokens, max_tokens)[0]])
+    model = loaded.model
+
+    def logp() -> Any:
+        with torch.no_grad():
+            return torch.log_softmax(model(input_ids=ids, use_cache=False).logits[0].double(),
+                                     -1)
+
+    lp0 = logp()
+    p0 = lp0.exp()
+    levels = prof.allocate(target, "block")
+    blocks = sorted({g.block for g in prof.groups})
+    raw: dict[int, float] = {}
+    for k, b in enumerate(blocks):
+        members = [(g, s) for g, s in zip(prof.groups, levels, strict=True) if g.block == b]
+        limits: dict[str, Limit] = {n: g.limit(s) for g, s in members for n in g.names}
+        with actsparsity.sparse_activations(model, limits):
+            kl = float((p0 * (lp0 - logp())).sum(-1).mean())
+        predicted = sum(g.error(s) for g, s in members)
+        raw[b] = kl / predicted if kl > 0 and predicted > 0 else 0.0
+        if step is not None:
+            step(k + 1, len(blocks))
+    floor = min((v for v in raw.values() if v > 0), default=1.0)
+    out = {b: v if v > 0 else floor for b, v in raw.items()}
+    for g in prof.groups:
+        g.gain = out[g.block]
+    prof.gains = True
+    return [out[b] for b in blocks]
 
 
 def _prefix_of(linears: dict[str, Any], layer: Any) -> str:
