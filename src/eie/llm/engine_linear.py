@@ -193,10 +193,14 @@ class EngineLinear:
         return np.split(y, np.cumsum(self.split)[:-1], axis=-1)
 
 
-ZERO_SKIP_MIN_LEVEL = {"scalar": 0.4, "avx2": 0.35, "avx512": 0.25}
+ZERO_SKIP_MIN_LEVEL = {"scalar": 0.4, "avx2": 0.6, "avx512": 0.25}
 """Per ISA, the fraction of zero inputs from which the zero-skipping layout (colrow) beats the
-rowwise one on SmolLM2's shapes at batch 1 (``python -m eie.engine.bench_colrow --batches 1``;
-docs/llm.md): below it a Linear keeps the rowwise layout even when its inputs are thresholded."""
+rowwise one in a decode, where every token streams the weights from memory: below it a Linear
+keeps the rowwise layout even when its inputs are thresholded. scalar and avx512: the kernels'
+break-even on SmolLM2's shapes at batch 1 (``python -m eie.engine.bench_colrow --batches 1``);
+avx2: the decoder's Linear calls replayed on their real inputs (``eie bench-llm``) ran slower on
+colrow at every level up to 50% on an AMD Zen 4 (docs/llm.md), though one layer in cache gains
+from ~30%."""
 
 
 def zero_skip_min_level(isa: str | None = None) -> float:
