@@ -185,12 +185,7 @@ inline void decode_group(const uint8_t* p, const __m256i plane[4], __m256 w[4]) 
   const __m256i b1 = _mm256_shuffle_epi8(plane[1], codes);
   const __m256i b2 = _mm256_shuffle_epi8(plane[2], codes);
   const __m256i b3 = _mm256_shuffle_epi8(plane[3], codes);
-  const __m256i l01 = _mm256_unpacklo_epi8(b0, b1), h01 = _mm256_unpackhi_epi8(b0, b1);
-  const __m256i l23 = _mm256_unpacklo_epi8(b2, b3), h23 = _mm256_unpackhi_epi8(b2, b3);
-  w[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(l01, l23));
-  w[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(l01, l23));
-  w[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(h01, h23));
-  w[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(h01, h23));
+  unpack_planes(b0, b1, b2, b3, w);
 }
 
 // Restore row order in n floats (a multiple of 32) accumulated in decode_group's lane order.
