@@ -143,7 +143,7 @@ struct Layout {
   // (entries 16..31 = 0..15), so a 16-bit permute index may carry junk in its bit 4 (AMX decode).
   HugeVector<uint16_t> row_cb_bf16;
   // (groups, 64) the fp32 codebooks as byte planes: byte b of entry i at [g * 64 + 16 * b + i],
-  // so a 16-byte shuffle per plane decodes 32 codes (the AVX2 rowwise kernel).
+  // so a 16-byte shuffle per plane decodes 32 codes (the AVX2 rowwise and colrow kernels).
   HugeVector<uint8_t> row_cb_planes;
   bool planes_low_zero = false;  // plane 0 is all zero (every fp16 value in fp32 has that)
   const uint8_t* row_codebook_planes(int64_t r) const {
@@ -297,9 +297,6 @@ void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, in
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc);
 
-// Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
-// floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
-// groups = 1). No zero-code rule: every code indexes its row's codebook.
 // Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
 inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k) {
   L.row_cb_planes.assign(static_cast<size_t>(groups * 4 * kCodebookSize), 0);
@@ -317,6 +314,9 @@ inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t grou
       L.planes_low_zero = L.planes_low_zero && L.row_cb_planes[g * 4 * kCodebookSize + i] == 0;
 }
 
+// Rowwise layout from a (rows, cols) code matrix (codes < k <= 16) and `groups` codebooks of k
+// floats each (row r uses codebook r / group_rows; group_rows 0: codebooks is the shared one,
+// groups = 1). No zero-code rule: every code indexes its row's codebook.
 Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
                      int64_t groups, int64_t k, int64_t group_rows);
 
