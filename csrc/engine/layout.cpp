@@ -277,6 +277,7 @@ void pack_columns(Layout& L, const uint8_t* tile, int64_t c0, int64_t n) {
   const bool wide = L.code_bits == 8;
   for (int64_t b = 0; b < L.nblocks(); ++b) {
     const int64_t r0 = L.row0[b], R = L.block_rows(b), Rp = Layout::padded(R);
+    if (R == 0) continue;  // an empty block owns no codes (and codes.data() may be null)
     uint8_t* blk = L.codes.data() + L.code_base[b];
     for (int64_t j = 0; j < n; ++j) {
       const uint8_t* src = tile + j * rows + r0;
@@ -353,7 +354,7 @@ Layout build_layout_dense(const format::EntryArrays& a, const float* codebook,
   std::vector<uint8_t> tile(static_cast<size_t>(rows * tc));
   for (int64_t c0 = 0; c0 < cols; c0 += tc) {
     const int64_t n = std::min(tc, cols - c0);
-    std::memset(tile.data(), 0, static_cast<size_t>(rows * n));
+    std::fill_n(tile.begin(), rows * n, uint8_t{0});  // not memset: data() is null for 0 rows
     for (int64_t k = 0; k < P; ++k) {
       const int64_t* ptr = a.col_ptr + k * (cols + 1);
       const uint8_t* codes = a.codes + a.pe_offset[k];
