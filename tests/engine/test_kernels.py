@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eie import _core
-from eie.engine import available_isas, spmv
+from eie.engine import available_isas, spmv, tuning
 from eie.engine import kernels as _kernels
 from eie.engine import layout as _layout
 from eie.formats import EIEMatrix
@@ -255,9 +255,8 @@ def test_column_split(backend: str, layout_name: str, batch: int | None, act_den
 @pytest.fixture
 def row_view_threshold() -> Iterator[Callable[[float], None]]:
     """Set the activation fraction from which batch-1 multiplies use the row view; restored."""
-    saved = _core.row_view_min_act()
     yield _core.set_row_view_min_act
-    _core.set_row_view_min_act(saved)
+    tuning.apply()  # every ISA's own value back (the setter set them all)
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b.values[0] != "reference"])

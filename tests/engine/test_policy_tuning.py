@@ -23,9 +23,12 @@ CB = np.array([0.0, 1.0], np.float32)
 
 @pytest.fixture
 def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the shipped table named by EIE_TUNING; the shipped one is back afterwards."""
+    """A copy of the shipped table named by EIE_TUNING, without its per-CPU entries (so the
+    ``isas`` entries edited here decide on any CPU); the shipped one is back afterwards."""
     out = tmp_path / "tuning.json"
-    out.write_text(tuning.TABLE_PATH.read_text())
+    data = json.loads(tuning.TABLE_PATH.read_text())
+    data.pop("cpus", None)
+    out.write_text(json.dumps(data))
     monkeypatch.setenv("EIE_TUNING", str(out))
     tuning.reload()
     yield out
@@ -47,12 +50,18 @@ def test_the_shipped_table_has_every_constant_and_the_core_holds_it() -> None:
     assert set(data["defaults"]) == set(tuning.CONSTANTS)
     assert data["defaults"] == tuning.BUILTIN
     isa_check.engine_isa()
-    for isa in ("scalar", "avx2", "avx512"):
-        c = tuning.constants(isa)
-        assert set(c) == set(tuning.CONSTANTS)
-        assert _core.tuning(isa) == {k: c[k] for k in tuning.CORE_KEYS}
-    for isa in kernels.available_isas():
-        assert data["isas"][isa]["dense_crossover_4bit"] == tuning.crossover(isa, 16)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tuning, "cpu_key", tuning._cpu_key)  # this CPU, as outside the suite
+        tuning.reload()
+        for isa in ("scalar", "avx2", "avx512"):
+            c = tuning.constants(isa)
+            assert set(c) == set(tuning.CONSTANTS)
+            assert _core.tuning(isa) == {k: c[k] for k in tuning.CORE_KEYS}
+        mine = data.get("cpus", {}).get(tuning.cpu_key(), {})
+        for isa in kernels.available_isas():
+            entry = {**data["isas"][isa], **mine.get(isa, {})}
+            assert entry["dense_crossover_4bit"] == tuning.crossover(isa, 16)
+    tuning.reload()
 
 
 def test_no_tuning_constant_left_in_the_driver() -> None:
@@ -125,3 +134,68 @@ def test_measure_covers_every_measured_constant() -> None:
         assert key in entry and entry[key] >= 0, key
         assert entry["ratios"][key], key
     assert 0 <= entry["dense_crossover_4bit"] <= 1
+
+
+def test_cpu_key_names_vendor_family_model() -> None:
+    assert tuning.cpu_key() == "" or re.fullmatch(r"\w+/\d+/\d+", tuning.cpu_key())
+
+
+def test_a_cpu_entry_overrides_the_isa_fallback_on_that_cpu_only(table: Path) -> None:
+    isa = kernels.active_isa_name()
+    data = json.loads(table.read_text())
+    fallback = data["isas"][isa]["dense_crossover_4bit"]
+    data["cpus"] = {"Vendor/1/2": {isa: {"dense_crossover_4bit": 0.037, "sparse_batch_factor": 7.5,
+                                         "ratios": {"kept": ["as written"]}}},
+                    "Vendor/1/3": {isa: {"dense_crossover_4bit": 0.9}}}
+    table.write_text(json.dumps(data))
+    rng = np.random.default_rng(1)
+    m = EIEMatrix.from_codes(np.where(rng.random((64, 64)) < 0.05, 1, 0).astype(np.uint8), CB,
+                             num_pes=4)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tuning, "cpu_key", lambda: "Vendor/1/2")
+        tuning.reload()
+        assert tuning.crossover(isa, 16) == 0.037
+        assert _core.tuning(isa)["sparse_batch_factor"] == 7.5
+        assert layout.from_matrix(m).kind == "dense"  # 5% weights: dense on this CPU
+        mp.setattr(tuning, "cpu_key", lambda: "Other/9/9")
+        tuning.reload()
+        assert tuning.crossover(isa, 16) == fallback
+        assert _core.tuning(isa)["sparse_batch_factor"] == \
+            tuning.constants(isa)["sparse_batch_factor"] != 7.5
+    tuning.reload()  # this CPU's constants back in the core
+
+
+@pytest.mark.parametrize(("cpus", "message"), [
+    ([], "cpus should be an object"),
+    ({"V/1/2": 3}, "cpus.V/1/2 should be an object"),
+    ({"V/1/2": {"avx2": {"dense_crossover_4bit": -0.5}}}, "cpus.V/1/2.avx2.dense_crossover_4bit "
+                                                          "should be a density in"),
+    ({"V/1/2": {"avx2": {"min_split_rows": 3}}}, "should be an integer in"),
+])
+def test_bad_cpu_entries_are_refused_with_one_line(table: Path, cpus: object,
+                                                   message: str) -> None:
+    data = json.loads(table.read_text())
+    data["cpus"] = cpus
+    table.write_text(json.dumps(data))
+    tuning.reload()
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        tuning.constants("avx2")
+    assert "\n" not in str(e.value)
+
+
+def test_write_adds_the_cpu_entry_and_keeps_the_fallbacks(table: Path) -> None:
+    before = json.loads(table.read_text())
+    measured = {"avx2": {"dense_crossover_4bit": 0.3, "dense_crossover_8bit": 0.6}}
+    tuning.write(table, measured, "eie bench --tune", "Some CPU", key="Vendor/7/8")
+    after = json.loads(table.read_text())
+    assert after["isas"] == before["isas"] and after["defaults"] == before["defaults"]
+    entry = after["cpus"]["Vendor/7/8"]["avx2"]
+    assert (entry["dense_crossover_4bit"], entry["cpu"]) == (0.3, "Some CPU")
+    # a second CPU joins the first; a CPU without a key replaces the fallback
+    tuning.write(table, measured, "eie bench --tune", "Another", key="Vendor/7/9")
+    tuning.write(table, {"avx2": {"dense_crossover_4bit": 0.4, "dense_crossover_8bit": 0.5}},
+                 "eie bench --tune", "Unknown", key="")
+    after = json.loads(table.read_text())
+    assert set(after["cpus"]) == {"Vendor/7/8", "Vendor/7/9"}
+    assert after["isas"]["avx2"]["dense_crossover_4bit"] == 0.4
+    assert after["isas"]["avx512"] == before["isas"]["avx512"]

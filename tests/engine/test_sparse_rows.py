@@ -21,7 +21,7 @@ from engine_cases import (
 )
 
 from eie import _core
-from eie.engine import available_isas
+from eie.engine import available_isas, tuning
 from eie.engine import kernels as _kernels
 from eie.engine import layout as _layout
 
@@ -95,7 +95,6 @@ def test_row_batch_agrees_with_the_columns_on_inf_and_nan(isa: str,
 def test_batch1_row_view_over_panels(isa: str) -> None:
     # Batch 1 takes the row view on wide layers only; threshold 0 forces it on any layout, here
     # over two and three column panels.
-    saved = _core.row_view_min_act()
     _core.set_row_view_min_act(0.0)
     try:
         rng = np.random.default_rng(11)
@@ -108,7 +107,7 @@ def test_batch1_row_view_over_panels(isa: str) -> None:
                 y = _kernels.matmul(lay, x, bias, "relu", threads=threads, isa=isa)
                 assert_close(y, *exact(m, x, bias, "relu"))
     finally:
-        _core.set_row_view_min_act(saved)
+        tuning.apply()  # every ISA's own value back (the setter set them all)
 
 
 def test_row_view_is_built_for_every_4bit_sparse_layout() -> None:
@@ -130,9 +129,8 @@ def test_row_batch_bias_is_validated(row_batch: Callable[[float], None]) -> None
 @pytest.fixture
 def row_view_batch1() -> Iterator[Callable[[float], None]]:
     """Set the activation fraction from which batch-1 multiplies use the row view; restored."""
-    saved = _core.row_view_min_act()
     yield _core.set_row_view_min_act
-    _core.set_row_view_min_act(saved)
+    tuning.apply()  # every ISA's own value back (the setter set them all)
 
 
 def test_plan_names_the_path_and_stream_bytes_count_it(

@@ -1,8 +1,12 @@
 """The engine's tuning constants, per ISA, in one table: ``eie/data/tuning.json``.
 
-The table (``EIE_TUNING`` names another one) holds a ``defaults`` entry with every constant and
-an ``isas`` entry per ISA with what ``eie bench --tune`` measured there; an ISA's constants are
-the defaults overridden by its entry. It is read once (``constants``) and the core's constants
+The table (``EIE_TUNING`` names another one) holds a ``defaults`` entry with every constant, an
+``isas`` entry per ISA (the fallback for CPUs the table has not measured) and a ``cpus`` entry
+per measured CPU (``cpu_key()``: vendor/family/model, from ``/proc/cpuinfo``) holding, per ISA,
+what ``eie bench --tune`` measured there. An ISA's constants on this CPU are the defaults
+overridden by its ``isas`` entry, then by this CPU's entry for it: one ISA costs differently on
+different cores (Zen 4 runs AVX-512 gathers and scatters slowly, and the dense 4-bit layout
+there wins from 4% weights against 10% on a Xeon; ``docs/benchmarks-log.md``). It is read once (``constants``) and the core's constants
 are handed to the C++ engine (``apply``, when the process ISA is resolved:
 ``eie.engine.isa_check``), so no constant lives in the kernels' code. The measuring is
 ``eie.bench.tune`` (above the engine); ``write`` merges what it measured into a table. The
@@ -126,7 +130,41 @@ def _load(path: str) -> dict[str, Any]:
         for k in CORE_KEYS:
             if k in entry:
                 _check_value(f"{p}: isas.{isa}", k, entry[k])
+    cpus = data.get("cpus", {})
+    if not isinstance(cpus, dict):
+        raise ConfigError(f"{p}: cpus should be an object, found {type(cpus).__name__}")
+    for key, per_isa in cpus.items():
+        if not isinstance(per_isa, dict):
+            raise ConfigError(f"{p}: cpus.{key} should be an object")
+        for isa, entry in per_isa.items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{p}: cpus.{key}.{isa} should be an object")
+            for k in CONSTANTS:
+                if k in entry:
+                    _check_value(f"{p}: cpus.{key}.{isa}", k, entry[k])
     return data
+
+
+def cpu_key() -> str:
+    """This CPU as the table's ``cpus`` keys name it, ``vendor/family/model`` (e.g.
+    ``AuthenticAMD/25/17``, a Zen 4), or "" where ``/proc/cpuinfo`` does not say."""
+    return _cpu_key()
+
+
+@functools.cache
+def _cpu_key() -> str:
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor says it for all
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
+    except OSError:
+        return ""
+    parts = (fields.get("vendor_id", ""), fields.get("cpu family", ""), fields.get("model", ""))
+    return "/".join(parts) if all(parts) else ""
 
 
 _stale = {"core": False}
@@ -135,13 +173,14 @@ _stale = {"core": False}
 
 def _merged(data: dict[str, Any], isa: str) -> dict[str, float]:
     out = {**BUILTIN, **data.get("defaults", {})}
-    entry = data["isas"].get(isa, {})
-    out.update({k: entry[k] for k in CONSTANTS if k in entry})
+    for entry in (data["isas"].get(isa, {}), data.get("cpus", {}).get(cpu_key(), {}).get(isa, {})):
+        out.update({k: entry[k] for k in CONSTANTS if k in entry})
     return out
 
 
 def constants(isa: str) -> dict[str, float]:
-    """Every tuning constant of ``isa``: the table's defaults, then its ``isa`` entry."""
+    """Every tuning constant of ``isa`` on this CPU: the table's defaults, then its ``isa``
+    entry, then this CPU's entry for ``isa`` (``cpus``)."""
     data = _load(str(table_path()))
     if _stale["core"]:
         _hand_over(data)
@@ -178,17 +217,26 @@ def reload() -> None:
         pass
 
 
-def write(path: Path, isas: dict[str, dict[str, Any]], command: str, cpu: str) -> Path:
-    """Merge the measured ISAs into the table at ``path`` (kept ISAs and defaults stay) and
-    write it atomically."""
+def write(path: Path, isas: dict[str, dict[str, Any]], command: str, cpu: str,
+          key: str | None = None) -> Path:
+    """Merge the ISAs measured on the CPU ``key`` (default: this one, ``cpu_key``; ``cpu`` is its
+    model name) into the table at ``path`` and write it atomically: they become that CPU's
+    ``cpus`` entry, and an ISA's fallback (``isas``) where the table has none; other CPUs,
+    fallbacks and defaults stay. Where the CPU has no key, the measured ISAs replace the
+    fallbacks."""
     from eie._io import write_atomic
 
     old: dict[str, Any] = {"format": FORMAT, "isas": {}}
     if path.is_file():
         old = json.loads(json.dumps(_load(str(path))))
+    key = cpu_key() if key is None else key
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for isa, entry in isas.items():
-        old["isas"][isa] = {**entry, "cpu": cpu, "command": command, "date": when}
+        record = {**entry, "cpu": cpu, "command": command, "date": when}
+        if key:
+            old.setdefault("cpus", {}).setdefault(key, {})[isa] = record
+        if not key or isa not in old["isas"]:
+            old["isas"][isa] = record
     text = json.dumps(old, indent=1, sort_keys=True) + "\n"
     write_atomic(path, text.encode())
     reload()
