@@ -3,6 +3,7 @@ to the core and followed by it; eie bench --tune measures the measured ones."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Iterator
@@ -199,3 +200,37 @@ def test_write_adds_the_cpu_entry_and_keeps_the_fallbacks(table: Path) -> None:
     assert set(after["cpus"]) == {"Vendor/7/8", "Vendor/7/9"}
     assert after["isas"]["avx2"]["dense_crossover_4bit"] == 0.4
     assert after["isas"]["avx512"] == before["isas"]["avx512"]
+
+
+def test_spmv_takes_the_rowwise_layout_for_dense_batches_where_tuned(table: Path) -> None:
+    """rowwise_batch_min_act: a batch of mostly nonzero inputs on a dense 4-bit layer runs on its
+    rowwise layout (built beside the dense one), sparse inputs and batch 1 stay dense; the
+    default (above 1) never switches."""
+    isa = kernels.active_isa_name()
+    spmv_module = importlib.import_module("eie.engine.spmv")
+    rng = np.random.default_rng(4)
+    cb = np.linspace(-1, 1, 16).astype(np.float32)
+    cb[0] = 0.0
+    codes = rng.integers(0, 16, (96, 200)).astype(np.uint8)
+    dense_x = rng.standard_normal((8, 200)).astype(np.float32)
+    sparse_x = np.where(rng.random((8, 200)) < 0.3, dense_x, 0.0).astype(np.float32)
+    want = {}
+    for x in (dense_x, sparse_x):
+        want[id(x)] = (cb[codes] @ x.T).T
+    m = EIEMatrix.from_codes(codes, cb, num_pes=4)
+    np.testing.assert_allclose(spmv(m, dense_x), want[id(dense_x)], rtol=1e-5, atol=1e-4)
+    assert "rowwise" not in spmv_module._cache[m]  # the shipped default: never
+    edit(table, isa, rowwise_batch_min_act=0.6)
+    m = EIEMatrix.from_codes(codes, cb, num_pes=4)
+    assert spmv_module.prepared(m).kind == "dense"
+    for x in (sparse_x, dense_x[0]):
+        spmv(m, x)
+        assert "rowwise" not in spmv_module._cache[m]
+    y = spmv(m, dense_x)
+    rowwise = spmv_module._cache[m]["rowwise"]
+    np.testing.assert_array_equal(y, kernels.matmul(rowwise, dense_x, threads=1))
+    np.testing.assert_allclose(y, want[id(dense_x)], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(spmv(m, sparse_x), want[id(sparse_x)], rtol=1e-5, atol=1e-4)
+    edit(table, isa, rowwise_batch_min_act=-1.0)
+    with pytest.raises(ConfigError, match="rowwise_batch_min_act should be a number in"):
+        tuning.constants(isa)

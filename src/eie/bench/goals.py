@@ -23,6 +23,7 @@ from eie import _core
 from eie.bench import engine_cases
 from eie.bench.timing import best_of, interleaved_medians, thread_limits
 from eie.engine import kernels, layout, spmv
+from eie.engine.spmv import chosen_layout
 
 Fn = Callable[[], object]
 
@@ -216,8 +217,8 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
             m, x = case["m"], case["x"]
             fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
             amx = (case["bf16"] or case["precision"] == "bf16") and _core.amx_ready()
-            kind = "rowwise" if layout.is_grouped(m) or case["layout"] == "rowwise" or amx \
-                else layout.choose_layout(m.density)
+            kind = "rowwise" if amx else chosen_layout(m, x, case["layout"],
+                                                       precision=case["precision"]).kind
             if amx:
                 kind += " (AMX)"
             fns.update(_peers(case["w"], x, case["peers"]))

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.engine import kernels, layout
+from eie.engine import kernels, layout, tuning
 from eie.errors import EngineError
 from eie.formats.eie_matrix import EIEMatrix
 
@@ -90,7 +90,9 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     ``precision="bf16"`` (opt-in, see ``eie.engine.kernels``): batches of 2..16 may round the
     inputs and codebooks to bfloat16 and run on AMX tiles; with ``layout="auto"``, a layer the
     automatic choice gives the dense layout then takes the rowwise one for such batches (built
-    on first use beside the other), where this CPU runs that kernel.
+    on first use beside the other), where this CPU runs that kernel. An fp32 batch of 2..16
+    mostly nonzero inputs may likewise take a dense 4-bit layer's rowwise layout where this
+    CPU's tuning says it is faster (``eie.engine.tuning``, ``rowwise_batch_min_act``).
 
     >>> import numpy as np
     >>> from eie.formats import EIEMatrix
@@ -98,12 +100,36 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     >>> spmv(m, np.array([2.0, 1.0], np.float32), bias=[0.0, 0.5], activation="relu").tolist()
     [1.0, 0.0]
     """
+    lay = chosen_layout(m, x, layout, isa, precision)
+    return kernels.matmul(lay, x, bias, activation, threads, isa,
+                          input_dtype=input_dtype, out_dtype=out_dtype, precision=precision)
+
+
+def chosen_layout(m: EIEMatrix, x: npt.ArrayLike, layout: str = "auto", isa: str | None = None,
+                  precision: str = "fp32") -> _core.CpuLayout:
+    """The CPU layout ``spmv(m, x, layout=..., isa=..., precision=...)`` runs (built and cached
+    on first use)."""
     lay = prepared(m, layout)
     if precision != "fp32":
         kernels.check_precision(precision)
         lay = _bf16_layout(m, lay, layout, x, isa)
-    return kernels.matmul(lay, x, bias, activation, threads, isa,
-                          input_dtype=input_dtype, out_dtype=out_dtype, precision=precision)
+    if layout == "auto" and lay.kind == "dense" and lay.code_bits == 4:
+        lay = _batch_layout(m, lay, x, isa)  # also where precision="bf16" runs fp32 kernels
+    return lay
+
+
+def _batch_layout(m: EIEMatrix, lay: _core.CpuLayout, x: npt.ArrayLike,
+                  isa: str | None) -> _core.CpuLayout:
+    """The layout an fp32 batch of a dense 4-bit layer runs: its rowwise layout where this CPU's
+    tuning (``rowwise_batch_min_act``) says the rowwise kernel beats the dense batch path for
+    inputs this dense. The count of nonzero inputs is proportional to the input only."""
+    shape = np.shape(x)
+    if len(shape) != 2 or not 2 <= shape[0] <= kernels.MAX_BATCH:
+        return lay
+    min_act = tuning.constants(isa or kernels.active_isa_name())["rowwise_batch_min_act"]
+    if min_act > 1.0 or np.count_nonzero(x) < min_act * shape[0] * shape[1]:
+        return lay
+    return prepared(m, "rowwise")
 
 
 def _bf16_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,

@@ -32,6 +32,12 @@ The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
   ``batch_twin_factor`` x density x cols runs on it (dense inputs: batch >= factor x density).
   Fitted by hand on 4096x4096, 1000x4096 and 8791x600 at 20-50% weights, batch 1..16
   (``docs/benchmarks-log.md``); ``--tune`` does not rewrite them.
+- ``rowwise_batch_min_act``: ``spmv`` with ``layout="auto"`` runs a batch of 2..16 on a
+  dense 4-bit layer's rowwise layout (built on first use beside the dense one: the layer's
+  codes held twice) when at least this fraction of the inputs is nonzero; above 1: never (the
+  default). Fitted by hand where the rowwise kernel beats the dense batch path with dense
+  inputs (Zen 4, AVX-512: 1.2-1.8x at batch 2..8; ``docs/benchmarks-log.md``); ``--tune`` does
+  not rewrite it.
 - ``inline_work``, ``min_split_rows``, ``row_view_max_rows``, ``rowwise_tasks_per_thread``,
   ``split_chunks_per_thread``: thread and layout-shape thresholds kept at their documented
   defaults (their measurements need an idle second core: see the log); ``--tune`` does not
@@ -59,7 +65,9 @@ CORE_KEYS = ("inline_work", "min_split_rows", "row_view_max_rows", "row_view_min
              "rowwise_tasks_per_thread", "split_chunks_per_thread", "batch_twin_factor",
              "batch_twin_max_density")
 """The constants handed to the C++ engine (``csrc/engine/tuning.h``)."""
-CONSTANTS = KEYS + CORE_KEYS
+POLICY_KEYS = ("rowwise_batch_min_act",)
+"""Other Python-side constants (``spmv``'s choice of layout per call)."""
+CONSTANTS = KEYS + CORE_KEYS + POLICY_KEYS
 MEASURED = (*KEYS, "row_view_min_act", "sparse_batch_factor", "sparse_batch_factor_wide",
             "dense_batch_factor")
 _INTEGER = {"min_split_rows", "row_view_max_rows", "rowwise_tasks_per_thread",
@@ -71,13 +79,13 @@ _RANGE: dict[str, tuple[float, float]] = {
     "sparse_batch_factor": (0.0, 1000.0), "sparse_batch_factor_wide": (0.0, 1000.0),
     "dense_batch_factor": (0.0, 1000.0), "rowwise_tasks_per_thread": (1, 1024),
     "split_chunks_per_thread": (1, 1024), "batch_twin_factor": (0.0, 1e6),
-    "batch_twin_max_density": (0.0, 1.0)}
+    "batch_twin_max_density": (0.0, 1.0), "rowwise_batch_min_act": (0.0, 1e9)}
 BUILTIN: dict[str, float] = {
     "dense_crossover_4bit": 0.21, "dense_crossover_8bit": 0.45, "inline_work": 20000.0,
     "min_split_rows": 1024, "row_view_max_rows": 2048, "row_view_min_act": 0.7,
     "sparse_batch_factor": 2.4, "sparse_batch_factor_wide": 3.7, "dense_batch_factor": 1.6,
     "rowwise_tasks_per_thread": 8, "split_chunks_per_thread": 4, "batch_twin_factor": 16.0,
-    "batch_twin_max_density": 0.35}
+    "batch_twin_max_density": 0.35, "rowwise_batch_min_act": 2.0}
 """What a table without a ``defaults`` entry falls back to (the shipped table's defaults)."""
 
 
@@ -127,7 +135,7 @@ def _load(path: str) -> dict[str, Any]:
             raise ConfigError(f"{p}: isas.{isa} should be an object")
         for k in KEYS:
             _check_value(f"{p}: isas.{isa}", k, entry.get(k))
-        for k in CORE_KEYS:
+        for k in CORE_KEYS + POLICY_KEYS:
             if k in entry:
                 _check_value(f"{p}: isas.{isa}", k, entry[k])
     cpus = data.get("cpus", {})
