@@ -234,3 +234,18 @@ def test_spmv_takes_the_rowwise_layout_for_dense_batches_where_tuned(table: Path
     edit(table, isa, rowwise_batch_min_act=-1.0)
     with pytest.raises(ConfigError, match="rowwise_batch_min_act should be a number in"):
         tuning.constants(isa)
+
+
+def test_a_pruned_layer_keeps_its_batch_twin_for_dense_batches(table: Path) -> None:
+    """rowwise_batch_min_act leaves a dense layout holding a batch twin to that twin."""
+    isa = kernels.active_isa_name()
+    spmv_module = importlib.import_module("eie.engine.spmv")
+    edit(table, isa, rowwise_batch_min_act=0.1, dense_crossover_4bit=0.1)
+    rng = np.random.default_rng(5)
+    codes = np.where(rng.random((600, 500)) < 0.25, rng.integers(1, 16, (600, 500)), 0)
+    m = EIEMatrix.from_codes(codes.astype(np.uint8), np.linspace(0, 1, 16, dtype=np.float32),
+                             num_pes=4)
+    x = rng.standard_normal((16, 500)).astype(np.float32)
+    assert spmv_module.chosen_layout(m, x).has_batch_twin
+    spmv(m, x)
+    assert "rowwise" not in spmv_module._cache[m]

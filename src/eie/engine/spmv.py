@@ -124,8 +124,8 @@ def _batch_layout(m: EIEMatrix, lay: _core.CpuLayout, x: npt.ArrayLike,
     tuning (``rowwise_batch_min_act``) says the rowwise kernel beats the dense batch path for
     inputs this dense. The count of nonzero inputs is proportional to the input only."""
     shape = np.shape(x)
-    if len(shape) != 2 or not 2 <= shape[0] <= kernels.MAX_BATCH:
-        return lay
+    if len(shape) != 2 or not 2 <= shape[0] <= kernels.MAX_BATCH or lay.has_batch_twin:
+        return lay  # a pruned layer's batch twin (its row view) was fitted for its batches
     min_act = tuning.constants(isa or kernels.active_isa_name())["rowwise_batch_min_act"]
     if min_act > 1.0 or np.count_nonzero(x) < min_act * shape[0] * shape[1]:
         return lay

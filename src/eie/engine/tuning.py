@@ -6,11 +6,11 @@ per measured CPU (``cpu_key()``: vendor/family/model, from ``/proc/cpuinfo``) ho
 what ``eie bench --tune`` measured there. An ISA's constants on this CPU are the defaults
 overridden by its ``isas`` entry, then by this CPU's entry for it: one ISA costs differently on
 different cores (Zen 4 runs AVX-512 gathers and scatters slowly, and the dense 4-bit layout
-there wins from 4% weights against 10% on a Xeon; ``docs/benchmarks-log.md``). It is read once (``constants``) and the core's constants
-are handed to the C++ engine (``apply``, when the process ISA is resolved:
-``eie.engine.isa_check``), so no constant lives in the kernels' code. The measuring is
-``eie.bench.tune`` (above the engine); ``write`` merges what it measured into a table. The
-history of the figures is in ``docs/benchmarks-log.md``.
+there wins from 4% weights against 10% on a Xeon; ``docs/benchmarks-log.md``). It is read once
+(``constants``) and the core's constants are handed to the C++ engine (``apply``, when the
+process ISA is resolved: ``eie.engine.isa_check``), so no constant lives in the kernels' code.
+The measuring is ``eie.bench.tune`` (above the engine); ``write`` merges what it measured into
+a table. The history of the figures is in ``docs/benchmarks-log.md``.
 
 The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
 
