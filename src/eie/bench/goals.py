@@ -217,8 +217,7 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
             m, x = case["m"], case["x"]
             fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
             amx = (case["bf16"] or case["precision"] == "bf16") and _core.amx_ready()
-            kind = "rowwise" if amx else chosen_layout(m, x, case["layout"],
-                                                       precision=case["precision"]).kind
+            kind = chosen_layout(m, x, case["layout"], precision=case["precision"]).kind
             if amx:
                 kind += " (AMX)"
             fns.update(_peers(case["w"], x, case["peers"]))
