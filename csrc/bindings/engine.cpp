@@ -146,9 +146,11 @@ Layout* build_sparse_grouped(In2<uint8_t> codes, In2<float> codebooks, int64_t g
 }
 
 engine::Precision pick_precision(const std::string& precision) {
-  EIE_CHECK(precision == "fp32" || precision == "bf16",
-            "precision should be 'fp32' or 'bf16', found '" + precision + "'");
-  return precision == "bf16" ? engine::Precision::bf16 : engine::Precision::fp32;
+  EIE_CHECK(precision == "fp32" || precision == "bf16" || precision == "int8",
+            "precision should be 'fp32', 'bf16' or 'int8', found '" + precision + "'");
+  return precision == "bf16"   ? engine::Precision::bf16
+         : precision == "int8" ? engine::Precision::int8
+                               : engine::Precision::fp32;
 }
 
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
@@ -365,7 +367,8 @@ void register_engine(nb::module_& m) {
       .def(
           "mv_f32",
           [](const Layout& L, nb::ndarray<const float, nb::c_contig, nb::device::cpu> x,
-             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa) {
+             std::optional<In1<float>> bias, bool relu, int threads, const std::string& isa,
+             const std::string& precision) {
             // The common call in one step: float32 x (cols,) or (batch, cols), batch 1..16, the
             // output allocated here and handed to numpy (no separate allocation call).
             EIE_CHECK(x.ndim() == 1 || x.ndim() == 2,
@@ -375,12 +378,12 @@ void register_engine(nb::module_& m) {
             nb::capsule owner(buf, [](void* p) noexcept { delete[] static_cast<float*>(p); });
             Out2<float> out(buf, 2, shape, owner);
             run(L, x.data(), shape[0], x.shape(x.ndim() - 1), InKind::f32, out, bias, relu,
-                threads, isa, "fp32");
+                threads, isa, precision);
             return nb::ndarray<nb::numpy, float>(buf, x.ndim(), x.ndim() == 1 ? shape + 1 : shape,
                                                  owner);
           },
           nb::arg("x").noconvert(), nb::arg("bias").noconvert().none(), nb::arg("relu"),
-          nb::arg("threads"), nb::arg("isa"),
+          nb::arg("threads"), nb::arg("isa"), nb::arg("precision") = "fp32",
           "act(W @ x + bias) for float32 x (cols,) or (batch, cols), batch 1..16, as a new "
           "float32 array (rows,) or (batch, rows): run_f32 without the output argument.")
       .def(
@@ -397,7 +400,15 @@ void register_engine(nb::module_& m) {
                                     pick_precision(precision));
           },
           nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
-          "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.");
+          "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.")
+      .def(
+          "uses_int8",
+          [](const Layout& L, const std::string& isa, const std::string& precision) {
+            return engine::uses_int8(L, pick_isa(isa), pick_precision(precision));
+          },
+          nb::arg("isa") = "", nb::arg("precision") = "int8",
+          "Whether a call with this ISA and precision runs the int8 (VNNI) kernel, inputs "
+          "finite.");
   nb::class_<Network>(m, "CpuNetwork",
                       "A sequential model of CpuLayouts (each layer's rows = the next layer's "
                       "cols) run in one call; biases are copied, layouts kept alive.")
@@ -441,6 +452,9 @@ void register_engine(nb::module_& m) {
   m.def("amx_ready", &engine::amx_ready,
         "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
         "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
+  m.def("vnni_ready", &engine::vnni_ready,
+        "Whether this CPU runs the rowwise layout's int8 kernel (AVX-512 with VNNI): what "
+        "precision='int8' needs, with the avx512 ISA allowed.");
   m.def("build_rowwise_layout", &build_rowwise, nb::arg("codes").noconvert(),
         nb::arg("codebooks").noconvert(), nb::arg("group_rows"), nb::rv_policy::take_ownership,
         "A rowwise CpuLayout: codes (rows, cols) uint8 < k <= 16, codebooks (groups, k) "

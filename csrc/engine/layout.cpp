@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -72,8 +73,8 @@ struct Scratch {
 
 constexpr size_t kPartialGap = 256;  // floats between a column split's partial accumulators
 
-thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1, t_xr;  // t_h*: activations between
-// layers; t_xr: a row-view batch's inputs padded to 8 or 16 lanes;
+thread_local Scratch t_acc, t_part, t_xt, t_h0, t_h1, t_xr, t_q;  // t_h*: activations between
+// layers; t_xr: a row-view batch's inputs padded to 8 or 16 lanes; t_q: int8 inputs;
 // t_part: a column split's per-thread accumulators (owned by the calling thread)
 thread_local std::vector<uint32_t> t_act;
 
@@ -471,6 +472,25 @@ Layout build_layout(const format::Triples& csc, const format::Triples* csr,
   return L;
 }
 
+void fill_codebook_u8(Layout& L, const float* codebooks, int64_t groups, int64_t k) {
+  L.row_cb_u8.assign(static_cast<size_t>(groups * kCodebookSize), 128);
+  L.row_cb_u8_scale.assign(static_cast<size_t>(groups), 1.0f);
+  for (int64_t g = 0; g < groups; ++g) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < k; ++i) m = std::max(m, std::fabs(codebooks[g * k + i]));
+    if (m == 0.0f) continue;  // all zero: every entry 128, scale 1
+    // as int8_pack_inputs: the smallest subnormal where m / 127 underflows, values clamped
+    float s = m / 127.0f;
+    if (s == 0.0f) s = std::numeric_limits<float>::denorm_min();
+    L.row_cb_u8_scale[g] = s;
+    for (int64_t i = 0; i < k; ++i) {
+      const float v = std::nearbyint(codebooks[g * k + i] / s);
+      L.row_cb_u8[g * kCodebookSize + i] =
+          static_cast<uint8_t>(std::clamp(v, -127.0f, 127.0f) + 128.0f);
+    }
+  }
+}
+
 Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const float* codebooks,
                      int64_t groups, int64_t k, int64_t group_rows) {
   if (rows < 0 || cols < 0) fail("shape should be non-negative");
@@ -514,6 +534,7 @@ Layout build_rowwise(const uint8_t* codes, int64_t rows, int64_t cols, const flo
       L.row_cb_bf16[g * 2 * kCodebookSize + kCodebookSize + i] = h;
     }
   fill_codebook_planes(L, codebooks, groups, k);
+  fill_codebook_u8(L, codebooks, groups, k);
   L.row0 = {0, rows};
   L.row_stride = L.padded_cols() / 2;
   L.codes.assign(static_cast<size_t>(rows * L.row_stride), 0);
@@ -628,7 +649,9 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
   const bool amx = uses_amx(L, in_kind, batch, isa, precision);
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
   if (amx) amx_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
-  const uint8_t* pos = ks.rowwise_in_pos;  // the kernel's input order (layout.h)
+  // Precision int8: the fp32 inputs in column order (below), then their int8 chunks.
+  const bool want_i8 = !amx && uses_int8(L, isa, precision);
+  const uint8_t* pos = ks.rowwise_in_pos;  // the kernel's input order (layout.h; none: int8)
   for (int64_t b = 0; b < batch && !amx; ++b) {
     float* dst = xp + b * pc;
     if (pos != nullptr) std::fill(dst + cols / 128 * 128, dst + pc, 0.0f);
@@ -642,8 +665,20 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     if (pos == nullptr)
       for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
   }
+  int8_t* q = nullptr;
+  int32_t* qsum = nullptr;
+  float* qscale = nullptr;
+  bool i8 = false;
+  if (want_i8) {  // bytes, then 16 int32 and one float per chunk, per input
+    const int64_t nchunks = pc / 128;
+    float* buf = t_q.get(static_cast<size_t>(batch * (pc / 4 + nchunks * 17)));
+    q = reinterpret_cast<int8_t*>(buf);
+    qsum = reinterpret_cast<int32_t*>(buf + batch * pc / 4);
+    qscale = buf + batch * (pc / 4 + nchunks * 16);
+    i8 = int8_pack_inputs(xp, batch, pc, q, qsum, qscale);  // false: not finite, fp32 runs
+  }
   const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
-                      static_cast<double>(batch);
+                      static_cast<double>(batch) / (i8 ? 2.0 : 1.0);
   int nt = threads > 0 ? threads : default_threads();
   const Tuning& tu = tuning(isa);
   if (work < tu.inline_work) nt = 1;
@@ -658,6 +693,7 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
     if (r1 <= r0) return;
     if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
+    else if (i8) int8_rowwise(L, r0, r1, q, qsum, qscale, batch, out);
     else ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t r = r0; r < r1; ++r) {
@@ -706,6 +742,13 @@ bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision
   return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
          (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
          amx_ready();
+}
+
+bool uses_int8(const Layout& L, Isa isa, Precision precision) {
+  // (the int8 packing reads the fp32 inputs in column order, so the ISA's fp32 kernel, which
+  // runs where an input is not finite, must read them in that order too)
+  return L.kind == LayoutKind::rowwise && precision == Precision::int8 && isa == Isa::avx512 &&
+         vnni_ready() && !L.row_cb_u8.empty() && kernel_set(isa).rowwise_in_pos == nullptr;
 }
 
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,

@@ -145,6 +145,17 @@ struct Layout {
   // (groups, 64) the fp32 codebooks as byte planes: byte b of entry i at [g * 64 + 16 * b + i],
   // so a 16-byte shuffle per plane decodes 32 codes (the AVX2 rowwise and colrow kernels).
   HugeVector<uint8_t> row_cb_planes;
+  // (groups, 16) the codebooks for the int8 kernel (precision int8, kernels_vnni.cpp): entry i
+  // of group g is round(c_i / s_g) + 128 (1..255), s_g = max_i |c_i| / 127 (row_cb_u8_scale,
+  // (groups,); 1 for an all-zero codebook); entries past K hold 128 (the value 0).
+  HugeVector<uint8_t> row_cb_u8;
+  HugeVector<float> row_cb_u8_scale;
+  const uint8_t* row_codebook_u8(int64_t r) const {
+    return row_cb_u8.data() + (group_rows == 0 ? 0 : (r / group_rows) * kCodebookSize);
+  }
+  float row_codebook_u8_scale(int64_t r) const {
+    return row_cb_u8_scale[group_rows == 0 ? 0 : static_cast<size_t>(r / group_rows)];
+  }
   bool planes_low_zero = false;  // plane 0 is all zero (every fp16 value in fp32 has that)
   const uint8_t* row_codebook_planes(int64_t r) const {
     return row_cb_planes.data() + (group_rows == 0 ? 0 : (r / group_rows) * 4 * kCodebookSize);
@@ -297,6 +308,21 @@ void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, in
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc);
 
+// Precision int8 (kernels_vnni.cpp): whether this CPU runs the int8 kernel (AVX-512 with VNNI).
+bool vnni_ready();
+// Fills L.row_cb_u8 and row_cb_u8_scale from `groups` codebooks of k floats.
+void fill_codebook_u8(Layout& L, const float* codebooks, int64_t groups, int64_t k);
+// xp (batch, pc) fp32 in column order, zero-padded to pc = padded_cols -> per input b and
+// 128-column chunk t: q[b * pc + 128t ..] the 128 int8 values round(x / s_t) in the kernel's
+// byte order, s_t = max |x| over the chunk / 127 in scale[b * nchunks + t] (0: an all-zero
+// chunk), and qsum[(b * nchunks + t) * 16 + i] = -128 * the sum of the 8 values of dword lane i.
+// Returns false (nothing usable) if an input is infinite or NaN: the caller runs fp32 instead.
+bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int32_t* qsum,
+                      float* scale);
+// Rowwise, rows [r_begin, r_end): acc[b * rows + r] = the row's int8 product with input b.
+void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
+                  const int32_t* qsum, const float* scale, int64_t batch, float* acc);
+
 // Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
 inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k) {
   L.row_cb_planes.assign(static_cast<size_t>(groups * 4 * kCodebookSize), 0);
@@ -324,10 +350,13 @@ KernelSet kernels_scalar();
 KernelSet kernels_avx2();
 KernelSet kernels_avx512();
 
-// Products: fp32 (exact-input fp32 arithmetic; the default) or bf16 (opt-in: the AMX kernel may
+// Products: fp32 (exact-input fp32 arithmetic; the default), bf16 (opt-in: the AMX kernel may
 // round the inputs and the rowwise codebooks to bfloat16, products exact, sums in fp32; where it
-// does not run, the fp32 kernels do).
-enum class Precision : int { fp32 = 0, bf16 = 1 };
+// does not run, the fp32 kernels do) or int8 (opt-in: the rowwise layout's VNNI kernel may round
+// each 128-column chunk of an input and each codebook to int8 with one scale each, integer
+// products summed exactly per chunk, then scaled and summed in fp32; where it does not run, the
+// fp32 kernels do).
+enum class Precision : int { fp32 = 0, bf16 = 1, int8 = 2 };
 
 // y (batch, rows) = act(W @ x^T + bias), x (batch, cols) of `in_kind` elements (1 <= batch <= 16).
 // bias may be null. threads <= 0 means default_threads(). Shapes are the caller's contract
@@ -345,6 +374,9 @@ const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa);
 // Whether run_layout would multiply this call on AMX tiles (rowwise layout, batch >= 2, AVX-512
 // allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);
+// Whether run_layout would multiply this call with the int8 kernel (rowwise layout, int8
+// precision, AVX-512 allowed, VNNI present; inputs that are not all finite still run fp32).
+bool uses_int8(const Layout& L, Isa isa, Precision precision);
 
 // The fraction of nonzero activations from which a batch-1 multiply uses the row view (when the
 // layout has one): the active ISA's Tuning::row_view_min_act; the setter sets it for every ISA

@@ -126,7 +126,7 @@ class CpuLayout:
         The path run_f32 takes for float32 x (batch, cols), batch 1..16: 'rows' (the row view), 'columns' (the sparse columns), 'dense', 'loop' (a batch-1 multiply per input, each planned on its own), 'rowwise' or 'colrow'.
         """
 
-    def mv_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str) -> NDArray[numpy.float32]:
+    def mv_f32(self, x: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu', writable=False)], bias: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)] | None, relu: bool, threads: int, isa: str, precision: str = 'fp32') -> NDArray[numpy.float32]:
         """
         act(W @ x + bias) for float32 x (cols,) or (batch, cols), batch 1..16, as a new float32 array (rows,) or (batch, rows): run_f32 without the output argument.
         """
@@ -134,6 +134,11 @@ class CpuLayout:
     def uses_amx(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
         """
         Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.
+        """
+
+    def uses_int8(self, isa: str = '', precision: str = 'int8') -> bool:
+        """
+        Whether a call with this ISA and precision runs the int8 (VNNI) kernel, inputs finite.
         """
 
 class CpuNetwork:
@@ -168,6 +173,11 @@ def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, No
 def amx_ready() -> bool:
     """
     Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.
+    """
+
+def vnni_ready() -> bool:
+    """
+    Whether this CPU runs the rowwise layout's int8 kernel (AVX-512 with VNNI): what precision='int8' needs, with the avx512 ISA allowed.
     """
 
 def build_rowwise_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebooks: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], group_rows: int) -> CpuLayout:

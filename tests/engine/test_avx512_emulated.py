@@ -54,6 +54,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
                         ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
                          "-mavx512dq", "-mavx512bf16", *AVX2]),
+        # linked for layout.cpp's dispatch; the harness never reaches it (fp32 precision only)
+        "kernels_vnni": (CSRC / "engine" / "kernels_vnni.cpp",
+                         ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vbmi",
+                          "-mavx512vnni", *AVX2]),
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
         "colrow": (CSRC / "engine" / "colrow.cpp", []),
         "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),

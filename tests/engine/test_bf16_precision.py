@@ -138,7 +138,7 @@ def test_precision_is_checked() -> None:
         spmv(m, np.ones((2, 8), np.float32), precision="fp16")
     with pytest.raises(ConfigError, match="precision should be one of"):
         kernels.matmul(prepared(m), np.ones(8, np.float32), precision="tf32")
-    with pytest.raises(ValueError, match="precision should be 'fp32' or 'bf16'"):
+    with pytest.raises(ValueError, match="precision should be 'fp32', 'bf16' or 'int8'"):
         prepared(m).run_f32(np.ones((1, 8), np.float32), np.empty((1, 8), np.float32), None,
                             False, 1, "", "bf8")
 
@@ -163,4 +163,4 @@ def test_engine_passes_precision_to_every_layer(batch: int) -> None:
     if AMX and batch > 1:
         assert np.any(got != fp32)
     with pytest.raises(ConfigError, match="precision should be one of"):
-        Engine(model, precision="int8")
+        Engine(model, precision="int4")

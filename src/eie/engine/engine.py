@@ -75,6 +75,8 @@ class Engine:
         layout.check_layout_name(layout_name)
         # "bf16" (opt-in, eie.engine.kernels): rowwise layers may round their inputs to bf16
         # for the AMX batch kernel; shared-codebook layers get it with layout_name="rowwise".
+        # "int8" (opt-in): rowwise layers may run the int8 kernel, and with layout_name="auto"
+        # a layer the automatic choice makes dense takes the rowwise layout where it runs.
         self.precision = kernels.check_precision(precision)
         self.model = model
         # EIE_NUM_THREADS and EIE_ISA are validated here, once (reading os.environ costs ~2 us,
@@ -84,7 +86,8 @@ class Engine:
         self.threads = self._nthreads or None
         self.isa = self._isa_name or None
         self.layers = tuple(
-            EngineLayer(layer, layout.from_matrix(layer.matrix, layout_name, threads)
+            EngineLayer(layer, layout.for_precision(layer.matrix, layout_name, threads, self.precision,
+                                                 self.isa)
                         if layout.supports(layer.matrix) else None)
             for layer in model.layers)
         for layer in model.layers:

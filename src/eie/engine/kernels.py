@@ -17,6 +17,14 @@ the fp32 sums). Where that kernel does not run (no AMX, AVX-512 not allowed, bat
 layout), the fp32 kernels run and the result is the fp32 one; ``CpuLayout.uses_amx`` tells which.
 Inputs that already are bfloat16 on codebooks holding bfloat16 values take the AMX kernel either
 way: their products are exact.
+
+``precision="int8"`` is the other opt-in (W4A8, the scheme of llama.cpp's CPU dot products): on
+the rowwise layout, with the avx512 ISA on a CPU with AVX-512 VNNI (``_core.vnni_ready``), every
+input is rounded per 128-column chunk to int8 (one scale per chunk, ``max |x| / 127``) and every
+codebook to int8 (one scale per codebook, ``max |c| / 127``); the integer products are summed
+exactly per chunk, then scaled and summed in fp32. Each output is then within
+``int8_error_bound`` of the exact one. Where that kernel does not run (another ISA or layout, or
+an input holding an infinity or NaN), the fp32 kernels run; ``CpuLayout.uses_int8`` tells which.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from eie.errors import ConfigError, EngineError
 from eie.formats._validate import check_activations
 
 ISAS = ("scalar", "avx2", "avx512")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 BF16_REL_TOL = 2.0 ** -7
 """Bound of ``|y - y_exact| / sum_c |w_rc x_c|`` under ``precision="bf16"``: each bfloat16
 rounding is within 2^-9 relative (8 significant bits, to nearest), a product of two rounded
@@ -133,6 +141,32 @@ def as_kernel_input(x: npt.NDArray, input_dtype: str | None
     raise EngineError(f"x should hold numbers (float32, float16, bfloat16), found {x.dtype}")
 
 
+def int8_error_bound(weights: npt.ArrayLike, x: npt.ArrayLike, codebooks: npt.ArrayLike
+                     ) -> npt.NDArray[np.float64]:
+    """Per output row, a bound of ``|y - y_exact|`` under ``precision="int8"``: ``weights``
+    (rows, cols) the decoded weights, ``x`` (cols,) the input, ``codebooks`` (rows, k) each row's
+    codebook. Rounding moves each input by at most half its chunk's scale ``s_t`` and each weight
+    by at most half its codebook's scale ``s_w``, so the product moves by at most
+    ``sum_c |w_c| s_t / 2 + |x_c| s_w / 2 + s_t s_w / 4``; the fp32 scaling and sums add a
+    relative 2^-20 of ``sum_c |w_c x_c|`` plus that bound, which this includes."""
+    w = np.abs(np.asarray(weights, np.float64))
+    xa = np.abs(np.asarray(x, np.float64))
+    cols = xa.shape[0]
+    pc = -(-cols // 128) * 128
+    xp = np.zeros(pc)
+    xp[:cols] = xa
+    st = np.repeat(xp.reshape(-1, 128).max(1) / 127.0, 128)[:cols]
+    sw = np.abs(np.asarray(codebooks, np.float64)).max(1) / 127.0
+    bound = w @ st / 2 + sw * xa.sum() / 2 + sw * st.sum() / 4
+    return np.asarray(bound + 2.0 ** -20 * (w @ xa + bound), np.float64)
+
+
+def int8_runs(isa: str | None = None) -> bool:
+    """Whether ``precision="int8"`` runs the int8 kernel on a rowwise layout with this ISA
+    (``None``: the process ISA): avx512 on a CPU with AVX-512 VNNI."""
+    return (isa or active_isa_name()) == "avx512" and bool(_core.vnni_ready())
+
+
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision should be one of {PRECISIONS}, found {precision!r}")
@@ -144,9 +178,10 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
            input_dtype: str | None = None, out_dtype: str | None = None,
            precision: str = "fp32") -> npt.NDArray:
     """``act(W @ x + bias)`` on a ``CpuLayout``; ``x`` is ``(cols,)`` or ``(batch, cols)``;
-    ``precision`` "fp32" or "bf16" (module docstring)."""
+    ``precision`` "fp32", "bf16" or "int8" (module docstring)."""
     if (type(x) is np.ndarray and x.dtype is _F32 and input_dtype is None and out_dtype is None
-            and precision == "fp32" and (activation is None or activation == "relu")
+            and (precision == "fp32" or precision == "int8")
+            and (activation is None or activation == "relu")
             and (bias is None or (type(bias) is np.ndarray and bias.dtype is _F32))
             and (x.ndim == 1 or (x.ndim == 2 and 1 <= x.shape[0] <= MAX_BATCH))):
         # The common call, one binding call: float32 in, float32 out. Anything the core
@@ -154,7 +189,7 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
         nthreads = check_threads(threads)
         isa_name = "" if isa is None and isa_check._resolved else check_isa(isa)
         try:
-            return layout.mv_f32(x, bias, activation == "relu", nthreads, isa_name)
+            return layout.mv_f32(x, bias, activation == "relu", nthreads, isa_name, precision)
         except (ValueError, TypeError):
             pass
     xa = np.asarray(x)

@@ -57,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie import _core
-from eie.engine import isa_check
+from eie.engine import isa_check, kernels
 from eie.errors import ConfigError, FormatError
 from eie.formats._validate import as_code_matrix
 from eie.formats.eie_matrix import EIEMatrix
@@ -188,6 +188,25 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
                                           batch_twin=layout == "auto")
     except ValueError as e:
         raise FormatError(f"cannot build the {kind} CPU layout: {e}") from None
+
+
+INT8_MIN_DENSITY = 0.5
+"""Under ``precision="int8"``, shared-codebook 4-bit layers with at least this fraction of
+nonzero weights take the rowwise layout's int8 kernel (which decodes every weight and skips
+only all-zero 128-column chunks of the input); pruned layers keep the layouts that skip their
+zero weights and activations."""
+
+
+def for_precision(m: EIEMatrix, layout_name: str, threads: int | None, precision: str,
+                  isa: str | None) -> _core.CpuLayout:
+    """A layer's CPU layout for calls at ``precision``: ``from_matrix``, except that under
+    ``precision="int8"`` with ``layout_name="auto"`` a shared-codebook 4-bit layer of at least
+    ``INT8_MIN_DENSITY`` nonzero weights takes the rowwise layout where the int8 kernel runs."""
+    if (precision == "int8" and layout_name == "auto" and not is_grouped(m)
+            and len(m.codebook) <= 16 and kernels.int8_runs(isa)
+            and m.density >= INT8_MIN_DENSITY):
+        return from_matrix(m, "rowwise", threads)
+    return from_matrix(m, layout_name, threads)
 
 
 def build_rowwise(m: EIEMatrix, layout: str = "rowwise") -> _core.CpuLayout:

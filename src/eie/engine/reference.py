@@ -7,6 +7,8 @@ activation is nonzero, as EIE's broadcast does.
 - ``spmv``: float path, ``y = act(W @ x + b)`` in float64 accumulation, returned as float32.
 - ``spmv_fixed``: EIE's 16-bit fixed-point arithmetic (see ``eie.engine.fixed_point``), int16 in,
   int16 out, bit-exact with the simulator.
+- ``spmv_int8``: what the kernels' opt-in ``precision="int8"`` computes (int8 inputs per
+  128-column chunk, int8 codebooks), with exact integer sums.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 ACTIVATIONS = (None, "relu")
 
 __all__ = ["ACTIVATIONS", "FixedPointFormat", "forward", "layer_outputs", "spmv", "spmv_fixed",
-           "spmv_quantized", "sqnr_db"]
+           "spmv_int8", "spmv_quantized", "sqnr_db"]
 
 
 _NOT_REAL = "USOcMm"  # strings, objects, complex, dates: no float64 value to compute with
@@ -91,6 +93,77 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
         else:
             w = codebook[codes]
         y[k::m.num_pes] = np.bincount(rows, weights=w * xv[col], minlength=m.local_rows(k))
+    if ba is not None:
+        y += ba.astype(np.float64)
+    if activation == "relu":
+        y = np.maximum(y, 0.0)
+    return y.astype(np.float32)
+
+
+INT8_CHUNK = 128
+"""Columns per input scale under ``precision="int8"``."""
+
+
+def int8_scale(amax: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """The int8 scale of values whose largest magnitude is ``amax`` (float32): ``amax / 127``,
+    0 for 0, the smallest subnormal where that division underflows (as the kernels)."""
+    a = np.asarray(amax, np.float32)
+    s = (a / np.float32(127)).astype(np.float32)
+    return np.where((s == 0) & (a > 0), np.float32(np.finfo(np.float32).smallest_subnormal),
+                    s).astype(np.float32)
+
+
+def int8_round(v: npt.ArrayLike, scale: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """``round(v / scale)`` (float32 division, ties to even) clamped to -127..127; 0 where the
+    scale is 0."""
+    va, sa = np.asarray(v, np.float32), np.asarray(scale, np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.rint((va / np.where(sa > 0, sa, np.float32(1))).astype(np.float32))
+    return np.where(sa > 0, np.clip(q, -127, 127), 0).astype(np.int64)
+
+
+def spmv_int8(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
+              activation: str | None = None) -> npt.NDArray[np.float32]:
+    """``act(W @ x + bias)`` as ``precision="int8"`` defines it (``eie.engine.kernels``):
+    each codebook ``c`` becomes ``round(c / s_w)``, ``s_w = int8_scale(max |c|)`` (an all-zero
+    codebook: 0, scale 1), each ``INT8_CHUNK``-column chunk ``t`` of ``x`` becomes
+    ``round(x / s_t)``, ``s_t = int8_scale(max |x_t|)``; then
+    ``y_r = s_w(r) * sum_t s_t * sum_{c in t} w8_rc q_c`` with exact integer inner sums (float64
+    outer sum here). ``x`` must be finite (the kernels run fp32 otherwise).
+
+    >>> import numpy as np
+    >>> from eie.formats import EIEMatrix
+    >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
+    >>> spmv_int8(m, [2.0, 1.0]).round(4).tolist()  # 0.5 -> 64 / 127: 1.0079 for 1.0
+    [1.0079, -1.0079]
+    """
+    xa, ba = _check_inputs(m, x, bias, activation)
+    xf = xa.astype(np.float32)
+    if not np.isfinite(xf).all():
+        raise EngineError("spmv_int8 takes finite inputs (the kernels run fp32 otherwise)")
+    cb = np.asarray(m.codebook, np.float32)
+    cbs = cb if m.group_rows else cb[None, :]
+    sw = int8_scale(np.abs(cbs).max(axis=1))
+    sw = np.where(sw > 0, sw, np.float32(1))
+    w8 = int8_round(cbs, sw[:, None])
+    codes = m.to_codes().astype(np.intp)
+    if m.group_rows:
+        g = np.arange(m.rows) // m.group_rows
+        w = np.take_along_axis(w8[g], codes, axis=1)
+        srow = sw[g].astype(np.float64)
+    else:
+        w = w8[0][codes]
+        srow = np.full(m.rows, float(sw[0]))
+    pc = -(-m.cols // INT8_CHUNK) * INT8_CHUNK
+    xp = np.zeros(pc, np.float32)
+    xp[:m.cols] = xf
+    chunks = xp.reshape(-1, INT8_CHUNK)
+    st = int8_scale(np.abs(chunks).max(axis=1))
+    q = int8_round(chunks, st[:, None])
+    wp = np.zeros((m.rows, pc), np.int64)
+    wp[:, :m.cols] = w
+    sums = np.einsum("rtc,tc->rt", wp.reshape(m.rows, -1, INT8_CHUNK), q)  # exact int64
+    y = srow * (sums.astype(np.float64) @ st.astype(np.float64))
     if ba is not None:
         y += ba.astype(np.float64)
     if activation == "relu":

@@ -93,6 +93,9 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     on first use beside the other), where this CPU runs that kernel. An fp32 batch of 2..16
     mostly nonzero inputs may likewise take a dense 4-bit layer's rowwise layout where this
     CPU's tuning says it is faster (``eie.engine.tuning``, ``rowwise_batch_min_act``).
+    ``precision="int8"`` (opt-in, ``eie.engine.kernels``): inputs and codebooks may be rounded
+    to int8 for the rowwise layout's VNNI kernel; a dense 4-bit layer (``layout.INT8_MIN_DENSITY``)
+    then takes the rowwise layout at any batch (built on first use), where this CPU runs it.
 
     >>> import numpy as np
     >>> from eie.formats import EIEMatrix
@@ -110,7 +113,11 @@ def chosen_layout(m: EIEMatrix, x: npt.ArrayLike, layout: str = "auto", isa: str
     """The CPU layout ``spmv(m, x, layout=..., isa=..., precision=...)`` runs (built and cached
     on first use)."""
     lay = prepared(m, layout)
-    if precision != "fp32":
+    if precision == "int8":
+        rowwise = _int8_layout(m, lay, layout, isa)
+        if rowwise is not lay:
+            return rowwise  # else the fp32 choice, as the fp32 kernels run
+    elif precision != "fp32":
         kernels.check_precision(precision)
         lay = _bf16_layout(m, lay, layout, x, isa)
     if layout == "auto" and lay.kind == "dense" and lay.code_bits == 4:
@@ -130,6 +137,18 @@ def _batch_layout(m: EIEMatrix, lay: _core.CpuLayout, x: npt.ArrayLike,
     if min_act > 1.0 or np.count_nonzero(x) < min_act * shape[0] * shape[1]:
         return lay
     return prepared(m, "rowwise")
+
+
+def _int8_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str,
+                 isa: str | None) -> _core.CpuLayout:
+    """The layout a ``precision="int8"`` call runs: the rowwise one instead of the automatic
+    dense choice where this CPU runs the int8 kernel (any batch) and the layer has at least
+    ``layout.INT8_MIN_DENSITY`` nonzero weights (``nnz`` is the layout's count, not a scan)."""
+    if layout_name != "auto" or lay.kind != "dense" or lay.code_bits != 4:
+        return lay
+    if lay.nnz < layout.INT8_MIN_DENSITY * lay.rows * lay.cols:
+        return lay
+    return prepared(m, "rowwise") if kernels.int8_runs(isa) else lay
 
 
 def _bf16_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from eie.engine import conv, kernels, layout
-from eie.errors import EngineError
+from eie.errors import ConfigError, EngineError
 from eie.formats.model import Layer, Model
 
 __all__ = ["EIEConv2d", "EIELinear", "swap"]
@@ -49,20 +49,26 @@ class EIELinear(nn.Module):
     """Inference-only ``nn.Linear`` replacement backed by one EIE layer.
 
     Accepts any leading shape ``(..., in_features)`` and float32 / float16 / bfloat16 inputs;
-    returns the input's dtype. Bias and activation come from the layer.
+    returns the input's dtype. Bias and activation come from the layer. ``precision`` "fp32"
+    (default) or the opt-in "int8" (``eie.engine.kernels``: float32 inputs of a dense 4-bit or
+    rowwise layer may be rounded to int8 for the VNNI kernel, where this CPU has it).
     """
 
-    def __init__(self, layer: Layer, layout_name: str = "auto", threads: int | None = None
-                 ) -> None:
+    def __init__(self, layer: Layer, layout_name: str = "auto", threads: int | None = None,
+                 precision: str = "fp32") -> None:
         super().__init__()
         if not layout.supports(layer.matrix):
             raise EngineError(f"layer {layer.name!r}: the CPU kernels take codebooks of at most "
                               f"{layout.MAX_CODEBOOK} entries")
+        if precision not in ("fp32", "int8"):
+            raise ConfigError(f"EIELinear's precision should be 'fp32' or 'int8', found "
+                              f"{precision!r}")
         self.layer = layer
         self.in_features = layer.matrix.cols
         self.out_features = layer.matrix.rows
         self.threads = threads
-        self._cpu = layout.from_matrix(layer.matrix, layout_name, threads)
+        self.precision = precision
+        self._cpu = layout.for_precision(layer.matrix, layout_name, threads, precision, None)
         # Checked once here (EIE_NUM_THREADS / EIE_ISA too), so a call pays only the kernel.
         self._nthreads = kernels.check_threads(threads)
         self._isa = kernels.check_isa(None)
@@ -87,7 +93,8 @@ class EIELinear(nn.Module):
                 if type(x) is torch.Tensor and x.dtype is _F32 and not x.requires_grad:
                     try:
                         return torch.from_numpy(self._cpu.mv_f32(
-                            _to_dlpack(x), self._bias, self._relu, self._nthreads, self._isa))
+                            _to_dlpack(x), self._bias, self._relu, self._nthreads, self._isa,
+                            self.precision))
                     except (TypeError, ValueError, RuntimeError):
                         pass
                 return self.forward(x)  # type: ignore[arg-type]
@@ -118,7 +125,7 @@ class EIELinear(nn.Module):
             xn = t.numpy() if t.dtype in (torch.float32, torch.float16) else \
                 t.to(torch.float32).numpy()
             y = kernels.matmul(self._cpu, xn, self.layer.bias, self.layer.activation,
-                               self.threads)
+                               self.threads, precision=self.precision)
         out = torch.from_numpy(y).to(x.dtype if x.dtype.is_floating_point else torch.float32)
         return out.reshape(*lead, self.out_features).to(x.device)
 
@@ -132,13 +139,14 @@ class EIELinear(nn.Module):
         n = 1 if ndim == 1 else xn.shape[0]
         try:
             if n <= kernels.MAX_BATCH:
-                on = self._cpu.mv_f32(xn, self._bias, self._relu, self._nthreads, self._isa)
+                on = self._cpu.mv_f32(xn, self._bias, self._relu, self._nthreads, self._isa,
+                                      self.precision)
             else:
                 on = np.empty((n, self.out_features), np.float32)
                 for lo in range(0, n, kernels.MAX_BATCH):
                     hi = lo + kernels.MAX_BATCH
                     self._cpu.run_f32(xn[lo:hi], on[lo:hi], self._bias, self._relu,
-                                      self._nthreads, self._isa)
+                                      self._nthreads, self._isa, self.precision)
         except ValueError as e:
             raise EngineError(str(e)) from None
         out = torch.from_numpy(on)
@@ -198,9 +206,10 @@ def _conv_mismatch(sub: nn.Conv2d, layer: Layer) -> str | None:
 
 
 def swap(module: nn.Module, model: Model, layout_name: str = "auto",
-         threads: int | None = None, strict: bool = True) -> list[str]:
+         threads: int | None = None, strict: bool = True, precision: str = "fp32") -> list[str]:
     """Replace the ``nn.Linear`` and ``nn.Conv2d`` submodules named like ``model``'s layers by
     ``EIELinear`` / ``EIEConv2d``, in place; the rest of the network stays torch.
+    ``precision`` applies to the ``EIELinear`` modules ("fp32" or "int8", see ``EIELinear``).
 
     Returns the swapped names. Every match is checked (shapes, convolution geometry) and, with
     ``strict`` (default), every layer of ``model`` must name such a module, before anything is
@@ -220,7 +229,7 @@ def swap(module: nn.Module, model: Model, layout_name: str = "auto",
                 raise EngineError(f"layer {name!r}: the model's nn.Linear is "
                                   f"{sub.out_features}x{sub.in_features}, the EIE layer is "
                                   f"{layer.matrix.rows}x{layer.matrix.cols}")
-            plan.append((name, EIELinear(layer, layout_name, threads)))
+            plan.append((name, EIELinear(layer, layout_name, threads, precision)))
         else:
             why = _conv_mismatch(sub, layer)
             if why:

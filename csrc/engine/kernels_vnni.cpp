@@ -1,0 +1,187 @@
+// Integer kernel for the rowwise layout under precision int8 (opt-in, W4A8): compiled with
+// AVX-512 F/BW/VL/VBMI/VNNI flags, entered only when CPUID reports AVX-512 (our F/BW/VL/DQ/VBMI
+// set) and VNNI (vnni_ready) and the caller's ISA is avx512.
+//
+// Weights: each codebook (one per row, per group of rows, or the shared one) is held as 16
+// unsigned bytes u_i = round(c_i / s) + 128 with s = max |c_i| / 127 (Layout::row_cb_u8 and
+// row_cb_u8_scale, built with the layout). Inputs: per input and 128-column chunk t, the int8
+// values q = round(x / s_t), s_t = max |x| over the chunk / 127 (int8_pack_inputs, once per
+// call). A row's output is then
+//   y = s * sum_t s_t * sum_{c in t} (u_c - 128) * q_c,
+// the inner sums exact in int32 (|.| <= 128 * 127 * 127 * ... < 2^31 per lane and chunk).
+//
+// Decode: a row's 64-byte chunk of codes (layout.h ROWWISE) holds in the low nibble of byte
+// 4i + k the code of column 32k + i and in the high nibble that of column 32k + 16 + i (word i,
+// codes j = 2k and 2k + 1). VPERMB reads 6 index bits, so with the 16-byte table repeated four
+// times the low nibbles index it directly and the high ones after a 16-bit shift right by 4
+// (the neighbour byte's bits land in index bits 4..7, which the repeated table ignores): two
+// permutes and one shift per 128 weights give the unsigned weight bytes in that order. The
+// inputs are packed in the same order (byte 4i + k of the low half = column 32k + i, of the high
+// half = column 32k + 16 + i), so VPDPBUSD sums, in dword lane i, four products of matching
+// columns. Its unsigned operand is the weights; the 128 * sum q offset of each lane is the
+// accumulator's start value (-128 * the lane's input bytes summed, packed per chunk), so every
+// chunk's lanes hold the exact sum of (u - 128) * q, converted to fp32 and scaled by s_t.
+// Per 128 weights and row: one load, one shift, two permutes, two VPDPBUSD, one convert, one
+// FMA; the inputs' vectors are shared by the pass's rows.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/cpu_features.h"
+#include "engine/layout.h"
+
+namespace eie::engine {
+namespace {
+
+// Sums of four vectors' 16 lanes -> lanes 0..3 (the same pairwise tree for every vector).
+inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
+  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
+  const __m256 h = _mm256_add_ps(
+      _mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Rows [r, r + NR) x inputs [0, NB): acc[b * stride + r + m] = the row's output before the
+// epilogue. Inputs of input b: q + b * pc (bytes), qsum + b * nchunks * 16, scale + b * nchunks.
+template <int NR, int NB>
+__attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, const int8_t* q,
+                                                const int32_t* qsum, const float* scale,
+                                                int64_t pc, float* acc, int64_t stride) {
+  const int64_t nchunks = pc / 128;
+  __m512i tab[NR];
+  const uint8_t* p[NR];
+  for (int m = 0; m < NR; ++m) {
+    tab[m] = _mm512_broadcast_i32x4(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(L.row_codebook_u8(r + m))));
+    p[m] = L.codes.data() + (r + m) * L.row_stride;
+  }
+  __m512 a[NR][NB];
+  for (int m = 0; m < NR; ++m)
+    for (int b = 0; b < NB; ++b) a[m][b] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < nchunks; ++t) {
+    if (NB == 1 && scale[t] == 0.0f) continue;  // an all-zero chunk of the input adds nothing
+    __m512i lo[NR], hi[NR];
+    for (int m = 0; m < NR; ++m) {
+      // the rows two passes ahead (as the fp32 kernel, kernels_avx512.cpp)
+      _mm_prefetch(reinterpret_cast<const char*>(p[m] + 2 * NR * L.row_stride + 64 * t),
+                   _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(p[m] + 64 * t);
+      lo[m] = _mm512_permutexvar_epi8(v, tab[m]);
+      hi[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tab[m]);
+    }
+    for (int b = 0; b < NB; ++b) {
+      const int8_t* qb = q + b * pc + 128 * t;
+      const __m512i xlo = _mm512_loadu_si512(qb), xhi = _mm512_loadu_si512(qb + 64);
+      const __m512i base = _mm512_loadu_si512(qsum + (b * nchunks + t) * 16);
+      const __m512 s = _mm512_set1_ps(scale[b * nchunks + t]);
+      for (int m = 0; m < NR; ++m) {
+        const __m512i i32 =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, lo[m], xlo), hi[m], xhi);
+        a[m][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), s, a[m][b]);
+      }
+    }
+  }
+  constexpr int N = NR * NB;
+  const __m512 z = _mm512_setzero_ps();
+  const auto at = [&](int i) { return i < N ? a[i % NR][i / NR] : z; };
+  for (int i = 0; i < N; i += 4) {
+    alignas(16) float f[4];
+    _mm_store_ps(f, reduce4(at(i), at(i + 1), at(i + 2), at(i + 3)));
+    for (int k = 0; k < 4 && i + k < N; ++k) {
+      const int m = (i + k) % NR, b = (i + k) / NR;
+      acc[b * stride + r + m] = f[k] * L.row_codebook_u8_scale(r + m);
+    }
+  }
+}
+
+template <int NR, int NB>
+void rows(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q, const int32_t* qsum,
+          const float* scale, int64_t pc, float* acc, int64_t stride) {
+  int64_t r = r_begin;
+  for (; r + NR <= r_end; r += NR) pass<NR, NB>(L, r, q, qsum, scale, pc, acc, stride);
+  for (; r < r_end; ++r) pass<1, NB>(L, r, q, qsum, scale, pc, acc, stride);
+}
+
+}  // namespace
+
+bool vnni_ready() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx512 && f.avx512_vnni;
+}
+
+bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int32_t* qsum,
+                      float* scale) {
+  const int64_t nchunks = pc / 128;
+  const __m512 sign = _mm512_set1_ps(-0.0f), big = _mm512_set1_ps(std::numeric_limits<float>::max());
+  const __m512i lim = _mm512_set1_epi32(127), nlim = _mm512_set1_epi32(-127);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < nchunks; ++t) {
+      const float* x = xp + b * pc + 128 * t;
+      __m512 amax = _mm512_setzero_ps();
+      __mmask16 bad = 0;
+      for (int j = 0; j < 8; ++j) {
+        const __m512 a = _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * j));
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);  // infinite or NaN
+        amax = _mm512_max_ps(amax, a);
+      }
+      if (bad != 0) return false;
+      const float m = _mm512_reduce_max_ps(amax);
+      // s = m / 127 (0 for an all-zero chunk); the smallest subnormal keeps x / s finite where
+      // m / 127 underflows, and the clamp below bounds what that rounding lets through.
+      float s = m / 127.0f;
+      if (s == 0.0f && m > 0.0f) s = std::numeric_limits<float>::denorm_min();
+      scale[b * nchunks + t] = s;
+      int8_t* out = q + b * pc + 128 * t;
+      int32_t* sum = qsum + (b * nchunks + t) * 16;
+      if (s == 0.0f) {
+        std::memset(out, 0, 128);
+        std::memset(sum, 0, 64);
+        continue;
+      }
+      const __m512 sv = _mm512_set1_ps(s);
+      __m512i v[8];
+      __m512i total = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) {  // columns 16j + i -> lane i
+        v[j] = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + 16 * j), sv));
+        v[j] = _mm512_max_epi32(nlim, _mm512_min_epi32(lim, v[j]));
+        total = _mm512_add_epi32(total, v[j]);
+      }
+      // Byte k of dword i: column 32k + i (low half: j = 2k) or 32k + 16 + i (high: j = 2k + 1).
+      const __m512i ff = _mm512_set1_epi32(0xff);
+      for (int h = 0; h < 2; ++h) {
+        __m512i w = _mm512_and_si512(v[h], ff);
+        for (int k = 1; k < 4; ++k)
+          w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_and_si512(v[2 * k + h], ff), 8 * k));
+        _mm512_storeu_si512(out + 64 * h, w);
+      }
+      _mm512_storeu_si512(sum, _mm512_mullo_epi32(total, _mm512_set1_epi32(-128)));
+    }
+  }
+  return true;
+}
+
+void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
+                  const int32_t* qsum, const float* scale, int64_t batch, float* acc) {
+  const int64_t pc = L.padded_cols(), nchunks = pc / 128, s = L.rows;
+  for (int64_t b0 = 0; b0 < batch; b0 += 4) {
+    const int8_t* qb = q + b0 * pc;
+    const int32_t* sb = qsum + b0 * nchunks * 16;
+    const float* cb = scale + b0 * nchunks;
+    float* y = acc + b0 * s;
+    switch (batch - b0 < 4 ? batch - b0 : 4) {
+      case 1: rows<4, 1>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
+      case 2: rows<4, 2>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
+      case 3: rows<2, 3>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
+      default: rows<2, 4>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
+    }
+  }
+}
+
+}  // namespace eie::engine
