@@ -134,7 +134,7 @@ def spmv_int8(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     >>> import numpy as np
     >>> from eie.formats import EIEMatrix
     >>> m = EIEMatrix.from_codes([[1, 0], [0, 2]], np.array([0, 0.5, -1], np.float32), num_pes=2)
-    >>> spmv_int8(m, [2.0, 1.0]).round(4).tolist()  # 0.5 -> 64 / 127: 1.0079 for 1.0
+    >>> [round(float(v), 4) for v in spmv_int8(m, [2.0, 1.0])]  # 0.5 -> 64 / 127: 1.0079
     [1.0079, -1.0079]
     """
     xa, ba = _check_inputs(m, x, bias, activation)
