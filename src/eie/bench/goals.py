@@ -95,11 +95,17 @@ def _bf16(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
             ).view(np.float32)
 
 
+INT8_AGREEMENT_TOL = 2.0 ** -5
+"""The int8 cases' agreement with numpy, relative to sum |w| |x|: each input moves by at most half
+its chunk's max / 127 and each weight by half its codebook's max / 127 (``kernels.int8_error_bound``),
+under 2% of sum |w| |x| for these cases' Gaussian inputs and codebooks; 2^-5 leaves a margin."""
+
+
 def _eie_call(case: dict[str, Any], threads: int) -> Fn:
     """eie's public call for a case: bf16 cases hand over the raw bf16 bits."""
     m, x = case["m"], case["x"]
-    if case["precision"] == "bf16":
-        return functools.partial(spmv, m, x, threads=threads, precision="bf16")
+    if case["precision"] != "fp32":
+        return functools.partial(spmv, m, x, threads=threads, precision=case["precision"])
     if case["bf16"]:
         bits = (x.view(np.uint32) >> 16).astype(np.uint16)
         return functools.partial(spmv, m, bits, threads=threads, layout=case["layout"],
@@ -164,6 +170,19 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
          "rows-precision", ("torch_bf16",)),
         ("per-row cb 11008x4096 b8, precision bf16", (11008, 4096), 1.0, 1.0, 8,
          "rows-precision", ("torch_bf16",)),
+        # precision int8 (W4A8, as ggml's q4 x q8 dot products): the VNNI kernel where it runs
+        ("dense 4-bit 4096x4096 b1, precision int8", (4096, 4096), 1.0, 1.0, 1, "shared-int8",
+         ("torch_bf16",)),
+        ("dense 4-bit 1000x4096 b1, precision int8", (1000, 4096), 1.0, 1.0, 1, "shared-int8",
+         ("torch_bf16",)),
+        ("dense 4-bit 4096x4096 b8, precision int8", (4096, 4096), 1.0, 1.0, 8, "shared-int8",
+         ("torch_bf16",)),
+        ("dense 4-bit 11008x4096 b8, precision int8", (11008, 4096), 1.0, 1.0, 8, "shared-int8",
+         ("torch_bf16",)),
+        ("per-row cb 4096x4096 b1, precision int8", (4096, 4096), 1.0, 1.0, 1, "rows-int8",
+         ("torch_bf16",)),
+        ("per-row cb 4096x4096 b8, precision int8", (4096, 4096), 1.0, 1.0, 8, "rows-int8",
+         ("torch_bf16",)),
         ("dense 4-bit 4096x4096 b8, bf16 in", (4096, 4096), 1.0, 1.0, 8, "shared-bf16",
          ("torch_bf16",)),
         ("dense 4-bit 11008x4096 b8, bf16 in", (11008, 4096), 1.0, 1.0, 8, "shared-bf16",
@@ -178,6 +197,8 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
                           ("torch_bf16",)))
         cases.append((f"SmolLM2 {r}x{c} per-row b8, bf16 in", (r, c), 1.0, 1.0, 8, "rows-bf16",
                        ("torch_bf16",)))
+        cases.append((f"SmolLM2 {r}x{c} per-row b1, precision int8", (r, c), 1.0, 1.0, 1,
+                      "rows-int8", ("torch_bf16",)))
     if only:
         cases = [c for c in cases if any(p in c[0] for p in only.split(";"))]
     out = []
@@ -203,7 +224,8 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
         x = _x(rng, batch, cols, ad)
         out.append({"name": name, "m": m, "w": w, "x": _bf16(x) if bf16 else x, "bf16": bf16,
                     "layout": "rowwise" if bf16 else "auto",
-                    "precision": "bf16" if cbk.endswith("-precision") else "fp32",
+                    "precision": ("bf16" if cbk.endswith("-precision") else
+                                  "int8" if cbk.endswith("-int8") else "fp32"),
                     "peers": peers, "shape": (rows, cols), "wd": wd, "ad": ad, "batch": batch})
     return out
 
@@ -220,8 +242,10 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
             kind = chosen_layout(m, x, case["layout"], precision=case["precision"]).kind
             if amx:
                 kind += " (AMX)"
+            if case["precision"] == "int8" and kind == "rowwise" and kernels.int8_runs():
+                kind += " (int8)"
             fns.update(_peers(case["w"], x, case["peers"]))
-            tol = kernels.BF16_REL_TOL if case["precision"] == "bf16" else None
+            tol = {"bf16": kernels.BF16_REL_TOL, "int8": INT8_AGREEMENT_TOL}.get(case["precision"])
             engine_cases.check_agreement(np.asarray(fns["eie"]()), case["w"], x, case["name"], tol)
             wall, cpu = _time(fns, budget)
             yield GoalRow(case["name"], kind, wall, cpu)
