@@ -89,6 +89,29 @@ def test_eval_on_the_engine_equals_torch(slice_file: Path,
         sp["act_sparsity"][1]["perplexity"], rel=0.02)
 
 
+def test_generate_and_eval_with_int8_precision(slice_file: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """--precision int8 reaches every engine Linear: the JSON says whether the int8 kernel ran
+    on this CPU, and the perplexity moves (the inputs are rounded) by little where it did."""
+    from eie.engine.kernels import int8_runs
+
+    r = _json(capsys, ["generate", str(slice_file), "--prompt", "The engine", "-n", "4",
+                       "--threads", "1", "--ignore-eos", "--precision", "int8"])
+    assert r["precision"] == "int8" and r["int8_kernel"] == int8_runs()
+    assert r["new_tokens"] == 4
+    args = ["eval", str(slice_file), "--text", EVAL, "--max-tokens", "256", "--context", "128",
+            "--engine", "--threads", "1"]
+    fp32 = _json(capsys, args)["perplexity"]
+    int8 = _json(capsys, [*args, "--precision", "int8"])["perplexity"]
+    if int8_runs():
+        assert int8 != fp32 and int8 == pytest.approx(fp32, rel=0.05)
+    else:
+        assert int8 == fp32
+    with pytest.raises(SystemExit) as e:
+        main(["generate", str(slice_file), "--prompt", "x", "--precision", "int4"])
+    assert e.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["-n", "0"], "-n should be a positive"),
     (["--act-sparsity", "0.3"], "needs --calib"),

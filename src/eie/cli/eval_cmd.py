@@ -50,8 +50,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run every quantized Linear on eie's kernels (the path of eie generate) "
                         "instead of torch with the dequantized weights; --threads sets its "
                         "threads")
+    add_precision_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision`` of the engine's Linear layers (shared with ``generate`` and
+    ``bench-llm``)."""
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"],
+                   help="products of the engine's Linear layers: fp32 (default, exact inputs), "
+                        "int8 (opt-in W4A8: each input rounded to int8 per 128 columns and each "
+                        "codebook to int8, integer dot products; where the CPU has AVX-512 "
+                        "VNNI, else fp32) or bf16 (batches on AMX tiles where present)")
 
 
 def add_act_arguments(p: argparse.ArgumentParser) -> None:
@@ -191,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
 def _runtime(args: argparse.Namespace, loaded: Any, quantized: Any) -> Any:
     from eie.llm.runtime import Runtime
 
-    return Runtime(loaded, quantized, threads=args.threads or None)
+    return Runtime(loaded, quantized, threads=args.threads or None, precision=args.precision)
 
 
 def _evaluate(loaded: Any, args: argparse.Namespace, text: str, step: Any, name: str

@@ -28,9 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration text (UTF-8) for --act-sparsity's thresholds")
     p.add_argument("--calib-tokens", type=int, default=2048,
                    help="calibration tokens used at most (default 2048)")
-    from eie.cli.eval_cmd import add_act_arguments
+    from eie.cli.eval_cmd import add_act_arguments, add_precision_argument
 
     add_act_arguments(p)
+    add_precision_argument(p)
     p.add_argument("--temperature", type=float, default=0.0,
                    help="0 (default): greedy; above 0: sample from softmax(logits / T)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if args.act_sparsity:
             assert calib is not None
             limits = _thresholds(loaded, calib, args, bar)
-        rt = Runtime(loaded, loaded.quantized, threads=args.threads)
+        rt = Runtime(loaded, loaded.quantized, threads=args.threads, precision=args.precision)
         rt.set_act_sparsity(limits)
         bar.update(task, completed=1)
         gen_task = bar.add_task("generate", total=args.max_new_tokens, info="")
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     result.update({"scheme": q.get("label"), "bits_per_weight": q.get("bits_per_weight"),
                    "act_sparsity": args.act_sparsity or 0.0, "act_alloc": args.act_alloc,
                    "act_score": args.act_score, "linear_layout": rt.linear_layout,
+                   "precision": args.precision, "int8_kernel": _int8_kernel(args.precision),
                    **g.as_dict(),
                    "engine_layers": sum(1 for r in rt.layers() if r["kind"] == "engine"),
                    "dense_fallback_layers": [r["name"] for r in rt.layers()
@@ -118,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"-- {g.new_tokens} tokens, {g.tokens_per_s:.1f} tokens/s ({g.threads} threads; "
               f"decode {g.decode_tokens_per_s:.1f} tokens/s); ms per token: {parts}")
     return 0
+
+
+def _int8_kernel(precision: str) -> bool:
+    """Whether ``--precision int8`` runs the int8 kernel on this CPU (else the fp32 ones)."""
+    from eie.engine.kernels import int8_runs
+
+    return precision == "int8" and int8_runs()
 
 
 def _thresholds(loaded: Any, calib: str, args: argparse.Namespace, bar: Any) -> dict[str, Any]:

@@ -19,6 +19,9 @@ HELP = ("benchmark decoding of a quantized causal LM: eie runtime vs torch fp32 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="a quantized causal-LM .eie file")
     p.add_argument("--threads", type=int, default=1)
+    from eie.cli.eval_cmd import add_precision_argument
+
+    add_precision_argument(p)
     p.add_argument("--tokens", type=int, default=64, help="new tokens per run (default 64)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--prompt", default="The Efficient Inference Engine runs compressed "
@@ -63,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
 
         loaded = modelfile.load(args.model)
         rt = Runtime(loaded, {n: q for n, q in loaded.quantized.items() if n != "lm_head"},
-                     threads=args.threads)
+                     threads=args.threads, precision=args.precision)
     else:
-        rt = load_runtime(args.model, threads=args.threads)
+        rt = load_runtime(args.model, threads=args.threads, precision=args.precision)
+    from eie.cli.generate_cmd import _int8_kernel
+
+    res["precision"], res["int8_kernel"] = args.precision, _int8_kernel(args.precision)
     res["load_seconds"] = time.perf_counter() - t0
     if not args.no_decode:
         bw0 = bg.bandwidth_gb_s(threads=args.threads)

@@ -82,7 +82,7 @@ class _Block:
     """One decoder layer's prepared weights and its KV cache."""
 
     def __init__(self, i: int, layer: Any, quantized: Mapping[str, QuantizedWeight],
-                 threads: int | None, fuse: bool) -> None:
+                 threads: int | None, fuse: bool, precision: str = "fp32") -> None:
         pre = f"model.layers.{i}."
         att, mlp = layer.self_attn, layer.mlp
         self.ln_in = _np(layer.input_layernorm.weight)
@@ -91,14 +91,14 @@ class _Block:
 
         def lin(name: str, mod: Any) -> EngineLinear:
             return build_linear(pre + name, quantized.get(pre + name), _np(mod.weight),
-                                _bias(mod), threads)
+                                _bias(mod), threads, precision)
 
         qkv = [quantized.get(pre + n) for n in ("self_attn.q_proj", "self_attn.k_proj",
                                                   "self_attn.v_proj")]
         if fuse and fusable(qkv):
             self.qkv: list[EngineLinear] = [build_fused(
                 pre + "self_attn.qkv", qkv, [_bias(att.q_proj), _bias(att.k_proj),  # type: ignore[arg-type]
-                                             _bias(att.v_proj)], threads)]
+                                             _bias(att.v_proj)], threads, precision)]
         else:
             self.qkv = [lin("self_attn.q_proj", att.q_proj), lin("self_attn.k_proj", att.k_proj),
                         lin("self_attn.v_proj", att.v_proj)]
@@ -107,7 +107,7 @@ class _Block:
         if fuse and fusable(gu):
             self.gate_up: list[EngineLinear] = [build_fused(
                 pre + "mlp.gate_up", gu, [_bias(mlp.gate_proj), _bias(mlp.up_proj)],  # type: ignore[arg-type]
-                threads)]
+                threads, precision)]
         else:
             self.gate_up = [lin("mlp.gate_proj", mlp.gate_proj), lin("mlp.up_proj", mlp.up_proj)]
         self.down = lin("mlp.down_proj", mlp.down_proj)
@@ -133,11 +133,13 @@ class Decoder:
     ``quantized`` maps model Linear names to their quantized weights; Linear layers not in it run
     as float32 dense matrices (the tied LM head of SmolLM2, say). ``threads`` is the kernels'
     thread count (None: ``EIE_NUM_THREADS`` or all cores); ``fuse`` stacks q/k/v and gate/up
-    into one matrix each where their codebooks allow.
+    into one matrix each where their codebooks allow; ``precision`` is the engine Linear layers'
+    (``eie.engine.kernels``: "fp32", "bf16" or "int8").
     """
 
     def __init__(self, model: Any, quantized: Mapping[str, QuantizedWeight],
-                 threads: int | None = None, fuse: bool = True) -> None:
+                 threads: int | None = None, fuse: bool = True, precision: str = "fp32"
+                 ) -> None:
         cfg = model.config
         if cfg.model_type not in SUPPORTED:
             raise ConfigError(f"the engine runtime runs decoders of type {SUPPORTED}, found "
@@ -168,11 +170,11 @@ class Decoder:
         self.rope_scale = float(getattr(core.rotary_emb, "attention_scaling", 1.0))
         self.embed = _np(core.embed_tokens.weight)  # (vocab, d)
         self.norm = _np(core.norm.weight)
-        self.blocks = [_Block(i, layer, quantized, threads, fuse)
+        self.blocks = [_Block(i, layer, quantized, threads, fuse, precision)
                        for i, layer in enumerate(core.layers)]
         head = model.lm_head
         self.lm_head = build_linear("lm_head", quantized.get("lm_head"), _np(head.weight),
-                                    _bias(head), threads)
+                                    _bias(head), threads, precision)
         self.threads = threads
         self.times = dict.fromkeys(STAGES, 0.0)
         self.length = 0

@@ -242,11 +242,11 @@ def build_linear(name: str, q: QuantizedWeight | None, weight: F32, bias: F32 | 
 
 
 def build_fused(name: str, qs: Sequence[QuantizedWeight], biases: Sequence[F32 | None],
-                threads: int | None) -> EngineLinear:
+                threads: int | None, precision: str = "fp32") -> EngineLinear:
     m = fuse(qs)
     bias = None
     if any(b is not None for b in biases):
         bias = np.concatenate([np.zeros(q.shape[0], np.float32) if b is None else b
                                for q, b in zip(qs, biases, strict=True)])
     return EngineLinear(name, m.rows, m.cols, [Block(0, m.cols, m)], bias, threads=threads,
-                        split=tuple(q.shape[0] for q in qs))
+                        split=tuple(q.shape[0] for q in qs), precision=precision)

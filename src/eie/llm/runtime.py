@@ -130,7 +130,8 @@ class Runtime:
         self.decoder: Decoder | None = None
         with torch_threads(threads):
             if self.kind == "causal-lm":
-                self.decoder = Decoder(loaded.model, self.quantized, threads, fuse)
+                self.decoder = Decoder(loaded.model, self.quantized, threads, fuse,
+                                       self.precision)
                 self._linears = [*self.decoder.linears, self.decoder.lm_head]
             else:
                 self._linears = _swap_encoder(loaded.model, self.quantized, threads,
