@@ -22,7 +22,7 @@
 // accumulator's start value (-128 * the lane's input bytes summed, packed per chunk), so every
 // chunk's lanes hold the exact sum of (u - 128) * q, converted to fp32 and scaled by s_t.
 // Per 128 weights and row: one load, one shift, two permutes, two VPDPBUSD, one convert, one
-// FMA; the inputs' vectors are shared by the pass's rows.
+// FMA.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -63,30 +63,39 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
     p[m] = L.codes.data() + (r + m) * L.row_stride;
   }
   __m512 a[NR][NB];
-  for (int m = 0; m < NR; ++m)
-    for (int b = 0; b < NB; ++b) a[m][b] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < nchunks; ++t) {
-    if (NB == 1 && scale[t] == 0.0f) continue;  // an all-zero chunk of the input adds nothing
-    __m512i lo[NR], hi[NR];
-    for (int m = 0; m < NR; ++m) {
-      // the rows two passes ahead (as the fp32 kernel, kernels_avx512.cpp)
-      _mm_prefetch(reinterpret_cast<const char*>(p[m] + 2 * NR * L.row_stride + 64 * t),
-                   _MM_HINT_T0);
-      const __m512i v = _mm512_loadu_si512(p[m] + 64 * t);
-      lo[m] = _mm512_permutexvar_epi8(v, tab[m]);
-      hi[m] = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tab[m]);
-    }
-    for (int b = 0; b < NB; ++b) {
-      const int8_t* qb = q + b * pc + 128 * t;
-      const __m512i xlo = _mm512_loadu_si512(qb), xhi = _mm512_loadu_si512(qb + 64);
-      const __m512i base = _mm512_loadu_si512(qsum + (b * nchunks + t) * 16);
-      const __m512 s = _mm512_set1_ps(scale[b * nchunks + t]);
-      for (int m = 0; m < NR; ++m) {
-        const __m512i i32 =
-            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(base, lo[m], xlo), hi[m], xhi);
-        a[m][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), s, a[m][b]);
+  // Row after row (each row's chunks in turn): the codes are then read at increasing
+  // addresses, which the hardware prefetcher follows; the rows interleaved chunk by chunk (NR
+  // streams 64 * chunks bytes apart) ran ~1.8x slower on weights streamed from memory (AMD
+  // Zen 4, SmolLM2's shapes; docs/benchmarks-log.md), and software prefetches 256..4096 bytes
+  // ahead in the row order only slowed it. The inputs' vectors are reloaded per row from L1;
+  // two accumulators per input alternate by chunk.
+#pragma GCC unroll 4
+  for (int m = 0; m < NR; ++m) {
+    __m512 e[NB], o[NB];
+    for (int b = 0; b < NB; ++b) e[b] = o[b] = _mm512_setzero_ps();
+    const uint8_t* pm = p[m];
+    const __m512i tm = tab[m];
+    const auto chunk = [&](int64_t t, __m512* acc) __attribute__((always_inline)) {
+      const __m512i v = _mm512_loadu_si512(pm + 64 * t);
+      const __m512i lo = _mm512_permutexvar_epi8(v, tm);
+      const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tm);
+      for (int b = 0; b < NB; ++b) {
+        const int8_t* qb = q + b * pc + 128 * t;
+        const __m512i i32 = _mm512_dpbusd_epi32(
+            _mm512_dpbusd_epi32(_mm512_loadu_si512(qsum + (b * nchunks + t) * 16), lo,
+                                _mm512_loadu_si512(qb)),
+            hi, _mm512_loadu_si512(qb + 64));
+        acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32),
+                                 _mm512_set1_ps(scale[b * nchunks + t]), acc[b]);
       }
+    };
+    int64_t t = 0;
+    for (; t + 2 <= nchunks; t += 2) {
+      chunk(t, e);
+      chunk(t + 1, o);
     }
+    if (t < nchunks) chunk(t, e);
+    for (int b = 0; b < NB; ++b) a[m][b] = _mm512_add_ps(e[b], o[b]);
   }
   constexpr int N = NR * NB;
   const __m512 z = _mm512_setzero_ps();

@@ -82,7 +82,7 @@ def test_int8_against_the_reference_and_the_exact_product(
     x[:, : cols // 3] *= 100  # chunks of very different scales
     x[rng.random((batch, cols)) < 0.3] = 0.0
     if cols > 256:
-        x[0, 128:256] = 0.0  # an all-zero chunk (skipped at batch 1)
+        x[0, 128:256] = 0.0  # an all-zero chunk (scale 0)
     bias = rng.standard_normal(rows).astype(np.float32)
     lay = chosen_layout(m, x, precision="int8")
     assert lay.kind == "rowwise" and lay.uses_int8("avx512", "int8")
