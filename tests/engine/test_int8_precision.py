@@ -84,9 +84,9 @@ def test_int8_against_the_reference_and_the_exact_product(
     if cols > 256:
         x[0, 128:256] = 0.0  # an all-zero chunk (scale 0)
     bias = rng.standard_normal(rows).astype(np.float32)
-    lay = chosen_layout(m, x, precision="int8")
+    lay = chosen_layout(m, x, "rowwise", precision="int8")
     assert lay.kind == "rowwise" and lay.uses_int8("avx512", "int8")
-    y = spmv(m, x, bias=bias, threads=threads, precision="int8")
+    y = spmv(m, x, bias=bias, threads=threads, layout="rowwise", precision="int8")
     w, cb = weights_and_codebooks(m)
     for b in range(batch):
         ref = reference.spmv_int8(m, x[b], bias)
@@ -97,7 +97,7 @@ def test_int8_against_the_reference_and_the_exact_product(
         assert np.all(np.abs(y[b] - exact) <= bound), np.max(np.abs(y[b] - exact) / bound)
     # the rounding really happens: the int8 result is not the fp32 one
     if rows * cols >= 1000:
-        assert not np.array_equal(y, spmv(m, x, bias=bias, threads=threads))
+        assert not np.array_equal(y, spmv(m, x, bias=bias, threads=threads, layout="rowwise"))
 
 
 @needs_int8
@@ -170,11 +170,16 @@ def test_int8_keeps_pruned_layers_and_other_isas_on_fp32() -> None:
         if isa in kernels.available_isas():
             np.testing.assert_array_equal(spmv(dense, x, isa=isa, precision="int8"),
                                           spmv(dense, x, isa=isa))
-    # a pruned layer (below layout.INT8_MIN_DENSITY) keeps the layout that skips its zeros
+    # sparse inputs (below layout.INT8_MIN_ACT nonzero) keep the dense layout, which skips
+    # their zero columns; an Engine keeps it for pruned layers (below INT8_MIN_DENSITY)
+    xs = np.where(rng.random(300) < layout.INT8_MIN_ACT - 0.1, x, 0).astype(np.float32)
+    assert chosen_layout(dense, xs, precision="int8") is chosen_layout(dense, xs)
+    np.testing.assert_array_equal(spmv(dense, xs, precision="int8"), spmv(dense, xs))
     codes = np.where(rng.random((64, 300)) < 0.2, rng.integers(1, 16, (64, 300)), 0)
     pruned = EIEMatrix.from_codes(codes, dense.codebook, num_pes=4)
-    assert chosen_layout(pruned, x, precision="int8") is chosen_layout(pruned, x)
-    np.testing.assert_array_equal(spmv(pruned, x, precision="int8"), spmv(pruned, x))
+    if INT8:
+        assert Engine(Layer("p", pruned), precision="int8").layers[0].kind != "rowwise"
+        assert chosen_layout(pruned, x, precision="int8").kind == "rowwise"  # dense inputs
     if not INT8:  # no VNNI: every layer runs fp32
         np.testing.assert_array_equal(spmv(dense, x, precision="int8"), spmv(dense, x))
         assert not prepared(dense, "rowwise").uses_int8("avx512" if "avx512" in
@@ -212,7 +217,7 @@ def test_int8_reference_and_bound_are_sound() -> None:
     bound = kernels.int8_error_bound(w, x, cb)
     assert np.all(err <= bound)
     assert err.max() > 0.01 * bound.max()
-    assert layout.INT8_MIN_DENSITY == 0.5
+    assert 0 < layout.INT8_MIN_ACT <= 1 and 0 < layout.INT8_MIN_DENSITY <= 1
 
 
 def test_precision_names_are_checked() -> None:

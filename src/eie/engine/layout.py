@@ -191,10 +191,16 @@ def from_matrix(m: EIEMatrix, layout: str = "auto", threads: int | None = None
 
 
 INT8_MIN_DENSITY = 0.5
-"""Under ``precision="int8"``, shared-codebook 4-bit layers with at least this fraction of
-nonzero weights take the rowwise layout's int8 kernel (which decodes every weight and skips
-only all-zero 128-column chunks of the input); pruned layers keep the layouts that skip their
-zero weights and activations."""
+"""Under ``precision="int8"``, an ``Engine`` or ``EIELinear`` (whose layout is chosen once,
+before any input is seen) gives shared-codebook 4-bit layers with at least this fraction of
+nonzero weights the rowwise layout's int8 kernel, which decodes every weight; pruned layers keep
+the layouts that skip their zero weights and activations."""
+INT8_MIN_ACT = 0.6
+"""Under ``precision="int8"``, ``spmv`` runs a layer laid out dense (4-bit codes) on the int8
+kernel when at least this fraction of its inputs are nonzero: the int8 kernel's cost is per
+weight, the dense fp32 kernel's per weight of an active column, and the int8 one measured
+0.59x as much per weight (AMD Zen 4, AVX-512: 4096x9216 at 35% nonzero inputs 893 vs 527 us,
+8791x600 at 100% 116 vs 227 us; docs/benchmarks-log.md)."""
 
 
 def for_precision(m: EIEMatrix, layout_name: str, threads: int | None, precision: str,

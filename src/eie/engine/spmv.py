@@ -94,8 +94,9 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     mostly nonzero inputs may likewise take a dense 4-bit layer's rowwise layout where this
     CPU's tuning says it is faster (``eie.engine.tuning``, ``rowwise_batch_min_act``).
     ``precision="int8"`` (opt-in, ``eie.engine.kernels``): inputs and codebooks may be rounded
-    to int8 for the rowwise layout's VNNI kernel; a dense 4-bit layer (``layout.INT8_MIN_DENSITY``)
-    then takes the rowwise layout at any batch (built on first use), where this CPU runs it.
+    to int8 for the rowwise layout's VNNI kernel; a layer the automatic choice gives the dense
+    4-bit layout then takes the rowwise one at any batch (built on first use) when at least
+    ``layout.INT8_MIN_ACT`` of the inputs are nonzero, where this CPU runs that kernel.
 
     >>> import numpy as np
     >>> from eie.formats import EIEMatrix
@@ -114,7 +115,7 @@ def chosen_layout(m: EIEMatrix, x: npt.ArrayLike, layout: str = "auto", isa: str
     on first use)."""
     lay = prepared(m, layout)
     if precision == "int8":
-        rowwise = _int8_layout(m, lay, layout, isa)
+        rowwise = _int8_layout(m, lay, layout, x, isa)
         if rowwise is not lay:
             return rowwise  # else the fp32 choice, as the fp32 kernels run
     elif precision != "fp32":
@@ -139,16 +140,20 @@ def _batch_layout(m: EIEMatrix, lay: _core.CpuLayout, x: npt.ArrayLike,
     return prepared(m, "rowwise")
 
 
-def _int8_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str,
+def _int8_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,
                  isa: str | None) -> _core.CpuLayout:
     """The layout a ``precision="int8"`` call runs: the rowwise one instead of the automatic
-    dense choice where this CPU runs the int8 kernel (any batch) and the layer has at least
-    ``layout.INT8_MIN_DENSITY`` nonzero weights (``nnz`` is the layout's count, not a scan)."""
+    dense choice where this CPU runs the int8 kernel (any batch) and at least
+    ``layout.INT8_MIN_ACT`` of the inputs are nonzero (the int8 kernel decodes every weight;
+    the dense layout's fp32 kernel skips the zero inputs' columns). The count is proportional
+    to the input only."""
     if layout_name != "auto" or lay.kind != "dense" or lay.code_bits != 4:
         return lay
-    if lay.nnz < layout.INT8_MIN_DENSITY * lay.rows * lay.cols:
+    if not kernels.int8_runs(isa):
         return lay
-    return prepared(m, "rowwise") if kernels.int8_runs(isa) else lay
+    if np.count_nonzero(x) < layout.INT8_MIN_ACT * np.size(x):
+        return lay
+    return prepared(m, "rowwise")
 
 
 def _bf16_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,
