@@ -33,7 +33,7 @@ def test_cases_filter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["goals", "--quick", "--parts", "goals", "--cases", "precision bf16;nt_wd"]) == 0
     rows = [ln for ln in capsys.readouterr().out.splitlines() if " vs " in ln]
     names = {ln.split(" | ")[0][2:] for ln in rows}
-    assert names == {"nt_wd b1", *(f"{c} b8, precision bf16" for c in (
+    assert names == {"nt_wd b1", "nt_wd b1, precision int8", *(f"{c} b8, precision bf16" for c in (
         "dense 4-bit 4096x4096", "dense 4-bit 11008x4096", "per-row cb 4096x4096",
         "per-row cb 11008x4096"))}
 
@@ -42,7 +42,10 @@ def test_rows_are_records_the_report_lays_out() -> None:
     """The library yields typed rows (no printing); the best peer is the one with the least
     CPU time, and the ratio is its time over eie's."""
     rows = list(bench_goals.run_goals(1, True, 0.0, 0, "nt_wd"))
-    assert [r.name for r in rows] == ["nt_wd b1"]
+    assert [r.name for r in rows] == ["nt_wd b1", "nt_wd b1, precision int8"]
+    from eie.engine import kernels
+
+    assert rows[1].layout == ("rowwise (int8)" if kernels.int8_runs() else rows[0].layout)
     r = rows[0]
     assert set(r.wall_us) == set(r.cpu_us) == {"eie", "torch_csr_int32"}
     assert all(v > 0 for v in (*r.wall_us.values(), *r.cpu_us.values()))
@@ -63,3 +66,16 @@ def test_module_command_and_bad_parts() -> None:
     assert r.stderr.strip().splitlines() == [
         "goals: error: --parts should name goals, sweep, overheads, encoder, threads, found "
         "'goals,bogus'"]
+
+
+def test_stream_bench_rows_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from eie.bench import stream
+
+    rows = stream.run(blocks=1, rounds=2, reps=1)
+    assert [r.name for r in rows] == ["fp32", "int8", "sequential read (numpy)"]
+    assert all(len(r.rounds) == 2 and r.ms == min(r.rounds) and r.gb_s > 0 for r in rows)
+    assert main(["stream", "--blocks", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| int8 |" in out and "sequential read" in out
+    assert main(["stream", "--blocks", "0"]) == 2
+    assert main(["stream", "--precisions", "int4"]) == 2

@@ -8,6 +8,9 @@ eie.cli.bench_scripts BENCH``):
   smollm|all] [--isa NAME] [--ring-mb MB] [--pruned] [--json]``: zero-input skipping on
   per-row-codebook layers, the ``colrow`` layout against ``rowwise`` (``eie.bench.colrow``; also
   ``python -m eie.engine.bench_colrow``);
+- ``stream [--blocks 30] [--precisions fp32,int8] [--rounds 3] [--threads 1]``: SmolLM2's
+  decode Linear calls streamed from memory, per precision, against a sequential read of the same
+  bytes (``eie.bench.stream``);
 - ``sim-speed [--pes 64] [--repeats 3] | --cli RUNS [--baseline PYTHONPATH]``: the simulator's
   speed on the nine benchmark layers, or of the whole ``eie simulate --benchmark all --json``
   (``eie.bench.sim_speed``);
@@ -54,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "the caches: memory-bound, as a whole model is)")
     cr.add_argument("--pruned", action="store_true",
                     help="time row codebooks in the sparse layout instead (pruned layers)")
+    st = sub.add_parser("stream", help="SmolLM2's decode Linear calls streamed from memory, "
+                        "per precision, against a sequential read")
+    st.add_argument("--blocks", type=int, default=30)
+    st.add_argument("--precisions", default="fp32,int8")
+    st.add_argument("--rounds", type=int, default=3)
+    st.add_argument("--threads", type=int, default=1)
     ss = sub.add_parser("sim-speed", help="the simulator's speed on the nine benchmark layers")
     ss.add_argument("--pes", type=int, default=64)
     ss.add_argument("--seed", type=int, default=0)
@@ -90,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _goals(args)
         elif args.bench == "colrow":
             _colrow(args)
+        elif args.bench == "stream":
+            _stream(args)
         elif args.bench == "sim-speed":
             _sim_speed(args)
         elif args.bench == "lenet5":
@@ -165,6 +176,27 @@ def _goals(args: argparse.Namespace) -> None:
         print(head, flush=True)
         for line in rows:
             print(line, flush=True)
+
+
+def _stream(args: argparse.Namespace) -> None:
+    from eie.bench import stream
+    from eie.bench.machine import machine
+    from eie.engine import kernels
+    from eie.errors import ConfigError
+
+    if not 1 <= args.blocks <= 1000 or not 1 <= args.rounds <= 100:
+        raise ConfigError(f"--blocks should be in 1..1000 and --rounds in 1..100, found "
+                          f"{args.blocks} and {args.rounds}")
+    rows = stream.run(args.blocks, [p for p in args.precisions.split(",") if p], args.rounds,
+                      threads=args.threads)
+    info = machine()
+    print(f"CPU {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA "
+          f"{kernels.active_isa_name()}, threads {args.threads}", flush=True)
+    print("| calls | ms per pass (CPU, best) | rounds | GB/s of codes |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.name} | {r.ms:.2f} | {', '.join(f'{t:.2f}' for t in r.rounds)} | "
+              f"{r.gb_s:.1f} |")
 
 
 def _colrow(args: argparse.Namespace) -> None:
