@@ -192,11 +192,11 @@ def _stream(args: argparse.Namespace) -> None:
     info = machine()
     print(f"CPU {info['cpu']}, {info['logical_cpus']} logical CPUs, ISA "
           f"{kernels.active_isa_name()}, threads {args.threads}", flush=True)
-    print("| calls | ms per pass (CPU, best) | rounds | GB/s of codes |")
+    print("| calls | ms per pass: wall (CPU), best | CPU rounds | GB/s of codes (wall) |")
     print("|---|---|---|---|")
     for r in rows:
-        print(f"| {r.name} | {r.ms:.2f} | {', '.join(f'{t:.2f}' for t in r.rounds)} | "
-              f"{r.gb_s:.1f} |")
+        print(f"| {r.name} | {r.wall_ms:.2f} ({r.ms:.2f}) | "
+              f"{', '.join(f'{t:.2f}' for t in r.rounds)} | {r.gb_s:.1f} |")
 
 
 def _colrow(args: argparse.Namespace) -> None:
