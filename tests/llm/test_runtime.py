@@ -170,6 +170,19 @@ def test_model_file_runtime_perplexity_and_sampling(slice2: Any, tmp_path: Path,
     assert {lin.layout for lin in rt.decoder.linears if lin not in downs} == {"auto"}
     rt.set_act_sparsity({})
     assert rt.generate("Sparse layers", 12, stop_at_eos=False).token_ids == greedy.token_ids
+    # precision int8: the decoder's Linear layers run it (their outputs move a little), and
+    # thresholds keep them on the rowwise layout where the int8 kernel runs (colrow has none)
+    from eie.engine.kernels import int8_runs
+
+    rt8 = load_runtime(path, threads=1, precision="int8")
+    assert {lin.precision for lin in rt8.decoder.linears} == {"int8"}
+    h = np.random.default_rng(0).standard_normal((1, rt8.decoder.d)).astype(np.float32)
+    lin32, lin8 = rt.decoder.blocks[0].o, rt8.decoder.blocks[0].o
+    y32, y8 = lin32(h), lin8(h)
+    assert (not np.array_equal(y32, y8)) == int8_runs()
+    np.testing.assert_allclose(y8, y32, atol=0.05 * float(np.abs(y32).max()))
+    rt8.set_act_sparsity(Thresholds(limits, {n: 0.9 for n in limits}))
+    assert rt8.linear_layout == ("auto" if int8_runs() or lay is None else lay)
 
 
 @pytest.mark.slow

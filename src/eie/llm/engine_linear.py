@@ -203,10 +203,16 @@ colrow at every level up to 50% on an AMD Zen 4 (docs/llm.md), though one layer 
 from ~30%."""
 
 
-def zero_skip_min_level(isa: str | None = None) -> float:
-    """``ZERO_SKIP_MIN_LEVEL`` of ``isa`` (default: the engine's active ISA)."""
+def zero_skip_min_level(isa: str | None = None, precision: str = "fp32") -> float:
+    """``ZERO_SKIP_MIN_LEVEL`` of ``isa`` (default: the engine's active ISA); above 1 (never)
+    under ``precision="int8"`` where the int8 kernel runs: the zero-skipping layout has no int8
+    kernel, and the int8 rowwise kernel ran 1.7-2.0x faster than the fp32 rowwise one in a
+    SmolLM2 decode (AMD Zen 4, AVX-512), more than the zero-skipping layout gained over the fp32
+    one at any level within +5% perplexity (1.25x at 30% on an AVX-512 Xeon; docs/llm.md)."""
     from eie.engine import kernels
 
+    if precision == "int8" and kernels.int8_runs(isa):
+        return 2.0
     return ZERO_SKIP_MIN_LEVEL.get(isa or kernels.active_isa_name(), 0.4)
 
 

@@ -168,7 +168,8 @@ class Runtime:
         (model Linear name -> the fraction of its inputs the threshold zeroes on the
         calibration text, e.g. ``actalloc.Profile.levels``) keeps a Linear whose level is below
         the ISA's break-even (``engine_linear.zero_skip_min_level``) on the default layout, which
-        is then faster; without it every thresholded Linear moves."""
+        is then faster; without it every thresholded Linear moves. Under ``precision="int8"``
+        where the int8 kernel runs, none moves (the zero inputs still count: they are zeros)."""
         dec = self._need("causal-lm", "activation sparsity")
         dec.set_thresholds(limits)
         lay = zero_skipping_layout()
@@ -177,7 +178,7 @@ class Runtime:
         if want and lay is None and zero_skipping:
             raise ConfigError("this build of the engine has no zero-skipping layout for per-row "
                               "codebooks; the rowwise layout reads every input")
-        floor = zero_skip_min_level()
+        floor = zero_skip_min_level(precision=self.precision)
         if levels is None:
             levels = getattr(limits, "levels", None)  # actsparsity.Thresholds carry them
         moved = kept = 0
@@ -185,7 +186,8 @@ class Runtime:
             for name, lins in ((b.qkv_name, b.qkv), (b.o_name, [b.o]), (b.gu_name, b.gate_up),
                                (b.down_name, [b.down])):
                 level = None if levels is None else float(levels.get(name, 0.0))
-                skip = want and lay is not None and (level is None or level >= floor)
+                skip = (want and lay is not None and floor <= 1.0
+                        and (level is None or level >= floor))
                 for lin in lins:
                     lin.set_layout(lay if skip and lay is not None else "auto")
                 moved, kept = moved + len(lins) * skip, kept + len(lins) * (not skip)
