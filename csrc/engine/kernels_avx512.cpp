@@ -8,6 +8,7 @@
 
 #include "engine/layout.h"
 #include "engine/prefetch.h"
+#include "engine/reduce_avx512.h"
 
 namespace eie::engine {
 namespace {
@@ -129,19 +130,6 @@ void dense1(const BlockTask& t) {
 // slots past the columns (padding to 128) are skipped. Batches walk the columns in panels
 // whose inputs stay in L1 (kPanelFloats); within a panel, passes of 4 rows x up to 4 inputs or
 // 2 rows x up to 8 inputs (the accumulators fill the 32 registers).
-//
-// The sums of four vectors' 16 lanes, lanes 0..3 of the result: the same pairwise tree for each
-// vector, so a row's sum does not depend on which rows share its pass.
-inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
-  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
-  const __m256 h = _mm256_add_ps(
-      _mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
 
 // Floats of input per panel (every input of the batch): 24 KiB, half of a 48 KiB L1.
 constexpr int64_t kPanelFloats = 6144;

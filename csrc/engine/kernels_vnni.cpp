@@ -32,21 +32,10 @@
 
 #include "common/cpu_features.h"
 #include "engine/layout.h"
+#include "engine/reduce_avx512.h"
 
 namespace eie::engine {
 namespace {
-
-// Sums of four vectors' 16 lanes -> lanes 0..3 (the same pairwise tree for every vector).
-inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512d d0 = _mm512_castps_pd(t0), d1 = _mm512_castps_pd(t1);
-  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(d0, d1)),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(d0, d1)));
-  const __m256 h = _mm256_add_ps(
-      _mm512_castps512_ps256(u), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
 
 // Rows [r, r + NR) x inputs [0, NB): acc[b * stride + r + m] = the row's output before the
 // epilogue. Inputs of input b: q + b * pc (bytes), qsum + b * nchunks * 16, scale + b * nchunks.

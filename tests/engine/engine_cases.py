@@ -91,3 +91,11 @@ def to_bf16_bits(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
 
 def from_bf16_bits(b: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:
     return (b.astype(np.uint32) << 16).view(np.float32)
+
+
+def shared_dense(rng: np.random.Generator, rows: int, cols: int) -> EIEMatrix:
+    """A dense 4-bit layer (codes 1..15, no zero weights) with one random shared codebook."""
+    codes = rng.integers(1, 16, (rows, cols))
+    cb = rng.standard_normal(16).astype(np.float32)
+    cb[0] = 0.0
+    return EIEMatrix.from_codes(codes, cb, num_pes=4)

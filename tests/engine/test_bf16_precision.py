@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
-from engine_cases import FLOAT_TOL, assert_close, exact
+from engine_cases import FLOAT_TOL, assert_close, exact, shared_dense
 
 from eie import _core
 from eie.engine import kernels, spmv
@@ -27,11 +27,7 @@ def round_bf16(a: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return r.view(np.float32)
 
 
-def shared(rng: np.random.Generator, rows: int, cols: int) -> EIEMatrix:
-    codes = rng.integers(1, 16, (rows, cols))
-    cb = rng.standard_normal(16).astype(np.float32)
-    cb[0] = 0.0
-    return EIEMatrix.from_codes(codes, cb, num_pes=4)
+shared = shared_dense
 
 
 def per_row(rng: np.random.Generator, rows: int, cols: int) -> EIEMatrix:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from engine_cases import FLOAT_TOL
+from engine_cases import FLOAT_TOL, shared_dense
 
 from eie import Layer, _core
 from eie.engine import Engine, kernels, layout, reference
@@ -26,11 +26,7 @@ REF_TOL = 1e-6
 sums agree exactly, the fp32 scaling and the sums over chunks and lanes round differently."""
 
 
-def shared(rng: np.random.Generator, rows: int, cols: int) -> EIEMatrix:
-    codes = rng.integers(1, 16, (rows, cols))
-    cb = rng.standard_normal(16).astype(np.float32)
-    cb[0] = 0.0
-    return EIEMatrix.from_codes(codes, cb, num_pes=4)
+shared = shared_dense
 
 
 def per_row(rng: np.random.Generator, rows: int, cols: int) -> EIEMatrix:
