@@ -121,7 +121,8 @@ int64_t Layout::bytes() const {
   return static_cast<int64_t>(entries.size() * 2 + codes8.size() + col_ptr.size() * 4 +
                               col_mid.size() * 4 + codes.size() + row_entries.size() * 2 +
                               (row_ptr.size() + row_mid.size()) * 4 + row_cb.size() * 4 +
-                              row_cb_bf16.size() * 2 + row_cb_planes.size()) +
+                              row_cb_bf16.size() * 2 + row_cb_planes.size() +
+                              row_cb_u8.size() + row_cb_u8_scale.size() * 4) +
          (batch_twin != nullptr ? batch_twin->bytes() : 0);
 }
 

@@ -15,7 +15,8 @@ not). Both sides use the same weights: torch runs the model file's dequantized f
 - memory bandwidth: the best of a few passes of ``np.sum`` over a 512 MiB float32 array (a read
   stream, like a weight stream), measured before and after;
 - streaming floor of the Linear layers: the bytes their kernels read per token (4-bit codes and
-  fp32 codebooks; ``EngineLinear.stream_bytes``) / that bandwidth;
+  fp32 codebooks, or int8 tables and scales under ``--precision int8``;
+  ``EngineLinear.stream_bytes``) / that bandwidth;
 - activation sparsity: per-layer thresholds from the calibration text, perplexity on the
   engine path over ``--ppl-tokens`` tokens of ``--text``, and the decode Linear time per token;
   plus the kernel-level effect of zero skipping where the engine has it (the column-major

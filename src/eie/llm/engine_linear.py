@@ -137,14 +137,18 @@ class EngineLinear:
         self.weights = rows * cols
         self.stream_bytes = 4 * rows * cols if blocks is None else 0
         """Bytes the multiply reads per token: 4-bit codes (the rowwise layout's nibbles) plus
-        the fp32 codebooks, or the float32 fallback weight."""
+        the fp32 codebooks (under ``precision="int8"`` where its kernel runs: the int8 tables, 16
+        bytes, and one float32 scale per codebook), or the float32 fallback weight."""
+        from eie.engine import kernels
+
+        cb_bytes = 16 + 4 if precision == "int8" and kernels.int8_runs() else 16 * 4
         for i, b in enumerate(blocks or []):
             layer = Layer(f"{name}[{b.lo}:{b.hi}]", b.matrix,
                           self.bias if i == 0 else None)
             self._blocks.append((b.lo, b.hi, Engine(layer, layout, threads=threads,
                                                     precision=precision)))
             groups = b.matrix.codebook.shape[0] if b.matrix.group_rows else 1
-            self.stream_bytes += rows * -(-(b.hi - b.lo) // 128) * 64 + groups * 16 * 4
+            self.stream_bytes += rows * -(-(b.hi - b.lo) // 128) * 64 + groups * cb_bytes
         self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
 
     def set_layout(self, layout: str) -> None:
