@@ -224,3 +224,18 @@ def test_precision_names_are_checked() -> None:
         prepared(m, "rowwise").run_f32(np.ones((1, 8), np.float32), np.empty((1, 4), np.float32),
                                        None, False, 1, "", "fp16")
     assert isinstance(_core.vnni_ready(), bool)
+
+
+def test_int8_tables_are_counted() -> None:
+    """The layout's byte count includes the int8 tables, and a runtime Linear's streamed bytes
+    follow the precision's kernel: 16 table bytes and a 4-byte scale per row codebook instead
+    of 16 fp32 entries, where the int8 kernel runs."""
+    from eie.llm.engine_linear import Block, EngineLinear
+
+    m = per_row(np.random.default_rng(23), 40, 300)
+    lay = prepared(m, "rowwise")
+    assert lay.nbytes >= 40 * 3 * 64 + 40 * (16 * 4 + 16 + 4)
+    lins = {p: EngineLinear("fc", 40, 300, [Block(0, 300, m)], precision=p)
+            for p in ("fp32", "int8")}
+    saved = lins["fp32"].stream_bytes - lins["int8"].stream_bytes
+    assert saved == (40 * (64 - 20) if kernels.int8_runs() else 0)
