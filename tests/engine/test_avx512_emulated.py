@@ -5,7 +5,8 @@ linked with the engine's own driver, scalar and AVX2 kernels into a C++ harness
 cases (odd sizes, empty columns, every batch size class, 4- and 8-bit codebooks, bf16 inputs,
 1 and 2 threads, row and column splits, the row view forced on and off, same-code runs, an
 infinite activation): every back-end
-within FLOAT_TOL of a double-precision product, and no out-of-bounds access.
+within FLOAT_TOL of a double-precision product, the int8 kernel (``precision="int8"``, called
+directly on every rowwise case) within its int8 error bound, and no out-of-bounds access.
 
 Where the CPU has AVX-512, ``test_kernels.py`` also runs those kernels natively."""
 
@@ -20,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
-CASES = 2130  # (583 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512); harness.cpp's grid
+CASES = 2257  # (583 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512) + 127 int8 ones
 FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
          "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
 AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]
@@ -54,10 +55,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
                         ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
                          "-mavx512dq", "-mavx512bf16", *AVX2]),
-        # linked for layout.cpp's dispatch; the harness never reaches it (fp32 precision only)
+        # the int8 kernel, emulated as the AVX-512 ones (the harness calls it directly)
         "kernels_vnni": (CSRC / "engine" / "kernels_vnni.cpp",
-                         ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vbmi",
-                          "-mavx512vnni", *AVX2]),
+                         [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
         "colrow": (CSRC / "engine" / "colrow.cpp", []),
         "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),

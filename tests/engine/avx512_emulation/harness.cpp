@@ -4,7 +4,9 @@
 //   |y - exact| <= 2e-5 * (|W| @ |x| + |b|) + 1e-30     (tests/engine/engine_cases.FLOAT_TOL)
 // Built and run by tests/engine/test_avx512_emulated.py under AddressSanitizer and UBSan, so an
 // out-of-bounds access in any kernel fails the run too. Prints "cases N failures F" and exits
-// with F != 0 on failure.
+// with F != 0 on failure. The int8 kernel (kernels_vnni.cpp) runs on every rowwise case too,
+// checked against its error bound (int8_case).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -43,6 +45,58 @@ struct Case {
   int threads;
   int runs_of_one_code;  // > 0: column c holds (c % runs) entries of code 1 and of code 2
 };
+
+// precision int8 (kernels_vnni.cpp, emulated like the AVX-512 kernels): the int8 kernel on a
+// rowwise layout, its inputs packed by int8_pack_inputs, the rows in two calls (as a thread
+// split does), within the int8 error bound of the exact product (eie.engine.kernels
+// int8_error_bound: every input moves by at most half its chunk's scale, every weight by half
+// its codebook's) plus 1e-5 of sum |w x|.
+void int8_case(const Layout& L, int64_t batch, const std::vector<float>& x,
+               const std::vector<float>& cb, const std::vector<uint8_t>& codes) {
+  const int64_t rows = L.rows, cols = L.cols, pc = L.padded_cols(), nchunks = pc / 128;
+  std::vector<float> xp(static_cast<size_t>(batch * pc), 0.0f), scale(batch * nchunks);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t c = 0; c < cols; ++c) xp[b * pc + c] = x[b * cols + c];
+  std::vector<int8_t> q(static_cast<size_t>(batch * pc));
+  std::vector<int32_t> qsum(static_cast<size_t>(batch * nchunks * 16));
+  ++g_cases;
+  if (!int8_pack_inputs(xp.data(), batch, pc, q.data(), qsum.data(), scale.data())) {
+    ++g_failures;
+    std::printf("FAIL int8 %lldx%lld: finite inputs refused\n", static_cast<long long>(rows),
+                static_cast<long long>(cols));
+    return;
+  }
+  std::vector<float> y(static_cast<size_t>(batch * rows), NAN);
+  int8_rowwise(L, 0, rows / 2, q.data(), qsum.data(), scale.data(), batch, y.data());
+  int8_rowwise(L, rows / 2, rows, q.data(), qsum.data(), scale.data(), batch, y.data());
+  double cmax = 0.0;
+  for (float v : cb) cmax = std::max(cmax, std::fabs(static_cast<double>(v)));
+  const double sw = cmax / 127.0;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = 0.0, bound = 0.0, a = 0.0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double w = cb[codes[r * cols + c]], xv = x[b * cols + c];
+        double st = 0.0;
+        const int64_t c0 = c / 128 * 128;
+        for (int64_t i = c0; i < std::min(cols, c0 + 128); ++i)
+          st = std::max(st, std::fabs(static_cast<double>(x[b * cols + i])));
+        st /= 127.0;
+        s += w * xv;
+        a += std::fabs(w * xv);
+        bound += std::fabs(w) * st / 2 + std::fabs(xv) * sw / 2 + st * sw / 4;
+      }
+      const double err = std::fabs(static_cast<double>(y[b * rows + r]) - s);
+      if (!(err <= bound + 1e-5 * a + 1e-30)) {
+        ++g_failures;
+        std::printf("FAIL int8 %lldx%lld batch %lld: y[%lld, %lld] = %.9g, exact %.9g, bound %g\n",
+                    static_cast<long long>(rows), static_cast<long long>(cols),
+                    static_cast<long long>(batch), static_cast<long long>(b),
+                    static_cast<long long>(r), static_cast<double>(y[b * rows + r]), s, bound);
+        return;
+      }
+    }
+}
 
 void run_case(const Case& k, std::mt19937& rng) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -97,6 +151,7 @@ void run_case(const Case& k, std::mt19937& rng) {
   for (const Layout* lp : {static_cast<const Layout*>(&L0), static_cast<const Layout*>(&LR)}) {
   const Layout& L = *lp;
   if (lp == &LR && L.kind != LayoutKind::rowwise) continue;
+  if (lp == &LR) int8_case(L, k.batch, x, cb, codes);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     std::vector<float> y(exact.size(), NAN);
     const void* xp = k.bf16 ? static_cast<const void*>(xb.data()) : x.data();
