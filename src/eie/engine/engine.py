@@ -53,8 +53,8 @@ class EngineLayer:
 class Engine:
     """Callable running a sequential model: ``y = engine(x)`` for ``x`` of shape ``(cols,)`` or
     ``(batch, cols)`` (numpy or torch). After each call ``timings_us`` maps layer names to their
-    wall time in microseconds. ``precision="bf16"`` opts in to bf16 products on rowwise layers
-    (``eie.engine.kernels``)."""
+    wall time in microseconds. ``precision="bf16"`` opts in to bf16 products on rowwise layers,
+    ``precision="int8"`` to int8 ones (``eie.engine.kernels``)."""
 
     def __init__(self, model: Model | Layer | EIEMatrix, layout_name: str = "auto",
                  threads: int | None = None, isa: str | None = None,
@@ -76,7 +76,8 @@ class Engine:
         # "bf16" (opt-in, eie.engine.kernels): rowwise layers may round their inputs to bf16
         # for the AMX batch kernel; shared-codebook layers get it with layout_name="rowwise".
         # "int8" (opt-in): rowwise layers may run the int8 kernel, and with layout_name="auto"
-        # a layer the automatic choice makes dense takes the rowwise layout where it runs.
+        # a shared-codebook 4-bit layer of >= layout.INT8_MIN_DENSITY nonzero weights takes the
+        # rowwise layout where it runs (layout.for_precision).
         self.precision = kernels.check_precision(precision)
         self.model = model
         # EIE_NUM_THREADS and EIE_ISA are validated here, once (reading os.environ costs ~2 us,
@@ -86,8 +87,8 @@ class Engine:
         self.threads = self._nthreads or None
         self.isa = self._isa_name or None
         self.layers = tuple(
-            EngineLayer(layer, layout.for_precision(layer.matrix, layout_name, threads, self.precision,
-                                                 self.isa)
+            EngineLayer(layer, layout.for_precision(layer.matrix, layout_name, threads,
+                                                    self.precision, self.isa)
                         if layout.supports(layer.matrix) else None)
             for layer in model.layers)
         for layer in model.layers:
