@@ -402,6 +402,22 @@ void register_engine(nb::module_& m) {
           nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
           "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.")
       .def(
+          "uses_bf16_dot",
+          [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
+             const std::string& precision) {
+            EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
+                      "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype +
+                          "'");
+            const InKind k = dtype == "float32"   ? InKind::f32
+                             : dtype == "float16" ? InKind::f16
+                                                  : InKind::bf16;
+            return engine::uses_bf16_dot(L, k, static_cast<int64_t>(batch), pick_isa(isa),
+                                         pick_precision(precision));
+          },
+          nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
+          "Whether a call with this batch, input dtype, ISA and precision runs on AVX512-BF16 "
+          "dot products (the bf16 kernel where AMX tiles are not granted).")
+      .def(
           "uses_int8",
           [](const Layout& L, const std::string& isa, const std::string& precision) {
             return engine::uses_int8(L, pick_isa(isa), pick_precision(precision));
@@ -452,6 +468,9 @@ void register_engine(nb::module_& m) {
   m.def("amx_ready", &engine::amx_ready,
         "Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the "
         "tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.");
+  m.def("bf16_dot_ready", &engine::bf16_dot_ready,
+        "Whether this CPU has AVX512-BF16 (with the engine's AVX-512 set): the rowwise layout's "
+        "bf16 batch kernel where AMX tiles are not granted.");
   m.def("vnni_ready", &engine::vnni_ready,
         "Whether this CPU runs the rowwise layout's int8 kernel (AVX-512 with VNNI): what "
         "precision='int8' needs, with the avx512 ISA allowed.");

@@ -645,15 +645,18 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
                  Precision precision) {
   const KernelSet& ks = kernel_set(isa);
   const int64_t cols = L.cols, rows = L.rows, pc = L.padded_cols();
-  // A batch on AMX tiles: bf16 inputs on bf16 codebooks (exact products accumulated in fp32), or
-  // any inputs rounded to bf16 when bf16 precision is asked for.
+  // A batch on AMX tiles, or without them on AVX512-BF16 dot products: bf16 inputs on bf16
+  // codebooks (exact products accumulated in fp32), or any inputs rounded to bf16 when bf16
+  // precision is asked for.
   const bool amx = uses_amx(L, in_kind, batch, isa, precision);
+  const bool dot = !amx && uses_bf16_dot(L, in_kind, batch, isa, precision);
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
   if (amx) amx_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
+  if (dot) bf16_dot_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
   // Precision int8: the fp32 inputs in column order (below), then their int8 chunks.
-  const bool want_i8 = !amx && uses_int8(L, isa, precision);
+  const bool want_i8 = !amx && !dot && uses_int8(L, isa, precision);
   const uint8_t* pos = ks.rowwise_in_pos;  // the kernel's input order (layout.h; none: int8)
-  for (int64_t b = 0; b < batch && !amx; ++b) {
+  for (int64_t b = 0; b < batch && !amx && !dot; ++b) {
     float* dst = xp + b * pc;
     if (pos != nullptr) std::fill(dst + cols / 128 * 128, dst + pc, 0.0f);
     for (int64_t c = 0; c < cols; ++c) {
@@ -694,6 +697,7 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     const int64_t r1 = std::min(rows, groups * (i + 1) / ntasks * 16);
     if (r1 <= r0) return;
     if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
+    else if (dot) bf16_dot_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
     else if (i8) int8_rowwise(L, r0, r1, q, qsum, qscale, batch, out);
     else ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
@@ -743,6 +747,13 @@ bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision
   return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
          (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
          amx_ready();
+}
+
+bool uses_bf16_dot(const Layout& L, InKind in_kind, int64_t batch, Isa isa,
+                   Precision precision) {
+  return L.kind == LayoutKind::rowwise && batch >= 2 && isa == Isa::avx512 &&
+         (precision == Precision::bf16 || (in_kind == InKind::bf16 && L.cb_bf16_exact)) &&
+         !amx_ready() && bf16_dot_ready();
 }
 
 bool uses_int8(const Layout& L, Isa isa, Precision precision) {

@@ -308,6 +308,15 @@ void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, in
 void amx_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpack,
                  int64_t batch, float* acc);
 
+// AVX512-BF16 dot products (kernels_amx.cpp), the bf16 batch kernel of the rowwise layout where
+// the process has no AMX tiles: whether this CPU has AVX512-BF16 (and our AVX-512 set); the
+// inputs packed as bf16 pairs (out holds batch * pc values); the kernel, acc[n * rows + r].
+bool bf16_dot_ready();
+void bf16_dot_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, int64_t pc,
+                          uint16_t* out);
+void bf16_dot_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpk,
+                      int64_t batch, float* acc);
+
 // Precision int8 (kernels_vnni.cpp): whether this CPU runs the int8 kernel (AVX-512 with VNNI).
 bool vnni_ready();
 // Fills L.row_cb_u8 and row_cb_u8_scale from `groups` codebooks of k floats.
@@ -350,9 +359,9 @@ KernelSet kernels_scalar();
 KernelSet kernels_avx2();
 KernelSet kernels_avx512();
 
-// Products: fp32 (exact-input fp32 arithmetic; the default), bf16 (opt-in: the AMX kernel may
-// round the inputs and the rowwise codebooks to bfloat16, products exact, sums in fp32; where it
-// does not run, the fp32 kernels do) or int8 (opt-in: the rowwise layout's VNNI kernel may round
+// Products: fp32 (exact-input fp32 arithmetic; the default), bf16 (opt-in: the AMX kernel, or
+// without AMX the AVX512-BF16 one, may round the inputs and the rowwise codebooks to bfloat16,
+// products exact, sums in fp32; where neither runs, the fp32 kernels do) or int8 (opt-in: the rowwise layout's VNNI kernel may round
 // each 128-column chunk of an input and each codebook to int8 with one scale each, integer
 // products summed exactly per chunk, then scaled and summed in fp32; where it does not run, the
 // fp32 kernels do).
@@ -374,6 +383,9 @@ const char* plan_path(const Layout& L, const float* x, int64_t batch, Isa isa);
 // Whether run_layout would multiply this call on AMX tiles (rowwise layout, batch >= 2, AVX-512
 // allowed, tiles granted; bf16 inputs on bf16-exact codebooks, or bf16 precision asked for).
 bool uses_amx(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);
+// Whether run_layout would multiply this call with AVX512-BF16 dot products instead (the same
+// call on a CPU with AVX512-BF16 and no AMX tiles granted).
+bool uses_bf16_dot(const Layout& L, InKind in_kind, int64_t batch, Isa isa, Precision precision);
 // Whether run_layout would multiply this call with the int8 kernel (rowwise layout, int8
 // precision, AVX-512 allowed, VNNI present; inputs that are not all finite still run fp32).
 bool uses_int8(const Layout& L, Isa isa, Precision precision);

@@ -136,6 +136,11 @@ class CpuLayout:
         Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.
         """
 
+    def uses_bf16_dot(self, batch: int, dtype: str, isa: str = '', precision: str = 'fp32') -> bool:
+        """
+        Whether a call with this batch, input dtype, ISA and precision runs on AVX512-BF16 dot products (the bf16 kernel where AMX tiles are not granted).
+        """
+
     def uses_int8(self, isa: str = '', precision: str = 'int8') -> bool:
         """
         Whether a call with this ISA and precision runs the int8 (VNNI) kernel, inputs finite.
@@ -173,6 +178,11 @@ def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, No
 def amx_ready() -> bool:
     """
     Whether this process may use AMX tiles (CPUID reports AMX-BF16 and the OS granted the tile data state, asked for on first call): the rowwise layout's bf16 batch kernel.
+    """
+
+def bf16_dot_ready() -> bool:
+    """
+    Whether this CPU has AVX512-BF16 (with the engine's AVX-512 set): the rowwise layout's bf16 batch kernel where AMX tiles are not granted.
     """
 
 def vnni_ready() -> bool:

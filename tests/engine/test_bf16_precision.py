@@ -1,5 +1,6 @@
 """``precision="bf16"``: the opt-in path that rounds fp32 (or fp16) inputs and the codebooks to
-bfloat16 for the AMX kernel. Where the process may use AMX tiles, the result is checked against
+bfloat16 for the AMX kernel, or without AMX tiles the AVX512-BF16 dot-product kernel. Where the
+process runs either (``BF16``), the result is checked against
 numpy's product of the *rounded* operands (fp32-sum tolerance: the rounding really happens and
 nothing else differs) and against the exact product within ``kernels.BF16_REL_TOL``; elsewhere
 (and at batch 1, or on another ISA) the call is the fp32 one, bit for bit."""
@@ -18,6 +19,11 @@ from eie.errors import ConfigError
 from eie.formats import EIEMatrix
 
 AMX = _core.amx_ready()
+DOT = (not AMX and bool(_core.bf16_dot_ready())
+       and kernels.available_isas()[-1] == "avx512")
+BF16 = AMX or DOT
+"""Whether a bf16 kernel runs at batches of 2..16 with the process's ISA (avx512, the best one
+unless EIE_ISA lowers it: checked where used)."""
 
 
 def round_bf16(a: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -61,7 +67,7 @@ def test_bf16_precision_against_the_rounded_and_the_exact_product(
     y = spmv(m, x, bias, threads=threads, precision="bf16")
     y_exact, scale = exact(m, x, bias, None)
     assert np.all(np.abs(y - y_exact) <= kernels.BF16_REL_TOL * scale + 1e-30)
-    if AMX:
+    if BF16 and kernels.active_isa_name() == "avx512" and batch > 1:
         y_round, scale_round = rounded_product(m, x, bias)
         assert_close(y, y_round, scale_round)
         if cols >= 16:  # rounding 16+ random inputs changes some output beyond fp32 rounding
@@ -73,8 +79,9 @@ def test_bf16_precision_against_the_rounded_and_the_exact_product(
 def test_the_rounding_is_to_nearest_even() -> None:
     """Ties go to the even neighbour (1 + 2^-8 -> 1, 1 + 3 * 2^-8 -> 1 + 2^-6), other values to
     the nearer one; a 1x1 layer of weight 1 shows the rounded inputs."""
-    if not AMX:
-        pytest.skip("this process may not use AMX tiles: precision='bf16' runs the fp32 kernels")
+    if not BF16 or kernels.active_isa_name() != "avx512":
+        pytest.skip("no bf16 kernel here (no AMX tiles, no AVX512-BF16): precision='bf16' runs "
+                    "the fp32 kernels")
     m = EIEMatrix.from_group_codes([[1]], np.array([[0.0, 1.0] + [0.0] * 14], np.float32), 1,
                                    zero_code=False)
     vals = np.array([1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 + 2**-12, 1 - 2**-10, -(1 + 2**-8)],
@@ -93,7 +100,7 @@ def test_float16_inputs_are_rounded_too() -> None:
     y = spmv(m, x, precision="bf16")
     y_exact, scale = exact(m, x.astype(np.float32), bias, None)
     assert np.all(np.abs(y - y_exact) <= kernels.BF16_REL_TOL * scale + 1e-30)
-    if AMX:
+    if BF16 and kernels.active_isa_name() == "avx512":
         assert_close(y, *rounded_product(m, x.astype(np.float32), bias))
 
 
@@ -121,6 +128,10 @@ def test_auto_takes_the_rowwise_layout_for_amx_batches_only() -> None:
     spmv(m, x, precision="bf16")
     rw = prepared(m, "rowwise")
     assert rw.uses_amx(8, "float32", "", "bf16") == AMX
+    assert rw.uses_bf16_dot(8, "float32", "avx512" if DOT else "", "bf16") == DOT
+    assert not rw.uses_bf16_dot(8, "float32", "", "fp32")
+    assert not rw.uses_bf16_dot(1, "float32", "", "bf16")
+    assert not rw.uses_bf16_dot(8, "float32", "scalar", "bf16")
     assert not rw.uses_amx(8, "float32", "", "fp32")
     assert not rw.uses_amx(1, "float32", "", "bf16")
     assert not rw.uses_amx(8, "float32", "scalar", "bf16")
@@ -156,7 +167,7 @@ def test_engine_passes_precision_to_every_layer(batch: int) -> None:
     np.testing.assert_array_equal(got, want)
     fp32 = Engine(model)(x)
     np.testing.assert_array_equal(fp32, spmv(b, spmv(a, x, activation="relu")))
-    if AMX and batch > 1:
+    if BF16 and batch > 1 and kernels.active_isa_name() == "avx512":
         assert np.any(got != fp32)
     with pytest.raises(ConfigError, match="precision should be one of"):
         Engine(model, precision="int4")

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from eie import _core
 from eie.bench import engine_cases
 from eie.bench.timing import best_of, interleaved_medians, thread_limits
 from eie.engine import kernels, layout, spmv
@@ -34,8 +33,8 @@ class GoalRow:
 
     name: str
     layout: str
-    """The layout eie ran, `` (AMX)`` added where the AMX tiles did the work, `` (int8)`` where
-    the int8 kernel did."""
+    """The layout eie ran, `` (AMX)`` added where the AMX tiles did the work, `` (bf16 dot)``
+    where AVX512-BF16 dot products did, `` (int8)`` where the int8 kernel did."""
     wall_us: dict[str, float]
     cpu_us: dict[str, float]
     """The calling thread's CPU time per call."""
@@ -235,10 +234,14 @@ def run_goals(threads: int, quick: bool, budget: float, seed: int, only: str = "
         for case in goal_cases(rng, quick, only):
             m, x = case["m"], case["x"]
             fns: dict[str, Fn] = {"eie": _eie_call(case, threads)}
-            amx = (case["bf16"] or case["precision"] == "bf16") and _core.amx_ready()
-            kind = chosen_layout(m, x, case["layout"], precision=case["precision"]).kind
-            if amx:
+            lay = chosen_layout(m, x, case["layout"], precision=case["precision"])
+            kind = lay.kind
+            dtype = "bfloat16" if case["bf16"] else "float32"
+            n = 1 if x.ndim == 1 else x.shape[0]
+            if lay.uses_amx(n, dtype, "", case["precision"]):
                 kind += " (AMX)"
+            elif lay.uses_bf16_dot(n, dtype, "", case["precision"]):
+                kind += " (bf16 dot)"
             if case["precision"] == "int8" and kind == "rowwise" and kernels.int8_runs():
                 kind += " (int8)"
             fns.update(_peers(case["w"], x, case["peers"]))

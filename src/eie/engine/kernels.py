@@ -10,13 +10,14 @@ run as matrix x matrix in chunks of 16 (the weights are decoded once per chunk).
 
 Precision: ``precision="fp32"`` (the default) computes every product from the exact input and
 weight values. ``precision="bf16"`` is an explicit opt-in for speed: a batch of 2..16 on the
-rowwise layout may then run on AMX tiles with the inputs and the codebooks rounded to bfloat16
+rowwise layout may then run on AMX tiles (or, where the process has none, on AVX512-BF16 dot
+products, ``VDPBF16PS``) with the inputs and the codebooks rounded to bfloat16
 (to nearest even), products exact and sums in fp32, so each output is within
 ``BF16_REL_TOL * sum_c |w_rc x_c|`` of the exact one (two roundings of 2^-9 relative each, plus
-the fp32 sums). Where that kernel does not run (no AMX, AVX-512 not allowed, batch 1, another
-layout), the fp32 kernels run and the result is the fp32 one; ``CpuLayout.uses_amx`` tells which.
-Inputs that already are bfloat16 on codebooks holding bfloat16 values take the AMX kernel either
-way: their products are exact.
+the fp32 sums). Where neither kernel runs (no AMX and no AVX512-BF16, AVX-512 not allowed,
+batch 1, another layout), the fp32 kernels run and the result is the fp32 one;
+``CpuLayout.uses_amx`` and ``uses_bf16_dot`` tell which. Inputs that already are bfloat16 on
+codebooks holding bfloat16 values take those kernels either way: their products are exact.
 
 ``precision="int8"`` is the other opt-in (W4A8, the scheme of llama.cpp's CPU dot products): on
 the rowwise layout, with the avx512 ISA on a CPU with AVX-512 VNNI (``_core.vnni_ready``), every

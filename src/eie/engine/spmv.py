@@ -88,7 +88,8 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     ``out_dtype="input"`` returns the input's dtype instead of float32.
 
     ``precision="bf16"`` (opt-in, see ``eie.engine.kernels``): batches of 2..16 may round the
-    inputs and codebooks to bfloat16 and run on AMX tiles; with ``layout="auto"``, a layer the
+    inputs and codebooks to bfloat16 and run on AMX tiles (or, without them, on AVX512-BF16 dot
+    products); with ``layout="auto"``, a layer the
     automatic choice gives the dense layout then takes the rowwise one for such batches (built
     on first use beside the other), where this CPU runs that kernel. An fp32 batch of 2..16
     mostly nonzero inputs may likewise take a dense 4-bit layer's rowwise layout where this
@@ -159,12 +160,14 @@ def _int8_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.Ar
 def _bf16_layout(m: EIEMatrix, lay: _core.CpuLayout, layout_name: str, x: npt.ArrayLike,
                  isa: str | None) -> _core.CpuLayout:
     """The layout a ``precision="bf16"`` call runs: the rowwise one instead of the automatic
-    dense choice when the rowwise layout would take this batch on AMX tiles."""
+    dense choice when the rowwise layout would take this batch on AMX tiles or AVX512-BF16 dot
+    products."""
     if layout_name != "auto" or lay.kind != "dense" or lay.code_bits != 4:
         return lay
     shape = np.shape(x)
     if len(shape) != 2 or shape[0] < 2:
         return lay
-    if not _core.amx_ready() or (isa or kernels.active_isa_name()) != "avx512":
+    if (not (_core.amx_ready() or _core.bf16_dot_ready())
+            or (isa or kernels.active_isa_name()) != "avx512"):
         return lay
     return prepared(m, "rowwise")
