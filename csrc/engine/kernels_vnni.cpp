@@ -99,12 +99,24 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
   }
 }
 
-template <int NR, int NB>
-void rows(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q, const int32_t* qsum,
-          const float* scale, int64_t pc, float* acc, int64_t stride) {
-  int64_t r = r_begin;
-  for (; r + NR <= r_end; r += NR) pass<NR, NB>(L, r, q, qsum, scale, pc, acc, stride);
-  for (; r < r_end; ++r) pass<1, NB>(L, r, q, qsum, scale, pc, acc, stride);
+// Rows [r, r + NR) against every input, up to four at a time: the rows' codes stay in L1 for
+// the next group of inputs instead of being streamed again per group (as bf16_dot_rowwise).
+template <int NR>
+void rows_all(const Layout& L, int64_t r, const int8_t* q, const int32_t* qsum,
+              const float* scale, int64_t batch, int64_t pc, float* acc) {
+  const int64_t nchunks = pc / 128, s = L.rows;
+  for (int64_t b0 = 0; b0 < batch; b0 += 4) {
+    const int8_t* qb = q + b0 * pc;
+    const int32_t* sb = qsum + b0 * nchunks * 16;
+    const float* cb = scale + b0 * nchunks;
+    float* y = acc + b0 * s;
+    switch (batch - b0 < 4 ? batch - b0 : 4) {
+      case 1: pass<NR, 1>(L, r, qb, sb, cb, pc, y, s); break;
+      case 2: pass<NR, 2>(L, r, qb, sb, cb, pc, y, s); break;
+      case 3: pass<NR, 3>(L, r, qb, sb, cb, pc, y, s); break;
+      default: pass<NR, 4>(L, r, qb, sb, cb, pc, y, s); break;
+    }
+  }
 }
 
 }  // namespace
@@ -167,19 +179,10 @@ bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int
 
 void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
                   const int32_t* qsum, const float* scale, int64_t batch, float* acc) {
-  const int64_t pc = L.padded_cols(), nchunks = pc / 128, s = L.rows;
-  for (int64_t b0 = 0; b0 < batch; b0 += 4) {
-    const int8_t* qb = q + b0 * pc;
-    const int32_t* sb = qsum + b0 * nchunks * 16;
-    const float* cb = scale + b0 * nchunks;
-    float* y = acc + b0 * s;
-    switch (batch - b0 < 4 ? batch - b0 : 4) {
-      case 1: rows<4, 1>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
-      case 2: rows<4, 2>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
-      case 3: rows<2, 3>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
-      default: rows<2, 4>(L, r_begin, r_end, qb, sb, cb, pc, y, s); break;
-    }
-  }
+  const int64_t pc = L.padded_cols();
+  int64_t r = r_begin;
+  for (; r + 4 <= r_end; r += 4) rows_all<4>(L, r, q, qsum, scale, batch, pc, acc);
+  for (; r < r_end; ++r) rows_all<1>(L, r, q, qsum, scale, batch, pc, acc);
 }
 
 }  // namespace eie::engine
