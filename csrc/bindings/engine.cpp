@@ -153,6 +153,13 @@ engine::Precision pick_precision(const std::string& precision) {
                                : engine::Precision::fp32;
 }
 
+// An input dtype name ('float32', 'float16', 'bfloat16') as the kernels' InKind.
+InKind in_kind_of(const std::string& dtype) {
+  EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
+            "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype + "'");
+  return dtype == "float32" ? InKind::f32 : dtype == "float16" ? InKind::f16 : InKind::bf16;
+}
+
 void run(const Layout& L, const void* x, size_t batch, size_t xcols, InKind in_kind,
          Out2<float>& out, std::optional<In1<float>>& bias, bool relu, int threads,
          const std::string& isa, const std::string& precision) {
@@ -390,14 +397,8 @@ void register_engine(nb::module_& m) {
           "uses_amx",
           [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
              const std::string& precision) {
-            EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
-                      "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype +
-                          "'");
-            const InKind k = dtype == "float32"   ? InKind::f32
-                             : dtype == "float16" ? InKind::f16
-                                                  : InKind::bf16;
-            return engine::uses_amx(L, k, static_cast<int64_t>(batch), pick_isa(isa),
-                                    pick_precision(precision));
+            return engine::uses_amx(L, in_kind_of(dtype), static_cast<int64_t>(batch),
+                                    pick_isa(isa), pick_precision(precision));
           },
           nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
           "Whether a call with this batch, input dtype, ISA and precision runs on AMX tiles.")
@@ -405,14 +406,8 @@ void register_engine(nb::module_& m) {
           "uses_bf16_dot",
           [](const Layout& L, size_t batch, const std::string& dtype, const std::string& isa,
              const std::string& precision) {
-            EIE_CHECK(dtype == "float32" || dtype == "float16" || dtype == "bfloat16",
-                      "dtype should be 'float32', 'float16' or 'bfloat16', found '" + dtype +
-                          "'");
-            const InKind k = dtype == "float32"   ? InKind::f32
-                             : dtype == "float16" ? InKind::f16
-                                                  : InKind::bf16;
-            return engine::uses_bf16_dot(L, k, static_cast<int64_t>(batch), pick_isa(isa),
-                                         pick_precision(precision));
+            return engine::uses_bf16_dot(L, in_kind_of(dtype), static_cast<int64_t>(batch),
+                                         pick_isa(isa), pick_precision(precision));
           },
           nb::arg("batch"), nb::arg("dtype"), nb::arg("isa") = "", nb::arg("precision") = "fp32",
           "Whether a call with this batch, input dtype, ISA and precision runs on AVX512-BF16 "

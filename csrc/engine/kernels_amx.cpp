@@ -56,6 +56,24 @@ inline __m256i load_bf16(const void* row, InKind kind, int64_t c, int64_t cols) 
   return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(f));
 }
 
+// The index vector that interleaves two 16-word halves: word 2i <- a_i, word 2i + 1 <- b_i (a in
+// words 0..15, b in 16..31).
+inline __m512i pair_order() {
+  alignas(64) uint16_t order[32];
+  for (int i = 0; i < 16; ++i) {
+    order[2 * i] = static_cast<uint16_t>(i);
+    order[2 * i + 1] = static_cast<uint16_t>(16 + i);
+  }
+  return _mm512_load_si512(order);
+}
+
+// Columns 128t + 16k + i and 128t + 64 + 16k + i of one input row (c = 128t + 16k) as 16 bf16
+// pairs, zero past cols.
+inline __m512i input_pairs(const void* row, InKind kind, int64_t c, int64_t cols, __m512i zip) {
+  const __m256i a = load_bf16(row, kind, c, cols), b = load_bf16(row, kind, c + 64, cols);
+  return _mm512_permutexvar_epi16(zip, _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1));
+}
+
 }  // namespace
 
 bool amx_ready() {
@@ -72,13 +90,7 @@ bool amx_ready() {
 void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, int64_t pc,
                      uint16_t* out) {
   const size_t elem = kind == InKind::f32 ? 4 : 2;
-  // word 2i <- a_i, word 2i + 1 <- b_i (a in words 0..15, b in 16..31)
-  alignas(64) uint16_t order[32];
-  for (int i = 0; i < 16; ++i) {
-    order[2 * i] = static_cast<uint16_t>(i);
-    order[2 * i + 1] = static_cast<uint16_t>(16 + i);
-  }
-  const __m512i zip = _mm512_load_si512(order);
+  const __m512i zip = pair_order();
   const __m512i rows_at = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
                                                               5, 4, 3, 2, 1, 0),
                                              _mm512_set1_epi32(static_cast<int>(batch)));
@@ -86,10 +98,7 @@ void amx_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, in
     const void* row = static_cast<const char*>(x) + static_cast<size_t>(n * cols) * elem;
     for (int64_t t = 0; t < pc / 128; ++t)
       for (int64_t k = 0; k < 4; ++k) {
-        const int64_t c = 128 * t + 16 * k;
-        const __m256i a = load_bf16(row, kind, c, cols), b = load_bf16(row, kind, c + 64, cols);
-        const __m512i pairs = _mm512_permutexvar_epi16(
-            zip, _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1));
+        const __m512i pairs = input_pairs(row, kind, 128 * t + 16 * k, cols, zip);
         int* tile = reinterpret_cast<int*>(out) + (4 * t + k) * 16 * batch + n;
         _mm512_i32scatter_epi32(tile, rows_at, pairs, 4);
       }
@@ -181,22 +190,14 @@ bool bf16_dot_ready() { return cpu_features().avx512 && cpu_features().avx512_bf
 void bf16_dot_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t cols, int64_t pc,
                           uint16_t* out) {
   const size_t elem = kind == InKind::f32 ? 4 : 2;
-  alignas(64) uint16_t order[32];
-  for (int i = 0; i < 16; ++i) {
-    order[2 * i] = static_cast<uint16_t>(i);
-    order[2 * i + 1] = static_cast<uint16_t>(16 + i);
-  }
-  const __m512i zip = _mm512_load_si512(order);
+  const __m512i zip = pair_order();
   const int64_t nchunks = pc / 128;
   for (int64_t n = 0; n < batch; ++n) {
     const void* row = static_cast<const char*>(x) + static_cast<size_t>(n * cols) * elem;
     for (int64_t t = 0; t < nchunks; ++t)
       for (int64_t k = 0; k < 4; ++k) {
-        const int64_t c = 128 * t + 16 * k;
-        const __m256i a = load_bf16(row, kind, c, cols), b = load_bf16(row, kind, c + 64, cols);
         _mm512_storeu_si512(out + ((n * nchunks + t) * 4 + k) * 32,
-                            _mm512_permutexvar_epi16(
-                                zip, _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1)));
+                            input_pairs(row, kind, 128 * t + 16 * k, cols, zip));
       }
   }
 }
@@ -231,15 +232,7 @@ __attribute__((always_inline)) inline void bf16_dot_pass(const Layout& L, int64_
       }
     }
   }
-  constexpr int N = NR * NB;
-  const __m512 z = _mm512_setzero_ps();
-  const auto at = [&](int i) { return i < N ? a[i % NR][i / NR] : z; };
-  for (int i = 0; i < N; i += 4) {
-    alignas(16) float f[4];
-    _mm_store_ps(f, reduce4(at(i), at(i + 1), at(i + 2), at(i + 3)));
-    for (int q = 0; q < 4 && i + q < N; ++q)
-      acc[((i + q) / NR) * L.rows + r + (i + q) % NR] = f[q];
-  }
+  reduce_pass<NR, NB>(a, [&](int m, int b, float v) { acc[b * L.rows + r + m] = v; });
 }
 
 // One pass of rows [r, r + NR) over every input, four at a time: the rows' codes are read

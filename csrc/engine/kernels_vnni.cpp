@@ -86,17 +86,9 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
     if (t < nchunks) chunk(t, e);
     for (int b = 0; b < NB; ++b) a[m][b] = _mm512_add_ps(e[b], o[b]);
   }
-  constexpr int N = NR * NB;
-  const __m512 z = _mm512_setzero_ps();
-  const auto at = [&](int i) { return i < N ? a[i % NR][i / NR] : z; };
-  for (int i = 0; i < N; i += 4) {
-    alignas(16) float f[4];
-    _mm_store_ps(f, reduce4(at(i), at(i + 1), at(i + 2), at(i + 3)));
-    for (int k = 0; k < 4 && i + k < N; ++k) {
-      const int m = (i + k) % NR, b = (i + k) / NR;
-      acc[b * stride + r + m] = f[k] * L.row_codebook_u8_scale(r + m);
-    }
-  }
+  reduce_pass<NR, NB>(a, [&](int m, int b, float v) {
+    acc[b * stride + r + m] = v * L.row_codebook_u8_scale(r + m);
+  });
 }
 
 // Rows [r, r + NR) against every input, up to four at a time: the rows' codes stay in L1 for

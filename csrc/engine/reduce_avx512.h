@@ -19,5 +19,19 @@ inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// The 16-lane sums of a pass's NR x NB accumulators, four vectors at a time in (input, row)
+// order: put(m, b, sum) for row m and input b.
+template <int NR, int NB, typename Put>
+inline void reduce_pass(const __m512 (&a)[NR][NB], Put&& put) {
+  constexpr int N = NR * NB;
+  const __m512 z = _mm512_setzero_ps();
+  const auto at = [&](int i) { return i < N ? a[i % NR][i / NR] : z; };
+  for (int i = 0; i < N; i += 4) {
+    alignas(16) float f[4];
+    _mm_store_ps(f, reduce4(at(i), at(i + 1), at(i + 2), at(i + 3)));
+    for (int q = 0; q < 4 && i + q < N; ++q) put((i + q) % NR, (i + q) / NR, f[q]);
+  }
+}
+
 }  // namespace
 }  // namespace eie::engine
