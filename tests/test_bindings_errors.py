@@ -36,3 +36,21 @@ def test_format_encode_and_llm_bindings_raise_value_error() -> None:
     with pytest.raises(ValueError, match=r"offsets should end at len\(x\) = 4"):
         _core.kmeans1d_segments(x, x, np.array([0, 3], np.int64), 2,
                                 np.zeros((1, 2), np.float32), np.zeros(4, np.uint8))
+
+
+def test_precision_query_bindings_refuse_bad_names() -> None:
+    """The precision entry points (uses_int8, uses_bf16_dot, mv_f32's precision) check every
+    name they are given: one-line ValueErrors, never a silent default."""
+    lay = _core.build_rowwise_layout(np.zeros((4, 8), np.uint8), np.ones((1, 16), np.float32), 0)
+    with pytest.raises(ValueError, match="precision should be 'fp32', 'bf16' or 'int8'"):
+        lay.uses_int8("", "int4")
+    with pytest.raises(ValueError, match="dtype should be 'float32'"):
+        lay.uses_bf16_dot(2, "float64", "", "bf16")
+    with pytest.raises(ValueError, match="precision should be"):
+        lay.uses_bf16_dot(2, "float32", "", "")
+    with pytest.raises(ValueError, match="unknown ISA .avx1024."):
+        lay.uses_int8("avx1024", "int8")
+    with pytest.raises(ValueError, match="precision should be"):
+        lay.mv_f32(np.ones(8, np.float32), None, False, 1, "", "fp8")
+    assert not lay.uses_int8("scalar", "int8") and not lay.uses_int8("", "fp32")
+    assert not lay.uses_bf16_dot(1, "float32", "", "bf16")  # batch 1 never
