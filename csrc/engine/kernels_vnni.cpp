@@ -18,9 +18,12 @@
 // permutes and one shift per 128 weights give the unsigned weight bytes in that order. The
 // inputs are packed in the same order (byte 4i + k of the low half = column 32k + i, of the high
 // half = column 32k + 16 + i), so VPDPBUSD sums, in dword lane i, four products of matching
-// columns. Its unsigned operand is the weights; the 128 * sum q offset of each lane is the
-// accumulator's start value (-128 * the lane's input bytes summed, packed per chunk), so every
-// chunk's lanes hold the exact sum of (u - 128) * q, converted to fp32 and scaled by s_t.
+// columns. Its unsigned operand is the weights, so every chunk's lanes hold the exact sum of
+// u * q (below 2^24: exact in fp32 too), converted to fp32 and scaled by s_t into the row's fp32
+// accumulators. The 128 * q part of u * q does not depend on the row: per input, lane i of
+// `offset` holds -128 * sum_t s_t * (lane i's input bytes of chunk t summed), the accumulators'
+// start value. (Starting each chunk's integer sum at its -128 * sum q instead, exact, cost one
+// more load per chunk and row and ran ~1.8x slower; docs/benchmarks-log.md.)
 // Per 128 weights and row: one load, one shift, two permutes, two VPDPBUSD, one convert, one
 // FMA.
 #include <immintrin.h>
@@ -38,10 +41,10 @@ namespace eie::engine {
 namespace {
 
 // Rows [r, r + NR) x inputs [0, NB): acc[b * stride + r + m] = the row's output before the
-// epilogue. Inputs of input b: q + b * pc (bytes), qsum + b * nchunks * 16, scale + b * nchunks.
+// epilogue. Inputs of input b: q + b * pc (bytes), offset + b * 16, scale + b * nchunks.
 template <int NR, int NB>
 __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, const int8_t* q,
-                                                const int32_t* qsum, const float* scale,
+                                                const float* offset, const float* scale,
                                                 int64_t pc, float* acc, int64_t stride) {
   const int64_t nchunks = pc / 128;
   __m512i tab[NR];
@@ -61,7 +64,10 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
 #pragma GCC unroll 4
   for (int m = 0; m < NR; ++m) {
     __m512 e[NB], o[NB];
-    for (int b = 0; b < NB; ++b) e[b] = o[b] = _mm512_setzero_ps();
+    for (int b = 0; b < NB; ++b) {
+      e[b] = _mm512_loadu_ps(offset + 16 * b);
+      o[b] = _mm512_setzero_ps();
+    }
     const uint8_t* pm = p[m];
     const __m512i tm = tab[m];
     const auto chunk = [&](int64_t t, __m512* acc) __attribute__((always_inline)) {
@@ -71,9 +77,8 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
       for (int b = 0; b < NB; ++b) {
         const int8_t* qb = q + b * pc + 128 * t;
         const __m512i i32 = _mm512_dpbusd_epi32(
-            _mm512_dpbusd_epi32(_mm512_loadu_si512(qsum + (b * nchunks + t) * 16), lo,
-                                _mm512_loadu_si512(qb)),
-            hi, _mm512_loadu_si512(qb + 64));
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(qb)), hi,
+            _mm512_loadu_si512(qb + 64));
         acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32),
                                  _mm512_set1_ps(scale[b * nchunks + t]), acc[b]);
       }
@@ -94,12 +99,12 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
 // Rows [r, r + NR) against every input, up to four at a time: the rows' codes stay in L1 for
 // the next group of inputs instead of being streamed again per group (as bf16_dot_rowwise).
 template <int NR>
-void rows_all(const Layout& L, int64_t r, const int8_t* q, const int32_t* qsum,
+void rows_all(const Layout& L, int64_t r, const int8_t* q, const float* offset,
               const float* scale, int64_t batch, int64_t pc, float* acc) {
   const int64_t nchunks = pc / 128, s = L.rows;
   for (int64_t b0 = 0; b0 < batch; b0 += 4) {
     const int8_t* qb = q + b0 * pc;
-    const int32_t* sb = qsum + b0 * nchunks * 16;
+    const float* sb = offset + b0 * 16;
     const float* cb = scale + b0 * nchunks;
     float* y = acc + b0 * s;
     switch (batch - b0 < 4 ? batch - b0 : 4) {
@@ -111,6 +116,53 @@ void rows_all(const Layout& L, int64_t r, const int8_t* q, const int32_t* qsum,
   }
 }
 
+// Batch 1 with rows of NC chunks: the input's bytes and scales held in registers (2 NC + NC
+// vectors) for every row of the range, so a chunk loads only its 64 bytes of codes. The same
+// arithmetic in the same order as pass<NR, 1> (chunks alternating between two accumulators,
+// reduce4's tree), so a row's result is the same on either path.
+template <int NC>
+void rows_held(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
+               const float* offset, const float* scale, float* acc) {
+  __m512i ql[NC], qh[NC];
+  __m512 sc[NC];
+  for (int t = 0; t < NC; ++t) {
+    ql[t] = _mm512_loadu_si512(q + 128 * t);
+    qh[t] = _mm512_loadu_si512(q + 128 * t + 64);
+    sc[t] = _mm512_set1_ps(scale[t]);
+  }
+  const __m512 off = _mm512_loadu_ps(offset);
+  const auto row = [&](int64_t r) __attribute__((always_inline)) {
+    const __m512i tm = _mm512_broadcast_i32x4(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(L.row_codebook_u8(r))));
+    const uint8_t* p = L.codes.data() + r * L.row_stride;
+    __m512 e = off, o = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int t = 0; t < NC; ++t) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * t);
+      const __m512i lo = _mm512_permutexvar_epi8(v, tm);
+      const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tm);
+      const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ql[t]), hi, qh[t]));
+      if (t % 2 == 0) e = _mm512_fmadd_ps(f, sc[t], e);
+      else o = _mm512_fmadd_ps(f, sc[t], o);
+    }
+    return _mm512_add_ps(e, o);
+  };
+  int64_t r = r_begin;
+  for (; r + 4 <= r_end; r += 4) {
+    const __m512 a0 = row(r), a1 = row(r + 1), a2 = row(r + 2), a3 = row(r + 3);
+    alignas(16) float f[4];
+    _mm_store_ps(f, reduce4(a0, a1, a2, a3));
+    for (int m = 0; m < 4; ++m) acc[r + m] = f[m] * L.row_codebook_u8_scale(r + m);
+  }
+  const __m512 z = _mm512_setzero_ps();
+  for (; r < r_end; ++r) {
+    alignas(16) float f[4];
+    _mm_store_ps(f, reduce4(row(r), z, z, z));
+    acc[r] = f[0] * L.row_codebook_u8_scale(r);
+  }
+}
+
 }  // namespace
 
 bool vnni_ready() {
@@ -118,12 +170,13 @@ bool vnni_ready() {
   return f.avx512 && f.avx512_vnni;
 }
 
-bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int32_t* qsum,
+bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, float* offset,
                       float* scale) {
   const int64_t nchunks = pc / 128;
   const __m512 sign = _mm512_set1_ps(-0.0f), big = _mm512_set1_ps(std::numeric_limits<float>::max());
   const __m512i lim = _mm512_set1_epi32(127), nlim = _mm512_set1_epi32(-127);
   for (int64_t b = 0; b < batch; ++b) {
+    __m512 off = _mm512_setzero_ps();  // lane i: -128 * sum_t s_t * (lane i's q of chunk t)
     for (int64_t t = 0; t < nchunks; ++t) {
       const float* x = xp + b * pc + 128 * t;
       __m512 amax = _mm512_setzero_ps();
@@ -141,10 +194,8 @@ bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int
       if (s == 0.0f && m > 0.0f) s = std::numeric_limits<float>::denorm_min();
       scale[b * nchunks + t] = s;
       int8_t* out = q + b * pc + 128 * t;
-      int32_t* sum = qsum + (b * nchunks + t) * 16;
       if (s == 0.0f) {
         std::memset(out, 0, 128);
-        std::memset(sum, 0, 64);
         continue;
       }
       const __m512 sv = _mm512_set1_ps(s);
@@ -163,18 +214,32 @@ bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int
           w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_and_si512(v[2 * k + h], ff), 8 * k));
         _mm512_storeu_si512(out + 64 * h, w);
       }
-      _mm512_storeu_si512(sum, _mm512_mullo_epi32(total, _mm512_set1_epi32(-128)));
+      off = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(total, _mm512_set1_epi32(-128))),
+                            sv, off);
     }
+    _mm512_storeu_ps(offset + 16 * b, off);
   }
   return true;
 }
 
 void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
-                  const int32_t* qsum, const float* scale, int64_t batch, float* acc) {
+                  const float* offset, const float* scale, int64_t batch, float* acc) {
   const int64_t pc = L.padded_cols();
+  if (batch == 1) {
+    switch (pc / 128) {
+      case 1: return rows_held<1>(L, r_begin, r_end, q, offset, scale, acc);
+      case 2: return rows_held<2>(L, r_begin, r_end, q, offset, scale, acc);
+      case 3: return rows_held<3>(L, r_begin, r_end, q, offset, scale, acc);
+      case 4: return rows_held<4>(L, r_begin, r_end, q, offset, scale, acc);
+      case 5: return rows_held<5>(L, r_begin, r_end, q, offset, scale, acc);
+      case 6: return rows_held<6>(L, r_begin, r_end, q, offset, scale, acc);
+      case 12: return rows_held<12>(L, r_begin, r_end, q, offset, scale, acc);
+      default: break;
+    }
+  }
   int64_t r = r_begin;
-  for (; r + 4 <= r_end; r += 4) rows_all<4>(L, r, q, qsum, scale, batch, pc, acc);
-  for (; r < r_end; ++r) rows_all<1>(L, r, q, qsum, scale, batch, pc, acc);
+  for (; r + 4 <= r_end; r += 4) rows_all<4>(L, r, q, offset, scale, batch, pc, acc);
+  for (; r < r_end; ++r) rows_all<1>(L, r, q, offset, scale, batch, pc, acc);
 }
 
 }  // namespace eie::engine

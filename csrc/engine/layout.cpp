@@ -479,7 +479,12 @@ void fill_codebook_u8(Layout& L, const float* codebooks, int64_t groups, int64_t
   for (int64_t g = 0; g < groups; ++g) {
     float m = 0.0f;
     for (int64_t i = 0; i < k; ++i) m = std::max(m, std::fabs(codebooks[g * k + i]));
-    if (m == 0.0f) continue;  // all zero: every entry 128, scale 1
+    // all zero: every entry 128 and scale 0, so the row's output is exactly 0 (the kernel's
+    // sums of u * q and its row-independent offset need not cancel exactly)
+    if (m == 0.0f) {
+      L.row_cb_u8_scale[g] = 0.0f;
+      continue;
+    }
     // as int8_pack_inputs: the smallest subnormal where m / 127 underflows, values clamped
     float s = m / 127.0f;
     if (s == 0.0f) s = std::numeric_limits<float>::denorm_min();
@@ -670,16 +675,16 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
       for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
   }
   int8_t* q = nullptr;
-  int32_t* qsum = nullptr;
+  float* qoff = nullptr;
   float* qscale = nullptr;
   bool i8 = false;
-  if (want_i8) {  // bytes, then 16 int32 and one float per chunk, per input
+  if (want_i8) {  // per input: the bytes, 16 offset lanes, one scale per chunk
     const int64_t nchunks = pc / 128;
-    float* buf = t_q.get(static_cast<size_t>(batch * (pc / 4 + nchunks * 17)));
+    float* buf = t_q.get(static_cast<size_t>(batch * (pc / 4 + 16 + nchunks)));
     q = reinterpret_cast<int8_t*>(buf);
-    qsum = reinterpret_cast<int32_t*>(buf + batch * pc / 4);
-    qscale = buf + batch * (pc / 4 + nchunks * 16);
-    i8 = int8_pack_inputs(xp, batch, pc, q, qsum, qscale);  // false: not finite, fp32 runs
+    qoff = buf + batch * pc / 4;
+    qscale = buf + batch * (pc / 4 + 16);
+    i8 = int8_pack_inputs(xp, batch, pc, q, qoff, qscale);  // false: not finite, fp32 runs
   }
   const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
                       static_cast<double>(batch) / (i8 ? 2.0 : 1.0);
@@ -698,7 +703,7 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     if (r1 <= r0) return;
     if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
     else if (dot) bf16_dot_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
-    else if (i8) int8_rowwise(L, r0, r1, q, qsum, qscale, batch, out);
+    else if (i8) int8_rowwise(L, r0, r1, q, qoff, qscale, batch, out);
     else ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t r = r0; r < r1; ++r) {

@@ -324,13 +324,15 @@ void fill_codebook_u8(Layout& L, const float* codebooks, int64_t groups, int64_t
 // xp (batch, pc) fp32 in column order, zero-padded to pc = padded_cols -> per input b and
 // 128-column chunk t: q[b * pc + 128t ..] the 128 int8 values round(x / s_t) in the kernel's
 // byte order, s_t = max |x| over the chunk / 127 in scale[b * nchunks + t] (0: an all-zero
-// chunk), and qsum[(b * nchunks + t) * 16 + i] = -128 * the sum of the 8 values of dword lane i.
+// chunk), and offset[b * 16 + i] = -128 * sum_t s_t * (the 8 values of chunk t's dword lane i
+// summed): the part of the products of the kernel's unsigned weight bytes (u = w8 + 128) that
+// does not depend on the row.
 // Returns false (nothing usable) if an input is infinite or NaN: the caller runs fp32 instead.
-bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, int32_t* qsum,
+bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, float* offset,
                       float* scale);
 // Rowwise, rows [r_begin, r_end): acc[b * rows + r] = the row's int8 product with input b.
 void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
-                  const int32_t* qsum, const float* scale, int64_t batch, float* acc);
+                  const float* offset, const float* scale, int64_t batch, float* acc);
 
 // Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
 inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k) {

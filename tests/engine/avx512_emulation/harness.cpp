@@ -58,17 +58,17 @@ void int8_case(const Layout& L, int64_t batch, const std::vector<float>& x,
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t c = 0; c < cols; ++c) xp[b * pc + c] = x[b * cols + c];
   std::vector<int8_t> q(static_cast<size_t>(batch * pc));
-  std::vector<int32_t> qsum(static_cast<size_t>(batch * nchunks * 16));
+  std::vector<float> offset(static_cast<size_t>(batch * 16));
   ++g_cases;
-  if (!int8_pack_inputs(xp.data(), batch, pc, q.data(), qsum.data(), scale.data())) {
+  if (!int8_pack_inputs(xp.data(), batch, pc, q.data(), offset.data(), scale.data())) {
     ++g_failures;
     std::printf("FAIL int8 %lldx%lld: finite inputs refused\n", static_cast<long long>(rows),
                 static_cast<long long>(cols));
     return;
   }
   std::vector<float> y(static_cast<size_t>(batch * rows), NAN);
-  int8_rowwise(L, 0, rows / 2, q.data(), qsum.data(), scale.data(), batch, y.data());
-  int8_rowwise(L, rows / 2, rows, q.data(), qsum.data(), scale.data(), batch, y.data());
+  int8_rowwise(L, 0, rows / 2, q.data(), offset.data(), scale.data(), batch, y.data());
+  int8_rowwise(L, rows / 2, rows, q.data(), offset.data(), scale.data(), batch, y.data());
   double cmax = 0.0;
   for (float v : cb) cmax = std::max(cmax, std::fabs(static_cast<double>(v)));
   const double sw = cmax / 127.0;
