@@ -74,15 +74,11 @@ def run(args: argparse.Namespace) -> int:
     res["precision"], res["int8_kernel"] = args.precision, _int8_kernel(args.precision)
     res["load_seconds"] = time.perf_counter() - t0
     if not args.no_decode:
-        bw0 = bg.bandwidth_gb_s(threads=args.threads)
         res["decode"] = bg.decode_vs_torch(rt, args.prompt, args.tokens, args.rounds,
                                            args.threads)
-        kern = bg.linear_kernels(rt)
-        bw1 = bg.bandwidth_gb_s(threads=args.threads)
-        res["bandwidth_gb_s"] = [bw0, bw1]
-        bw = {k: max(bw0[k], bw1[k]) for k in bw0}
-        res["linear_floor"] = bg.linear_floor(rt, res["decode"]["eie_breakdown_ms_per_token"],
-                                              bw, kern)
+        res["linear_floor"] = bg.linear_floor_rounds(
+            rt, res["decode"]["eie_breakdown_ms_per_token"], args.threads,
+            rounds=max(5, args.rounds))
         head = rt.decoder.lm_head if rt.decoder is not None else None
         if head is not None and head.kind == "engine":  # a quantized head vs its float32 GEMV
             res["lm_head"] = bg.linear_vs_dense(head)
@@ -117,11 +113,15 @@ def _text(res: dict[str, Any]) -> str:
             "eie ms/token: " + ", ".join(f"{k} {v:.3f}"
                                          for k, v in d["eie_breakdown_ms_per_token"].items()),
             f"read bandwidth {f['bandwidth_gb_s']['read_wall']:.1f} GB/s wall, "
-            f"{f['bandwidth_gb_s']['read_cpu']:.1f} per CPU s; Linear kernels "
+            f"{f['bandwidth_gb_s']['read_cpu']:.1f} per CPU s (medians of {len(f['rounds'])} rounds); "
+            "Linear kernels "
             f"{f['kernels_ms_per_token']:.3f} ms/token ({f['kernels_cpu_ms_per_token']:.3f} "
             f"CPU) vs floor {f['floor_ms_per_token']:.3f} ({f['floor_cpu_ms_per_token']:.3f} "
             f"CPU) for {f['linear_stream_mb_per_token']:.1f} MB: x {f['linear_over_floor']:.2f} "
-            f"(x {f['linear_over_floor_cpu']:.2f} CPU)"]
+            f"(x {f['linear_over_floor_cpu']:.2f} CPU)"
+            + ("" if f.get("kernels_inside_ms_per_token") is None else
+               f"; inside the C++ calls {f['kernels_inside_ms_per_token']:.3f} ms/token: "
+               f"x {f['inside_over_floor']:.2f}")]
     if "lm_head" in res:
         h = res["lm_head"]
         lines.append(f"LM head on the engine {h['engine_cpu_ms']:.2f} CPU ms vs float32 GEMV "

@@ -64,10 +64,13 @@ def bandwidth_gb_s(mib: int = 512, passes: int = 4, threads: int = 1) -> dict[st
     return best
 
 
-def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, float]:
+def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, Any]:
     """Wall and thread CPU ms of one token's Linear multiplies (every decoder Linear once, batch
-    1, in model order), the median of ``reps`` passes; a fraction ``sparsity`` of each input's
-    entries is zero (the smallest magnitudes, as the thresholds do)."""
+    1, in model order, called from Python as the decoder calls them), the median of ``reps``
+    passes; ``inside_ms``: the median over the same passes of the wall time spent inside the
+    engine's C++ calls (``EngineLinear.kernel_us``; None if a Linear is a dense fallback). A
+    fraction ``sparsity`` of each input's entries is zero (the smallest magnitudes, as the
+    thresholds do)."""
     rng = np.random.default_rng(0)
     lins = rt.decoder.linears
     xs = []
@@ -76,14 +79,21 @@ def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, 
         if sparsity > 0:
             x[np.abs(x) < np.quantile(np.abs(x), sparsity)] = 0.0
         xs.append(x)
-    walls, cpus = [], []
+    walls: list[float] = []
+    cpus: list[float] = []
+    inside: list[float] = []
+    complete = True
     for _ in range(reps):
         w, c = time.perf_counter(), time.thread_time()
         for lin, x in zip(lins, xs, strict=True):
             lin(x)
         walls.append(time.perf_counter() - w)
         cpus.append(time.thread_time() - c)
-    return {"wall_ms": 1e3 * statistics.median(walls), "cpu_ms": 1e3 * statistics.median(cpus)}
+        us = [lin.kernel_us() for lin in lins]
+        complete = complete and None not in us
+        inside.append(1e-3 * sum(u or 0.0 for u in us))
+    return {"wall_ms": 1e3 * statistics.median(walls), "cpu_ms": 1e3 * statistics.median(cpus),
+            "inside_ms": statistics.median(inside) if complete else None}
 
 
 def linear_vs_dense(lin: Any, reps: int = 10, rounds: int = 7) -> dict[str, float]:
@@ -157,20 +167,44 @@ def decode_vs_torch(rt: Any, prompt: str, tokens: int, rounds: int, threads: int
             "eie_breakdown_ms_per_token": best.as_dict()["breakdown_ms_per_token"]}
 
 
-def linear_floor(rt: Any, breakdown: dict[str, float], bw: dict[str, float],
-                 kernels: dict[str, float]) -> dict[str, Any]:
+def linear_floor(rt: Any, bw: dict[str, float], kernels: dict[str, Any]) -> dict[str, Any]:
     """The Linear time per token against the time to stream its bytes once at the measured read
-    bandwidth: wall against wall, thread CPU against thread CPU (one thread)."""
+    bandwidth: wall against wall, thread CPU against thread CPU (one thread); and the wall time
+    inside the engine's C++ calls against the wall floor."""
     stream = rt.linear_stream_bytes()
     floor_wall = stream / (max(v for k, v in bw.items() if k.startswith("read_wall")) * 1e9) * 1e3
     floor_cpu = stream / (bw["read_cpu"] * 1e9) * 1e3
+    inside = kernels.get("inside_ms")
     return {"linear_stream_mb_per_token": stream / 1e6, "bandwidth_gb_s": bw,
             "floor_ms_per_token": floor_wall, "floor_cpu_ms_per_token": floor_cpu,
-            "decode_linear_ms_per_token": breakdown["linear"],
             "kernels_ms_per_token": kernels["wall_ms"],
             "kernels_cpu_ms_per_token": kernels["cpu_ms"],
             "linear_over_floor": kernels["wall_ms"] / floor_wall,
-            "linear_over_floor_cpu": kernels["cpu_ms"] / floor_cpu}
+            "linear_over_floor_cpu": kernels["cpu_ms"] / floor_cpu,
+            "kernels_inside_ms_per_token": inside,
+            "inside_over_floor": None if inside is None else inside / floor_wall}
+
+
+def linear_floor_rounds(rt: Any, breakdown: dict[str, float], threads: int,
+                        rounds: int = 5, mib: int = 512) -> dict[str, Any]:
+    """``linear_floor`` measured ``rounds`` times, the read bandwidth and the Linear pass in
+    turn, so each round's ratio compares two measurements seconds apart (a shared host's
+    memory bandwidth moves by 1.5x between minutes); every figure is the median over the rounds
+    (the ratios are medians of the rounds' ratios), ``rounds`` keeps each round."""
+    per = [linear_floor(rt, bandwidth_gb_s(mib, passes=2, threads=threads), linear_kernels(rt))
+           for _ in range(rounds)]
+    out: dict[str, Any] = {}
+    for key, v in per[0].items():
+        if key == "bandwidth_gb_s":
+            out[key] = {k: statistics.median(p[key][k] for p in per) for k in v}
+        elif v is None or key == "linear_stream_mb_per_token":
+            out[key] = v
+        else:
+            out[key] = statistics.median(p[key] for p in per)
+    out["decode_linear_ms_per_token"] = breakdown["linear"]
+    out["rounds"] = [{k: v for k, v in p.items() if k != "linear_stream_mb_per_token"}
+                     for p in per]
+    return out
 
 
 def act_limits(rt: Any, calib: str, levels: list[float], alloc: str, score: str,

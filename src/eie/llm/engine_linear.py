@@ -150,6 +150,15 @@ class EngineLinear:
             groups = b.matrix.codebook.shape[0] if b.matrix.group_rows else 1
             self.stream_bytes += rows * -(-(b.hi - b.lo) // 128) * 64 + groups * cb_bytes
         self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
+        self._vector = None if self._single is None else self._single.vector_runner()
+
+    def kernel_us(self) -> float | None:
+        """Wall microseconds the last call spent inside the engine's C++ calls (measured there:
+        input packing, the kernels, the epilogue; not the Python around them), or None for a
+        dense fallback (torch's GEMV)."""
+        if not self._blocks:
+            return None
+        return float(sum(sum(eng.timings_us.values()) for _lo, _hi, eng in self._blocks))
 
     def set_layout(self, layout: str) -> None:
         """Rebuild the kernels' layout of every block (``"auto"``: the rowwise one for per-row
@@ -164,6 +173,7 @@ class EngineLinear:
                                            precision=self.precision)))
         self._blocks = engines
         self._single = self._blocks[0][2] if len(self._blocks) == 1 else None
+        self._vector = None if self._single is None else self._single.vector_runner()
         self.layout = layout
 
     record: list[F32] | None = None
@@ -173,8 +183,10 @@ class EngineLinear:
         """``x`` (tokens, cols) C-contiguous float32 -> (tokens, rows) float32."""
         if self.record is not None:
             self.record.append(x.copy())
-        if self._single is not None and x.shape[0] == 1:
-            return self._single.run(x[0])[None]  # one C++ call, no chunking
+        if x.shape[0] == 1 and self._single is not None:  # one C++ call, no chunking
+            if self._vector is not None and x.dtype == np.float32 and x.flags.c_contiguous:
+                return self._vector(x[0])[None]
+            return self._single.run(x[0])[None]
         if self.dense is not None:  # torch's GEMM/GEMV: its thread count is torch's
             import torch
 
