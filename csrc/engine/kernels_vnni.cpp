@@ -23,7 +23,7 @@
 // accumulators. The 128 * q part of u * q does not depend on the row: per input, lane i of
 // `offset` holds -128 * sum_t s_t * (lane i's input bytes of chunk t summed), the accumulators'
 // start value. (Starting each chunk's integer sum at its -128 * sum q instead, exact, cost one
-// more load per chunk and row and ran ~1.8x slower; docs/benchmarks-log.md.)
+// more load per chunk and row: SmolLM2's 3072x576 in L2 took 1.6x longer; docs/benchmarks-log.md.)
 // Per 128 weights and row: one load, one shift, two permutes, two VPDPBUSD, one convert, one
 // FMA.
 #include <immintrin.h>

@@ -249,3 +249,21 @@ def test_a_pruned_layer_keeps_its_batch_twin_for_dense_batches(table: Path) -> N
     assert spmv_module.chosen_layout(m, x).has_batch_twin
     spmv(m, x)
     assert "rowwise" not in spmv_module._cache[m]
+
+
+def test_the_zero_skipping_break_even_comes_from_the_table(table: Path) -> None:
+    """zero_skip_min_level: where the LLM runtime moves a thresholded Linear to the zero-skipping
+    layout, per ISA (and per CPU in the shipped table: never on a Zen 4 with AVX-512, 0.25 on the Xeon)."""
+    from eie.llm.engine_linear import zero_skip_min_level
+
+    isa = kernels.active_isa_name()
+    shipped = json.loads(tuning.TABLE_PATH.read_text())
+    assert shipped["isas"]["avx512"]["zero_skip_min_level"] == 0.25
+    assert shipped["cpus"]["AuthenticAMD/25/17"]["avx512"]["zero_skip_min_level"] == 2.0
+    edit(table, isa, zero_skip_min_level=0.33)
+    assert zero_skip_min_level(isa) == 0.33
+    edit(table, isa, zero_skip_min_level=5.0)  # above 1: never
+    assert zero_skip_min_level(isa) == 5.0
+    edit(table, isa, zero_skip_min_level="high")
+    with pytest.raises(ConfigError, match="zero_skip_min_level should be a number in"):
+        zero_skip_min_level(isa)

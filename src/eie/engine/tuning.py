@@ -38,6 +38,14 @@ The constants (``CONSTANTS``) and how ``--tune`` measures them (``MEASURED``):
   default). Fitted by hand where the rowwise kernel beats the dense batch path with dense
   inputs (Zen 4, AVX-512: 1.2-1.8x at batch 2..8; ``docs/benchmarks-log.md``); ``--tune`` does
   not rewrite it.
+- ``zero_skip_min_level``: the LLM runtime moves a Linear whose input is thresholded to the
+  zero-skipping (colrow) layout when the allocated fraction of zeros reaches this level, and
+  keeps the rowwise one below it; above 1: never (``eie.llm.engine_linear``). Fitted by hand on
+  SmolLM2's decode (``eie bench-llm --sparsity``: the 120 Linear calls replayed on the inputs
+  a decode gave them): Xeon AVX-512 0.25 (1.25x at 30%); AVX2 0.6 (Zen 4: colrow slower at
+  every level up to 50%); Zen 4 AVX-512 2.0, never (the decode's Linear time 0.68-0.73x at
+  30-35% with every layer from 25% on colrow, 0.93x at 50% with those from 60%);
+  ``--tune`` does not rewrite it.
 - ``inline_work``, ``min_split_rows``, ``row_view_max_rows``, ``rowwise_tasks_per_thread``,
   ``split_chunks_per_thread``: thread and layout-shape thresholds kept at their documented
   defaults (their measurements need an idle second core: see the log); ``--tune`` does not
@@ -65,8 +73,9 @@ CORE_KEYS = ("inline_work", "min_split_rows", "row_view_max_rows", "row_view_min
              "rowwise_tasks_per_thread", "split_chunks_per_thread", "batch_twin_factor",
              "batch_twin_max_density")
 """The constants handed to the C++ engine (``csrc/engine/tuning.h``)."""
-POLICY_KEYS = ("rowwise_batch_min_act",)
-"""Other Python-side constants (``spmv``'s choice of layout per call)."""
+POLICY_KEYS = ("rowwise_batch_min_act", "zero_skip_min_level")
+"""Other Python-side constants (``spmv``'s choice of layout per call; the LLM runtime's choice
+of the zero-skipping layout for thresholded Linear inputs)."""
 CONSTANTS = KEYS + CORE_KEYS + POLICY_KEYS
 MEASURED = (*KEYS, "row_view_min_act", "sparse_batch_factor", "sparse_batch_factor_wide",
             "dense_batch_factor")
@@ -79,13 +88,14 @@ _RANGE: dict[str, tuple[float, float]] = {
     "sparse_batch_factor": (0.0, 1000.0), "sparse_batch_factor_wide": (0.0, 1000.0),
     "dense_batch_factor": (0.0, 1000.0), "rowwise_tasks_per_thread": (1, 1024),
     "split_chunks_per_thread": (1, 1024), "batch_twin_factor": (0.0, 1e6),
-    "batch_twin_max_density": (0.0, 1.0), "rowwise_batch_min_act": (0.0, 1e9)}
+    "batch_twin_max_density": (0.0, 1.0), "rowwise_batch_min_act": (0.0, 1e9),
+    "zero_skip_min_level": (0.0, 1e9)}
 BUILTIN: dict[str, float] = {
     "dense_crossover_4bit": 0.21, "dense_crossover_8bit": 0.45, "inline_work": 20000.0,
     "min_split_rows": 1024, "row_view_max_rows": 2048, "row_view_min_act": 0.7,
     "sparse_batch_factor": 2.4, "sparse_batch_factor_wide": 3.7, "dense_batch_factor": 1.6,
     "rowwise_tasks_per_thread": 8, "split_chunks_per_thread": 4, "batch_twin_factor": 16.0,
-    "batch_twin_max_density": 0.35, "rowwise_batch_min_act": 2.0}
+    "batch_twin_max_density": 0.35, "rowwise_batch_min_act": 2.0, "zero_skip_min_level": 0.4}
 """What a table without a ``defaults`` entry falls back to (the shipped table's defaults)."""
 
 

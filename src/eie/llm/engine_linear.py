@@ -209,27 +209,22 @@ class EngineLinear:
         return np.split(y, np.cumsum(self.split)[:-1], axis=-1)
 
 
-ZERO_SKIP_MIN_LEVEL = {"scalar": 0.4, "avx2": 0.6, "avx512": 0.25}
-"""Per ISA, the fraction of zero inputs from which the zero-skipping layout (colrow) beats the
-rowwise one in a decode, where every token streams the weights from memory: below it a Linear
-keeps the rowwise layout even when its inputs are thresholded. scalar and avx512: the kernels'
-break-even on SmolLM2's shapes at batch 1 (``python -m eie.engine.bench_colrow --batches 1``);
-avx2: the decoder's Linear calls replayed on their real inputs (``eie bench-llm``) ran slower on
-colrow at every level up to 50% on an AMD Zen 4 (docs/llm.md), though one layer in cache gains
-from ~30%."""
-
-
 def zero_skip_min_level(isa: str | None = None, precision: str = "fp32") -> float:
-    """``ZERO_SKIP_MIN_LEVEL`` of ``isa`` (default: the engine's active ISA); above 1 (never)
-    under ``precision="int8"`` where the int8 kernel runs: the zero-skipping layout has no int8
-    kernel, and the int8 rowwise kernel ran 1.7-2.0x faster than the fp32 rowwise one in a
-    SmolLM2 decode (AMD Zen 4, AVX-512), more than the zero-skipping layout gained over the fp32
-    one at any level within +5% perplexity (1.25x at 30% on an AVX-512 Xeon; docs/llm.md)."""
-    from eie.engine import kernels
+    """The fraction of zero inputs from which the zero-skipping layout (colrow) beats the rowwise
+    one in a decode, where every token streams the weights from memory, on this CPU and ``isa``
+    (default: the engine's active ISA): the tuning table's ``zero_skip_min_level``
+    (``eie.engine.tuning``; AVX-512 0.25 (a Xeon), AVX2 0.6, 0.4 elsewhere; never on a Zen 4
+    with AVX-512).
+    Below it a Linear keeps the rowwise layout even when its inputs are thresholded. Above 1
+    (never) under ``precision="int8"`` where the int8 kernel runs: the zero-skipping layout has
+    no int8 kernel, and the int8 rowwise kernel ran 1.7-2.0x faster than the fp32 rowwise one in
+    a SmolLM2 decode (AMD Zen 4, AVX-512), more than the zero-skipping layout gained over the
+    fp32 one at any level within +5% perplexity (1.25x at 30% on an AVX-512 Xeon; docs/llm.md)."""
+    from eie.engine import kernels, tuning
 
     if precision == "int8" and kernels.int8_runs(isa):
         return 2.0
-    return ZERO_SKIP_MIN_LEVEL.get(isa or kernels.active_isa_name(), 0.4)
+    return float(tuning.constants(isa or kernels.active_isa_name())["zero_skip_min_level"])
 
 
 def zero_skipping_layout() -> str | None:
