@@ -658,33 +658,40 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
   float* xp = t_xt.get(static_cast<size_t>(pc * batch));
   if (amx) amx_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
   if (dot) bf16_dot_pack_inputs(x, in_kind, batch, cols, pc, reinterpret_cast<uint16_t*>(xp));
-  // Precision int8: the fp32 inputs in column order (below), then their int8 chunks.
-  const bool want_i8 = !amx && !dot && uses_int8(L, isa, precision);
-  const uint8_t* pos = ks.rowwise_in_pos;  // the kernel's input order (layout.h; none: int8)
-  for (int64_t b = 0; b < batch && !amx && !dot; ++b) {
-    float* dst = xp + b * pc;
-    if (pos != nullptr) std::fill(dst + cols / 128 * 128, dst + pc, 0.0f);
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t i = b * cols + c;
-      const int64_t d = pos == nullptr ? c : (c & ~int64_t{127}) | pos[c & 127];
-      if (in_kind == InKind::f32) dst[d] = static_cast<const float*>(x)[i];
-      else if (in_kind == InKind::f16) dst[d] = half_to_float(static_cast<const uint16_t*>(x)[i]);
-      else dst[d] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+  // The fp32 inputs, zero-padded, in the order `pos` gives (the fp32 kernel's: layout.h; none:
+  // column order, which the int8 packing reads).
+  const auto fill = [&](const uint8_t* pos) {
+    for (int64_t b = 0; b < batch; ++b) {
+      float* dst = xp + b * pc;
+      if (pos != nullptr) std::fill(dst + cols / 128 * 128, dst + pc, 0.0f);
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t i = b * cols + c;
+        const int64_t d = pos == nullptr ? c : (c & ~int64_t{127}) | pos[c & 127];
+        if (in_kind == InKind::f32) dst[d] = static_cast<const float*>(x)[i];
+        else if (in_kind == InKind::f16) dst[d] = half_to_float(static_cast<const uint16_t*>(x)[i]);
+        else dst[d] = bf16_to_float(static_cast<const uint16_t*>(x)[i]);
+      }
+      if (pos == nullptr)
+        for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
     }
-    if (pos == nullptr)
-      for (int64_t c = cols; c < pc; ++c) dst[c] = 0.0f;
-  }
+  };
+  // Precision int8: the inputs in column order, then their int8 chunks; where an input is not
+  // finite the fp32 kernel runs instead, on the inputs in its own order.
+  const bool want_i8 = !amx && !dot && uses_int8(L, isa, precision);
+  if (!amx && !dot) fill(want_i8 ? nullptr : ks.rowwise_in_pos);
   int8_t* q = nullptr;
   float* qoff = nullptr;
   float* qscale = nullptr;
   bool i8 = false;
-  if (want_i8) {  // per input: the bytes, 16 offset lanes, one scale per chunk
+  if (want_i8) {  // per input: the bytes, 16 offset lanes (AVX-512), one scale per chunk
     const int64_t nchunks = pc / 128;
     float* buf = t_q.get(static_cast<size_t>(batch * (pc / 4 + 16 + nchunks)));
     q = reinterpret_cast<int8_t*>(buf);
     qoff = buf + batch * pc / 4;
     qscale = buf + batch * (pc / 4 + 16);
-    i8 = int8_pack_inputs(xp, batch, pc, q, qoff, qscale);  // false: not finite, fp32 runs
+    i8 = isa == Isa::avx2 ? int8_pack_inputs_avx2(xp, batch, pc, q, qscale)
+                          : int8_pack_inputs(xp, batch, pc, q, qoff, qscale);
+    if (!i8 && ks.rowwise_in_pos != nullptr) fill(ks.rowwise_in_pos);
   }
   const double work = static_cast<double>(rows) * static_cast<double>(pc) / 8.0 *
                       static_cast<double>(batch) / (i8 ? 2.0 : 1.0);
@@ -703,6 +710,7 @@ void run_rowwise(const Layout& L, const void* x, InKind in_kind, int64_t batch,
     if (r1 <= r0) return;
     if (amx) amx_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
     else if (dot) bf16_dot_rowwise(L, r0, r1, reinterpret_cast<const uint16_t*>(xp), batch, out);
+    else if (i8 && isa == Isa::avx2) int8_rowwise_avx2(L, r0, r1, q, qscale, batch, out);
     else if (i8) int8_rowwise(L, r0, r1, q, qoff, qscale, batch, out);
     else ks.rowwise(L, r0, r1, xp, batch, out);
     for (int64_t b = 0; b < batch; ++b)
@@ -762,10 +770,10 @@ bool uses_bf16_dot(const Layout& L, InKind in_kind, int64_t batch, Isa isa,
 }
 
 bool uses_int8(const Layout& L, Isa isa, Precision precision) {
-  // (the int8 packing reads the fp32 inputs in column order, so the ISA's fp32 kernel, which
-  // runs where an input is not finite, must read them in that order too)
-  return L.kind == LayoutKind::rowwise && precision == Precision::int8 && isa == Isa::avx512 &&
-         vnni_ready() && !L.row_cb_u8.empty() && kernel_set(isa).rowwise_in_pos == nullptr;
+  // AVX-512 with VNNI (kernels_vnni.cpp), or AVX2 (int8_avx2.cpp): isa avx2 is only run where
+  // the CPU has it
+  return L.kind == LayoutKind::rowwise && precision == Precision::int8 && !L.row_cb_u8.empty() &&
+         ((isa == Isa::avx512 && vnni_ready()) || isa == Isa::avx2);
 }
 
 void run_layout(const Layout& L, const void* x, InKind in_kind, int64_t batch, const float* bias,

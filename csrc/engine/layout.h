@@ -333,6 +333,11 @@ bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, flo
 // Rowwise, rows [r_begin, r_end): acc[b * rows + r] = the row's int8 product with input b.
 void int8_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
                   const float* offset, const float* scale, int64_t batch, float* acc);
+// The same on AVX2 (int8_avx2.cpp): the inputs packed as above without the offset (the AVX2
+// kernel multiplies signed weights), then the rows' products.
+bool int8_pack_inputs_avx2(const float* xp, int64_t batch, int64_t pc, int8_t* q, float* scale);
+void int8_rowwise_avx2(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
+                       const float* scale, int64_t batch, float* acc);
 
 // Fills L.row_cb_planes from `groups` codebooks of k floats (entries past k are 0).
 inline void fill_codebook_planes(Layout& L, const float* codebooks, int64_t groups, int64_t k) {

@@ -164,7 +164,7 @@ def goal_cases(rng: np.random.Generator, quick: bool, only: str = "") -> list[di
          "rows-precision", ("torch_bf16",)),
         ("per-row cb 11008x4096 b8, precision bf16", (11008, 4096), 1.0, 1.0, 8,
          "rows-precision", ("torch_bf16",)),
-        # precision int8 (W4A8, as ggml's q4 x q8 dot products): the VNNI kernel where it runs
+        # precision int8 (W4A8, as ggml's q4 x q8 dot products): the integer kernel where it runs
         ("nt_wd b1, precision int8", (8791, 600), 0.11, 1.0, 1, "shared-int8",
          ("torch_csr_int32",)),
         ("dense 4-bit 4096x4096 b1, precision int8", (4096, 4096), 1.0, 1.0, 1, "shared-int8",

@@ -61,8 +61,8 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"],
                    help="products of the engine's Linear layers: fp32 (default, exact inputs), "
                         "int8 (opt-in W4A8: each input rounded to int8 per 128 columns and each "
-                        "codebook to int8, integer dot products; where the CPU has AVX-512 "
-                        "VNNI, else fp32) or bf16 (batches on AMX tiles where present)")
+                        "codebook to int8, integer dot products; with the avx512 ISA where "
+                        "the CPU has VNNI, or avx2; else fp32) or bf16 (batches on AMX tiles where present)")
 
 
 def add_act_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,8 +20,8 @@ batch 1, another layout), the fp32 kernels run and the result is the fp32 one;
 codebooks holding bfloat16 values take those kernels either way: their products are exact.
 
 ``precision="int8"`` is the other opt-in (W4A8, the scheme of llama.cpp's CPU dot products): on
-the rowwise layout, with the avx512 ISA on a CPU with AVX-512 VNNI (``_core.vnni_ready``), every
-input is rounded per 128-column chunk to int8 (one scale per chunk, ``max |x| / 127``) and every
+the rowwise layout, with the avx512 ISA on a CPU with AVX-512 VNNI (``_core.vnni_ready``) or with
+the avx2 ISA (``int8_runs``), every input is rounded per 128-column chunk to int8 (one scale per chunk, ``max |x| / 127``) and every
 codebook to int8 (one scale per codebook, ``max |c| / 127``); the integer products are summed
 exactly per chunk, then scaled and summed in fp32. Each output is then within
 ``int8_error_bound`` of the exact one. Where that kernel does not run (another ISA or layout, or
@@ -164,8 +164,12 @@ def int8_error_bound(weights: npt.ArrayLike, x: npt.ArrayLike, codebooks: npt.Ar
 
 def int8_runs(isa: str | None = None) -> bool:
     """Whether ``precision="int8"`` runs the int8 kernel on a rowwise layout with this ISA
-    (``None``: the process ISA): avx512 on a CPU with AVX-512 VNNI."""
-    return (isa or active_isa_name()) == "avx512" and bool(_core.vnni_ready())
+    (``None``: the process ISA): avx512 on a CPU with AVX-512 VNNI, or avx2 where this CPU runs
+    it (``available_isas``)."""
+    name = isa or active_isa_name()
+    if name == "avx512":
+        return bool(_core.vnni_ready())
+    return name == "avx2" and name in available_isas()
 
 
 def check_precision(precision: str) -> str:

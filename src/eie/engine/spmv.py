@@ -95,7 +95,7 @@ def spmv(m: EIEMatrix, x: npt.ArrayLike, bias: npt.ArrayLike | None = None,
     mostly nonzero inputs may likewise take a dense 4-bit layer's rowwise layout where this
     CPU's tuning says it is faster (``eie.engine.tuning``, ``rowwise_batch_min_act``).
     ``precision="int8"`` (opt-in, ``eie.engine.kernels``): inputs and codebooks may be rounded
-    to int8 for the rowwise layout's VNNI kernel; a layer the automatic choice gives the dense
+    to int8 for the rowwise layout's integer kernels (AVX-512 VNNI, AVX2); a layer the automatic choice gives the dense
     4-bit layout then takes the rowwise one at any batch (built on first use) when at least
     ``layout.INT8_MIN_ACT`` of the inputs are nonzero, where this CPU runs that kernel.
 

@@ -51,7 +51,7 @@ class EIELinear(nn.Module):
     Accepts any leading shape ``(..., in_features)`` and float32 / float16 / bfloat16 inputs;
     returns the input's dtype. Bias and activation come from the layer. ``precision`` "fp32"
     (default) or the opt-in "int8" (``eie.engine.kernels``: float32 inputs of a dense 4-bit or
-    rowwise layer may be rounded to int8 for the VNNI kernel, where this CPU has it).
+    rowwise layer may be rounded to int8 for the integer kernels, where this CPU runs one).
     """
 
     def __init__(self, layer: Layer, layout_name: str = "auto", threads: int | None = None,
