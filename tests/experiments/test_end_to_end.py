@@ -94,8 +94,19 @@ def check_transformer(t: dict[str, Any], out: Path) -> None:
         assert s["engine_vs_torch_max_abs"] < 1e-4
         assert 0.85 < s["engine_cosine_mean"] <= 1.0
     assert sp["sentence_tokens"] > 10
+    # where this CPU runs the int8 kernel: the learned codebooks again with int8 products,
+    # close to their fp32 products and as good against fp32 (within the int8 rounding)
+    from eie.engine.kernels import int8_runs
+
+    variants = {v["label"]: v for v in t["variants"]}
+    assert set(variants) == ({"codebook 4-bit, int8"} if int8_runs() else set())
+    for v in variants.values():
+        assert v["scheme"] == "codebook 4-bit" and v["precision"] == "int8"
+        assert 0 < v["vs_fp32_engine_max_abs"] < 0.2  # 0.045 in a full demo run
+        assert abs(v["engine_cosine_mean"] - cb["engine_cosine_mean"]) < 0.01
+        assert v["stream_bytes_per_token"] < cb["stream_bytes_per_token"]  # int8 tables
     for key in ("sentence_wall_us", "sentence_cpu_us", "linears_wall_us", "linears_cpu_us"):
-        assert set(sp[key]) == {"torch fp32", "int4 g128", "codebook 4-bit"}
+        assert set(sp[key]) == {"torch fp32", "int4 g128", "codebook 4-bit", *variants}
         assert all(v > 0 for v in sp[key].values())
     # 4-bit codes stream 1/8 of the fp32 bytes, plus their tables: 16 fp32 values per row (per
     # 2 rows for q, k) for the codebooks, per row and 128 columns for int4's column blocks

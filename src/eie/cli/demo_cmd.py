@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{sch['bits_per_weight']:.3f} / {sch['cosine_mean']:.4f}")
         w = tr["speed"]["linears_wall_us"]
         t.add_row("MiniLM Linear layers, one token: torch fp32 / " + " / ".join(
-            f"eie {sch['label']}" for sch in tr["schemes"]),
+            f"eie {k}" for k in list(w)[1:]),
             " / ".join(f"{v:.0f}" for v in w.values()) + " us")
     console = Console()
     console.print(t)

@@ -12,9 +12,12 @@ Steps (each a function with a typed result):
    the same model on ``eie.llm.runtime`` (every quantized Linear on eie's kernels: per-row
    codebooks on the rowwise layout, int4's 128-column groups as column blocks) and its
    embeddings of the first sentences;
-4. ``time_speed``: one sentence through the whole encoder, and every Linear at one token
-   (batch 1, what decoding a token costs), torch fp32 against each scheme on the engine,
-   interleaved in the same process (``eie.bench.timing``).
+4. ``run_int8_variant``, where this CPU runs the int8 kernel (``eie.engine.kernels``): the
+   learned-codebook model again on the engine with ``precision="int8"`` (int8 inputs and
+   codebooks, integer dot products), its embeddings of the first sentences;
+5. ``time_speed``: one sentence through the whole encoder, and every Linear at one token
+   (batch 1, what decoding a token costs), torch fp32 against each scheme (and the int8
+   variant) on the engine, interleaved in the same process (``eie.bench.timing``).
 
 MiniLM rather than SmolLM2 because of the demo's 3-minute budget on 2 cores: MiniLM's whole part
 costs about a minute of CPU, SmolLM2's calibration and quantization alone several (docs/paper.md
@@ -40,6 +43,8 @@ SCHEMES = (
 """(label, ``eie.llm.quantize.parse_spec`` text, ``--override`` items) of each scheme."""
 TORCH = "torch fp32"
 """The baseline's label: the unquantized model in torch."""
+INT8_OF = "codebook 4-bit"
+"""The scheme the int8 variant runs (the learned codebooks)."""
 ENGINE_SENTENCES = 8
 """Sentences embedded on the engine too. Quality over all sentences is computed in torch with
 the dequantized weights, which the engine matches (``engine_vs_torch_max_abs``): the engine is
@@ -92,6 +97,20 @@ class SchemeResult:
 
 
 @dataclass(frozen=True)
+class VariantResult:
+    """A scheme's quantized model on the engine with another ``precision``."""
+
+    label: str
+    scheme: str
+    precision: str
+    engine_cosine_mean: float
+    """Embedding cosine to fp32 over the first ``engine_sentences`` sentences, on the engine."""
+    vs_fp32_engine_max_abs: float
+    """Largest embedding difference against the same model on the engine with fp32 products."""
+    stream_bytes_per_token: int
+
+
+@dataclass(frozen=True)
 class SpeedResult:
     sentence_tokens: int
     linear_layers: int
@@ -119,6 +138,7 @@ class TransformerResult:
     schemes: tuple[SchemeResult, ...]
     speed: SpeedResult
     seconds: dict[str, float] = field(default_factory=dict)
+    variants: tuple[VariantResult, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +224,22 @@ def run_scheme(base: Inputs, calibration: Any, label: str, spec_text: str,
         int(rt.linear_stream_bytes(engine_only=False))), rt
 
 
+def run_int8_variant(base: Inputs, of: Any, threads: int) -> tuple[VariantResult, Any]:
+    """The quantized layers of the runtime ``of`` on a fresh copy of the model with
+    ``precision="int8"``: the result and its runtime."""
+    from eie.llm.evaluate import cosine
+    from eie.llm.runtime import Runtime
+
+    loaded = replace(base.loaded, model=copy.deepcopy(base.loaded.model))
+    rt = Runtime(loaded, of.quantized, threads, precision="int8")
+    n = min(ENGINE_SENTENCES, len(base.sentences))
+    eng = rt.embed(base.sentences[:n])
+    fp32 = of.embed(base.sentences[:n])
+    return VariantResult(
+        f"{INT8_OF}, int8", INT8_OF, "int8", cosine(base.reference[:n], eng)["cosine_mean"],
+        float(np.abs(eng - fp32).max()), int(rt.linear_stream_bytes(engine_only=False))), rt
+
+
 def time_speed(base: Inputs, runtimes: dict[str, Any], threads: int, budget_s: float
                ) -> SpeedResult:
     """One sentence through the encoder and every Linear at one token: torch fp32 against each
@@ -257,6 +293,7 @@ def run_transformer(opts: TransformerOptions, note: Note | None = None
     if why is not None:
         return TransformerSkipped(why)
     from eie.bench.timing import thread_limits
+    from eie.engine import kernels
     from eie.llm.calibrate import calibrate, linear_modules
 
     def say(msg: str) -> None:
@@ -282,6 +319,14 @@ def run_transformer(opts: TransformerOptions, note: Note | None = None
             res, runtimes[label] = run_scheme(base, cal, label, spec_text, overrides, threads)
             results.append(res)
             seconds[f"{label}_s"] = time.perf_counter() - t0
+        variants: list[VariantResult] = []
+        if kernels.int8_runs():
+            t0 = time.perf_counter()
+            say(f"transformer: {INT8_OF} on the engine with int8 products")
+            v, rt8 = run_int8_variant(base, runtimes[INT8_OF], threads)
+            variants.append(v)
+            runtimes[v.label] = rt8
+            seconds["int8_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     say("transformer: timing torch fp32 against the engine")
     speed = time_speed(base, runtimes, threads, opts.budget_s)
@@ -291,4 +336,4 @@ def run_transformer(opts: TransformerOptions, note: Note | None = None
         engine_sentences=min(ENGINE_SENTENCES, len(base.sentences)),
         calibration_tokens=cal.tokens,
         linear_weights=sum(m.weight.numel() for m in linear_modules(base.loaded.model).values()),
-        schemes=tuple(results), speed=speed, seconds=seconds)
+        schemes=tuple(results), speed=speed, seconds=seconds, variants=tuple(variants))

@@ -41,9 +41,18 @@ def add_transformer_section(r: Report, t: dict[str, Any], command: str) -> None:
              "sentences are computed by torch with the dequantized weights; the engine's "
              "embeddings of the first sentences differ from those by the largest difference "
              "shown."))
-    contenders = [TORCH, *[s["label"] for s in t["schemes"]]]
+    variants = t.get("variants", [])
+    for v in variants:
+        r.add_text(
+            f"{v['label']}: the {v['scheme']} model on eie's engine with "
+            f"`precision=\"{v['precision']}\"` (each Linear input rounded to int8 per 128 "
+            f"columns, each codebook to int8, integer dot products): embedding cosine "
+            f"{v['engine_cosine_mean']:.4f} on the first {t['engine_sentences']} sentences, "
+            f"at most {v['vs_fp32_engine_max_abs']:.2g} from its fp32 products.")
+    contenders = [TORCH, *[s["label"] for s in t["schemes"]], *[v["label"] for v in variants]]
     stream = {TORCH: sp["fp32_bytes_per_token"],
-              **{s["label"]: s["stream_bytes_per_token"] for s in t["schemes"]}}
+              **{s["label"]: s["stream_bytes_per_token"] for s in t["schemes"]},
+              **{v["label"]: v["stream_bytes_per_token"] for v in variants}}
     lw, lc = sp["linears_wall_us"], sp["linears_cpu_us"]
     sw = sp["sentence_wall_us"]
     n = sp["sentence_tokens"]
