@@ -90,9 +90,7 @@ bool int8_pack_inputs_avx2(const float* xp, int64_t batch, int64_t pc, int8_t* q
       _mm256_store_ps(lanes, amax);
       float m = 0.0f;
       for (float v : lanes) m = std::max(m, v);
-      // as int8_pack_inputs: s = m / 127, the smallest subnormal where that underflows
-      float s = m / 127.0f;
-      if (s == 0.0f && m > 0.0f) s = std::numeric_limits<float>::denorm_min();
+      const float s = int8_scale_of(m);
       scale[b * nchunks + t] = s;
       int8_t* out = q + b * pc + 128 * t;
       if (s == 0.0f) {

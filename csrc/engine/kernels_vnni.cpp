@@ -188,11 +188,8 @@ bool int8_pack_inputs(const float* xp, int64_t batch, int64_t pc, int8_t* q, flo
       }
       if (bad != 0) return false;
       const float m = _mm512_reduce_max_ps(amax);
-      // s = m / 127 (0 for an all-zero chunk); the smallest subnormal keeps x / s finite where
-      // m / 127 underflows, and the clamp below bounds what that rounding lets through.
-      float s = m / 127.0f;
-      if (s == 0.0f && m > 0.0f) s = std::numeric_limits<float>::denorm_min();
-      scale[b * nchunks + t] = s;
+      const float s = int8_scale_of(m);  // 0 for an all-zero chunk; the clamp below bounds
+      scale[b * nchunks + t] = s;         // what a subnormal scale's rounding lets through
       int8_t* out = q + b * pc + 128 * t;
       if (s == 0.0f) {
         std::memset(out, 0, 128);

@@ -485,9 +485,7 @@ void fill_codebook_u8(Layout& L, const float* codebooks, int64_t groups, int64_t
       L.row_cb_u8_scale[g] = 0.0f;
       continue;
     }
-    // as int8_pack_inputs: the smallest subnormal where m / 127 underflows, values clamped
-    float s = m / 127.0f;
-    if (s == 0.0f) s = std::numeric_limits<float>::denorm_min();
+    const float s = int8_scale_of(m);  // as the inputs' chunks; values clamped below
     L.row_cb_u8_scale[g] = s;
     for (int64_t i = 0; i < k; ++i) {
       const float v = std::nearbyint(codebooks[g * k + i] / s);

@@ -75,6 +75,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <vector>
@@ -147,7 +148,8 @@ struct Layout {
   HugeVector<uint8_t> row_cb_planes;
   // (groups, 16) the codebooks for the int8 kernel (precision int8, kernels_vnni.cpp): entry i
   // of group g is round(c_i / s_g) + 128 (1..255), s_g = max_i |c_i| / 127 (row_cb_u8_scale,
-  // (groups,); 1 for an all-zero codebook); entries past K hold 128 (the value 0).
+  // (groups,); 0 for an all-zero codebook, so its rows give exactly 0); entries past K hold 128
+  // (the value 0).
   HugeVector<uint8_t> row_cb_u8;
   HugeVector<float> row_cb_u8_scale;
   const uint8_t* row_codebook_u8(int64_t r) const {
@@ -317,6 +319,13 @@ void bf16_dot_pack_inputs(const void* x, InKind kind, int64_t batch, int64_t col
 void bf16_dot_rowwise(const Layout& L, int64_t r_begin, int64_t r_end, const uint16_t* xpk,
                       int64_t batch, float* acc);
 
+// The int8 scale of values whose largest magnitude is m (finite, >= 0): m / 127, 0 for m = 0,
+// and the smallest subnormal where m / 127 underflows (so x / s stays finite; the packers clamp
+// what that rounding lets through). Inputs' chunks and codebooks use the same rule.
+inline float int8_scale_of(float m) {
+  const float s = m / 127.0f;
+  return s == 0.0f && m > 0.0f ? std::numeric_limits<float>::denorm_min() : s;
+}
 // Precision int8 (kernels_vnni.cpp): whether this CPU runs the int8 kernel (AVX-512 with VNNI).
 bool vnni_ready();
 // Fills L.row_cb_u8 and row_cb_u8_scale from `groups` codebooks of k floats.

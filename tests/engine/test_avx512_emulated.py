@@ -58,6 +58,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # the int8 kernel, emulated as the AVX-512 ones (the harness calls it directly)
         "kernels_vnni": (CSRC / "engine" / "kernels_vnni.cpp",
                          [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        # linked for layout.cpp's dispatch of int8 on AVX2 (run natively by the int8 suite)
+        "int8_avx2": (CSRC / "engine" / "int8_avx2.cpp", AVX2),
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
         "colrow": (CSRC / "engine" / "colrow.cpp", []),
         "colrow_scalar": (CSRC / "engine" / "colrow_scalar.cpp", []),
