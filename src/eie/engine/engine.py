@@ -118,7 +118,7 @@ class Engine:
         """Where the whole model is one C++ call: a function taking one C-contiguous float32
         vector of ``in_features`` to a new float32 vector of ``out_features``, with this engine's
         threads, ISA and precision and none of ``run``'s other dispatch (the C++ call still
-        checks the sizes): ~3 us less per call, for loops of small multiplies (an LLM decode's
+        checks the sizes): 1-3 us less per call, for loops of small multiplies (an LLM decode's
         120 Linear calls per token). None where the model is not one C++ call."""
         net = self._net
         if net is None:
