@@ -40,6 +40,21 @@
 namespace eie::engine {
 namespace {
 
+// One chunk of a row: its 64 code bytes v decoded through the row's table (lo: the low
+// nibbles' weight bytes, hi: the high ones'), and the chunk's exact integer sums against an
+// input's two 64-byte halves (ql, qh), as fp32 lanes. Every path of the kernel computes a chunk
+// with these two, so a row's result does not depend on the path.
+struct Decoded {
+  __m512i lo, hi;
+};
+__attribute__((always_inline)) inline Decoded decode_chunk(__m512i v, __m512i tab) {
+  return {_mm512_permutexvar_epi8(v, tab), _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tab)};
+}
+__attribute__((always_inline)) inline __m512 chunk_sums(Decoded w, __m512i ql, __m512i qh) {
+  return _mm512_cvtepi32_ps(
+      _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w.lo, ql), w.hi, qh));
+}
+
 // Rows [r, r + NR) x inputs [0, NB): acc[b * stride + r + m] = the row's output before the
 // epilogue. Inputs of input b: q + b * pc (bytes), offset + b * 16, scale + b * nchunks.
 template <int NR, int NB>
@@ -71,16 +86,12 @@ __attribute__((always_inline)) inline void pass(const Layout& L, int64_t r, cons
     const uint8_t* pm = p[m];
     const __m512i tm = tab[m];
     const auto chunk = [&](int64_t t, __m512* acc) __attribute__((always_inline)) {
-      const __m512i v = _mm512_loadu_si512(pm + 64 * t);
-      const __m512i lo = _mm512_permutexvar_epi8(v, tm);
-      const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tm);
+      const Decoded w = decode_chunk(_mm512_loadu_si512(pm + 64 * t), tm);
       for (int b = 0; b < NB; ++b) {
         const int8_t* qb = q + b * pc + 128 * t;
-        const __m512i i32 = _mm512_dpbusd_epi32(
-            _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(qb)), hi,
-            _mm512_loadu_si512(qb + 64));
-        acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32),
-                                 _mm512_set1_ps(scale[b * nchunks + t]), acc[b]);
+        acc[b] = _mm512_fmadd_ps(
+            chunk_sums(w, _mm512_loadu_si512(qb), _mm512_loadu_si512(qb + 64)),
+            _mm512_set1_ps(scale[b * nchunks + t]), acc[b]);
       }
     };
     int64_t t = 0;
@@ -138,11 +149,7 @@ void rows_held(const Layout& L, int64_t r_begin, int64_t r_end, const int8_t* q,
     __m512 e = off, o = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int t = 0; t < NC; ++t) {
-      const __m512i v = _mm512_loadu_si512(p + 64 * t);
-      const __m512i lo = _mm512_permutexvar_epi8(v, tm);
-      const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), tm);
-      const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ql[t]), hi, qh[t]));
+      const __m512 f = chunk_sums(decode_chunk(_mm512_loadu_si512(p + 64 * t), tm), ql[t], qh[t]);
       if (t % 2 == 0) e = _mm512_fmadd_ps(f, sc[t], e);
       else o = _mm512_fmadd_ps(f, sc[t], o);
     }
