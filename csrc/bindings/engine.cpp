@@ -22,6 +22,7 @@
 #include "bindings/bindings.h"
 #include "common/cpu_features.h"
 #include "engine/colrow.h"
+#include "engine/gemv_f16.h"
 #include "engine/layout.h"
 #include "engine/stream.h"
 #include "engine/thread_pool.h"
@@ -547,6 +548,29 @@ void register_engine(nb::module_& m) {
       nb::arg("n"), nb::arg("threads"), nb::arg("fail_from"),
       "Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing "
       "std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.");
+  m.def(
+      "gemv_f16",
+      [](In2<uint16_t> w, In2<float> x, Out2<float> out, int threads, const std::string& isa) {
+        const int64_t rows = static_cast<int64_t>(w.shape(0)), cols = static_cast<int64_t>(w.shape(1));
+        const int64_t batch = static_cast<int64_t>(x.shape(0));
+        EIE_CHECK(static_cast<int64_t>(x.shape(1)) == cols,
+                  "gemv_f16: x has " + std::to_string(x.shape(1)) + " columns, the weight " +
+                      std::to_string(cols));
+        EIE_CHECK(static_cast<int64_t>(out.shape(0)) == batch &&
+                      static_cast<int64_t>(out.shape(1)) == rows,
+                  "gemv_f16: out should be (" + std::to_string(batch) + ", " +
+                      std::to_string(rows) + ")");
+        const Isa which = pick_isa(isa);
+        const uint16_t* wp = w.data();
+        const float* xp = x.data();
+        float* yp = out.data();
+        nb::gil_scoped_release release;
+        engine::gemv_f16(wp, rows, cols, xp, batch, yp, threads, which);
+      },
+      nb::arg("w").noconvert(), nb::arg("x").noconvert(), nb::arg("out").noconvert(),
+      nb::arg("threads") = 0, nb::arg("isa") = "",
+      "out (batch, rows) = x (batch, cols) float32 @ w.T for w (rows, cols) float16 given as its "
+      "uint16 bits, row-major; float32 products and sums.");
   m.def("default_threads", &engine::default_threads,
         "Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.");
   m.def(

@@ -240,6 +240,11 @@ def thread_pool_probe(n: int, threads: int, fail_from: int) -> int:
     Test hook: runs n pool tasks on up to `threads` threads, tasks >= fail_from throwing std::bad_alloc (MemoryError here), each after a 50 us sleep; returns how many ran.
     """
 
+def gemv_f16(w: Annotated[NDArray[numpy.uint16], dict(shape=(None, None), order='C', device='cpu', writable=False)], x: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], threads: int = 0, isa: str = '') -> None:
+    """
+    out (batch, rows) = x (batch, cols) float32 @ w.T for w (rows, cols) float16 given as its uint16 bits, row-major; float32 products and sums.
+    """
+
 def default_threads() -> int:
     """
     Threads a kernel uses by default: EIE_NUM_THREADS, else the hardware concurrency.

@@ -68,6 +68,33 @@ def test_each_linear_matches_torch(spec: str, shape: tuple[int, int], kind: str)
         assert np.abs(y - ref).max() <= LINEAR_RTOL * np.abs(ref).max() + 1e-7
 
 
+def test_float16_dense_fallback_matches_torch_on_the_rounded_weights() -> None:
+    """``dense_dtype="float16"``: the weight rounded once to float16 on the engine's float16
+    GEMV equals torch's float32 Linear of those rounded values, and reads half the bytes."""
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((300, 96)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(300).astype(np.float32)
+    lin = build_linear("head", None, w, b, threads=1, dense_dtype="float16")
+    assert lin.kind == "dense-fallback" and lin.dense is None and lin.dense16 is not None
+    assert lin.stream_bytes == 2 * w.size
+    assert build_linear("head", None, w, b, threads=1).stream_bytes == 4 * w.size
+    w16 = w.astype(np.float16).astype(np.float32)
+    for tokens in (1, 3, 40):
+        x = rng.standard_normal((tokens, 96)).astype(np.float32)
+        ref = _torch_linear(w16, b, x)
+        y = lin(x)
+        assert y.shape == ref.shape
+        assert np.abs(y - ref).max() <= LINEAR_RTOL * np.abs(ref).max() + 1e-7
+    # against the float32 values: the rounding's error, not more
+    x = rng.standard_normal((1, 96)).astype(np.float32)
+    exact = _torch_linear(w, b, x)
+    assert 0 < np.abs(lin(x) - exact).max() <= 2.0 ** -11 * (np.abs(x) @ np.abs(w).T).max()
+    with pytest.raises(ConfigError, match="float16's range"):
+        build_linear("head", None, w * 1e7, None, threads=1, dense_dtype="float16")
+    with pytest.raises(ConfigError, match="dtype"):
+        build_linear("head", None, w, None, threads=1, dense_dtype="int8")
+
+
 @pytest.fixture(scope="module")
 def slice2(smollm2: Any) -> Any:
     """SmolLM2's first two blocks (the full embedding, norm and tied LM head), unquantized."""
@@ -122,6 +149,25 @@ def test_greedy_continuation_identical_to_torch(slice2: Any, spec: str, linears:
     assert set(g.breakdown) == {"embed", "norm_rotary", "linear", "attention", "lm_head",
                                 "sampling", "python"}
     assert sum(g.breakdown.values()) == pytest.approx(g.decode_seconds, rel=0.05)
+
+
+@pytest.mark.slow
+def test_float16_head_greedy_continuation_identical_to_torch(slice2: Any) -> None:
+    """``head_dtype="float16"`` (the tied head on the float16 GEMV): torch with the same
+    weights, the embedding / head rounded to float16 in the model, decodes the same tokens."""
+    import torch
+
+    from eie.llm.runtime import Runtime
+
+    qm = _quantized(slice2, "codebook:weighting=none")
+    emb = qm.loaded.model.model.embed_tokens.weight
+    with torch.no_grad():
+        emb.copy_(emb.half().float())  # tied: the LM head too
+    rt = Runtime(qm.loaded, qm.layers, threads=1, head_dtype="float16")
+    assert rt.decoder is not None and rt.decoder.lm_head.dense16 is not None
+    ids = rt.encode_prompt("The engine runs every layer of the model on")
+    g = rt.generate(ids, 24, stop_at_eos=False)
+    assert g.token_ids == _torch_greedy(qm.loaded, ids, 24)
 
 
 @pytest.mark.slow

@@ -63,6 +63,10 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
                         "int8 (opt-in W4A8: each input rounded to int8 per 128 columns and each "
                         "codebook to int8, integer dot products; with the avx512 ISA where "
                         "the CPU has VNNI, or avx2; else fp32) or bf16 (batches on AMX tiles where present)")
+    p.add_argument("--lm-head-dtype", default="float32", choices=["float32", "float16"],
+                   help="an LM head the file keeps unquantized: float32 (default, the stored "
+                        "values) on torch's GEMV, or float16 (opt-in: rounded once, half the "
+                        "bytes per token) on the engine's float16 GEMV")
 
 
 def add_act_arguments(p: argparse.ArgumentParser) -> None:
@@ -202,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
 def _runtime(args: argparse.Namespace, loaded: Any, quantized: Any) -> Any:
     from eie.llm.runtime import Runtime
 
-    return Runtime(loaded, quantized, threads=args.threads or None, precision=args.precision)
+    return Runtime(loaded, quantized, threads=args.threads or None, precision=args.precision,
+                   head_dtype=args.lm_head_dtype)
 
 
 def _evaluate(loaded: Any, args: argparse.Namespace, text: str, step: Any, name: str

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if args.act_sparsity:
             assert calib is not None
             limits = _thresholds(loaded, calib, args, bar)
-        rt = Runtime(loaded, loaded.quantized, threads=args.threads, precision=args.precision)
+        rt = Runtime(loaded, loaded.quantized, threads=args.threads, precision=args.precision,
+                     head_dtype=args.lm_head_dtype)
         rt.set_act_sparsity(limits)
         bar.update(task, completed=1)
         gen_task = bar.add_task("generate", total=args.max_new_tokens, info="")
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                    "act_sparsity": args.act_sparsity or 0.0, "act_alloc": args.act_alloc,
                    "act_score": args.act_score, "linear_layout": rt.linear_layout,
                    "precision": args.precision, "int8_kernel": _int8_kernel(args.precision),
-                   **g.as_dict(),
+                   "lm_head_dtype": args.lm_head_dtype, **g.as_dict(),
                    "engine_layers": sum(1 for r in rt.layers() if r["kind"] == "engine"),
                    "dense_fallback_layers": [r["name"] for r in rt.layers()
                                              if r["kind"] != "engine"]})

@@ -66,12 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
         loaded = modelfile.load(args.model)
         rt = Runtime(loaded, {n: q for n, q in loaded.quantized.items() if n != "lm_head"},
-                     threads=args.threads, precision=args.precision)
+                     threads=args.threads, precision=args.precision,
+                     head_dtype=args.lm_head_dtype)
     else:
-        rt = load_runtime(args.model, threads=args.threads, precision=args.precision)
+        rt = load_runtime(args.model, threads=args.threads, precision=args.precision,
+                          head_dtype=args.lm_head_dtype)
     from eie.cli.generate_cmd import _int8_kernel
 
     res["precision"], res["int8_kernel"] = args.precision, _int8_kernel(args.precision)
+    res["lm_head_dtype"] = args.lm_head_dtype
     res["load_seconds"] = time.perf_counter() - t0
     if not args.no_decode:
         res["decode"] = bg.decode_vs_torch(rt, args.prompt, args.tokens, args.rounds,
@@ -80,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             rt, res["decode"]["eie_breakdown_ms_per_token"], args.threads,
             rounds=max(5, args.rounds))
         head = rt.decoder.lm_head if rt.decoder is not None else None
-        if head is not None and head.kind == "engine":  # a quantized head vs its float32 GEMV
+        # a quantized or float16 head vs a float32 GEMV of the same values
+        if head is not None and (head.kind == "engine" or head.dense16 is not None):
             res["lm_head"] = bg.linear_vs_dense(head)
         print(json.dumps(res, default=str), file=sys.stderr, flush=True)  # partial results
     if args.calib is not None and args.text is not None:
@@ -124,7 +128,8 @@ def _text(res: dict[str, Any]) -> str:
                f"x {f['inside_over_floor']:.2f}")]
     if "lm_head" in res:
         h = res["lm_head"]
-        lines.append(f"LM head on the engine {h['engine_cpu_ms']:.2f} CPU ms vs float32 GEMV "
+        lines.append(f"LM head on the engine ({h['kind']}) {h['engine_cpu_ms']:.2f} CPU ms vs "
+                     f"float32 GEMV "
                      f"{h['dense_cpu_ms']:.2f} (x{h['speedup_cpu']:.2f})")
     for r in res.get("act_sparsity", []):
         lines.append(f"act sparsity {r['target']:.2f} ({r['alloc']}, {r['score']}; realised "

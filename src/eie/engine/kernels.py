@@ -229,6 +229,33 @@ def matmul(layout: _core.CpuLayout, x: npt.ArrayLike, bias: npt.ArrayLike | None
     return finish_output(out[0] if xk.ndim == 1 else out, xa.dtype, input_dtype, out_dtype)
 
 
+def gemv_f16(w: npt.NDArray, x: npt.NDArray, threads: int | None = None,
+             isa: str | None = None) -> npt.NDArray[np.float32]:
+    """``x @ w.T`` for a dense float16 weight ``w`` (rows, cols) (dtype float16, or its uint16
+    bits) and float32 ``x`` (cols,) or (batch, cols): float32 products and sums, each row one
+    dot product on one thread (results do not depend on ``threads``). Reads 2 bytes per weight:
+    the kernel for layers kept in float16 (``eie.llm.engine_linear``'s ``dense_dtype``)."""
+    wa = np.asarray(w)
+    if wa.dtype == np.float16:
+        wa = wa.view(np.uint16)
+    if wa.dtype != np.uint16 or wa.ndim != 2:
+        raise EngineError(f"w should be a 2-D float16 (or uint16 bits) array, found "
+                          f"{wa.dtype} with shape {wa.shape}")
+    xa = np.asarray(x, dtype=np.float32)
+    if xa.ndim not in (1, 2) or xa.shape[-1] != wa.shape[1]:
+        raise EngineError(f"x should have shape ({wa.shape[1]},) or (batch, {wa.shape[1]}) for "
+                          f"a {wa.shape[0]}x{wa.shape[1]} weight, found {xa.shape}")
+    x2 = np.ascontiguousarray(xa.reshape(1, -1) if xa.ndim == 1 else xa)
+    check_activations((x2.shape[0], wa.shape[0]), f"the output of a {wa.shape[0]}-row layer")
+    out = np.empty((x2.shape[0], wa.shape[0]), np.float32)
+    isa_name = "" if isa is None and isa_check._resolved else check_isa(isa)
+    try:
+        _core.gemv_f16(np.ascontiguousarray(wa), x2, out, check_threads(threads), isa_name)
+    except ValueError as e:
+        raise EngineError(str(e)) from None
+    return out[0] if xa.ndim == 1 else out
+
+
 def check_out_dtype(out_dtype: str | None) -> None:
     if out_dtype not in (None, "float32", "input"):
         raise ConfigError(f"out_dtype should be None, 'float32' or 'input', found {out_dtype!r}")

@@ -96,13 +96,16 @@ def linear_kernels(rt: Any, reps: int = 20, sparsity: float = 0.0) -> dict[str, 
             "inside_ms": statistics.median(inside) if complete else None}
 
 
-def linear_vs_dense(lin: Any, reps: int = 10, rounds: int = 7) -> dict[str, float]:
-    """One engine Linear (the quantized LM head, say) against a float32 dense twin of the same
-    values on torch's GEMV, batch 1, interleaved rounds, medians: ms per call, thread CPU and
-    wall."""
+def linear_vs_dense(lin: Any, reps: int = 10, rounds: int = 7) -> dict[str, Any]:
+    """One engine Linear (the quantized LM head, or a float16 one on the float16 GEMV) against a
+    float32 dense twin of the same values on torch's GEMV, batch 1, interleaved rounds, medians:
+    ms per call, thread CPU and wall; ``kind`` says which the engine's was."""
     from eie.llm.engine_linear import EngineLinear
 
-    dense = np.concatenate([m.to_dense() for m in lin._matrices], axis=1)
+    if lin.dense16 is not None:
+        dense = lin.dense16.view(np.float16).astype(np.float32)
+    else:
+        dense = np.concatenate([m.to_dense() for m in lin._matrices], axis=1)
     twin = EngineLinear(lin.name, lin.rows, lin.cols, None, lin.bias, dense=dense,
                         threads=lin._threads)
     x = np.random.default_rng(0).standard_normal((1, lin.cols)).astype(np.float32)
@@ -114,9 +117,11 @@ def linear_vs_dense(lin: Any, reps: int = 10, rounds: int = 7) -> dict[str, floa
                 f(x)
             times[name].append(((time.thread_time() - c) / reps * 1e3,
                                 (time.perf_counter() - w) / reps * 1e3))
-    out = {f"{n}_cpu_ms": statistics.median(a for a, _ in v) for n, v in times.items()}
+    out: dict[str, Any] = {f"{n}_cpu_ms": statistics.median(a for a, _ in v)
+                           for n, v in times.items()}
     out.update({f"{n}_wall_ms": statistics.median(b for _, b in v) for n, v in times.items()})
     out["speedup_cpu"] = out["dense_cpu_ms"] / max(out["engine_cpu_ms"], 1e-9)
+    out["kind"] = "float16 GEMV" if lin.dense16 is not None else "quantized"
     return out
 
 

@@ -134,12 +134,14 @@ class Decoder:
     as float32 dense matrices (the tied LM head of SmolLM2, say). ``threads`` is the kernels'
     thread count (None: ``EIE_NUM_THREADS`` or all cores); ``fuse`` stacks q/k/v and gate/up
     into one matrix each where their codebooks allow; ``precision`` is the engine Linear layers'
-    (``eie.engine.kernels``: "fp32", "bf16" or "int8").
+    (``eie.engine.kernels``: "fp32", "bf16" or "int8"); ``head_dtype`` "float16" runs an
+    unquantized LM head rounded to float16 on the engine's float16 GEMV (half the bytes of the
+    float32 one; ``eie.llm.engine_linear.DENSE_DTYPES``).
     """
 
     def __init__(self, model: Any, quantized: Mapping[str, QuantizedWeight],
-                 threads: int | None = None, fuse: bool = True, precision: str = "fp32"
-                 ) -> None:
+                 threads: int | None = None, fuse: bool = True, precision: str = "fp32",
+                 head_dtype: str = "float32") -> None:
         cfg = model.config
         if cfg.model_type not in SUPPORTED:
             raise ConfigError(f"the engine runtime runs decoders of type {SUPPORTED}, found "
@@ -174,7 +176,7 @@ class Decoder:
                        for i, layer in enumerate(core.layers)]
         head = model.lm_head
         self.lm_head = build_linear("lm_head", quantized.get("lm_head"), _np(head.weight),
-                                    _bias(head), threads, precision)
+                                    _bias(head), threads, precision, dense_dtype=head_dtype)
         self.threads = threads
         self.times = dict.fromkeys(STAGES, 0.0)
         self.length = 0

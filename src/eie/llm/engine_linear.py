@@ -13,7 +13,9 @@ bit, a test checks it):
   ``y = sum_b W_b x_b`` (one kernel call per block, fp32 accumulation);
 - pruned layers with at most 8 table entries (<= 3 bits): code + 1, entry 0 = 0.0
   (``zero_code=True``); 4-bit pruned layers, fp16 / bf16 layers and kept (float32) layers run as
-  dense float32 matrices in numpy (``kind == "dense-fallback"``, reported by the runtime).
+  dense float32 matrices on torch's GEMV (``kind == "dense-fallback"``, reported by the
+  runtime), or with ``dense_dtype="float16"`` rounded once to float16 on the engine's float16
+  GEMV (half the bytes per token: SmolLM2's tied LM head).
 
 Layers reading the same input (q/k/v, gate/up) can be fused into one matrix (rows stacked, one
 kernel call), when each is a single per-row-codebook block with the same code width.
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eie.engine import Engine
-from eie.errors import EngineError
+from eie.errors import ConfigError, EngineError
 from eie.formats.eie_matrix import EIEMatrix
 from eie.formats.model import Layer
 from eie.llm.qweight import QuantizedWeight
@@ -113,14 +115,25 @@ class EngineLinear:
     def __init__(self, name: str, rows: int, cols: int, blocks: list[Block] | None,
                  bias: F32 | None = None, dense: F32 | None = None, threads: int | None = None,
                  split: tuple[int, ...] | None = None, layout: str = "auto",
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", dense_dtype: str = "float32") -> None:
         if blocks is None and dense is None:
             raise EngineError(f"layer {name!r}: neither engine blocks nor a dense weight")
+        if dense_dtype not in DENSE_DTYPES:
+            raise ConfigError(f"the dense fallback's dtype should be one of {DENSE_DTYPES}, "
+                              f"found {dense_dtype!r}")
         self.name = name
         self.rows, self.cols = rows, cols
         self.split = split or (rows,)
         self.bias = None if bias is None else np.array(bias, np.float32)  # the layer freezes it
         self.kind = "dense-fallback" if blocks is None else "engine"
+        self.dense_dtype = dense_dtype if blocks is None else "float32"
+        self.dense16: npt.NDArray[np.uint16] | None = None
+        """The float16 fallback weight's bits (``dense_dtype="float16"``): the engine's float16
+        GEMV (``eie.engine.kernels.gemv_f16``) reads half the bytes torch's float32 GEMV does."""
+        if blocks is None and dense_dtype == "float16":
+            assert dense is not None
+            self.dense16 = half_bits(dense, name)
+            dense = None
         self.dense = None if dense is None else np.ascontiguousarray(dense, np.float32)
         self._dense_t: Any = None
         self._bias_t: Any = None
@@ -135,7 +148,8 @@ class EngineLinear:
         self.layout = layout
         self.precision = precision
         self.weights = rows * cols
-        self.stream_bytes = 4 * rows * cols if blocks is None else 0
+        self.stream_bytes = (2 if self.dense16 is not None else 4) * rows * cols \
+            if blocks is None else 0
         """Bytes the multiply reads per token: 4-bit codes (the rowwise layout's nibbles) plus
         the fp32 codebooks (under ``precision="int8"`` where its kernel runs: the int8 tables, 16
         bytes, and one float32 scale per codebook), or the float32 fallback weight."""
@@ -187,6 +201,13 @@ class EngineLinear:
             if self._vector is not None and x.dtype == np.float32 and x.flags.c_contiguous:
                 return self._vector(x[0])[None]
             return self._single.run(x[0])[None]
+        if self.dense16 is not None:
+            from eie.engine import kernels
+
+            y16 = kernels.gemv_f16(self.dense16, x, threads=self._threads)
+            if self.bias is not None:
+                y16 += self.bias
+            return y16
         if self.dense is not None:  # torch's GEMM/GEMV: its thread count is torch's
             import torch
 
@@ -245,17 +266,34 @@ def _run_chunks(eng: Engine, x: F32, rows: int) -> F32:
     return eng.run(x)
 
 
+DENSE_DTYPES = ("float32", "float16")
+"""How a Linear the kernels cannot take (a float weight the model keeps) runs: float32 on
+torch's GEMV, or rounded once to float16 on the engine's float16 GEMV (half the bytes)."""
+
+
+def half_bits(weight: F32, name: str) -> npt.NDArray[np.uint16]:
+    """``weight`` rounded to float16 (nearest), as uint16 bits; refuses values past float16's
+    range (they would become infinite)."""
+    w = np.asarray(weight, np.float32)
+    finite = np.isfinite(w)
+    if np.any(np.abs(w[finite]) > 65504.0):
+        raise ConfigError(f"layer {name!r} holds values beyond float16's range (|w| > 65504); "
+                          "keep it in float32")
+    return np.ascontiguousarray(w.astype(np.float16)).view(np.uint16)
+
+
 def build_linear(name: str, q: QuantizedWeight | None, weight: F32, bias: F32 | None,
-                 threads: int | None, precision: str = "fp32") -> EngineLinear:
+                 threads: int | None, precision: str = "fp32", dense_dtype: str = "float32"
+                 ) -> EngineLinear:
     """The runtime layer of one Linear: ``q`` on the kernels when they take it, else ``weight``
-    (the float32 values the model holds) as a dense fallback. ``precision="bf16"`` lets the
-    kernels round batches of 2..16 inputs to bfloat16 (AMX tiles where the CPU has them;
-    ``eie.engine.kernels``)."""
+    (the float32 values the model holds) as a dense fallback, in ``dense_dtype``
+    (``DENSE_DTYPES``). ``precision="bf16"`` lets the kernels round batches of 2..16 inputs to
+    bfloat16 (AMX tiles where the CPU has them; ``eie.engine.kernels``)."""
     rows, cols = weight.shape
     blocks = None if q is None else to_blocks(q)
     return EngineLinear(name, rows, cols, blocks, bias,
                         dense=weight if blocks is None else None, threads=threads,
-                        precision=precision)
+                        precision=precision, dense_dtype=dense_dtype)
 
 
 def build_fused(name: str, qs: Sequence[QuantizedWeight], biases: Sequence[F32 | None],

@@ -114,8 +114,8 @@ class Runtime:
     """A loaded transformer prepared for the engine (see the module docstring)."""
 
     def __init__(self, loaded: Any, quantized: Mapping[str, QuantizedWeight],
-                 threads: int | None = None, fuse: bool = True, precision: str = "fp32"
-                 ) -> None:
+                 threads: int | None = None, fuse: bool = True, precision: str = "fp32",
+                 head_dtype: str = "float32") -> None:
         from eie.engine.kernels import check_precision, check_threads
 
         if threads is not None:
@@ -131,7 +131,7 @@ class Runtime:
         with torch_threads(threads):
             if self.kind == "causal-lm":
                 self.decoder = Decoder(loaded.model, self.quantized, threads, fuse,
-                                       self.precision)
+                                       self.precision, head_dtype)
                 self._linears = [*self.decoder.linears, self.decoder.lm_head]
             else:
                 self._linears = _swap_encoder(loaded.model, self.quantized, threads,
@@ -296,12 +296,14 @@ class Runtime:
 
 
 def load_runtime(path: str | os.PathLike[str], threads: int | None = None,
-                 precision: str = "fp32") -> Runtime:
-    """A ``Runtime`` for a quantized ``.eie`` transformer file (``eie quantize``'s output)."""
+                 precision: str = "fp32", head_dtype: str = "float32") -> Runtime:
+    """A ``Runtime`` for a quantized ``.eie`` transformer file (``eie quantize``'s output);
+    ``head_dtype`` as ``Decoder``'s."""
     from eie.llm import modelfile
 
     loaded = modelfile.load(path)
-    return Runtime(loaded, loaded.quantized, threads, precision=precision)
+    return Runtime(loaded, loaded.quantized, threads, precision=precision,
+                   head_dtype=head_dtype)
 
 
 # ---------------------------------------------------------------------------------- encoders
