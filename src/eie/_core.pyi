@@ -385,6 +385,17 @@ SIM_PE_COUNTERS: tuple = ...
 
 SIM_GLOBALS: tuple = ('loop_cycles', 'ccu_stall_cycles', 'batches')
 
+def rms_norm(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], eps: float, out: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """out = x / sqrt(mean(x^2) + eps) * w (float32 vectors)."""
+
+def silu_mul(g: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], u: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], out: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """out = g / (1 + exp(-g)) * u (float32 vectors; out may be g or u)."""
+
+def attend_one(q: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')], k: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')], v: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], cos: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], sin_signed: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], k_cache: Annotated[NDArray[numpy.float32], dict(shape=(None, None, None), order='C', device='cpu')], v_cache: Annotated[NDArray[numpy.float32], dict(shape=(None, None, None), order='C', device='cpu')], nh: int, pos: int, start: int, scaling: float, out: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')]) -> None:
+    """
+    One token's attention (eie/llm/decode_step.h): q (nh*hd) and k (nkv*hd) rotated in place, k and v written to the caches (nkv, cap, hd) at pos, out (nh*hd) the softmax-weighted values over positions start..pos.
+    """
+
 def kmeans1d_segments(x: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], w: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], offsets: Annotated[NDArray[numpy.int64], dict(shape=(None,), order='C', device='cpu', writable=False)], k: int, centroids: Annotated[NDArray[numpy.float32], dict(shape=(None, None), order='C', device='cpu')], codes: Annotated[NDArray[numpy.uint8], dict(shape=(None,), order='C', device='cpu')], threads: int = 0) -> float:
     """
     Exact weighted 1-D k-means of each segment x[offsets[s]:offsets[s+1]] (float32, weights w >= 0): fills centroids (num_segments, k), ascending per segment, and codes (len(x),) uint8; returns the total weighted squared error. threads <= 0: all cores.

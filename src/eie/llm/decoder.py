@@ -17,7 +17,6 @@ rotary, SiLU gating, residual adds, activation thresholds), ``embed`` and ``lm_h
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from eie import _core
 from eie.errors import ConfigError
 from eie.llm.engine_linear import EngineLinear, build_fused, build_linear, fusable
 from eie.llm.qweight import QuantizedWeight
@@ -228,13 +228,11 @@ class Decoder:
 
     # ------------------------------------------------------------------------------ forward
     def _rms(self, x: F32, w: F32) -> F32:
-        """RMSNorm of each row of x (T, d), times w (d,). One token: a BLAS dot and two
-        multiplies (a few microseconds less than the general form, per call)."""
-        if x.shape[0] == 1:
-            v = x[0]
-            r = np.float32(1.0 / math.sqrt(float(np.dot(v, v)) / v.shape[0] + self.eps))
-            y = x * r
-            y *= w
+        """RMSNorm of each row of x (T, d), times w (d,). One token: one C++ call
+        (decode_step.h; the sum of squares in double)."""
+        if x.shape[0] == 1 and x.flags.c_contiguous and x.dtype == np.float32:
+            y = np.empty_like(x)
+            _core.rms_norm(x[0], w, self.eps, y[0])
             return y
         var = np.mean(x * x, axis=-1, keepdims=True)
         return (x * (1.0 / np.sqrt(var + np.float32(self.eps)))).astype(np.float32) * w
@@ -251,6 +249,35 @@ class Decoder:
         if isinstance(limit, float):
             return x if limit <= 0.0 else np.where(np.abs(x) >= limit, x, np.float32(0.0))
         return np.where(np.abs(x) >= limit, x, np.float32(0.0))
+
+    def _attend(self, b: _Block, window: int | None, q: F32, k: F32, v: F32, cos: F32,
+                sin: F32, masks: dict[int | None, F32 | None], pos0: int, end: int
+                ) -> tuple[F32, float, float]:
+        """Attention of n tokens in numpy (prefill): rotary, cache write, scores, softmax,
+        weighted sum; returns the output (n, nh * hd) and the clock after rotary and at the
+        end."""
+        clock = time.perf_counter
+        n = q.shape[0]
+        nh, nkv, hd, g = self.nh, self.nkv, self.hd, self.g
+        q = self._rotate(q.reshape(n, nh, hd), cos, sin)
+        k = self._rotate(k.reshape(n, nkv, hd), cos, sin)
+        t4 = clock()
+        b.k_cache[:, pos0:end] = k.transpose(1, 0, 2)
+        b.v_cache[:, pos0:end] = v.reshape(n, nkv, hd).transpose(1, 0, 2)
+        qh = q.reshape(n, nkv, g, hd).transpose(1, 2, 0, 3)  # (nkv, g, T, hd)
+        # one token with a window sees the last `window` positions only
+        start = 0 if window is None or n > 1 else max(0, end - window)
+        kc = b.k_cache[:, None, start:end]  # (nkv, 1, S, hd)
+        s = np.matmul(qh, kc.transpose(0, 1, 3, 2)) * np.float32(self.scaling)  # (nkv, g, T, S)
+        mask = masks[window]
+        if mask is not None:
+            s = s + mask
+        s = np.exp(s - s.max(axis=-1, keepdims=True))
+        s /= s.sum(axis=-1, keepdims=True)
+        a = np.matmul(s, b.v_cache[:, None, start:end])  # (nkv, g, T, hd)
+        a = np.ascontiguousarray(a.transpose(2, 0, 1, 3).reshape(n, nh * hd))
+        t5 = clock()
+        return a, t4, t5
 
     def forward(self, ids: list[int] | npt.NDArray[np.int64], all_logits: bool = False) -> F32:
         """Run ``ids`` (T tokens) after the cached positions; returns the logits of the last
@@ -281,9 +308,10 @@ class Decoder:
                 masks[window] = np.where(seen, np.float32(0.0), np.float32(-np.inf))
             else:
                 masks[window] = None
-        nh, nkv, hd, g = self.nh, self.nkv, self.hd, self.g
+        nh, hd = self.nh, self.hd
         t1 = clock()
         times["embed"] += t1 - t0
+        one = n == 1  # one token: the glue between the Linear layers in C++ (decode_step.h)
         for b, window in zip(self.blocks, self.windows, strict=True):
             # attention
             x = self._sparse(self._rms(h, b.ln_in), b.limit_qkv)
@@ -293,24 +321,14 @@ class Decoder:
             else:
                 q, k, v = (lin(x) for lin in b.qkv)
             t3 = clock()
-            q = self._rotate(q.reshape(n, nh, hd), cos, sin)
-            k = self._rotate(k.reshape(n, nkv, hd), cos, sin)
-            t4 = clock()
-            b.k_cache[:, pos0:end] = k.transpose(1, 0, 2)
-            b.v_cache[:, pos0:end] = v.reshape(n, nkv, hd).transpose(1, 0, 2)
-            qh = q.reshape(n, nkv, g, hd).transpose(1, 2, 0, 3)  # (nkv, g, T, hd)
-            # one token with a window sees the last `window` positions only
-            start = 0 if window is None or n > 1 else max(0, end - window)
-            kc = b.k_cache[:, None, start:end]  # (nkv, 1, S, hd)
-            s = np.matmul(qh, kc.transpose(0, 1, 3, 2)) * np.float32(self.scaling)  # (nkv, g, T, S)
-            mask = masks[window]
-            if mask is not None:
-                s = s + mask
-            s = np.exp(s - s.max(axis=-1, keepdims=True))
-            s /= s.sum(axis=-1, keepdims=True)
-            a = np.matmul(s, b.v_cache[:, None, start:end])  # (nkv, g, T, hd)
-            a = np.ascontiguousarray(a.transpose(2, 0, 1, 3).reshape(n, nh * hd))
-            t5 = clock()
+            if one:  # rotary, cache write, scores, softmax, weighted sum: one call
+                start = 0 if window is None else max(0, end - window)
+                a = np.empty((1, nh * hd), np.float32)
+                _core.attend_one(q[0], k[0], v[0], self._cos[pos0], self._sin[pos0],
+                                 b.k_cache, b.v_cache, nh, pos0, start, self.scaling, a[0])
+                t4 = t5 = clock()
+            else:
+                a, t4, t5 = self._attend(b, window, q, k, v, cos, sin, masks, pos0, end)
             a = self._sparse(a, b.limit_o)
             t6 = clock()
             h = h + b.o(a)
@@ -323,18 +341,23 @@ class Decoder:
             else:
                 gt, up = (lin(x) for lin in b.gate_up)
             t9 = clock()
-            e = np.negative(gt)  # silu(gate) * up, in place: gate / (1 + exp(-gate)) * up
-            np.exp(e, out=e)
-            e += 1.0
-            np.divide(gt, e, out=e)
-            e *= up
+            if one:
+                e = np.empty_like(up)
+                _core.silu_mul(gt[0], up[0], e[0])
+            else:
+                e = np.negative(gt)  # silu(gate) * up, in place: gate / (1 + exp(-gate)) * up
+                np.exp(e, out=e)
+                e += 1.0
+                np.divide(gt, e, out=e)
+                e *= up
             m = self._sparse(e, b.limit_down)
             t10 = clock()
             h = h + b.down(m)
             t11 = clock()
             times["linear"] += (t3 - t2) + (t7 - t6) + (t9 - t8) + (t11 - t10)
-            times["attention"] += t5 - t4
-            times["norm_rotary"] += (t2 - t1) + (t4 - t3) + (t6 - t5) + (t8 - t7) + (t10 - t9)
+            times["attention"] += t5 - t4 + (t4 - t3 if one else 0.0)
+            times["norm_rotary"] += (t2 - t1) + (0.0 if one else t4 - t3) + (t6 - t5) + \
+                (t8 - t7) + (t10 - t9)
             t1 = t11
         self.length = end
         out = self._rms(h if all_logits else h[-1:], self.norm)
