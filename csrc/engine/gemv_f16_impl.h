@@ -59,23 +59,21 @@ inline void dot4_half(const uint16_t* w0, int64_t cols, const float* x, float* o
   out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
 }
 
+// One row's weights: float16 bits (the weight) or float32 (a batch's converted rows).
 template <class V>
-inline float dot1_half(const uint16_t* w, int64_t cols, const float* x) {
-  auto a = V::zero();
-  int64_t c = 0;
-  for (; c + V::W <= cols; c += V::W) a = V::fma(V::load_half(w + c), V::load(x + c), a);
-  float s = V::sum(a);
-  for (; c < cols; ++c) s += half_to_float(w[c]) * x[c];
-  return s;
-}
+inline auto load_w(const uint16_t* p) { return V::load_half(p); }
+template <class V>
+inline auto load_w(const float* p) { return V::load(p); }
+inline float to_float(uint16_t h) { return half_to_float(h); }
+inline float to_float(float f) { return f; }
 
-template <class V>
-inline float dot1_float(const float* w, int64_t cols, const float* x) {
+template <class V, class T>
+inline float dot1(const T* w, int64_t cols, const float* x) {
   auto a = V::zero();
   int64_t c = 0;
-  for (; c + V::W <= cols; c += V::W) a = V::fma(V::load(w + c), V::load(x + c), a);
+  for (; c + V::W <= cols; c += V::W) a = V::fma(load_w<V>(w + c), V::load(x + c), a);
   float s = V::sum(a);
-  for (; c < cols; ++c) s += w[c] * x[c];
+  for (; c < cols; ++c) s += to_float(w[c]) * x[c];
   return s;
 }
 
@@ -85,7 +83,7 @@ void gemv_f16_rows_impl(const uint16_t* w, int64_t rows, int64_t cols, const flo
   if (batch == 1) {
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) dot4_half<V>(w + r * cols, cols, x, y + r);
-    for (; r < r1; ++r) y[r] = dot1_half<V>(w + r * cols, cols, x);
+    for (; r < r1; ++r) y[r] = dot1<V>(w + r * cols, cols, x);
     return;
   }
   static thread_local std::vector<float> buf;
@@ -95,7 +93,7 @@ void gemv_f16_rows_impl(const uint16_t* w, int64_t rows, int64_t cols, const flo
     for (int64_t i = 0; i < n * cols; ++i) buf[static_cast<size_t>(i)] = half_to_float(w[r * cols + i]);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t k = 0; k < n; ++k)
-        y[b * rows + r + k] = dot1_float<V>(buf.data() + k * cols, cols, x + b * cols);
+        y[b * rows + r + k] = dot1<V>(buf.data() + k * cols, cols, x + b * cols);
   }
 }
 
