@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from eie import _core
 from eie.engine import Engine
 from eie.errors import ConfigError, EngineError
 from eie.formats.eie_matrix import EIEMatrix
@@ -202,9 +203,14 @@ class EngineLinear:
                 return self._vector(x[0])[None]
             return self._single.run(x[0])[None]
         if self.dense16 is not None:
-            from eie.engine import kernels
+            from eie.engine import isa_check, kernels
 
-            y16 = kernels.gemv_f16(self.dense16, x, threads=self._threads)
+            if x.dtype == np.float32 and x.flags.c_contiguous and x.shape == (1, self.cols) \
+                    and isa_check._resolved:  # the decode's call: straight to the core
+                y16 = np.empty((x.shape[0], self.rows), np.float32)
+                _core.gemv_f16(self.dense16, x, y16, self._threads or 0, "")
+            else:
+                y16 = kernels.gemv_f16(self.dense16, x, threads=self._threads)
             if self.bias is not None:
                 y16 += self.bias
             return y16
