@@ -125,6 +125,9 @@ def test_generate_and_eval_with_a_float16_lm_head(slice_file: Path,
     fp32 = _json(capsys, args)["perplexity"]
     fp16 = _json(capsys, [*args, "--lm-head-dtype", "float16"])["perplexity"]
     assert fp16 != fp32 and fp16 == pytest.approx(fp32, rel=2e-3)
+    # the torch path does not run the kernels: the flag without --engine is refused
+    assert main(["eval", str(slice_file), "--text", EVAL, "--lm-head-dtype", "float16"]) == 2
+    assert "add --engine" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["generate", str(slice_file), "--prompt", "x", "--lm-head-dtype", "int8"])
     assert e.value.code == 2 and "invalid choice: 'int8'" in capsys.readouterr().err

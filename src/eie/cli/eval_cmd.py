@@ -148,6 +148,9 @@ def _check_args(args: argparse.Namespace, kind: str) -> None:
         raise ConfigError("--act-sparsity needs --calib TEXT to calibrate its thresholds")
     if args.act_sparsity is not None and args.compare is not None:
         raise ConfigError("--act-sparsity and --compare are separate runs; give one of them")
+    if not args.engine and (args.precision != "fp32" or args.lm_head_dtype != "float32"):
+        raise ConfigError("--precision and --lm-head-dtype choose how eie's kernels run: add "
+                          "--engine (without it torch evaluates the dequantized weights)")
 
 
 def run(args: argparse.Namespace) -> int:
