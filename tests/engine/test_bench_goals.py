@@ -45,7 +45,10 @@ def test_rows_are_records_the_report_lays_out() -> None:
     assert [r.name for r in rows] == ["nt_wd b1", "nt_wd b1, precision int8"]
     from eie.engine import kernels
 
-    assert rows[1].layout == ("rowwise (int8)" if kernels.int8_runs() else rows[0].layout)
+    # int8 moves a layer the automatic choice lays out dense (nt_wd on AVX-512; on AVX2 this
+    # CPU's tuning lays its 11% of weights out sparse, which keeps its fp32 kernels)
+    moved = kernels.int8_runs() and rows[0].layout == "dense"
+    assert rows[1].layout == ("rowwise (int8)" if moved else rows[0].layout)
     r = rows[0]
     assert set(r.wall_us) == set(r.cpu_us) == {"eie", "torch_csr_int32"}
     assert all(v > 0 for v in (*r.wall_us.values(), *r.cpu_us.values()))
