@@ -54,7 +54,7 @@ def test_attend_one_matches_numpy(nh: int, nkv: int, hd: int, pos: int, start: i
     sin[: hd // 2] *= -1.0
     kc = rng.standard_normal((nkv, cap, hd)).astype(np.float32)
     vc = rng.standard_normal((nkv, cap, hd)).astype(np.float32)
-    qr, kr, kc_ref, vc_ref, ref = _attend_ref(q, k, v, cos, sin, kc, vc, pos, start, 0.125)
+    qr, _kr, kc_ref, vc_ref, ref = _attend_ref(q, k, v, cos, sin, kc, vc, pos, start, 0.125)
     out = np.empty(nh * hd, np.float32)
     _core.attend_one(q, k, v, cos, sin, kc, vc, nh, pos, start, 0.125, out)
     np.testing.assert_allclose(q.reshape(nh, hd), qr, rtol=RTOL, atol=1e-6)  # rotated in place
