@@ -17,7 +17,12 @@ eie.cli.bench_scripts BENCH``):
 - ``lenet5 FILE.eie [--threads 1] [--budget 3]``: LeNet-5 per image (``eie.bench.lenet5``);
 - ``kmeans [--n N] [--k K] [--exact]``: weight-sharing k-means (``eie.bench.kmeans``);
 - ``deep-compression lenet300|lenet5 [--seeds 0 1 2] [--json F]``: the paper's recipes over
-  several seeds (``eie.compress.paper``).
+  several seeds (``eie.compress.paper``);
+- ``act-blocks MODEL --calib C --text T [--level 0.33] [--blocks 1,8,32] [--orders
+  natural,sorted] [--scores abs,wina]``: perplexity with a causal LM's Linear inputs zeroed a
+  block of columns at a time, and how often element-wise thresholds leave blocks all zero;
+  ``column-codebooks SOURCE --text T [--bits 4]``: perplexity with one codebook per input column
+  (``eie.bench.act_granularity``).
 
 Tables are laid out by ``eie.report.bench_tables``. Errors give one line and exit code 2."""
 
@@ -87,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     dc.add_argument("--quick", action="store_true")
     dc.add_argument("--json", type=Path, default=None, help="also write per-seed JSON here")
+    ab = sub.add_parser("act-blocks", help="activation sparsity a block of input columns at a "
+                        "time: perplexity, and all-zero blocks under element-wise thresholds")
+    ab.add_argument("model", help="a causal LM: .eie file or SOURCE")
+    ab.add_argument("--calib", required=True, type=Path)
+    ab.add_argument("--text", required=True, type=Path)
+    ab.add_argument("--level", type=float, default=0.33)
+    ab.add_argument("--blocks", default="1,8,32")
+    ab.add_argument("--orders", default="natural,sorted")
+    ab.add_argument("--scores", default="abs,wina")
+    ab.add_argument("--calib-tokens", type=int, default=512)
+    ab.add_argument("--ppl-tokens", type=int, default=1024)
+    cc = sub.add_parser("column-codebooks", help="perplexity with one codebook per input column")
+    cc.add_argument("source", help="a causal LM SOURCE (HF directory or .gguf)")
+    cc.add_argument("--text", required=True, type=Path)
+    cc.add_argument("--bits", type=int, default=4)
+    cc.add_argument("--ppl-tokens", type=int, default=1024)
     return p
 
 
@@ -103,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _stream(args)
         elif args.bench == "sim-speed":
             _sim_speed(args)
+        elif args.bench in ("act-blocks", "column-codebooks"):
+            _act_granularity(args)
         elif args.bench == "lenet5":
             import torch
 
@@ -176,6 +199,62 @@ def _goals(args: argparse.Namespace) -> None:
         print(head, flush=True)
         for line in rows:
             print(line, flush=True)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    from eie.errors import ConfigError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} should be comma-separated integers, found {text!r}") from None
+
+
+def _act_granularity(args: argparse.Namespace) -> None:
+    from eie.bench import act_granularity as ag
+    from eie.errors import ConfigError
+    from eie.llm.actblocks import ORDERS, SCORES
+    from eie.llm.calibrate import read_text
+    from eie.llm.modelfile import open_model
+
+    if not 2 <= args.ppl_tokens <= 1_000_000:
+        raise ConfigError(f"--ppl-tokens should be in 2..1000000, found {args.ppl_tokens}")
+    text = read_text(args.text)
+    if args.bench == "column-codebooks":
+        if not 1 <= args.bits <= 8:
+            raise ConfigError(f"--bits should be in 1..8, found {args.bits}")
+        c = ag.column_codebooks(open_model(args.source), text, args.bits,
+                                ppl_tokens=args.ppl_tokens)
+        print("| model | perplexity | bits/weight (Linear) | median relative weight error |")
+        print("|---|---|---|---|")
+        print(f"| source | {c.source:.3f} | - | - |")
+        print(f"| one {1 << args.bits}-entry codebook per input column | {c.per_column:.3f} "
+              f"({c.per_column / c.source:.4f}x) | {c.bits_per_weight:.3f} | "
+              f"{c.weight_error:.5f} |")
+        return
+    if not 2 <= args.calib_tokens <= 1_000_000:
+        raise ConfigError(f"--calib-tokens should be in 2..1000000, found {args.calib_tokens}")
+    sizes = _int_list(args.blocks, "--blocks")
+    orders = [o for o in args.orders.split(",") if o]
+    scores = [s for s in args.scores.split(",") if s]
+    bad = [o for o in orders if o not in ORDERS] + [s for s in scores if s not in SCORES]
+    if bad or not sizes or min(sizes) < 1 or not 0 <= args.level < 1:
+        raise ConfigError(f"--blocks should be positive integers, --orders in {ORDERS}, "
+                          f"--scores in {SCORES}, --level in [0, 1); found {args.blocks!r}, "
+                          f"{args.orders!r}, {args.scores!r}, {args.level}")
+    calib = read_text(args.calib, "calibration text")
+    r = ag.blocks(open_model(args.model), calib, text, args.level, sizes, orders, scores,
+                  calib_tokens=args.calib_tokens, ppl_tokens=args.ppl_tokens,
+                  step=lambda m: print(f"  {m}", flush=True))
+    print(f"dense perplexity {r.dense:.3f}")
+    print("| order | score | block (columns) | target | perplexity | vs dense | zeroed |")
+    print("|---|---|---|---|---|---|---|")
+    for row in r.rows:
+        print(f"| {row.order} | {row.score} | {row.block} | {row.level:.2f} | "
+              f"{row.perplexity:.3f} | {row.perplexity / r.dense:.4f} | {row.realised:.3f} |")
+    print("all-zero blocks under element-wise |x| thresholds (weight-weighted fraction):")
+    for order, by in r.all_zero.items():
+        print(f"  {order}: " + ", ".join(f"{b} columns {f:.4f}" for b, f in by.items()))
 
 
 def _stream(args: argparse.Namespace) -> None:
