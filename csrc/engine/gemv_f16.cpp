@@ -15,6 +15,7 @@ struct Scalar {  // one lane: the portable reference the SIMD units are tested a
   static float load(const float* p) { return *p; }
   static float load_half(const uint16_t* p) { return half_to_float(*p); }
   static float fma(float a, float b, float c) { return a * b + c; }
+  static float add(float a, float b) { return a + b; }
   static float sum(float v) { return v; }
 };
 }  // namespace
