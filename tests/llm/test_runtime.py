@@ -95,6 +95,29 @@ def test_float16_dense_fallback_matches_torch_on_the_rounded_weights() -> None:
         build_linear("head", None, w, None, threads=1, dense_dtype="int8")
 
 
+def test_fused_linear_parts_are_views_equal_to_each_layer() -> None:
+    """q/k/v fused into one kernel call: ``parts`` splits the output into views whose values
+    are each layer's own Linear; a split that does not add up to the rows is refused."""
+    from eie.errors import EngineError
+    from eie.llm.engine_linear import EngineLinear, build_fused
+
+    rng = np.random.default_rng(7)
+    spec = parse_spec("codebook:weighting=none")
+    ws = [(rng.standard_normal((r, 64)) * 0.1).astype(np.float32) for r in (48, 16, 16)]
+    qs = [quantize_weight(w, spec) for w in ws]
+    fused = build_fused("qkv", qs, [None, None, None], threads=1)
+    x = rng.standard_normal((1, 64)).astype(np.float32)
+    y = fused(x)
+    parts = fused.parts(y)
+    assert [p.shape for p in parts] == [(1, 48), (1, 16), (1, 16)]
+    assert all(np.shares_memory(p, y) for p in parts)
+    for p, q in zip(parts, qs, strict=True):
+        alone = build_linear("one", q, q.dequantize(), None, threads=1)(x)
+        np.testing.assert_allclose(p, alone, rtol=0, atol=LINEAR_RTOL * np.abs(alone).max())
+    with pytest.raises(EngineError, match="split"):
+        EngineLinear("bad", 80, 64, None, dense=np.zeros((80, 64), np.float32), split=(48, 16))
+
+
 @pytest.fixture(scope="module")
 def slice2(smollm2: Any) -> Any:
     """SmolLM2's first two blocks (the full embedding, norm and tied LM head), unquantized."""
