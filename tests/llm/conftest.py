@@ -6,6 +6,8 @@ without the ``llm`` extra these tests are skipped with the reason.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,22 @@ def smollm2(smollm2_gguf: Path) -> Any:
     from eie.llm.sources import load_source
 
     return load_source(smollm2_gguf)
+
+
+@pytest.fixture(scope="session")
+def first_blocks(smollm2: Any) -> Callable[[int], Any]:
+    """``first_blocks(n)``: a copy of SmolLM2 with its first ``n`` blocks only (the full
+    embedding, final norm and tied LM head), unquantized; the session's model is untouched."""
+
+    def cut(n: int) -> Any:
+        m = copy.copy(smollm2)
+        m.model = copy.deepcopy(smollm2.model)
+        m.model.model.layers = m.model.model.layers[:n]
+        m.model.config.num_hidden_layers = n
+        if getattr(m.model.config, "layer_types", None):
+            m.model.config.layer_types = m.model.config.layer_types[:n]
+        return m
+    return cut
 
 
 @pytest.fixture(scope="session")

@@ -14,20 +14,10 @@ from eie.errors import ConfigError
 from eie.llm import actalloc
 
 
-def _first_blocks(smollm2: Any, n: int) -> Any:
-    m = copy.copy(smollm2)
-    m.model = copy.deepcopy(smollm2.model)
-    m.model.model.layers = m.model.model.layers[:n]
-    m.model.config.num_hidden_layers = n
-    if getattr(m.model.config, "layer_types", None):
-        m.model.config.layer_types = m.model.config.layer_types[:n]
-    return m
-
-
 @pytest.fixture(scope="module")
-def slice1(smollm2: Any) -> Any:
+def slice1(first_blocks: Any) -> Any:
     """SmolLM2's first block (full embedding, norm and tied LM head), unquantized."""
-    return _first_blocks(smollm2, 1)
+    return first_blocks(1)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +131,7 @@ def _kl(m: Any, limits: dict[str, Any], text: str, tokens: int = 128) -> float:
     return float((lp0.exp() * (lp0 - lp)).sum(-1).mean())
 
 
-def test_gains_weight_blocks_by_their_end_to_end_cost(smollm2: Any, calib_text: str,
+def test_gains_weight_blocks_by_their_end_to_end_cost(first_blocks: Any, calib_text: str,
                                                        eval_text: str) -> None:
     """Three blocks: each block's gain is one positive number shared by its groups, and
     measured as KL per unit of predicted block error (so gain x predicted error reproduces
@@ -150,7 +140,7 @@ def test_gains_weight_blocks_by_their_end_to_end_cost(smollm2: Any, calib_text: 
     less KL than the uniform thresholds; a costlier block is given less sparsity in model
     scope, none of this moves block scope. (On these three blocks the measured gains leave the
     model-scope allocation as it was: they differ too little.)"""
-    m = _first_blocks(smollm2, 3)
+    m = first_blocks(3)
     p = actalloc.profile(m, calib_text, context=64, max_tokens=64, gains=True)
     assert p.gains
     by_block: dict[int, set[float]] = {}

@@ -6,7 +6,6 @@ bench's report and the CLI's refusals."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from typing import Any
@@ -133,15 +132,11 @@ def test_column_codebooks_are_the_row_quantizer_on_the_transpose() -> None:
     assert actblocks.column_codebook_bits({}, 4) == 0.0
 
 
-def test_bench_on_a_slice_of_smollm2(smollm2: Any, calib_text: str, eval_text: str) -> None:
+def test_bench_on_a_slice_of_smollm2(first_blocks: Any, calib_text: str,
+                                     eval_text: str) -> None:
     from eie.bench import act_granularity
 
-    m = copy.copy(smollm2)
-    m.model = copy.deepcopy(smollm2.model)
-    m.model.model.layers = m.model.model.layers[:1]
-    m.model.config.num_hidden_layers = 1
-    if getattr(m.model.config, "layer_types", None):
-        m.model.config.layer_types = m.model.config.layer_types[:1]
+    m = first_blocks(1)
     r = act_granularity.blocks(m, calib_text, eval_text, 0.3, [1, 16], ["natural"], ["abs"],
                                calib_tokens=64, ppl_tokens=64, context=64)
     assert [(x.block, x.order) for x in r.rows] == [(1, "natural"), (16, "natural")]

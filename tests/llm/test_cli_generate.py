@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,11 @@ EVAL = str(sample_path("sample_eval.txt"))
 
 
 @pytest.fixture(scope="module")
-def slice_file(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def slice_file(first_blocks: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from eie.llm import modelfile
     from eie.llm.quantize import parse_spec, quantize_model
 
-    m = copy.copy(smollm2)
-    m.model = copy.deepcopy(smollm2.model)
-    m.model.model.layers = m.model.model.layers[:2]
-    m.model.config.num_hidden_layers = 2
-    if getattr(m.model.config, "layer_types", None):
-        m.model.config.layer_types = m.model.config.layer_types[:2]
+    m = first_blocks(2)
     qm = quantize_model(m, parse_spec("codebook:weighting=none"))
     return modelfile.save(tmp_path_factory.mktemp("gen") / "slice.eie", qm)
 

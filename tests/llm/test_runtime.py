@@ -119,15 +119,9 @@ def test_fused_linear_parts_are_views_equal_to_each_layer() -> None:
 
 
 @pytest.fixture(scope="module")
-def slice2(smollm2: Any) -> Any:
+def slice2(first_blocks: Any) -> Any:
     """SmolLM2's first two blocks (the full embedding, norm and tied LM head), unquantized."""
-    m = copy.copy(smollm2)
-    m.model = copy.deepcopy(smollm2.model)
-    m.model.model.layers = m.model.model.layers[:2]
-    m.model.config.num_hidden_layers = 2
-    if getattr(m.model.config, "layer_types", None):
-        m.model.config.layer_types = m.model.config.layer_types[:2]
-    return m
+    return first_blocks(2)
 
 
 def _quantized(slice2: Any, spec: str) -> Any:
