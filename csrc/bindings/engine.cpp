@@ -26,6 +26,7 @@
 #include "engine/layout.h"
 #include "engine/stream.h"
 #include "engine/thread_pool.h"
+#include "llm/decode_step.h"
 
 namespace eie::bindings {
 namespace {
@@ -271,6 +272,149 @@ void run_net(const Network& net, const InAny<T>& x, InKind in_kind, OutAny& out,
   if (t != nullptr) std::copy(tl, tl + net.layers.size(), t);
 }
 
+
+// One decoder block for one token, every step in C++ (eie.llm.decoder's batch-1 path when its
+// four Linear calls are whole networks and no activation thresholds are set): the Python
+// around 4 kernel calls and 5 glue calls per block cost ~20 us a block, 0.6 ms of a 6 ms
+// token. Steps and float32 operations as the per-call path: h (d) += o(attend(qkv(rms(h))));
+// h += down(silu(gate) * up) with gate, up = gate_up(rms(h)). times (3,) float64 accumulates
+// seconds of [Linear (with the residual adds), norms, attention].
+struct BlockNets {
+  const Network* qkv;
+  const Network* o;
+  const Network* gate_up;
+  const Network* down;
+};
+
+void decode_block(const BlockNets& n, const float* ln_in, const float* ln_post, float eps,
+                  float* h, const llm::AttendOne& at, float* k_cache, float* v_cache,
+                  const float* cos, const float* sin_signed, int64_t pos, int64_t start,
+                  double* times, int threads, Isa which, engine::Precision prec) {
+  using clk = std::chrono::steady_clock;
+  const int64_t d = n.qkv->cols, qd = at.nh * at.hd, kvd = at.nkv * at.hd;
+  const int64_t inter = n.down->cols;
+  static thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(d + n.qkv->rows + qd + d + n.gate_up->rows + inter));
+  float* x = buf.data();
+  float* qkv = x + d;
+  float* a = qkv + n.qkv->rows;
+  float* t = a + qd;
+  float* gu = t + d;
+  float* e = gu + n.gate_up->rows;
+  const auto run = [&](const Network& net, const float* in, float* out) {
+    engine::run_network(net.layers.data(), static_cast<int64_t>(net.layers.size()), in,
+                        InKind::f32, 1, out, threads, which, nullptr, prec);
+  };
+  const auto c0 = clk::now();
+  llm::rms_norm(h, ln_in, d, eps, x);
+  const auto c1 = clk::now();
+  run(*n.qkv, x, qkv);
+  const auto c2 = clk::now();
+  llm::attend_one(at, qkv, qkv + qd, qkv + qd + kvd, cos, sin_signed, k_cache, v_cache, pos,
+                  start, a);
+  const auto c3 = clk::now();
+  run(*n.o, a, t);
+  for (int64_t i = 0; i < d; ++i) h[i] += t[i];
+  const auto c4 = clk::now();
+  llm::rms_norm(h, ln_post, d, eps, x);
+  const auto c5 = clk::now();
+  run(*n.gate_up, x, gu);
+  const auto c6 = clk::now();
+  llm::silu_mul(gu, gu + inter, inter, e);
+  const auto c7 = clk::now();
+  run(*n.down, e, t);
+  for (int64_t i = 0; i < d; ++i) h[i] += t[i];
+  const auto c8 = clk::now();
+  const auto s = [](clk::time_point p, clk::time_point q) {
+    return std::chrono::duration<double>(q - p).count();
+  };
+  times[0] += s(c1, c2) + s(c3, c4) + s(c5, c6) + s(c7, c8);
+  times[1] += s(c0, c1) + s(c4, c5) + s(c6, c7);
+  times[2] += s(c2, c3);
+}
+
+// Every block of a decoder for one token in one call: the blocks' networks, norm weights and
+// KV caches, checked once when the plan is built (eie.llm.decoder builds one at each reset);
+// run() takes only what changes per token. Holds references to every object it points into.
+using Cache = nb::ndarray<float, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+struct DecodePlan {
+  struct Entry {
+    BlockNets nets;
+    const float* ln_in;
+    const float* ln_post;
+    float* k_cache;
+    float* v_cache;
+    int64_t window;  // < 0: plain causal
+  };
+  std::vector<Entry> blocks;
+  std::vector<nb::object> keep;       // the networks
+  std::vector<In1<float>> norms;      // references to the arrays pointed into
+  std::vector<Cache> caches;
+  llm::AttendOne at{};
+  int64_t d = 0;
+  float eps = 0;
+  int threads = 0;
+  Isa isa{};
+  engine::Precision prec{};
+};
+
+DecodePlan* build_plan(const std::vector<nb::object>& nets, const std::vector<In1<float>>& norms,
+                       const std::vector<Cache>& k_caches, const std::vector<Cache>& v_caches,
+                       const std::vector<int64_t>& windows, int64_t nh, float eps,
+                       float scaling, int threads, const std::string& isa,
+                       const std::string& precision) {
+  const size_t n = windows.size();
+  EIE_CHECK(n >= 1 && nets.size() == 4 * n && norms.size() == 2 * n && k_caches.size() == n &&
+                v_caches.size() == n,
+            "decode plan: per block 4 networks, 2 norm weights, a key and a value cache and a "
+            "window");
+  auto plan = std::make_unique<DecodePlan>();
+  const Cache& k0 = k_caches[0];
+  const int64_t nkv = static_cast<int64_t>(k0.shape(0)), cap = static_cast<int64_t>(k0.shape(1));
+  const int64_t hd = static_cast<int64_t>(k0.shape(2));
+  EIE_CHECK(nkv >= 1 && nh >= nkv && nh % nkv == 0 && hd >= 2 && hd % 2 == 0 && cap >= 1,
+            "decode plan: nh should be a multiple of nkv, hd even");
+  plan->at = llm::AttendOne{nh, nkv, hd, cap, scaling};
+  plan->eps = eps;
+  plan->threads = threads;
+  plan->isa = pick_isa(isa);
+  plan->prec = pick_precision(precision);
+  for (size_t b = 0; b < n; ++b) {
+    const Network* q[4];
+    for (int m = 0; m < 4; ++m) {
+      q[m] = nb::cast<const Network*>(nets[4 * b + m]);
+      EIE_CHECK(q[m] != nullptr, "decode plan: the networks should be CpuNetwork objects");
+      plan->keep.push_back(nets[4 * b + m]);
+    }
+    const int64_t d = q[0]->cols;
+    if (b == 0) plan->d = d;
+    EIE_CHECK(d == plan->d && q[0]->rows == (nh + 2 * nkv) * hd && q[1]->cols == nh * hd &&
+                  q[1]->rows == d && q[2]->cols == d && q[2]->rows % 2 == 0 &&
+                  q[3]->cols == q[2]->rows / 2 && q[3]->rows == d,
+              "decode plan: block " + std::to_string(b) + "'s networks do not fit one block "
+              "(qkv (nh+2nkv)*hd x d, o d x nh*hd, gate_up 2i x d, down d x i)");
+    for (int m = 0; m < 2; ++m)
+      EIE_CHECK(static_cast<int64_t>(norms[2 * b + m].shape(0)) == d,
+                "decode plan: the norm weights should hold " + std::to_string(d) + " values");
+    for (const Cache* c : {&k_caches[b], &v_caches[b]})
+      EIE_CHECK(static_cast<int64_t>(c->shape(0)) == nkv &&
+                    static_cast<int64_t>(c->shape(1)) == cap &&
+                    static_cast<int64_t>(c->shape(2)) == hd,
+                "decode plan: every cache should have the shape (nkv, cap, hd) of the first");
+    EIE_CHECK(windows[b] == -1 || windows[b] >= 1,
+              "decode plan: a window should be -1 (none) or >= 1");
+    plan->blocks.push_back({{q[0], q[1], q[2], q[3]}, norms[2 * b].data(),
+                            norms[2 * b + 1].data(), k_caches[b].data(), v_caches[b].data(),
+                            windows[b]});
+    plan->norms.push_back(norms[2 * b]);
+    plan->norms.push_back(norms[2 * b + 1]);
+    plan->caches.push_back(k_caches[b]);
+    plan->caches.push_back(v_caches[b]);
+  }
+  return plan.release();
+}
+
 }  // namespace
 
 void register_engine(nb::module_& m) {
@@ -454,6 +598,46 @@ void register_engine(nb::module_& m) {
           nb::arg("timings").noconvert().none(), nb::arg("threads"), nb::arg("isa"),
           nb::arg("precision") = "fp32",
           "run_f32 for float16 / bfloat16 bits given as uint16.");
+  nb::class_<DecodePlan>(m, "CpuDecodePlan",
+                         "Every block of a decoder for one token in one call (see run).")
+      .def(nb::new_(&build_plan), nb::arg("nets"), nb::arg("norms"), nb::arg("k_caches"),
+           nb::arg("v_caches"), nb::arg("windows"), nb::arg("nh"), nb::arg("eps"),
+           nb::arg("scaling"), nb::arg("threads"), nb::arg("isa"), nb::arg("precision"),
+           "nets: per block its fused qkv, o, fused gate_up and down CpuNetworks; norms: per "
+           "block its input and post-attention RMSNorm weights (d,); k_caches / v_caches: per "
+           "block (nkv, cap, hd) float32, written in place; windows: per block its sliding "
+           "window, -1 for none. Checked once here; the arrays are referenced, not copied.")
+      .def_prop_ro("num_blocks", [](const DecodePlan& p) { return p.blocks.size(); })
+      .def(
+          "run",
+          [](const DecodePlan& p, Out1<float> h, int64_t pos, In1<float> cos,
+             In1<float> sin_signed, Out1<double> times) {
+            EIE_CHECK(static_cast<int64_t>(h.shape(0)) == p.d,
+                      "decode plan: h should hold " + std::to_string(p.d) + " values");
+            EIE_CHECK(0 <= pos && pos < p.at.cap,
+                      "decode plan: positions should satisfy 0 <= pos < cap (" +
+                          std::to_string(p.at.cap) + ")");
+            EIE_CHECK(static_cast<int64_t>(cos.shape(0)) == p.at.hd &&
+                          static_cast<int64_t>(sin_signed.shape(0)) == p.at.hd,
+                      "decode plan: cos and sin_signed should hold hd values");
+            EIE_CHECK(times.shape(0) == 3, "decode plan: times should hold 3 values");
+            double acc[3] = {0, 0, 0};
+            {
+              nb::gil_scoped_release release;
+              for (const auto& e : p.blocks) {
+                const int64_t start = e.window < 0 ? 0 : std::max<int64_t>(0, pos + 1 - e.window);
+                decode_block(e.nets, e.ln_in, e.ln_post, p.eps, h.data(), p.at, e.k_cache,
+                             e.v_cache, cos.data(), sin_signed.data(), pos, start, acc,
+                             p.threads, p.isa, p.prec);
+              }
+            }
+            for (int i = 0; i < 3; ++i) times.data()[i] += acc[i];
+          },
+          nb::arg("h").noconvert(), nb::arg("pos"), nb::arg("cos").noconvert(),
+          nb::arg("sin_signed").noconvert(), nb::arg("times").noconvert(),
+          "One token at position pos through every block: h (d,) float32 updated in place "
+          "(rms norms, the four networks, attention as attend_one over the block's window, "
+          "the residual adds); times (3,) float64 += seconds of [Linear, norms, attention].");
   m.def("build_cpu_layout", &build, nb::arg("codes").noconvert(), nb::arg("codebook").noconvert(),
         nb::arg("kind"), nb::arg("threads") = 0, nb::arg("batch_twin") = false,
         nb::rv_policy::take_ownership,

@@ -170,6 +170,22 @@ class CpuNetwork:
     def run_u16(self, x: Annotated[NDArray[numpy.uint16], dict(order='C', device='cpu', writable=False)], dtype: str, out: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], timings: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')] | None, threads: int, isa: str, precision: str = 'fp32') -> None:
         """run_f32 for float16 / bfloat16 bits given as uint16."""
 
+class CpuDecodePlan:
+    """Every block of a decoder for one token in one call (see run)."""
+
+    def __init__(self, nets: Sequence[object], norms: Sequence[Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]], k_caches: Sequence[Annotated[NDArray[numpy.float32], dict(shape=(None, None, None), order='C', device='cpu')]], v_caches: Sequence[Annotated[NDArray[numpy.float32], dict(shape=(None, None, None), order='C', device='cpu')]], windows: Sequence[int], nh: int, eps: float, scaling: float, threads: int, isa: str, precision: str) -> None:
+        """
+        nets: per block its fused qkv, o, fused gate_up and down CpuNetworks; norms: per block its input and post-attention RMSNorm weights (d,); k_caches / v_caches: per block (nkv, cap, hd) float32, written in place; windows: per block its sliding window, -1 for none. Checked once here; the arrays are referenced, not copied.
+        """
+
+    @property
+    def num_blocks(self) -> int: ...
+
+    def run(self, h: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu')], pos: int, cos: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], sin_signed: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], times: Annotated[NDArray[numpy.float64], dict(shape=(None,), order='C', device='cpu')]) -> None:
+        """
+        One token at position pos through every block: h (d,) float32 updated in place (rms norms, the four networks, attention as attend_one over the block's window, the residual adds); times (3,) float64 += seconds of [Linear, norms, attention].
+        """
+
 def build_cpu_layout(codes: Annotated[NDArray[numpy.uint8], dict(shape=(None, None), order='C', device='cpu', writable=False)], codebook: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)], kind: str, threads: int = 0, batch_twin: bool = False) -> CpuLayout:
     """
     Transcode a (rows, cols) uint8 code matrix into a CpuLayout ('sparse' or 'dense'), with row blocks balanced for `threads` (0: default). batch_twin: a dense layout of a pruned layer (4-bit codes, density <= the tuning's batch_twin_max_density) also holds its row view for batches (has_batch_twin). ValueError on bad codes.

@@ -168,6 +168,89 @@ def test_greedy_continuation_identical_to_torch(slice2: Any, spec: str, linears:
     assert sum(g.breakdown.values()) == pytest.approx(g.decode_seconds, rel=0.05)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_blocks_in_one_call_equal_the_per_step_path(slice2: Any, precision: str) -> None:
+    """One token: every block in one C++ call (``_core.CpuDecodePlan``) gives the per-step path's
+    logits and KV caches bit for bit (the same float32 operations in the same order); it is
+    chosen only where the four Linear calls are whole engine networks and no thresholds are
+    set, and its times land in the same stages."""
+    from eie.llm.runtime import Runtime
+
+    qm = _quantized(slice2, "codebook:weighting=none")
+    runs = {}
+    for block_calls in (True, False):
+        rt = Runtime(copy.deepcopy(qm.loaded), qm.layers, threads=1, precision=precision)
+        dec = rt.decoder
+        assert dec is not None
+        dec.block_calls = block_calls
+        ids = rt.encode_prompt("The engine runs every layer of the model on")
+        dec.reset(len(ids) + 6)
+        assert (dec._plan is not None) == block_calls
+        logits = [dec.forward(ids)]
+        dec.reset_times()
+        for _ in range(6):
+            logits.append(dec.forward([int(np.argmax(logits[-1]))]))
+        runs[block_calls] = (np.stack(logits), [b.k_cache.copy() for b in dec.blocks],
+                             [b.v_cache.copy() for b in dec.blocks], dict(dec.times))
+    (l1, k1, v1, t1), (l0, k0, v0, t0) = runs[True], runs[False]
+    np.testing.assert_array_equal(l1, l0)
+    for a, b in zip(k1 + v1, k0 + v0, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for stage in ("linear", "norm_rotary", "attention", "lm_head"):
+        assert t1[stage] > 0 and t0[stage] > 0
+    # the plan checks what it is given, once, and each run its per-token arguments
+    from eie import _core
+
+    nets = [n for b in dec.blocks for lin in (b.qkv[0], b.o, b.gate_up[0], b.down)
+            for n in [lin._single._net]]
+    norms = [w for b in dec.blocks for w in (b.ln_in, b.ln_post)]
+    kc, vc = [b.k_cache for b in dec.blocks], [b.v_cache for b in dec.blocks]
+
+    def plan(**kw: Any) -> Any:
+        a = {"nets": nets, "norms": norms, "k_caches": kc, "v_caches": vc,
+             "windows": [-1] * len(kc), "nh": dec.nh, "eps": dec.eps, "scaling": dec.scaling,
+             "threads": 1, "isa": "", "precision": precision, **kw}
+        return _core.CpuDecodePlan(**a)
+
+    assert plan().num_blocks == len(dec.blocks)
+    small = np.zeros((dec.nkv, 2, dec.hd), np.float32)
+    for kw, msg in [({"nets": nets[:-1]}, "per block"), ({"nets": nets[1:] + nets[:1]}, "fit"),
+                    ({"norms": [norms[0][:5], *norms[1:]]}, "norm weights"),
+                    ({"k_caches": [small, *kc[1:]]}, "shape"), ({"nh": dec.nh + 1}, "multiple"),
+                    ({"windows": [0] * len(kc)}, "window")]:
+        with pytest.raises(ValueError, match=msg):
+            plan(**kw)
+    p = plan()
+    h = np.zeros(dec.d, np.float32)
+    cos, sin = dec._cos[0], dec._sin[0]
+    for args, msg in [((np.zeros(dec.d + 1, np.float32), 0, cos, sin, np.zeros(3)), "h should"),
+                      ((h, kc[0].shape[1], cos, sin, np.zeros(3)), "positions"),
+                      ((h, 0, cos[:4], sin, np.zeros(3)), "cos"),
+                      ((h, 0, cos, sin, np.zeros(2)), "times")]:
+        with pytest.raises(ValueError, match=msg):
+            p.run(*args)
+    # thresholds, a recording, or a dense Linear in a block: the per-step path
+    dec.block_calls = True
+    dec.reset(4)
+    assert dec._plan is not None
+    dec.set_thresholds({dec.blocks[0].o_name: 0.01})
+    assert dec._plan is None
+    dec.set_thresholds({})
+    assert dec._plan is not None
+    dec.blocks[1].down.record = []
+    dec.reset(4)
+    assert dec._plan is None
+    dec.blocks[1].down.record = None
+    dec.reset(4)
+    assert dec._plan is not None
+    qd = dict(qm.layers)
+    del qd["model.layers.0.mlp.down_proj"]
+    rt = Runtime(copy.deepcopy(qm.loaded), qd, threads=1)
+    assert rt.decoder is not None
+    rt.decoder.reset(4)
+    assert rt.decoder._plan is None
+
+
 @pytest.mark.slow
 def test_float16_head_greedy_continuation_identical_to_torch(slice2: Any) -> None:
     """``head_dtype="float16"`` (the tied head on the float16 GEMV): torch with the same

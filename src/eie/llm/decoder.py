@@ -185,6 +185,12 @@ class Decoder:
         half = self.hd // 2
         self._perm = np.concatenate([np.arange(half, self.hd), np.arange(half)])
         self.limits: dict[str, Limit] = {}
+        self.block_calls = True
+        """One token: every block in one C++ call (``_core.CpuDecodePlan``) where each block's
+        four Linear calls are whole engine networks and no thresholds are set; False: a call
+        per step (the same operations). Planned at ``reset`` and ``set_thresholds`` (layouts,
+        thresholds and ``EngineLinear.record`` as they are then)."""
+        self._plan: Any = None
 
     # ------------------------------------------------------------------------------ set-up
     @property
@@ -203,6 +209,45 @@ class Decoder:
             b.limit_o = _limit(limits.get(b.o_name, 0.0), b.o.cols)
             b.limit_gu = _limit(limits.get(b.gu_name, 0.0), self.d)
             b.limit_down = _limit(limits.get(b.down_name, 0.0), b.down.cols)
+        self._plan_blocks()
+
+    def _plan_blocks(self) -> None:
+        """The one-call path's plan (``_core.CpuDecodePlan``: every block's networks, norm
+        weights and caches), or None where a block cannot take it."""
+        self._plan = None
+        if not self.block_calls or not self.blocks or self.blocks[0].k_cache.shape[1] < 1:
+            return
+        parts = [self._block_call(b) for b in self.blocks]
+        settings = {p[1] for p in parts if p is not None}
+        if any(p is None for p in parts) or len(settings) != 1:
+            return
+        ((threads, isa, precision),) = settings
+        self._plan = _core.CpuDecodePlan(
+            [n for p in parts if p is not None for n in p[0]],
+            [w for b in self.blocks for w in (b.ln_in, b.ln_post)],
+            [b.k_cache for b in self.blocks], [b.v_cache for b in self.blocks],
+            [-1 if w is None else int(w) for w in self.windows], self.nh, self.eps,
+            self.scaling, threads, isa, precision)
+
+    @staticmethod
+    def _block_call(b: _Block) -> tuple[list[Any], tuple[int, str, str]] | None:
+        """A block's four networks and their (threads, ISA, precision), where its Linear calls
+        are whole engine networks, none recorded, and no thresholds are set."""
+        if len(b.qkv) != 1 or len(b.gate_up) != 1:
+            return None
+        lins = [b.qkv[0], b.o, b.gate_up[0], b.down]
+        if any(lin.record is not None for lin in lins) or \
+                any(not isinstance(t, float) or t > 0.0 for t in
+                    (b.limit_qkv, b.limit_o, b.limit_gu, b.limit_down)):
+            return None
+        nets, settings = [], set()
+        for lin in lins:
+            e = lin._single
+            if e is None or e._net is None:
+                return None
+            nets.append(e._net)
+            settings.add((e._nthreads, e._isa_name, e.precision))
+        return (nets, settings.pop()) if len(settings) == 1 else None
 
     def reset(self, capacity: int) -> None:
         """Empty the KV cache and make room for ``capacity`` positions."""
@@ -222,11 +267,24 @@ class Decoder:
             # rotate_half(x) * sin == x[perm] * sin_signed: one gather instead of a concatenate
             self._sin[:, :self.hd // 2] *= -1.0
         self.length = 0
+        self._plan_blocks()
 
     def reset_times(self) -> None:
         self.times = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------------------ forward
+    def _blocks_in_one_call(self, h: F32, pos0: int) -> F32:
+        """One token through every block in one C++ call (``_core.CpuDecodePlan.run``)."""
+        assert self._plan is not None
+        h = np.ascontiguousarray(h, np.float32)
+        acc = np.zeros(3, np.float64)  # seconds: Linear, norms, attention
+        self._plan.run(h[0], pos0, self._cos[pos0], self._sin[pos0], acc)
+        times = self.times
+        times["linear"] += float(acc[0])
+        times["norm_rotary"] += float(acc[1])
+        times["attention"] += float(acc[2])
+        return h
+
     def _rms(self, x: F32, w: F32) -> F32:
         """RMSNorm of each row of x (T, d), times w (d,). One token: one C++ call
         (decode_step.h; the sum of squares in double)."""
@@ -312,6 +370,16 @@ class Decoder:
         t1 = clock()
         times["embed"] += t1 - t0
         one = n == 1  # one token: the glue between the Linear layers in C++ (decode_step.h)
+        if one and self.block_calls and self._plan is not None:
+            h = self._blocks_in_one_call(h, pos0)
+            t1 = clock()
+            self.length = end
+            out = self._rms(h, self.norm)
+            t12 = clock()
+            times["norm_rotary"] += t12 - t1
+            logits = self.lm_head(out)
+            times["lm_head"] += clock() - t12
+            return logits if all_logits else logits[0]
         for b, window in zip(self.blocks, self.windows, strict=True):
             # attention
             x = self._sparse(self._rms(h, b.ln_in), b.limit_qkv)
