@@ -243,6 +243,24 @@ def test_blocks_in_one_call_equal_the_per_step_path(slice2: Any, precision: str)
     dec.blocks[1].down.record = None
     dec.reset(4)
     assert dec._plan is not None
+    # a layout change (set_act_sparsity) plans again, with the new layout's networks
+    from eie.llm.engine_linear import zero_skipping_layout
+
+    if zero_skipping_layout() is not None:
+        before = dec._plan
+        rt.set_act_sparsity({}, zero_skipping=True)
+        assert dec._plan is not None and dec._plan is not before
+        # under int8 no layer moves (the zero-skipping layout has no int8 kernel)
+        from eie.engine.kernels import int8_runs
+
+        moves = precision == "fp32" or not int8_runs()
+        assert rt.linear_layout == (zero_skipping_layout() if moves else "auto")
+        outs = []
+        for block_calls in (True, False):
+            dec.block_calls = block_calls
+            dec.reset(len(ids) + 1)
+            outs.append(dec.forward([int(np.argmax(dec.forward(ids)))]))
+        np.testing.assert_array_equal(outs[0], outs[1])
     qd = dict(qm.layers)
     del qd["model.layers.0.mlp.down_proj"]
     rt = Runtime(copy.deepcopy(qm.loaded), qd, threads=1)

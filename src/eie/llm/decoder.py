@@ -209,11 +209,12 @@ class Decoder:
             b.limit_o = _limit(limits.get(b.o_name, 0.0), b.o.cols)
             b.limit_gu = _limit(limits.get(b.gu_name, 0.0), self.d)
             b.limit_down = _limit(limits.get(b.down_name, 0.0), b.down.cols)
-        self._plan_blocks()
+        self.replan()
 
-    def _plan_blocks(self) -> None:
-        """The one-call path's plan (``_core.CpuDecodePlan``: every block's networks, norm
-        weights and caches), or None where a block cannot take it."""
+    def replan(self) -> None:
+        """Build the one-call path's plan (``_core.CpuDecodePlan``: every block's networks,
+        norm weights and caches), or None where a block cannot take it. ``reset`` and
+        ``set_thresholds`` call it; call it after changing a Linear's layout."""
         self._plan = None
         if not self.block_calls or not self.blocks or self.blocks[0].k_cache.shape[1] < 1:
             return
@@ -267,7 +268,7 @@ class Decoder:
             # rotate_half(x) * sin == x[perm] * sin_signed: one gather instead of a concatenate
             self._sin[:, :self.hd // 2] *= -1.0
         self.length = 0
-        self._plan_blocks()
+        self.replan()
 
     def reset_times(self) -> None:
         self.times = dict.fromkeys(STAGES, 0.0)

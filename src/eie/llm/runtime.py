@@ -191,6 +191,7 @@ class Runtime:
                 for lin in lins:
                     lin.set_layout(lay if skip and lay is not None else "auto")
                 moved, kept = moved + len(lins) * skip, kept + len(lins) * (not skip)
+        dec.replan()  # the one-call plan refers to the layers' engines: the new layouts'
         self.linear_layout = ("auto" if moved == 0 or lay is None else lay if kept == 0 else
                               f"{lay} on {moved} of {moved + kept} Linear layers")
 
