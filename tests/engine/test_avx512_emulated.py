@@ -12,28 +12,18 @@ Where the CPU has AVX-512, ``test_kernels.py`` also runs those kernels natively.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from emulation_build import AVX2, CSRC, build_harness, run_harness
 
-ROOT = Path(__file__).resolve().parents[2]
-CSRC = ROOT / "csrc"
 HERE = Path(__file__).resolve().parent / "avx512_emulation"
 CASES = 2257  # (583 cases + 127 rowwise ones) x (scalar, AVX2, AVX-512) + 127 int8 ones
-FLAGS = ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-         "-fno-sanitize-recover=undefined", f"-I{CSRC}"]
-AVX2 = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]
 
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import simde_py
-
-    cxx = os.environ.get("CXX", "g++")
-    out = tmp_path_factory.mktemp("avx512_emulation")
-    units = {
+    return build_harness({
         "cpu_features": (CSRC / "common" / "cpu_features.cpp", []),
         "layout": (CSRC / "engine" / "layout.cpp", []),
         "tuning": (CSRC / "engine" / "tuning.cpp", []),
@@ -48,16 +38,14 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # EIE_PLAIN_RMW: the C++ form of the AVX2 scatter, whose accesses ASan can see (the
         # inline-asm form is checked for values by the shared kernel suite)
         "kernels_avx2": (CSRC / "engine" / "kernels_avx2.cpp", ["-DEIE_PLAIN_RMW", *AVX2]),
-        # the shim directory first: this unit alone sees the SIMDe immintrin.h
-        "kernels_avx512": (CSRC / "engine" / "kernels_avx512.cpp",
-                           [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        # "avx512": the shim directory first, so this unit sees the SIMDe immintrin.h
+        "kernels_avx512": (CSRC / "engine" / "kernels_avx512.cpp", ["avx512"]),
         # linked for layout.cpp's dispatch; the harness never reaches it (no bf16 batches)
         "kernels_amx": (CSRC / "engine" / "kernels_amx.cpp",
                         ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl",
                          "-mavx512dq", "-mavx512bf16", *AVX2]),
         # the int8 kernel, emulated as the AVX-512 ones (the harness calls it directly)
-        "kernels_vnni": (CSRC / "engine" / "kernels_vnni.cpp",
-                         [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        "kernels_vnni": (CSRC / "engine" / "kernels_vnni.cpp", ["avx512"]),
         # linked for layout.cpp's dispatch of int8 on AVX2 (run natively by the int8 suite)
         "int8_avx2": (CSRC / "engine" / "int8_avx2.cpp", AVX2),
         # linked for layout.cpp's dispatch of colrow layouts (test_colrow_emulated.py runs them)
@@ -66,30 +54,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "colrow_sparse": (CSRC / "engine" / "colrow_sparse.cpp", []),
         "colrow_sparse_avx2": (CSRC / "engine" / "colrow_sparse_avx2.cpp", AVX2),
         "colrow_avx2": (CSRC / "engine" / "colrow_avx2.cpp", AVX2),
-        "colrow_avx512": (CSRC / "engine" / "colrow_avx512.cpp",
-                          [f"-I{HERE / 'shim'}", f"-I{simde_py.get_include()}", *AVX2]),
+        "colrow_avx512": (CSRC / "engine" / "colrow_avx512.cpp", ["avx512"]),
         "harness": (HERE / "harness.cpp", []),
-    }
-    procs = [(name, subprocess.Popen([cxx, *FLAGS, *extra, "-c", str(src), "-o",
-                                      str(out / f"{name}.o")],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-             for name, (src, extra) in units.items()]
-    for name, p in procs:
-        log, _ = p.communicate()
-        assert p.returncode == 0, f"compiling {name} failed:\n{log[-4000:]}"
-    exe = out / "harness"
-    link = subprocess.run([cxx, "-fsanitize=address,undefined", "-pthread",
-                           *(str(out / f"{n}.o") for n in units), "-o", str(exe)],
-                          capture_output=True, text=True)
-    assert link.returncode == 0, link.stdout + link.stderr
-    return exe
+    }, tmp_path_factory.mktemp("avx512_emulation"))
 
 
 def test_every_backend_on_the_grid_under_sanitizers(harness: Path) -> None:
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-               UBSAN_OPTIONS="print_stacktrace=1")
-    env.pop("EIE_ISA", None)
-    run = subprocess.run([str(harness)], capture_output=True, text=True, timeout=600, env=env)
-    report = (run.stdout + run.stderr)[-6000:]
-    assert run.returncode == 0, report
-    assert f"cases {CASES} failures 0" in run.stdout, report
+    run_harness(harness, CASES)
