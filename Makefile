@@ -56,12 +56,13 @@ bench: build
 	$(BIN)/eie bench
 
 # The whole C++ core built with AddressSanitizer + UBSan in its own folder, and the formats,
-# engine, sim and fuzz suites run against it (the ASan runtime preloaded into Python, with
-# libstdc++ so that ASan finds the C++ runtime it intercepts; leak detection off: CPython keeps
-# objects alive at exit by design). The emulated AVX-512 test is
+# engine, sim and fuzz suites and the decoder's C++ steps run against it (the ASan runtime
+# preloaded into Python, with libstdc++ so that ASan finds the C++ runtime it intercepts; leak
+# detection off: CPython keeps objects alive at exit by design). The emulated AVX-512 test is
 # skipped: it builds and sanitizes its own harness in the ordinary suite.
 ASAN_DIR   := build/asan
-SANITIZE_TESTS ?= tests/formats tests/engine tests/sim tests/fuzz
+SANITIZE_TESTS ?= tests/formats tests/engine tests/sim tests/fuzz tests/llm/test_decode_step.py \
+    tests/llm/test_runtime.py::test_blocks_in_one_call_equal_the_per_step_path
 sanitize: build
 	$(BIN)/cmake -S . -B $(ASAN_DIR) -G Ninja -DEIE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
 	    -DCMAKE_MAKE_PROGRAM=$(abspath $(BIN)/ninja) -DPython_EXECUTABLE=$(abspath $(BIN)/python) >/dev/null
