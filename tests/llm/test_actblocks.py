@@ -137,9 +137,13 @@ def test_bench_on_a_slice_of_smollm2(first_blocks: Any, calib_text: str,
     from eie.bench import act_granularity
 
     m = first_blocks(1)
-    r = act_granularity.blocks(m, calib_text, eval_text, 0.3, [1, 16], ["natural"], ["abs"],
-                               calib_tokens=64, ppl_tokens=64, context=64)
-    assert [(x.block, x.order) for x in r.rows] == [(1, "natural"), (16, "natural")]
+    r = act_granularity.blocks(m, calib_text, eval_text, 0.3, [1, 16], ["natural", "sorted"],
+                               ["abs"], calib_tokens=64, ppl_tokens=64, context=64)
+    assert [(x.block, x.order) for x in r.rows] == [(1, "natural"), (16, "natural"),
+                                                    (1, "sorted"), (16, "sorted")]
+    # single columns: the order changes nothing
+    assert r.all_zero["sorted"][1] == pytest.approx(r.all_zero["natural"][1], abs=1e-12)
+    assert r.rows[0].perplexity == pytest.approx(r.rows[2].perplexity, rel=1e-6)
     for row in r.rows:
         assert row.perplexity > r.dense * 0.9 and 0.2 < row.realised < 0.45
     assert r.all_zero["natural"][1] == pytest.approx(r.rows[0].realised, abs=0.05)

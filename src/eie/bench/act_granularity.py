@@ -72,16 +72,15 @@ def blocks(loaded: Any, calib: str, text: str, level: float, block_sizes: Sequen
     evaluated = actblocks.capture_inputs(loaded, text, names, context, ppl_tokens)
     size = {n: weights[n].size for n in names}
     total = sum(size[n] for n in evaluated)
+    zeros = {n: ~elem[n].keep(x) for n, x in evaluated.items()}
+    # the sorted order does not depend on the level or the block: one rule per layer gives it
+    by_size = actblocks.block_rules(inputs, weights, level, 1, order="sorted")
     for order in orders:
-        report.all_zero[order] = {}
-        for b in block_sizes:
-            acc = 0.0
-            for n, x in evaluated.items():
-                zero = ~elem[n].keep(x)
-                perm = actblocks.block_rules({n: inputs[n]}, {n: weights[n]}, level, b,
-                                             order=order)[n].order if order == "sorted" else None
-                acc += size[n] * actblocks.all_zero_blocks(zero, b, perm)
-            report.all_zero[order][b] = acc / total if total else 0.0
+        report.all_zero[order] = {
+            b: sum(size[n] * actblocks.all_zero_blocks(z, b, by_size[n].order
+                                                       if order == "sorted" else None)
+                   for n, z in zeros.items()) / total if total else 0.0
+            for b in block_sizes}
     return report
 
 
