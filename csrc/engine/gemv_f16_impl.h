@@ -5,8 +5,8 @@
 // At batch 1 the loop streams 2 bytes per multiply-add from memory, below the FMA units' rate,
 // so the memory stream is what counts: rows are read one after another, one sequential stream
 // the hardware prefetchers follow (two accumulator chains per row). Four rows interleaved, even
-// with software prefetches, ran at half the bandwidth on an AMD Zen 4 (docs/llm.md, "The LM
-// head in float16"), as the int8 kernel found for its code streams. Batches of tokens convert
+// with software prefetches, ran at half the bandwidth on an AMD Zen 4 (docs/benchmarks-log.md,
+// 2026-12-03), as the int8 kernel found for its code streams. Batches of tokens convert
 // four rows to float32 once (in a thread-local buffer, 16 * cols bytes) and reuse them for every
 // token.
 #pragma once

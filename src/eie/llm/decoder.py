@@ -371,17 +371,11 @@ class Decoder:
         t1 = clock()
         times["embed"] += t1 - t0
         one = n == 1  # one token: the glue between the Linear layers in C++ (decode_step.h)
-        if one and self.block_calls and self._plan is not None:
+        planned = one and self.block_calls and self._plan is not None
+        if planned:  # every block in one C++ call; else a call per step below
             h = self._blocks_in_one_call(h, pos0)
             t1 = clock()
-            self.length = end
-            out = self._rms(h, self.norm)
-            t12 = clock()
-            times["norm_rotary"] += t12 - t1
-            logits = self.lm_head(out)
-            times["lm_head"] += clock() - t12
-            return logits if all_logits else logits[0]
-        for b, window in zip(self.blocks, self.windows, strict=True):
+        for b, window in () if planned else zip(self.blocks, self.windows, strict=True):
             # attention
             x = self._sparse(self._rms(h, b.ln_in), b.limit_qkv)
             t2 = clock()
